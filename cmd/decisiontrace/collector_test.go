@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/otelcol"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+
+	"github.com/decisiontrace/decisiontrace/internal/chlocal"
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestShippedConfigsValidate(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "deploy", "*", "collector*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(f, func(t *testing.T) {
+			cmd := otelcol.NewCommand(settings())
+			cmd.SetArgs([]string{"validate", "--config", f})
+			cmd.SetOut(&bytes.Buffer{})
+			require.NoError(t, cmd.Execute())
+		})
+	}
+}
+
+type collectorEnv struct {
+	configPath string
+	httpPort   int
+}
+
+func writeConfig(t *testing.T, dir, clickhouseAddr, db string) collectorEnv {
+	t.Helper()
+	env := collectorEnv{configPath: filepath.Join(dir, "collector.yaml"), httpPort: testenv.FreePort(t)}
+	cfg := fmt.Sprintf(`
+extensions:
+  file_storage:
+    directory: %[1]s
+    create_directory: true
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%[2]d
+      http:
+        endpoint: 127.0.0.1:%[3]d
+processors:
+  batch:
+    timeout: 100ms
+exporters:
+  decisionstore:
+    endpoint: clickhouse://%[4]s
+    database: %[5]s
+    connect_timeout: 500ms
+    timeout: 5s
+    retry_on_failure:
+      enabled: true
+      initial_interval: 100ms
+      max_interval: 500ms
+      max_elapsed_time: 0s
+    sending_queue:
+      enabled: true
+      storage: file_storage
+      num_consumers: 2
+service:
+  extensions: [file_storage]
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [decisionstore]
+`, filepath.Join(dir, "queue"), testenv.FreePort(t), env.httpPort, clickhouseAddr, db)
+	require.NoError(t, os.WriteFile(env.configPath, []byte(cfg), 0o600))
+	return env
+}
+
+// runCollector starts the distribution in-process, as `decisiontrace
+// --config FILE` would, and returns a function that shuts it down.
+func runCollector(t *testing.T, configPath string) (stop func()) {
+	t.Helper()
+	set := settings()
+	set.ConfigProviderSettings.ResolverSettings.URIs = []string{"file:" + configPath}
+	col, err := otelcol.NewCollector(set)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	runErr := make(chan error, 1)
+	go func() {
+		defer wg.Done()
+		runErr <- col.Run(context.Background())
+	}()
+	require.Eventually(t, func() bool {
+		select {
+		case err := <-runErr:
+			t.Fatalf("collector stopped while starting: %v", err)
+		default:
+		}
+		return col.GetState() == otelcol.StateRunning
+	}, 30*time.Second, 20*time.Millisecond)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			col.Shutdown()
+			wg.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// postLogs sends one OTLP/HTTP protobuf request of n decision events.
+func postLogs(t *testing.T, port int, batch, n int) *http.Response {
+	t.Helper()
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "outage-test")
+	lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	now := time.Now()
+	for i := 0; i < n; i++ {
+		lr := lrs.AppendEmpty()
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(now))
+		a := lr.Attributes()
+		a.PutStr(conventions.DecisionID, fmt.Sprintf("outage-%d-%d", batch, i))
+		a.PutStr(conventions.DecisionWorkflow, "claims-triage")
+		a.PutStr(conventions.DecisionLayer, conventions.LayerModel)
+		a.PutStr(conventions.DecisionEvent, conventions.EventModelOutput)
+		a.PutDouble(conventions.ModelConfidence, 0.9)
+	}
+	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+	require.NoError(t, err)
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/logs", port), "application/x-protobuf", bytes.NewReader(body))
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	return resp
+}
+
+func storedCounts(t *testing.T, addr, db string) (final, raw uint64) {
+	t.Helper()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, DialTimeout: time.Second})
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx := context.Background()
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".events FINAL").Scan(&final); err != nil {
+		return 0, 0
+	}
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".events").Scan(&raw); err != nil {
+		return 0, 0
+	}
+	return final, raw
+}
+
+// TestIntegrationOutageAndRestartLoseNothing is the promise to on-call: data
+// the collector accepted while ClickHouse was down waits in the persistent
+// queue, survives a collector restart, and lands exactly once when
+// ClickHouse returns.
+func TestIntegrationOutageAndRestartLoseNothing(t *testing.T) {
+	dir := t.TempDir()
+	ch := testenv.NewClickHouse(t, filepath.Join(dir, "clickhouse"))
+	addr := ch.TCPAddr()
+	const db = "dt_outage"
+	env := writeConfig(t, dir, addr, db)
+	const perRequest, requests = 50, 10
+
+	stop := runCollector(t, env.configPath)
+	for b := 0; b < requests; b++ {
+		require.Equal(t, http.StatusOK, postLogs(t, env.httpPort, b, perRequest).StatusCode)
+	}
+	require.Eventually(t, func() bool {
+		f, _ := storedCounts(t, addr, db)
+		return f == perRequest*requests
+	}, 60*time.Second, 100*time.Millisecond, "first half lands while ClickHouse is up")
+
+	require.NoError(t, ch.Stop())
+	for b := requests; b < 2*requests; b++ {
+		resp := postLogs(t, env.httpPort, b, perRequest)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "accepted into the persistent queue while ClickHouse is down")
+	}
+	// Let the exporter try (and fail) at least once, so that requests are in
+	// flight, not only queued, when the collector stops.
+	time.Sleep(time.Second)
+	stop()
+
+	runCollector(t, env.configPath)
+	ch2, err := chlocal.Start(context.Background(), ch.Options())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ch2.Stop() })
+
+	const want = 2 * requests * perRequest
+	var final, raw uint64
+	require.Eventually(t, func() bool {
+		final, raw = storedCounts(t, addr, db)
+		return final == want
+	}, 90*time.Second, 200*time.Millisecond, "stored %d of %d", final, want)
+	// Give a late duplicate the chance to show up before judging.
+	time.Sleep(time.Second)
+	final, raw = storedCounts(t, addr, db)
+	assert.Equal(t, uint64(want), final)
+	assert.Equal(t, uint64(want), raw, "no row was inserted twice, even before merges")
+}
+
+func TestIntegrationMalformedOTLPGets400(t *testing.T) {
+	dir := t.TempDir()
+	env := writeConfig(t, dir, testenv.ClickHouse(t), "dt_malformed")
+	runCollector(t, env.configPath)
+	url := fmt.Sprintf("http://127.0.0.1:%d/v1/logs", env.httpPort)
+	for _, tc := range []struct{ contentType, body string }{
+		{"application/x-protobuf", "\x0a\xff\xff\xff\xff\x0fgarbage"},
+		{"application/json", `{"resourceLogs": [ {`},
+	} {
+		resp, err := http.Post(url, tc.contentType, strings.NewReader(tc.body))
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, tc.contentType)
+	}
+	// And the pipeline carries on.
+	assert.Equal(t, http.StatusOK, postLogs(t, env.httpPort, 0, 3).StatusCode)
+	require.Eventually(t, func() bool {
+		f, _ := storedCounts(t, testenv.ClickHouse(t), "dt_malformed")
+		return f == 3
+	}, 30*time.Second, 100*time.Millisecond)
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/rs/zerolog"
+)
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+type verifyConfig struct {
+	addr     string
+	database string
+	user     string
+	password string
+	timeout  time.Duration
+	interval time.Duration
+}
+
+type verifyResult struct {
+	stored        uint64 // count() FINAL
+	storedRaw     uint64 // count() without FINAL
+	complete      bool
+	queryableAt   time.Time
+	lastErr       string
+	lastQueryTime time.Duration
+}
+
+// verify polls ClickHouse until every accepted event of the run is
+// queryable. since bounds the scan to the run's partitions; the filter on the
+// resource map alone would read the whole table on every poll and slow the
+// very ingestion being measured.
+func verify(ctx context.Context, vc verifyConfig, runID string, want int64, since time.Time, log zerolog.Logger) (verifyResult, error) {
+	var res verifyResult
+	if !identRE.MatchString(vc.database) {
+		return res, fmt.Errorf("database name %q is not a plain identifier", vc.database)
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{vc.addr},
+		Auth:        clickhouse.Auth{Username: vc.user, Password: vc.password},
+		DialTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		return res, err
+	}
+	defer conn.Close()
+
+	q := func(final string) string {
+		return "SELECT count() FROM " + vc.database + ".events" + final +
+			" WHERE time >= ? AND resource_attributes['service.instance.id'] = ?"
+	}
+	finalQ, rawQ := q(" FINAL"), q("")
+	// Events are stamped at generation; a minute of slack covers clock steps.
+	lower := since.Add(-time.Minute)
+
+	deadline := time.Now().Add(vc.timeout)
+	tick := time.NewTicker(vc.interval)
+	defer tick.Stop()
+	lastLog := time.Now()
+	for {
+		started := time.Now()
+		var n uint64
+		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := conn.QueryRow(qctx, finalQ, lower, runID).Scan(&n)
+		cancel()
+		res.lastQueryTime = time.Since(started)
+		if err != nil {
+			res.lastErr = err.Error()
+			log.Warn().Err(err).Msg("verify query failed")
+		} else {
+			res.stored = n
+			if int64(n) >= want {
+				res.complete = true
+				// The query read a snapshot taken when it started, so the rows
+				// were queryable by then.
+				res.queryableAt = started
+				break
+			}
+		}
+		if time.Since(lastLog) >= 5*time.Second {
+			log.Info().Uint64("stored", res.stored).Int64("want", want).Msg("waiting for ClickHouse")
+			lastLog = time.Now()
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := conn.QueryRow(qctx, rawQ, lower, runID).Scan(&res.storedRaw); err != nil {
+		return res, fmt.Errorf("counting without FINAL: %w", err)
+	}
+	return res, nil
+}
+
+// procMemory reads a process's peak (VmHWM) and current (VmRSS) resident set
+// in MiB. The peak covers the process's whole life, not only this run.
+func procMemory(pid int) (peakMB, rssMB float64, err error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	found := 0
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (k != "VmHWM" && k != "VmRSS") {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) < 1 {
+			continue
+		}
+		kb, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", k, err)
+		}
+		if k == "VmHWM" {
+			peakMB = kb / 1024
+		} else {
+			rssMB = kb / 1024
+		}
+		found++
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, err
+	}
+	if found < 2 {
+		return 0, 0, fmt.Errorf("VmHWM/VmRSS not in /proc/%d/status", pid)
+	}
+	return peakMB, rssMB, nil
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/decisiontrace/decisiontrace/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// TestIntegrationVerifyCountsWithAndWithoutFinal runs the verify queries
+// against real ClickHouse: a table shaped like the exporter's events table
+// (only the columns the queries touch), holding the run's rows, a duplicate
+// in a separate unmerged part, and another run's rows.
+func TestIntegrationVerifyCountsWithAndWithoutFinal(t *testing.T) {
+	addr := testenv.ClickHouse(t)
+	user, pass := testenv.ClickHouseAuth()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	db := "dtloadgen_verify_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
+	exec := func(q string) {
+		t.Helper()
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec("CREATE DATABASE " + db)
+	t.Cleanup(func() { _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db) })
+	exec(`CREATE TABLE ` + db + `.events (
+    time DateTime64(9), event_id UInt64, decision_id String,
+    resource_attributes Map(LowCardinality(String), String)
+) ENGINE = ReplacingMergeTree ORDER BY (time, decision_id, event_id)`)
+	now := time.Now()
+	// A run's rows, the first 10 again in a separate insert (a collector
+	// retry), and another run's rows that must not be counted.
+	exec(`INSERT INTO ` + db + `.events SELECT now64(9) - toIntervalMillisecond(number), number, 'run1-' || toString(number), map('service.instance.id', 'run1') FROM numbers(1000)`)
+	exec(`INSERT INTO ` + db + `.events SELECT time, event_id, decision_id, resource_attributes FROM ` + db + `.events WHERE event_id < 10`)
+	exec(`INSERT INTO ` + db + `.events SELECT now64(9), number, 'run2', map('service.instance.id', 'run2') FROM numbers(50)`)
+	exec(`SYSTEM STOP MERGES ` + db + `.events`)
+
+	vc := verifyConfig{addr: addr, database: db, user: user, password: pass, timeout: 5 * time.Second, interval: 50 * time.Millisecond}
+	res, err := verify(ctx, vc, "run1", 1000, now, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.complete || res.stored != 1000 || res.storedRaw != 1010 {
+		t.Fatalf("complete=%v stored=%d raw=%d, want true 1000 1010", res.complete, res.stored, res.storedRaw)
+	}
+	if res.queryableAt.IsZero() {
+		t.Fatal("no queryable time")
+	}
+
+	vc.timeout = 300 * time.Millisecond
+	res, err = verify(ctx, vc, "run1", 1001, now, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.complete || res.stored != 1000 {
+		t.Fatalf("complete=%v stored=%d, want false 1000", res.complete, res.stored)
+	}
+
+	vc.database = "x; DROP TABLE y"
+	if _, err := verify(ctx, vc, "run1", 1, now, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "identifier") {
+		t.Fatalf("unsafe database name accepted: %v", err)
+	}
+}
+
+func TestProcMemory(t *testing.T) {
+	peak, cur, err := procMemory(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peak <= 0 || cur <= 0 || cur > peak {
+		t.Fatalf("peak %.1f MB, current %.1f MB", peak, cur)
+	}
+	if _, _, err := procMemory(1 << 30); err == nil {
+		t.Fatal("no error for a missing process")
+	}
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The decisiontrace demo on one machine: embedded ClickHouse + Alertmanager
+# (via dtlocal), the collector with deploy/local/collector.yaml, and the load
+# generator at a gentle rate. Everything runs in the background and keeps its
+# data, logs and pid files under ${DECISIONTRACE_HOME:-$HOME/.decisiontrace}.
+#
+#   deploy/local/demo.sh          start (or keep running) the whole demo
+#   deploy/local/demo.sh down     stop it; data stays for the next start
+#   deploy/local/demo.sh status
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="/usr/local/go/bin:$PATH"
+home="${DECISIONTRACE_HOME:-$HOME/.decisiontrace}"
+export DECISIONTRACE_HOME="$home"
+rate="${DEMO_RATE:-50}"
+mkdir -p "$home/logs" "$home/run"
+
+running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+stop_pid() {
+  local f="$1"
+  if running "$f"; then
+    local pid; pid="$(cat "$f")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+case "${1:-up}" in
+down)
+  stop_pid "$home/run/dtloadgen.pid"
+  stop_pid "$home/run/collector.pid"
+  [ -x bin/dtlocal ] && bin/dtlocal down
+  exit 0 ;;
+status)
+  for p in collector dtloadgen; do
+    if running "$home/run/$p.pid"; then echo "$p: running (pid $(cat "$home/run/$p.pid"))"; else echo "$p: not running"; fi
+  done
+  exec bin/dtlocal status ;;
+up) ;;
+*) echo "usage: $0 [up|down|status]" >&2; exit 2 ;;
+esac
+
+. deploy/local/install-deps.sh
+go build -o bin/ ./cmd/...
+bin/dtlocal up
+
+if ! running "$home/run/collector.pid"; then
+  DECISIONTRACE_QUEUE_DIR="$home/queue" nohup bin/decisiontrace --config deploy/local/collector.yaml \
+    >"$home/logs/collector.log" 2>&1 &
+  echo $! >"$home/run/collector.pid"
+fi
+for _ in $(seq 1 150); do
+  curl -fsS http://127.0.0.1:13133/ >/dev/null 2>&1 && break
+  running "$home/run/collector.pid" || { echo "collector exited; see $home/logs/collector.log" >&2; tail -20 "$home/logs/collector.log" >&2; exit 1; }
+  sleep 0.2
+done
+
+if ! running "$home/run/dtloadgen.pid"; then
+  nohup bin/dtloadgen --protocol grpc --endpoint 127.0.0.1:4317 --rate "$rate" --batch 50 --workers 1 \
+    >"$home/logs/dtloadgen.log" 2>&1 &
+  echo $! >"$home/run/dtloadgen.pid"
+fi
+
+cat <<MSG
+
+decisiontrace demo is running ($rate decision events/s).
+
+  ClickHouse      clickhouse://127.0.0.1:19000  (HTTP http://127.0.0.1:18123), database decisiontrace
+  Alertmanager    http://127.0.0.1:19093
+  Collector       OTLP gRPC 127.0.0.1:4317, OTLP HTTP 127.0.0.1:4318
+                  health http://127.0.0.1:13133/  own metrics http://127.0.0.1:8888/metrics
+  Data and logs   $home  (logs/, run/, clickhouse/, queue/)
+
+A query to try (decisions of the last 5 minutes, with the layers seen):
+
+  curl -s http://127.0.0.1:18123/ --data-binary "SELECT workflow, count() AS decisions, countIf(length(layers_seen) = 5) AS all_five_layers, round(avg(confidence), 3) AS avg_confidence, countIf(human_action = 'overridden') AS overridden FROM decisiontrace.decision_summary WHERE last_seen > now() - INTERVAL 5 MINUTE GROUP BY workflow ORDER BY workflow FORMAT PrettyCompact"
+
+Stop with: deploy/local/demo.sh down
+MSG

@@ -1,0 +1,92 @@
+package decisionstoreexporter
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+)
+
+// Unclassified says what happens to a record that carries no decision.*
+// attribute.
+type Unclassified string
+
+const (
+	// UnclassifiedStore keeps the record with layer "unclassified".
+	UnclassifiedStore Unclassified = "store"
+	// UnclassifiedRefuse counts and logs the record and does not store it.
+	UnclassifiedRefuse Unclassified = "refuse"
+)
+
+// Config is the decisionstore exporter's configuration.
+type Config struct {
+	exporterhelper.TimeoutConfig `mapstructure:",squash"`
+	QueueConfig                  configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+	BackOffConfig                configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
+
+	// Endpoint is a ClickHouse DSN, e.g. clickhouse://host:9000 or
+	// https://host:8443 for the HTTP interface. Credentials in the DSN are
+	// allowed but username and password below are preferred, so they can come
+	// from ${env:...} or ${file:...}.
+	Endpoint string              `mapstructure:"endpoint"`
+	Username string              `mapstructure:"username"`
+	Password configopaque.String `mapstructure:"password"`
+	// Database is owned by decisiontrace: created and migrated at start.
+	Database string `mapstructure:"database"`
+	// TLS applies when set; for clickhouses:// or https:// DSNs the system
+	// roots are used when no CA is given.
+	TLS configoptional.Optional[configtls.ClientConfig] `mapstructure:"tls"`
+	// ConnectTimeout bounds dialing and the schema check at start.
+	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
+	// TTL is how long events are kept; 0 keeps them forever. A change is
+	// applied to the existing tables at the next start.
+	TTL time.Duration `mapstructure:"ttl"`
+	// Unclassified is "store" or "refuse".
+	Unclassified Unclassified `mapstructure:"unclassified"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+var _ component.Config = (*Config)(nil)
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// Validate checks the configuration without changing it.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.Endpoint == "" {
+		errs = append(errs, errors.New("endpoint: must be set, e.g. clickhouse://127.0.0.1:9000"))
+	} else if u, err := url.Parse(cfg.Endpoint); err != nil {
+		errs = append(errs, fmt.Errorf("endpoint: %w", err))
+	} else if _, ok := schemes[u.Scheme]; !ok {
+		errs = append(errs, fmt.Errorf("endpoint: scheme %q is not one of clickhouse, clickhouses, tcp, http, https", u.Scheme))
+	}
+	if !identifier.MatchString(cfg.Database) {
+		errs = append(errs, fmt.Errorf("database: %q is not a plain identifier (letters, digits, underscore; not starting with a digit)", cfg.Database))
+	}
+	if cfg.ConnectTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("connect_timeout: must be positive, got %s", cfg.ConnectTimeout))
+	}
+	if cfg.TTL < 0 {
+		errs = append(errs, fmt.Errorf("ttl: must not be negative, got %s", cfg.TTL))
+	} else if cfg.TTL%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("ttl: must be a whole number of seconds, got %s", cfg.TTL))
+	}
+	switch cfg.Unclassified {
+	case UnclassifiedStore, UnclassifiedRefuse:
+	default:
+		errs = append(errs, fmt.Errorf("unclassified: %q is not one of store, refuse", cfg.Unclassified))
+	}
+	return errors.Join(errs...)
+}
+
+var schemes = map[string]struct{}{"clickhouse": {}, "clickhouses": {}, "tcp": {}, "http": {}, "https": {}}

@@ -1,0 +1,406 @@
+package decisionstoreexporter
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/goleak"
+
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/testenv"
+)
+
+// The tests in this file run against a real ClickHouse: the embedded engine
+// testenv starts, or the server named by DECISIONTRACE_TEST_CLICKHOUSE_ADDR.
+
+type harness struct {
+	exp  *storeExporter
+	conn driver.Conn
+	db   string
+	tel  *componenttest.Telemetry
+}
+
+func newHarness(t *testing.T, mut func(*Config)) *harness {
+	t.Helper()
+	addr := testenv.ClickHouse(t)
+	user, pass := testenv.ClickHouseAuth()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	db := "dt_test_" + hex.EncodeToString(b[:])
+
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = "clickhouse://" + addr
+	cfg.Username, cfg.Password = user, configopaque.String(pass)
+	cfg.Database = db
+	if mut != nil {
+		mut(cfg)
+	}
+	require.NoError(t, cfg.Validate())
+
+	tel := componenttest.NewTelemetry()
+	set := exportertest.NewNopSettings(typ)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	exp, err := newExporter(cfg, set)
+	require.NoError(t, err)
+	require.NoError(t, exp.start(context.Background(), componenttest.NewNopHost()))
+
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" SYNC")
+		_ = conn.Close()
+		_ = exp.shutdown(context.Background())
+		_ = tel.Shutdown(context.Background())
+	})
+	return &harness{exp: exp, conn: conn, db: db, tel: tel}
+}
+
+func (h *harness) count(t *testing.T, query string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	require.NoError(t, h.conn.QueryRow(context.Background(), render(query, h.db), args...).Scan(&n))
+	return n
+}
+
+func TestIntegrationLogAndSpanLandWithTypedColumns(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+
+	ld := plog.NewLogs()
+	decisionLog(ld, now, map[string]any{
+		conventions.DecisionID: "dec-landing", conventions.DecisionWorkflow: "claims-triage",
+		conventions.DecisionLayer: "data", conventions.DecisionEvent: "context.read",
+		conventions.DataSource: "policy-db", conventions.DataAsOf: now.Add(-90 * time.Second).Format(time.RFC3339Nano),
+		conventions.DataComplete: true, conventions.DataEntitySystem: "crm", conventions.DataEntityID: "C-77",
+		"claim.region": "north",
+	})
+	require.NoError(t, h.exp.pushLogs(ctx, ld))
+
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "claims-model-svc")
+	sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetName("chat claims-model")
+	sp.SetTraceID(pcommon.TraceID{0xab, 1})
+	sp.SetSpanID(pcommon.SpanID{0xcd, 2})
+	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(420 * time.Millisecond)))
+	require.NoError(t, sp.Attributes().FromRaw(map[string]any{
+		conventions.DecisionID: "dec-landing", conventions.DecisionWorkflow: "claims-triage",
+		conventions.DecisionLayer: "model", conventions.DecisionEvent: "model.output",
+		conventions.ModelName: "claims-model", conventions.ModelVersion: "2.3.0", conventions.ModelConfidence: 0.87,
+		conventions.ModelRecommendation: "approve", conventions.GenAIUsageInputTokens: 1200, "gen_ai.system": "openai",
+	}))
+	require.NoError(t, h.exp.pushTraces(ctx, td))
+
+	rows, err := h.conn.Query(ctx, render(`SELECT signal, layer, event, workflow, source, as_of, data_complete, entity_id,
+		model_name, model_version, confidence, recommendation, input_tokens, service_name, trace_id, duration_ns, attributes
+		FROM {db}.events WHERE decision_id = ? ORDER BY layer`, h.db), "dec-landing")
+	require.NoError(t, err)
+	defer rows.Close()
+	type row struct {
+		signal, layer, event, workflow, source string
+		asOf                                   *time.Time
+		complete                               *bool
+		entityID, modelName, modelVersion      string
+		confidence                             *float64
+		recommendation                         string
+		inputTokens                            *int64
+		service, traceID                       string
+		duration                               uint64
+		attrs                                  map[string]string
+	}
+	var got []row
+	for rows.Next() {
+		var r row
+		require.NoError(t, rows.Scan(&r.signal, &r.layer, &r.event, &r.workflow, &r.source, &r.asOf, &r.complete, &r.entityID,
+			&r.modelName, &r.modelVersion, &r.confidence, &r.recommendation, &r.inputTokens, &r.service, &r.traceID, &r.duration, &r.attrs))
+		got = append(got, r)
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, got, 2)
+
+	data, model := got[0], got[1]
+	assert.Equal(t, "log", data.signal)
+	assert.Equal(t, "data", data.layer)
+	assert.Equal(t, "context.read", data.event)
+	assert.Equal(t, "claims-triage", data.workflow)
+	assert.Equal(t, "policy-db", data.source)
+	require.NotNil(t, data.asOf)
+	assert.WithinDuration(t, now.Add(-90*time.Second), *data.asOf, time.Microsecond)
+	require.NotNil(t, data.complete)
+	assert.True(t, *data.complete)
+	assert.Equal(t, "C-77", data.entityID)
+	assert.Equal(t, map[string]string{"claim.region": "north"}, data.attrs)
+	assert.Nil(t, data.confidence)
+
+	assert.Equal(t, "span", model.signal)
+	assert.Equal(t, "model", model.layer)
+	assert.Equal(t, "claims-model", model.modelName)
+	assert.Equal(t, "2.3.0", model.modelVersion)
+	require.NotNil(t, model.confidence)
+	assert.InDelta(t, 0.87, *model.confidence, 1e-12)
+	assert.Equal(t, "approve", model.recommendation)
+	require.NotNil(t, model.inputTokens)
+	assert.Equal(t, int64(1200), *model.inputTokens)
+	assert.Equal(t, "claims-model-svc", model.service)
+	assert.Equal(t, "ab010000000000000000000000000000", model.traceID)
+	assert.Equal(t, uint64(420*time.Millisecond), model.duration)
+	assert.Equal(t, "openai", model.attrs["gen_ai.system"])
+}
+
+// fiveLayers returns one request per layer for a decision.
+func fiveLayers(id string, base time.Time) []plog.Logs {
+	layer := func(off time.Duration, attrs map[string]any) plog.Logs {
+		attrs[conventions.DecisionID] = id
+		attrs[conventions.DecisionWorkflow] = "loan-underwriting"
+		ld := plog.NewLogs()
+		decisionLog(ld, base.Add(off), attrs)
+		return ld
+	}
+	return []plog.Logs{
+		layer(0, map[string]any{conventions.DecisionLayer: "data", conventions.DecisionEvent: "context.read", conventions.DataSource: "credit-bureau", conventions.DataAsOf: base.Add(-time.Minute).Format(time.RFC3339)}),
+		layer(1*time.Second, map[string]any{conventions.DecisionLayer: "model", conventions.DecisionEvent: "model.output", conventions.ModelName: "underwriter", conventions.ModelVersion: "7", conventions.ModelConfidence: 0.64}),
+		layer(2*time.Second, map[string]any{conventions.DecisionLayer: "workflow", conventions.DecisionEvent: "workflow.routed", conventions.WorkflowRoute: "manual", conventions.WorkflowQueue: "underwriter-review"}),
+		layer(3*time.Second, map[string]any{conventions.DecisionLayer: "human", conventions.DecisionEvent: "human.action", conventions.HumanAction: "overridden", conventions.HumanActor: "rev-9"}),
+		layer(4*time.Second, map[string]any{conventions.DecisionLayer: "business", conventions.DecisionEvent: "business.outcome", conventions.BusinessOutcome: "declined", conventions.BusinessCycleTimeS: 5400.0}),
+	}
+}
+
+func TestIntegrationRollupOneRowPerDecisionInAnyOrder(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	base := time.Now().UTC().Truncate(time.Second)
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	const decisions = 20
+	for d := 0; d < decisions; d++ {
+		reqs := fiveLayers(fmt.Sprintf("loan-%02d", d), base)
+		rng.Shuffle(len(reqs), func(i, j int) { reqs[i], reqs[j] = reqs[j], reqs[i] })
+		for _, r := range reqs {
+			require.NoError(t, h.exp.pushLogs(ctx, r))
+		}
+	}
+	// A redelivered request must not change the summary either.
+	require.NoError(t, h.exp.pushLogs(ctx, fiveLayers("loan-00", base)[3]))
+
+	assert.Equal(t, uint64(decisions), h.count(t, `SELECT count() FROM {db}.decision_summary`))
+	rows, err := h.conn.Query(ctx, render(`SELECT decision_id, workflow, first_seen, last_seen, layers_seen, events,
+		model_name, model_version, confidence, route, queue, human_action, outcome, cycle_time_s
+		FROM {db}.decision_summary ORDER BY decision_id`, h.db))
+	require.NoError(t, err)
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var (
+			id, workflow                                         string
+			first, last                                          time.Time
+			layers                                               []string
+			events                                               uint64
+			modelName, modelVersion, route, queue, action, outcm *string
+			confidence, cycle                                    *float64
+		)
+		require.NoError(t, rows.Scan(&id, &workflow, &first, &last, &layers, &events, &modelName, &modelVersion, &confidence, &route, &queue, &action, &outcm, &cycle))
+		assert.Equal(t, fmt.Sprintf("loan-%02d", n), id)
+		assert.Equal(t, "loan-underwriting", workflow)
+		assert.Equal(t, base, first.UTC())
+		assert.Equal(t, base.Add(4*time.Second), last.UTC())
+		assert.Equal(t, []string{"data", "model", "workflow", "human", "business"}, layers)
+		assert.Equal(t, uint64(5), events, "a redelivered event is not counted twice")
+		assert.Equal(t, "underwriter", deref(modelName))
+		assert.Equal(t, "7", deref(modelVersion))
+		require.NotNil(t, confidence)
+		assert.InDelta(t, 0.64, *confidence, 1e-12)
+		assert.Equal(t, "manual", deref(route))
+		assert.Equal(t, "underwriter-review", deref(queue))
+		assert.Equal(t, "overridden", deref(action))
+		assert.Equal(t, "declined", deref(outcm))
+		require.NotNil(t, cycle)
+		assert.InDelta(t, 5400.0, *cycle, 1e-9)
+		n++
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, decisions, n)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<NULL>"
+	}
+	return *s
+}
+
+func TestIntegrationMigrationsTwiceChangeNothing(t *testing.T) {
+	h := newHarness(t, nil) // start already migrated once
+	ctx := context.Background()
+	snapshot := func() map[string]string {
+		rows, err := h.conn.Query(ctx, `SELECT name, create_table_query FROM system.tables WHERE database = ?`, h.db)
+		require.NoError(t, err)
+		defer rows.Close()
+		out := map[string]string{}
+		for rows.Next() {
+			var n, q string
+			require.NoError(t, rows.Scan(&n, &q))
+			out[n] = q
+		}
+		return out
+	}
+	before := snapshot()
+	require.Contains(t, before, "events")
+	require.Contains(t, before, "decisions")
+	require.Contains(t, before, "decisions_mv")
+	require.Contains(t, before, "decision_summary")
+
+	from, to, err := migrate(ctx, h.exp.conn, h.db)
+	require.NoError(t, err)
+	assert.Equal(t, from, to, "a second run applies nothing")
+	require.NoError(t, applyTTL(ctx, h.exp.conn, h.db, h.exp.cfg.TTL))
+	assert.Equal(t, before, snapshot())
+	assert.Equal(t, uint64(len(migrations)), h.count(t, `SELECT count() FROM {db}.schema_migrations FINAL`))
+}
+
+func TestIntegrationSchemaNewerThanBinaryIsAClearError(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	require.NoError(t, h.conn.Exec(ctx, render(`INSERT INTO {db}.schema_migrations (version, name, applied_at) VALUES (999, 'from the future', now())`, h.db)))
+
+	_, _, err := migrate(ctx, h.exp.conn, h.db)
+	require.ErrorIs(t, err, errSchemaTooNew)
+	assert.Contains(t, err.Error(), fmt.Sprintf("database %s is at schema version 999 but this decisiontrace knows versions up to %d", h.db, len(migrations)))
+
+	cfg := *h.exp.cfg
+	exp, err := newExporter(&cfg, exportertest.NewNopSettings(typ))
+	require.NoError(t, err)
+	err = exp.start(ctx, componenttest.NewNopHost())
+	require.ErrorIs(t, err, errSchemaTooNew, "start refuses to write into a newer schema")
+	require.NoError(t, exp.shutdown(ctx))
+}
+
+func TestIntegrationTTLChangeReachesTables(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.TTL = 720 * time.Hour })
+	ctx := context.Background()
+	ttlOf := func(table string) string {
+		var q string
+		require.NoError(t, h.conn.QueryRow(ctx, `SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?`, h.db, table).Scan(&q))
+		return q
+	}
+	assert.Contains(t, ttlOf("events"), "TTL toDateTime(time) + toIntervalSecond(2592000)")
+	assert.Contains(t, ttlOf("decisions"), "TTL toDateTime(last_seen) + toIntervalSecond(2592000)")
+
+	require.NoError(t, applyTTL(ctx, h.exp.conn, h.db, 24*time.Hour))
+	assert.Contains(t, ttlOf("events"), "toIntervalSecond(86400)")
+	assert.Contains(t, ttlOf("decisions"), "toIntervalSecond(86400)")
+
+	require.NoError(t, applyTTL(ctx, h.exp.conn, h.db, 0))
+	assert.NotContains(t, ttlOf("events"), "TTL")
+}
+
+func TestIntegrationWrongTypedAttributesAreStoredAndCounted(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	now := time.Now()
+	ld := plog.NewLogs()
+	decisionLog(ld, now, map[string]any{conventions.DecisionID: "bad-types", conventions.DecisionLayer: "model",
+		conventions.ModelConfidence: "high", conventions.DataAsOf: "yesterday"})
+	decisionLog(ld, now, map[string]any{conventions.DecisionID: "good-neighbour", conventions.DecisionLayer: "model", conventions.ModelConfidence: 0.5})
+	require.NoError(t, h.exp.pushLogs(ctx, ld))
+
+	var (
+		conf  *float64
+		asOf  *time.Time
+		attrs map[string]string
+		errs  []string
+	)
+	require.NoError(t, h.conn.QueryRow(ctx, render(`SELECT confidence, as_of, attributes, parse_errors FROM {db}.events WHERE decision_id = 'bad-types'`, h.db)).
+		Scan(&conf, &asOf, &attrs, &errs))
+	assert.Nil(t, conf)
+	assert.Nil(t, asOf)
+	assert.Equal(t, "high", attrs[conventions.ModelConfidence])
+	assert.Equal(t, "yesterday", attrs[conventions.DataAsOf])
+	assert.ElementsMatch(t, []string{`model.confidence: "high" is not a number`, `data.as_of: "yesterday" is not an RFC 3339 timestamp`}, errs)
+	assert.Equal(t, uint64(1), h.count(t, `SELECT count() FROM {db}.events WHERE decision_id = 'good-neighbour' AND confidence = 0.5`))
+
+	m, err := h.tel.GetMetric("otelcol_decisionstore_attribute_parse_errors")
+	require.NoError(t, err)
+	got := map[string]int64{}
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		v, _ := dp.Attributes.Value("attribute")
+		got[v.AsString()] = dp.Value
+	}
+	assert.Equal(t, map[string]int64{conventions.ModelConfidence: 1, conventions.DataAsOf: 1}, got)
+}
+
+func TestIntegrationErrorsRetryableOrPermanent(t *testing.T) {
+	ctx := context.Background()
+	t.Run("unreachable ClickHouse is retryable", func(t *testing.T) {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Endpoint = fmt.Sprintf("clickhouse://127.0.0.1:%d", testenv.FreePort(t))
+		cfg.ConnectTimeout = 200 * time.Millisecond
+		exp, err := newExporter(cfg, exportertest.NewNopSettings(typ))
+		require.NoError(t, err)
+		require.NoError(t, exp.start(ctx, componenttest.NewNopHost()), "a down ClickHouse does not stop the collector from starting")
+		defer func() { require.NoError(t, exp.shutdown(ctx)) }()
+		ld := plog.NewLogs()
+		decisionLog(ld, time.Now(), map[string]any{conventions.DecisionID: "x", conventions.DecisionLayer: "data"})
+		err = exp.pushLogs(ctx, ld)
+		require.Error(t, err)
+		assert.False(t, consumererror.IsPermanent(err), "got %v", err)
+	})
+	t.Run("a table that cannot take the rows is permanent", func(t *testing.T) {
+		h := newHarness(t, nil)
+		require.NoError(t, h.conn.Exec(ctx, render(`ALTER TABLE {db}.events DROP COLUMN body`, h.db)))
+		ld := plog.NewLogs()
+		decisionLog(ld, time.Now(), map[string]any{conventions.DecisionID: "x", conventions.DecisionLayer: "data"})
+		err := h.exp.pushLogs(ctx, ld)
+		require.Error(t, err)
+		assert.True(t, consumererror.IsPermanent(err), "got %v", err)
+		var ex *clickhouse.Exception
+		require.True(t, errors.As(err, &ex))
+	})
+}
+
+// After Shutdown the exporter writes nothing more and leaves no goroutine of
+// its own (ClickHouse connections, the sending queue) behind.
+func TestIntegrationNothingAfterShutdownNoLeaks(t *testing.T) {
+	h := newHarness(t, nil) // the harness's own connection is part of the baseline
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx := context.Background()
+	f := NewFactory()
+	cfg := h.exp.cfg
+	set := exportertest.NewNopSettings(typ)
+	exp, err := f.CreateLogs(ctx, set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(ctx, componenttest.NewNopHost()))
+
+	ld := plog.NewLogs()
+	decisionLog(ld, time.Now(), map[string]any{conventions.DecisionID: "dec-before", conventions.DecisionWorkflow: "w",
+		conventions.DecisionLayer: "human", conventions.DecisionEvent: "human.action", conventions.HumanAction: "accept"})
+	require.NoError(t, exp.ConsumeLogs(ctx, ld))
+	require.NoError(t, exp.Shutdown(ctx)) // drains the queue
+	assert.Equal(t, uint64(1), h.count(t, "SELECT count() FROM {db}.events WHERE decision_id = 'dec-before'"))
+
+	after := plog.NewLogs()
+	decisionLog(after, time.Now(), map[string]any{conventions.DecisionID: "dec-after", conventions.DecisionWorkflow: "w",
+		conventions.DecisionLayer: "human", conventions.DecisionEvent: "human.action", conventions.HumanAction: "accept"})
+	_ = exp.ConsumeLogs(ctx, after)
+	time.Sleep(200 * time.Millisecond)
+	assert.Zero(t, h.count(t, "SELECT count() FROM {db}.events WHERE decision_id = 'dec-after'"))
+}

@@ -1,0 +1,388 @@
+package decisionstoreexporter
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/decision"
+)
+
+// insertColumns is the column list of every insert; rows.appendTo appends the
+// columns in exactly this order.
+var insertColumns = []string{
+	"time", "observed_time", "event_id", "signal", "decision_id", "workflow", "layer", "event",
+	"service_name", "trace_id", "span_id", "name", "duration_ns", "severity", "body",
+	"source", "as_of", "data_complete", "data_available", "entity_system", "entity_id",
+	"model_name", "model_version", "confidence", "recommendation", "model_latency_ms", "model_unsafe", "input_tokens", "output_tokens",
+	"queue", "route", "queue_depth", "exception_type",
+	"human_action", "human_actor", "human_reason",
+	"outcome", "cycle_time_s", "business_cost", "business_value",
+	"attributes", "resource_attributes", "scope_name", "parse_errors",
+}
+
+func insertStatement(db string) string {
+	return fmt.Sprintf("INSERT INTO %s.events (%s)", db, strings.Join(insertColumns, ", "))
+}
+
+// rows holds one request's events column by column: clickhouse-go appends a
+// whole column slice far faster than row by row.
+type rows struct {
+	time, observedTime                   []time.Time
+	eventID                              []uint64
+	signal, decisionID, workflow, layer  []string
+	event, serviceName, traceID, spanID  []string
+	name                                 []string
+	durationNS                           []uint64
+	severity, body                       []string
+	source                               []string
+	asOf                                 []*time.Time
+	complete, available                  []*bool
+	entitySystem, entityID               []string
+	modelName, modelVersion              []string
+	confidence                           []*float64
+	recommendation                       []string
+	latencyMS                            []*float64
+	unsafe                               []*bool
+	inputTokens, outputTokens            []*int64
+	queue, route                         []string
+	queueDepth                           []*int64
+	exceptionType                        []string
+	humanAction, humanActor, humanReason []string
+	outcome                              []string
+	cycleTimeS, cost, value              []*float64
+	attributes, resourceAttributes       []map[string]string
+	scopeName                            []string
+	parseErrors                          [][]string
+
+	// counters for the collector's own metrics, per request
+	unclassifiedStored, unclassifiedRefused int
+	parseErrorsByKey                        map[string]int
+}
+
+func (r *rows) len() int { return len(r.eventID) }
+
+// columns returns the column slices in insertColumns order.
+func (r *rows) columns() []any {
+	return []any{
+		r.time, r.observedTime, r.eventID, r.signal, r.decisionID, r.workflow, r.layer, r.event,
+		r.serviceName, r.traceID, r.spanID, r.name, r.durationNS, r.severity, r.body,
+		r.source, r.asOf, r.complete, r.available, r.entitySystem, r.entityID,
+		r.modelName, r.modelVersion, r.confidence, r.recommendation, r.latencyMS, r.unsafe, r.inputTokens, r.outputTokens,
+		r.queue, r.route, r.queueDepth, r.exceptionType,
+		r.humanAction, r.humanActor, r.humanReason,
+		r.outcome, r.cycleTimeS, r.cost, r.value,
+		r.attributes, r.resourceAttributes, r.scopeName, r.parseErrors,
+	}
+}
+
+// dedupToken identifies a request's content, so that ClickHouse drops a
+// retried insert of the same rows (insert_deduplication_token).
+func (r *rows) dedupToken() string {
+	var b [8]byte
+	h := xxhash.New()
+	for _, id := range r.eventID {
+		binary.LittleEndian.PutUint64(b[:], id)
+		_, _ = h.Write(b[:])
+	}
+	return fmt.Sprintf("dt-%016x-%d", h.Sum64(), len(r.eventID))
+}
+
+// builder turns pdata into rows; one per request, not shared.
+type builder struct {
+	unclassified Unclassified
+	now          func() time.Time
+	ev           decision.Event
+	hash         *xxhash.Digest
+	buf          []byte
+}
+
+func newBuilder(u Unclassified) *builder {
+	return &builder{unclassified: u, now: time.Now, hash: xxhash.New()}
+}
+
+// record is what logs and spans have in common, so one path fills the row.
+type record struct {
+	signal       string
+	time         time.Time
+	observed     time.Time
+	traceID      pcommon.TraceID
+	spanID       pcommon.SpanID
+	name         string
+	durationNS   uint64
+	severity     string
+	body         pcommon.Value
+	attrs        pcommon.Map
+	resource     pcommon.Map
+	resourceMap  map[string]string
+	serviceName  string
+	scopeName    string
+	identityHash func(*xxhash.Digest)
+}
+
+func (b *builder) logs(ld plog.Logs) *rows {
+	r := &rows{}
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		res := rl.Resource().Attributes()
+		resMap, svc := flatten(res, nil), serviceName(res)
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			sl := sls.At(j)
+			lrs := sl.LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lr := lrs.At(k)
+				ts := lr.Timestamp().AsTime()
+				switch {
+				case lr.Timestamp() != 0:
+				case lr.ObservedTimestamp() != 0:
+					ts = lr.ObservedTimestamp().AsTime()
+				default:
+					// A record with no time at all would land in 1970 and
+					// expire at once under any TTL.
+					ts = b.now()
+				}
+				name := lr.EventName()
+				b.add(r, record{
+					signal: "log", time: ts, observed: lr.ObservedTimestamp().AsTime(),
+					traceID: lr.TraceID(), spanID: lr.SpanID(), name: name,
+					severity: severity(lr), body: lr.Body(), attrs: lr.Attributes(),
+					resource: res, resourceMap: resMap, serviceName: svc, scopeName: sl.Scope().Name(),
+					identityHash: func(h *xxhash.Digest) {
+						writeU64(h, uint64(lr.Timestamp()))
+						writeU64(h, uint64(lr.ObservedTimestamp()))
+						_, _ = h.WriteString(lr.Body().AsString())
+					},
+				})
+			}
+		}
+	}
+	return r
+}
+
+func (b *builder) traces(td ptrace.Traces) *rows {
+	r := &rows{}
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		res := rs.Resource().Attributes()
+		resMap, svc := flatten(res, nil), serviceName(res)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			spans := ss.Spans()
+			for k := 0; k < spans.Len(); k++ {
+				sp := spans.At(k)
+				var dur uint64
+				if sp.EndTimestamp() > sp.StartTimestamp() {
+					dur = uint64(sp.EndTimestamp() - sp.StartTimestamp())
+				}
+				b.add(r, record{
+					signal: "span", time: sp.StartTimestamp().AsTime(), observed: sp.EndTimestamp().AsTime(),
+					traceID: sp.TraceID(), spanID: sp.SpanID(), name: sp.Name(), durationNS: dur,
+					severity: sp.Status().Code().String(), body: pcommon.NewValueEmpty(), attrs: sp.Attributes(),
+					resource: res, resourceMap: resMap, serviceName: svc, scopeName: ss.Scope().Name(),
+					identityHash: func(h *xxhash.Digest) {
+						writeU64(h, uint64(sp.StartTimestamp()))
+						writeU64(h, uint64(sp.EndTimestamp()))
+						_, _ = h.WriteString(sp.Name())
+					},
+				})
+			}
+		}
+	}
+	return r
+}
+
+func (b *builder) add(r *rows, rec record) {
+	ev := &b.ev
+	decision.Extract(rec.attrs, rec.time, ev)
+	if !ev.Classified {
+		if b.unclassified == UnclassifiedRefuse {
+			r.unclassifiedRefused++
+			return
+		}
+		r.unclassifiedStored++
+		ev.Layer = conventions.LayerUnclassified
+	}
+	if ev.Event == "" && ev.Layer == conventions.LayerModel && rec.signal == "span" {
+		ev.Event = conventions.EventModelOutput
+	}
+
+	r.time = append(r.time, rec.time)
+	r.observedTime = append(r.observedTime, rec.observed)
+	r.eventID = append(r.eventID, b.eventID(rec))
+	r.signal = append(r.signal, rec.signal)
+	r.decisionID = append(r.decisionID, ev.ID)
+	r.workflow = append(r.workflow, ev.Workflow)
+	r.layer = append(r.layer, ev.Layer)
+	r.event = append(r.event, ev.Event)
+	r.serviceName = append(r.serviceName, rec.serviceName)
+	r.traceID = append(r.traceID, traceHex(rec.traceID))
+	r.spanID = append(r.spanID, spanHex(rec.spanID))
+	r.name = append(r.name, rec.name)
+	r.durationNS = append(r.durationNS, rec.durationNS)
+	r.severity = append(r.severity, rec.severity)
+	r.body = append(r.body, rec.body.AsString())
+
+	r.source = append(r.source, ev.Source)
+	r.asOf = append(r.asOf, ev.AsOf)
+	r.complete = append(r.complete, ev.Complete)
+	r.available = append(r.available, ev.Available)
+	r.entitySystem = append(r.entitySystem, ev.EntitySystem)
+	r.entityID = append(r.entityID, ev.EntityID)
+
+	r.modelName = append(r.modelName, ev.ModelName)
+	r.modelVersion = append(r.modelVersion, ev.ModelVersion)
+	r.confidence = append(r.confidence, ev.Confidence)
+	r.recommendation = append(r.recommendation, ev.Recommendation)
+	r.latencyMS = append(r.latencyMS, ev.LatencyMS)
+	r.unsafe = append(r.unsafe, ev.Unsafe)
+	r.inputTokens = append(r.inputTokens, ev.InputTokens)
+	r.outputTokens = append(r.outputTokens, ev.OutputTokens)
+
+	r.queue = append(r.queue, ev.Queue)
+	r.route = append(r.route, ev.Route)
+	r.queueDepth = append(r.queueDepth, ev.QueueDepth)
+	r.exceptionType = append(r.exceptionType, ev.ExceptionType)
+
+	r.humanAction = append(r.humanAction, ev.HumanAction)
+	r.humanActor = append(r.humanActor, ev.HumanActor)
+	r.humanReason = append(r.humanReason, ev.HumanReason)
+
+	r.outcome = append(r.outcome, ev.Outcome)
+	r.cycleTimeS = append(r.cycleTimeS, ev.CycleTimeS)
+	r.cost = append(r.cost, ev.Cost)
+	r.value = append(r.value, ev.Value)
+
+	r.attributes = append(r.attributes, flatten(rec.attrs, ev))
+	r.resourceAttributes = append(r.resourceAttributes, rec.resourceMap)
+	r.scopeName = append(r.scopeName, rec.scopeName)
+
+	var pes []string
+	if len(ev.ParseErrors) > 0 {
+		if r.parseErrorsByKey == nil {
+			r.parseErrorsByKey = map[string]int{}
+		}
+		pes = make([]string, len(ev.ParseErrors))
+		for i, pe := range ev.ParseErrors {
+			pes[i] = pe.Error()
+			r.parseErrorsByKey[pe.Key]++
+		}
+	}
+	r.parseErrors = append(r.parseErrors, pes)
+}
+
+// eventID is the producer's decision.event_id when given, so a producer's
+// own retries deduplicate; otherwise a hash of the record's identity and
+// content, which is the same each time the collector redelivers it.
+func (b *builder) eventID(rec record) uint64 {
+	h := b.hash
+	h.Reset()
+	if b.ev.EventID != "" {
+		_, _ = h.WriteString(b.ev.EventID)
+		return h.Sum64()
+	}
+	_, _ = h.WriteString(rec.signal)
+	_, _ = h.Write(rec.traceID[:])
+	_, _ = h.Write(rec.spanID[:])
+	rec.identityHash(h)
+	b.buf = hashMap(h, rec.attrs, b.buf[:0])
+	b.buf = hashMap(h, rec.resource, b.buf)
+	return h.Sum64()
+}
+
+// hashMap feeds a digest of a map's entries to h that does not depend on
+// their order: a producer that resends the same attributes in another order
+// sends the same event.
+func hashMap(h *xxhash.Digest, m pcommon.Map, buf []byte) []byte {
+	var sum uint64
+	m.Range(func(k string, v pcommon.Value) bool {
+		buf = append(buf[:0], k...)
+		buf = append(buf, 0)
+		buf = appendValue(buf, v)
+		// Multiply-mix each entry so that two equal entries do not cancel.
+		sum += xxhash.Sum64(buf)*0x9E3779B97F4A7C15 | 1
+		return true
+	})
+	writeU64(h, sum)
+	writeU64(h, uint64(m.Len()))
+	return buf
+}
+
+func appendValue(buf []byte, v pcommon.Value) []byte {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return append(buf, v.Str()...)
+	case pcommon.ValueTypeInt:
+		return binary.LittleEndian.AppendUint64(append(buf, 'i'), uint64(v.Int()))
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			return append(buf, 't')
+		}
+		return append(buf, 'f')
+	}
+	return append(buf, v.AsString()...)
+}
+
+func writeU64(h *xxhash.Digest, v uint64) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], v)
+	_, _ = h.Write(b[:])
+}
+
+// flatten renders a pdata map as strings. With ev set it leaves out the
+// attributes already stored in typed columns, except those whose value did
+// not parse: their raw value is kept here so nothing the producer sent is
+// lost.
+func flatten(m pcommon.Map, ev *decision.Event) map[string]string {
+	out := make(map[string]string, m.Len())
+	m.Range(func(k string, v pcommon.Value) bool {
+		if ev != nil && decision.Typed(k) && !ev.Failed(k) {
+			return true
+		}
+		out[k] = v.AsString()
+		return true
+	})
+	return out
+}
+
+func serviceName(res pcommon.Map) string {
+	if v, ok := res.Get("service.name"); ok {
+		return v.AsString()
+	}
+	return ""
+}
+
+func severity(lr plog.LogRecord) string {
+	if s := lr.SeverityText(); s != "" {
+		return s
+	}
+	if lr.SeverityNumber() != plog.SeverityNumberUnspecified {
+		return lr.SeverityNumber().String()
+	}
+	return ""
+}
+
+func traceHex(id pcommon.TraceID) string {
+	if id.IsEmpty() {
+		return ""
+	}
+	return hex.EncodeToString(id[:])
+}
+
+func spanHex(id pcommon.SpanID) string {
+	if id.IsEmpty() {
+		return ""
+	}
+	return hex.EncodeToString(id[:])
+}

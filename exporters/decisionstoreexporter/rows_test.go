@@ -1,0 +1,178 @@
+package decisionstoreexporter
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
+)
+
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// decisionLog appends a log record for one layer of a decision.
+func decisionLog(ld plog.Logs, ts time.Time, attrs map[string]any) plog.LogRecord {
+	var rl plog.ResourceLogs
+	if ld.ResourceLogs().Len() == 0 {
+		rl = ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr("service.name", "claims-api")
+		rl.ScopeLogs().AppendEmpty().Scope().SetName("claims")
+	} else {
+		rl = ld.ResourceLogs().At(0)
+	}
+	lr := rl.ScopeLogs().At(0).LogRecords().AppendEmpty()
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(ts.Add(time.Millisecond)))
+	lr.Body().SetStr("decision signal")
+	require.NoError(nil, lr.Attributes().FromRaw(attrs))
+	return lr
+}
+
+func TestLogRowTypedColumns(t *testing.T) {
+	ld := plog.NewLogs()
+	decisionLog(ld, t0, map[string]any{
+		conventions.DecisionID: "d-1", conventions.DecisionWorkflow: "claims-triage",
+		conventions.DecisionLayer: "data", conventions.DecisionEvent: "context.read",
+		conventions.DataSource: "policy-db", conventions.DataAsOf: "2026-11-26T11:59:00Z",
+		conventions.DataComplete: true, "tenant": "acme",
+	})
+	r := newBuilder(UnclassifiedStore).logs(ld)
+	require.Equal(t, 1, r.len())
+	assert.Equal(t, "d-1", r.decisionID[0])
+	assert.Equal(t, "claims-triage", r.workflow[0])
+	assert.Equal(t, "data", r.layer[0])
+	assert.Equal(t, "context.read", r.event[0])
+	assert.Equal(t, "policy-db", r.source[0])
+	require.NotNil(t, r.asOf[0])
+	assert.Equal(t, t0.Add(-time.Minute), *r.asOf[0])
+	require.NotNil(t, r.complete[0])
+	assert.True(t, *r.complete[0])
+	assert.Equal(t, "claims-api", r.serviceName[0])
+	assert.Equal(t, map[string]string{"tenant": "acme"}, r.attributes[0], "typed attributes leave the map; the rest stay")
+	assert.Equal(t, "claims-api", r.resourceAttributes[0]["service.name"])
+	assert.Empty(t, r.parseErrors[0])
+	assert.Len(t, r.columns(), len(insertColumns))
+}
+
+func TestWrongTypedAttributesKeepRawValue(t *testing.T) {
+	ld := plog.NewLogs()
+	decisionLog(ld, t0, map[string]any{
+		conventions.DecisionID: "d-2", conventions.DecisionLayer: "model",
+		conventions.ModelConfidence: "high", conventions.DataAsOf: "yesterday",
+		conventions.WorkflowQueueDepth: 12.5,
+	})
+	decisionLog(ld, t0, map[string]any{
+		conventions.DecisionID: "d-3", conventions.DecisionLayer: "model", conventions.ModelConfidence: 0.91,
+	})
+	r := newBuilder(UnclassifiedStore).logs(ld)
+	require.Equal(t, 2, r.len(), "the record with bad values is kept, and so is its neighbour")
+	assert.Nil(t, r.confidence[0])
+	assert.Nil(t, r.asOf[0])
+	assert.Nil(t, r.queueDepth[0])
+	assert.Equal(t, "high", r.attributes[0][conventions.ModelConfidence])
+	assert.Equal(t, "yesterday", r.attributes[0][conventions.DataAsOf])
+	assert.ElementsMatch(t, []string{
+		`model.confidence: "high" is not a number`,
+		`data.as_of: "yesterday" is not an RFC 3339 timestamp`,
+		`workflow.queue.depth: 12.5 is not a whole number`,
+	}, r.parseErrors[0])
+	assert.Equal(t, map[string]int{conventions.ModelConfidence: 1, conventions.DataAsOf: 1, conventions.WorkflowQueueDepth: 1}, r.parseErrorsByKey)
+	require.NotNil(t, r.confidence[1])
+	assert.InDelta(t, 0.91, *r.confidence[1], 1e-12)
+}
+
+func TestUnclassifiedRecords(t *testing.T) {
+	for _, tt := range []struct {
+		mode            Unclassified
+		rows            int
+		stored, refused int
+	}{
+		{UnclassifiedStore, 2, 1, 0},
+		{UnclassifiedRefuse, 1, 0, 1},
+	} {
+		t.Run(string(tt.mode), func(t *testing.T) {
+			ld := plog.NewLogs()
+			decisionLog(ld, t0, map[string]any{"http.route": "/health"})
+			decisionLog(ld, t0, map[string]any{conventions.DecisionID: "d-4", conventions.DecisionLayer: "human", conventions.HumanAction: "overridden"})
+			r := newBuilder(tt.mode).logs(ld)
+			require.Equal(t, tt.rows, r.len())
+			assert.Equal(t, tt.stored, r.unclassifiedStored)
+			assert.Equal(t, tt.refused, r.unclassifiedRefused)
+			if tt.mode == UnclassifiedStore {
+				assert.Equal(t, conventions.LayerUnclassified, r.layer[0])
+			}
+			assert.Equal(t, "overridden", r.humanAction[r.len()-1])
+		})
+	}
+}
+
+func TestGenAISpanIsModelOutput(t *testing.T) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetName("chat claims-model")
+	sp.SetTraceID(pcommon.TraceID{1, 2, 3})
+	sp.SetSpanID(pcommon.SpanID{4, 5})
+	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(250 * time.Millisecond)))
+	require.NoError(t, sp.Attributes().FromRaw(map[string]any{
+		conventions.DecisionID: "d-5", conventions.GenAIRequestModel: "claims-model",
+		conventions.GenAIUsageInputTokens: 812, conventions.ModelConfidence: 0.7,
+	}))
+	r := newBuilder(UnclassifiedStore).traces(td)
+	require.Equal(t, 1, r.len())
+	assert.Equal(t, "model", r.layer[0])
+	assert.Equal(t, "model.output", r.event[0])
+	assert.Equal(t, "claims-model", r.modelName[0])
+	assert.Equal(t, uint64(250*time.Millisecond), r.durationNS[0])
+	assert.Equal(t, "01020300000000000000000000000000", r.traceID[0])
+	require.NotNil(t, r.inputTokens[0])
+	assert.Equal(t, int64(812), *r.inputTokens[0])
+	assert.Equal(t, "claims-model", r.attributes[0][conventions.GenAIRequestModel], "GenAI attributes stay available by their own names")
+}
+
+func TestEventIDStableAcrossRedelivery(t *testing.T) {
+	build := func() *rows {
+		ld := plog.NewLogs()
+		decisionLog(ld, t0, map[string]any{conventions.DecisionID: "d-6", conventions.DecisionLayer: "business", conventions.BusinessOutcome: "paid"})
+		decisionLog(ld, t0, map[string]any{conventions.DecisionID: "d-6", conventions.DecisionLayer: "business", conventions.BusinessOutcome: "reopened"})
+		return newBuilder(UnclassifiedStore).logs(ld)
+	}
+	a, b := build(), build()
+	assert.Equal(t, a.eventID, b.eventID)
+	assert.Equal(t, a.dedupToken(), b.dedupToken())
+	assert.NotEqual(t, a.eventID[0], a.eventID[1], "records that differ only in one attribute are different events")
+
+	ld := plog.NewLogs()
+	decisionLog(ld, t0, map[string]any{conventions.DecisionID: "d-7", conventions.DecisionEventID: "producer-key-1"})
+	decisionLog(ld, t0.Add(time.Second), map[string]any{conventions.DecisionID: "d-7", conventions.DecisionEventID: "producer-key-1", "retry": true})
+	r := newBuilder(UnclassifiedStore).logs(ld)
+	assert.Equal(t, r.eventID[0], r.eventID[1], "a producer's own idempotency key wins")
+}
+
+func BenchmarkBuildLogRows(b *testing.B) {
+	ld := plog.NewLogs()
+	for i := 0; i < 1000; i++ {
+		decisionLog(ld, t0, map[string]any{
+			conventions.DecisionID: fmt.Sprintf("bench-%d", i), conventions.DecisionWorkflow: "claims-triage",
+			conventions.DecisionLayer: "data", conventions.DecisionEvent: "context.read",
+			conventions.DataSource: "policy-db", conventions.DataAsOf: "2026-11-26T11:59:00Z",
+			conventions.DataComplete: true, conventions.DataEntitySystem: "crm", conventions.DataEntityID: "C-1",
+			conventions.ModelConfidence: 0.82, "tenant": "acme",
+		})
+	}
+	bld := newBuilder(UnclassifiedStore)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := bld.logs(ld)
+		_ = r.dedupToken()
+	}
+	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
+}

@@ -1,0 +1,266 @@
+package decisionstoreexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// migration is one versioned schema step. Statements use {db} for the
+// database name (validated as an identifier in Config.Validate, since
+// identifiers cannot be bound as parameters) and must be idempotent on
+// their own (IF NOT EXISTS), so that two collectors starting together, or a
+// crash between a statement and its record, leave a correct schema.
+type migration struct {
+	version    uint32
+	name       string
+	statements []string
+}
+
+// migrations is append-only: never edit a released step, add a new one.
+var migrations = []migration{
+	{
+		version: 1,
+		name:    "events table, per-decision rollup and its materialized view",
+		statements: []string{
+			// Ordered by workflow, layer and time for the per-workflow-over-time
+			// scans that dashboards and rules run; per-decision lookups go
+			// through the decisions rollup (first/last seen narrows the time
+			// range) and the bloom filter on decision_id. ReplacingMergeTree on a
+			// key that ends in event_id removes rows a retry wrote twice.
+			`CREATE TABLE IF NOT EXISTS {db}.events (
+    time DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    observed_time DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    event_id UInt64,
+    signal LowCardinality(String),
+    decision_id String CODEC(ZSTD(1)),
+    workflow LowCardinality(String),
+    layer LowCardinality(String),
+    event LowCardinality(String),
+    service_name LowCardinality(String),
+    trace_id String CODEC(ZSTD(1)),
+    span_id String CODEC(ZSTD(1)),
+    name LowCardinality(String),
+    duration_ns UInt64,
+    severity LowCardinality(String),
+    body String CODEC(ZSTD(1)),
+    source LowCardinality(String),
+    as_of Nullable(DateTime64(6)),
+    data_complete Nullable(Bool),
+    data_available Nullable(Bool),
+    entity_system LowCardinality(String),
+    entity_id String CODEC(ZSTD(1)),
+    model_name LowCardinality(String),
+    model_version LowCardinality(String),
+    confidence Nullable(Float64),
+    recommendation LowCardinality(String),
+    model_latency_ms Nullable(Float64),
+    model_unsafe Nullable(Bool),
+    input_tokens Nullable(Int64),
+    output_tokens Nullable(Int64),
+    queue LowCardinality(String),
+    route LowCardinality(String),
+    queue_depth Nullable(Int64),
+    exception_type LowCardinality(String),
+    human_action LowCardinality(String),
+    human_actor LowCardinality(String),
+    human_reason String CODEC(ZSTD(1)),
+    outcome LowCardinality(String),
+    cycle_time_s Nullable(Float64),
+    business_cost Nullable(Float64),
+    business_value Nullable(Float64),
+    attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    resource_attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    scope_name LowCardinality(String),
+    parse_errors Array(String),
+    INDEX idx_decision_id decision_id TYPE bloom_filter(0.001) GRANULARITY 1
+) ENGINE = ReplacingMergeTree
+PARTITION BY toDate(time)
+ORDER BY (workflow, layer, time, decision_id, event_id)
+SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 1000`,
+			// One row per decision after merges. Every aggregate is
+			// idempotent (min, max, bit-or, argMax, uniq), so a redelivered
+			// event cannot change a decision's summary. argMax over a Nullable
+			// skips NULLs: nullIf(x, '') keeps an empty later value from
+			// overwriting a real one.
+			`CREATE TABLE IF NOT EXISTS {db}.decisions (
+    decision_id String,
+    workflow SimpleAggregateFunction(max, String),
+    first_seen SimpleAggregateFunction(min, DateTime64(9)),
+    last_seen SimpleAggregateFunction(max, DateTime64(9)),
+    layers SimpleAggregateFunction(groupBitOr, UInt8),
+    events AggregateFunction(uniqExact, UInt64),
+    model_name AggregateFunction(argMax, Nullable(String), DateTime64(9)),
+    model_version AggregateFunction(argMax, Nullable(String), DateTime64(9)),
+    confidence AggregateFunction(argMax, Nullable(Float64), DateTime64(9)),
+    recommendation AggregateFunction(argMax, Nullable(String), DateTime64(9)),
+    route AggregateFunction(argMax, Nullable(String), DateTime64(9)),
+    queue AggregateFunction(argMax, Nullable(String), DateTime64(9)),
+    human_action AggregateFunction(argMax, Nullable(String), DateTime64(9)),
+    human_actor AggregateFunction(argMax, Nullable(String), DateTime64(9)),
+    outcome AggregateFunction(argMax, Nullable(String), DateTime64(9)),
+    cycle_time_s AggregateFunction(argMax, Nullable(Float64), DateTime64(9)),
+    business_cost AggregateFunction(argMax, Nullable(Float64), DateTime64(9))
+) ENGINE = AggregatingMergeTree
+ORDER BY decision_id`,
+			`CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.decisions_mv TO {db}.decisions AS
+SELECT
+    decision_id,
+    max(toString(workflow)) AS workflow,
+    min(time) AS first_seen,
+    max(time) AS last_seen,
+    groupBitOr(multiIf(layer = 'data', 1, layer = 'model', 2, layer = 'workflow', 4, layer = 'human', 8, layer = 'business', 16, 0)) AS layers,
+    uniqExactState(event_id) AS events,
+    argMaxState(nullIf(toString(model_name), ''), time) AS model_name,
+    argMaxState(nullIf(toString(model_version), ''), time) AS model_version,
+    argMaxState(confidence, time) AS confidence,
+    argMaxState(nullIf(toString(recommendation), ''), time) AS recommendation,
+    argMaxState(nullIf(toString(route), ''), time) AS route,
+    argMaxState(nullIf(toString(queue), ''), time) AS queue,
+    argMaxState(nullIf(toString(human_action), ''), time) AS human_action,
+    argMaxState(nullIf(toString(human_actor), ''), time) AS human_actor,
+    argMaxState(nullIf(toString(outcome), ''), time) AS outcome,
+    argMaxState(cycle_time_s, time) AS cycle_time_s,
+    argMaxState(business_cost, time) AS business_cost
+FROM {db}.events
+WHERE decision_id != ''
+GROUP BY decision_id`,
+			// The finalized per-decision view that dashboards, rules and the
+			// CLI read; it hides the aggregate-state plumbing.
+			`CREATE VIEW IF NOT EXISTS {db}.decision_summary AS
+SELECT
+    decision_id,
+    max(workflow) AS workflow,
+    min(first_seen) AS first_seen,
+    max(last_seen) AS last_seen,
+    groupBitOr(layers) AS layers_mask,
+    arrayFilter((l, i) -> bitTest(layers_mask, i), ['data', 'model', 'workflow', 'human', 'business'], [0, 1, 2, 3, 4]) AS layers_seen,
+    uniqExactMerge(events) AS events,
+    argMaxMerge(model_name) AS model_name,
+    argMaxMerge(model_version) AS model_version,
+    argMaxMerge(confidence) AS confidence,
+    argMaxMerge(recommendation) AS recommendation,
+    argMaxMerge(route) AS route,
+    argMaxMerge(queue) AS queue,
+    argMaxMerge(human_action) AS human_action,
+    argMaxMerge(human_actor) AS human_actor,
+    argMaxMerge(outcome) AS outcome,
+    argMaxMerge(cycle_time_s) AS cycle_time_s,
+    argMaxMerge(business_cost) AS business_cost
+FROM {db}.decisions
+GROUP BY decision_id`,
+		},
+	},
+}
+
+// errSchemaTooNew is returned when the database was migrated by a newer
+// decisiontrace: writing with an older row layout could corrupt it.
+var errSchemaTooNew = errors.New("schema is newer than this binary")
+
+func render(stmt, db string) string { return strings.ReplaceAll(stmt, "{db}", db) }
+
+// migrate brings the database to the newest known version and reports the
+// version it found. Running it again changes nothing.
+func migrate(ctx context.Context, conn driver.Conn, db string) (from, to uint32, err error) {
+	bootstrap := []string{
+		`CREATE DATABASE IF NOT EXISTS {db}`,
+		`CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
+    version UInt32,
+    name String,
+    applied_at DateTime64(3)
+) ENGINE = ReplacingMergeTree ORDER BY version`,
+		`CREATE TABLE IF NOT EXISTS {db}.schema_settings (
+    key String,
+    value String,
+    updated_at DateTime64(3)
+) ENGINE = ReplacingMergeTree(updated_at) ORDER BY key`,
+	}
+	for _, s := range bootstrap {
+		if err := conn.Exec(ctx, render(s, db)); err != nil {
+			return 0, 0, fmt.Errorf("bootstrap schema of database %s: %w", db, err)
+		}
+	}
+	current, err := schemaVersion(ctx, conn, db)
+	if err != nil {
+		return 0, 0, err
+	}
+	latest := migrations[len(migrations)-1].version
+	if current > latest {
+		return current, current, fmt.Errorf("database %s is at schema version %d but this decisiontrace knows versions up to %d: upgrade decisiontrace or point it at another database: %w", db, current, latest, errSchemaTooNew)
+	}
+	for _, m := range migrations {
+		if m.version <= current {
+			continue
+		}
+		for i, s := range m.statements {
+			if err := conn.Exec(ctx, render(s, db)); err != nil {
+				return current, current, fmt.Errorf("migration %d (%s), statement %d: %w", m.version, m.name, i+1, err)
+			}
+		}
+		if err := conn.Exec(ctx, render(`INSERT INTO {db}.schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, db),
+			m.version, m.name, time.Now()); err != nil {
+			return current, current, fmt.Errorf("record migration %d: %w", m.version, err)
+		}
+	}
+	return current, latest, nil
+}
+
+func schemaVersion(ctx context.Context, conn driver.Conn, db string) (uint32, error) {
+	var v uint32
+	if err := conn.QueryRow(ctx, render(`SELECT max(version) FROM {db}.schema_migrations`, db)).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version of database %s: %w", db, err)
+	}
+	return v, nil
+}
+
+// ttlTables names the tables retention applies to and the time column
+// that ages them.
+var ttlTables = []struct{ table, column string }{
+	{"events", "time"},
+	{"decisions", "last_seen"},
+}
+
+// applyTTL makes the tables' retention match the configuration. The applied
+// value is recorded so that an unchanged TTL costs no ALTER (which would
+// start a mutation) at each start, and a changed one reaches every table.
+func applyTTL(ctx context.Context, conn driver.Conn, db string, ttl time.Duration) error {
+	want := fmt.Sprint(int64(ttl / time.Second))
+	var have string
+	rows, err := conn.Query(ctx, render(`SELECT argMax(value, updated_at) FROM {db}.schema_settings WHERE key = 'ttl_seconds' GROUP BY key`, db))
+	if err != nil {
+		return fmt.Errorf("read applied ttl: %w", err)
+	}
+	for rows.Next() {
+		if err := rows.Scan(&have); err != nil {
+			rows.Close()
+			return fmt.Errorf("read applied ttl: %w", err)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read applied ttl: %w", err)
+	}
+	if have == want || (have == "" && want == "0") {
+		return nil
+	}
+	for _, t := range ttlTables {
+		stmt := fmt.Sprintf("ALTER TABLE %s.%s REMOVE TTL", db, t.table)
+		if ttl > 0 {
+			stmt = fmt.Sprintf("ALTER TABLE %s.%s MODIFY TTL toDateTime(%s) + toIntervalSecond(%d)", db, t.table, t.column, int64(ttl/time.Second))
+		}
+		if err := conn.Exec(ctx, stmt); err != nil && !(ttl == 0 && isNoTTL(err)) {
+			return fmt.Errorf("apply ttl %s to %s.%s: %w", ttl, db, t.table, err)
+		}
+	}
+	return conn.Exec(ctx, render(`INSERT INTO {db}.schema_settings (key, value, updated_at) VALUES ('ttl_seconds', ?, ?)`, db), want, time.Now())
+}
+
+// isNoTTL recognizes REMOVE TTL on a table that has none, which is already
+// the wanted state.
+func isNoTTL(err error) bool {
+	return strings.Contains(err.Error(), "doesn't have TTL") || strings.Contains(err.Error(), "does not have TTL")
+}

@@ -1,0 +1,111 @@
+// Package conventions holds the decision.* attribute names: the public OTLP
+// contract that applications, the load generator and every decisiontrace
+// component agree on. Renaming one is a breaking change that needs a
+// migration note in the README.
+package conventions
+
+// Correlation and classification.
+const (
+	DecisionID       = "decision.id"
+	DecisionWorkflow = "decision.workflow"
+	DecisionLayer    = "decision.layer"
+	DecisionEvent    = "decision.event"
+	// DecisionEventID is an optional idempotency key set by the producer; when
+	// absent the exporter derives one from the record's content.
+	DecisionEventID = "decision.event_id"
+)
+
+// Data layer.
+const (
+	DataSource       = "data.source"
+	DataAsOf         = "data.as_of"
+	DataComplete     = "data.complete"
+	DataAvailable    = "data.available"
+	DataEntitySystem = "data.entity.system"
+	DataEntityID     = "data.entity.id"
+)
+
+// Model layer, plus the OpenTelemetry GenAI names understood as aliases.
+const (
+	ModelName           = "model.name"
+	ModelVersion        = "model.version"
+	ModelConfidence     = "model.confidence"
+	ModelRecommendation = "model.recommendation"
+	ModelLatencyMS      = "model.latency_ms"
+	ModelUnsafe         = "model.unsafe"
+
+	GenAIRequestModel      = "gen_ai.request.model"
+	GenAIResponseModel     = "gen_ai.response.model"
+	GenAIUsageInputTokens  = "gen_ai.usage.input_tokens"
+	GenAIUsageOutputTokens = "gen_ai.usage.output_tokens"
+)
+
+// Workflow layer.
+const (
+	WorkflowQueue         = "workflow.queue"
+	WorkflowRoute         = "workflow.route"
+	WorkflowQueueDepth    = "workflow.queue.depth"
+	WorkflowExceptionType = "workflow.exception.type"
+)
+
+// Human layer.
+const (
+	HumanAction = "human.action"
+	HumanActor  = "human.actor"
+	HumanReason = "human.reason"
+)
+
+// Business layer.
+const (
+	BusinessOutcome    = "business.outcome"
+	BusinessCycleTimeS = "business.cycle_time_s"
+	BusinessCost       = "business.cost"
+	BusinessValue      = "business.value"
+)
+
+// Layers, in the order the rollup's layer bitmask uses (bit 0 = data).
+const (
+	LayerData     = "data"
+	LayerModel    = "model"
+	LayerWorkflow = "workflow"
+	LayerHuman    = "human"
+	LayerBusiness = "business"
+	// LayerUnclassified marks a record that carried no decision.* attribute
+	// and was stored because the exporter is configured to keep such records.
+	LayerUnclassified = "unclassified"
+)
+
+// Layers lists the five decision layers in bitmask order.
+var Layers = []string{LayerData, LayerModel, LayerWorkflow, LayerHuman, LayerBusiness}
+
+// Event names used by the built-in components and the load generator.
+const (
+	EventContextRead       = "context.read"
+	EventSourceFreshness   = "source.freshness"
+	EventModelOutput       = "model.output"
+	EventWorkflowRouted    = "workflow.routed"
+	EventWorkflowException = "workflow.exception"
+	EventWorkflowRework    = "workflow.rework"
+	EventQueueDepth        = "queue.depth"
+	EventHumanAction       = "human.action"
+	EventBusinessOutcome   = "business.outcome"
+)
+
+// Human actions.
+const (
+	ActionAccepted   = "accepted"
+	ActionOverridden = "overridden"
+	ActionModified   = "modified"
+	ActionIgnored    = "ignored"
+	ActionEscalated  = "escalated"
+)
+
+// LayerBit returns the rollup bitmask bit of a layer, or 0 for anything else.
+func LayerBit(layer string) uint8 {
+	for i, l := range Layers {
+		if l == layer {
+			return 1 << i
+		}
+	}
+	return 0
+}

@@ -1,0 +1,395 @@
+// Package decision turns the decision.* attributes of an OTLP record into the
+// typed fields of one decision event. It is shared by every component that
+// reads the conventions, so a value is parsed the same way wherever it enters.
+package decision
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
+)
+
+// Event holds the hot attributes of a decision signal in typed form. Pointer
+// fields are nil when the attribute was absent or could not be parsed; in the
+// second case the raw value stays in the record's attribute map and a
+// ParseError says what was wrong.
+type Event struct {
+	ID       string
+	Workflow string
+	Layer    string
+	Event    string
+	EventID  string
+
+	Source       string
+	AsOf         *time.Time
+	Complete     *bool
+	Available    *bool
+	EntitySystem string
+	EntityID     string
+
+	ModelName      string
+	ModelVersion   string
+	Confidence     *float64
+	Recommendation string
+	LatencyMS      *float64
+	Unsafe         *bool
+	InputTokens    *int64
+	OutputTokens   *int64
+
+	Queue         string
+	Route         string
+	QueueDepth    *int64
+	ExceptionType string
+
+	HumanAction string
+	HumanActor  string
+	HumanReason string
+
+	Outcome    string
+	CycleTimeS *float64
+	Cost       *float64
+	Value      *float64
+
+	// Classified is true when the record carried at least one decision.*
+	// attribute, or a GenAI model attribute that makes it a model signal.
+	Classified bool
+	// ParseErrors lists the attributes whose values did not fit their
+	// convention; their raw values are to be kept by the caller.
+	ParseErrors []ParseError
+}
+
+// ParseError names an attribute whose value does not fit its convention.
+type ParseError struct {
+	Key    string
+	Reason string
+}
+
+func (e ParseError) Error() string { return e.Key + ": " + e.Reason }
+
+// maxFutureSkew bounds how far ahead of the record's own time an as_of may lie
+// before it is treated as a clock or unit error rather than real data.
+const maxFutureSkew = 24 * time.Hour
+
+// Typed reports whether key is one of the attributes that Extract moves into
+// a typed field, i.e. that a store need not repeat in its generic map when
+// the value parsed.
+func Typed(key string) bool {
+	_, ok := typedKeys[key]
+	return ok
+}
+
+var typedKeys = map[string]struct{}{}
+
+func init() {
+	for _, k := range []string{
+		conventions.DecisionID, conventions.DecisionWorkflow, conventions.DecisionLayer, conventions.DecisionEvent, conventions.DecisionEventID,
+		conventions.DataSource, conventions.DataAsOf, conventions.DataComplete, conventions.DataAvailable, conventions.DataEntitySystem, conventions.DataEntityID,
+		conventions.ModelName, conventions.ModelVersion, conventions.ModelConfidence, conventions.ModelRecommendation, conventions.ModelLatencyMS, conventions.ModelUnsafe,
+		conventions.GenAIUsageInputTokens, conventions.GenAIUsageOutputTokens,
+		conventions.WorkflowQueue, conventions.WorkflowRoute, conventions.WorkflowQueueDepth, conventions.WorkflowExceptionType,
+		conventions.HumanAction, conventions.HumanActor, conventions.HumanReason,
+		conventions.BusinessOutcome, conventions.BusinessCycleTimeS, conventions.BusinessCost, conventions.BusinessValue,
+	} {
+		typedKeys[k] = struct{}{}
+	}
+}
+
+// Extract fills ev from attrs. recordTime is the record's own timestamp, used
+// to judge whether an as_of lies implausibly far in the future. Extract never
+// fails: every problem becomes a ParseError and the pipeline carries on.
+func Extract(attrs pcommon.Map, recordTime time.Time, ev *Event) {
+	*ev = Event{ParseErrors: ev.ParseErrors[:0]}
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		if strings.HasPrefix(k, "decision.") {
+			ev.Classified = true
+		}
+		switch k {
+		case conventions.DecisionID:
+			ev.ID = str(ev, k, v)
+		case conventions.DecisionWorkflow:
+			ev.Workflow = str(ev, k, v)
+		case conventions.DecisionLayer:
+			ev.Layer = layer(ev, k, v)
+		case conventions.DecisionEvent:
+			ev.Event = str(ev, k, v)
+		case conventions.DecisionEventID:
+			ev.EventID = str(ev, k, v)
+
+		case conventions.DataSource:
+			ev.Source = str(ev, k, v)
+		case conventions.DataAsOf:
+			ev.AsOf = timestamp(ev, k, v, recordTime)
+		case conventions.DataComplete:
+			ev.Complete = boolean(ev, k, v)
+		case conventions.DataAvailable:
+			ev.Available = boolean(ev, k, v)
+		case conventions.DataEntitySystem:
+			ev.EntitySystem = str(ev, k, v)
+		case conventions.DataEntityID:
+			ev.EntityID = str(ev, k, v)
+
+		case conventions.ModelName:
+			ev.ModelName = str(ev, k, v)
+		case conventions.GenAIRequestModel, conventions.GenAIResponseModel:
+			ev.Classified = true
+			if ev.ModelName == "" {
+				ev.ModelName = v.AsString()
+			}
+		case conventions.ModelVersion:
+			ev.ModelVersion = str(ev, k, v)
+		case conventions.ModelConfidence:
+			ev.Confidence = probability(ev, k, v)
+		case conventions.ModelRecommendation:
+			ev.Recommendation = str(ev, k, v)
+		case conventions.ModelLatencyMS:
+			ev.LatencyMS = nonNegative(ev, k, v)
+		case conventions.ModelUnsafe:
+			ev.Unsafe = boolean(ev, k, v)
+		case conventions.GenAIUsageInputTokens:
+			ev.InputTokens = integer(ev, k, v)
+		case conventions.GenAIUsageOutputTokens:
+			ev.OutputTokens = integer(ev, k, v)
+
+		case conventions.WorkflowQueue:
+			ev.Queue = str(ev, k, v)
+		case conventions.WorkflowRoute:
+			ev.Route = str(ev, k, v)
+		case conventions.WorkflowQueueDepth:
+			ev.QueueDepth = integer(ev, k, v)
+		case conventions.WorkflowExceptionType:
+			ev.ExceptionType = str(ev, k, v)
+
+		case conventions.HumanAction:
+			ev.HumanAction = str(ev, k, v)
+		case conventions.HumanActor:
+			ev.HumanActor = str(ev, k, v)
+		case conventions.HumanReason:
+			ev.HumanReason = str(ev, k, v)
+
+		case conventions.BusinessOutcome:
+			ev.Outcome = str(ev, k, v)
+		case conventions.BusinessCycleTimeS:
+			ev.CycleTimeS = nonNegative(ev, k, v)
+		case conventions.BusinessCost:
+			ev.Cost = number(ev, k, v)
+		case conventions.BusinessValue:
+			ev.Value = number(ev, k, v)
+		}
+		return true
+	})
+	if ev.Layer == "" && ev.Classified {
+		ev.Layer = inferLayer(ev)
+	}
+}
+
+// Failed reports whether key is among ev's parse errors.
+func (ev *Event) Failed(key string) bool {
+	for _, pe := range ev.ParseErrors {
+		if pe.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// inferLayer places a record that names no layer by the attributes it
+// carries, so GenAI spans and partial instrumentation still land in a layer.
+func inferLayer(ev *Event) string {
+	switch {
+	case ev.ModelName != "" || ev.Confidence != nil || ev.Recommendation != "":
+		return conventions.LayerModel
+	case ev.HumanAction != "":
+		return conventions.LayerHuman
+	case ev.Outcome != "" || ev.CycleTimeS != nil:
+		return conventions.LayerBusiness
+	case ev.Route != "" || ev.Queue != "" || ev.QueueDepth != nil || ev.ExceptionType != "":
+		return conventions.LayerWorkflow
+	case ev.Source != "" || ev.AsOf != nil:
+		return conventions.LayerData
+	}
+	return ""
+}
+
+func (ev *Event) fail(key, format string, args ...any) {
+	ev.ParseErrors = append(ev.ParseErrors, ParseError{Key: key, Reason: fmt.Sprintf(format, args...)})
+}
+
+// quote renders a raw value for an error message without letting a huge or
+// binary value flood logs.
+func quote(v pcommon.Value) string {
+	s := v.AsString()
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	if !utf8.ValidString(s) {
+		return strconv.QuoteToASCII(s)
+	}
+	return strconv.Quote(s)
+}
+
+func str(ev *Event, k string, v pcommon.Value) string {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return v.Str()
+	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool:
+		return v.AsString()
+	}
+	ev.fail(k, "expected a string, got %s", v.Type())
+	return ""
+}
+
+func layer(ev *Event, k string, v pcommon.Value) string {
+	s := str(ev, k, v)
+	if s == "" || conventions.LayerBit(s) != 0 {
+		return s
+	}
+	ev.fail(k, "%s is not a layer (want one of %s)", quote(v), strings.Join(conventions.Layers, ", "))
+	return ""
+}
+
+func number(ev *Event, k string, v pcommon.Value) *float64 {
+	var f float64
+	switch v.Type() {
+	case pcommon.ValueTypeDouble:
+		f = v.Double()
+	case pcommon.ValueTypeInt:
+		f = float64(v.Int())
+	case pcommon.ValueTypeStr:
+		p, err := strconv.ParseFloat(strings.TrimSpace(v.Str()), 64)
+		if err != nil {
+			ev.fail(k, "%s is not a number", quote(v))
+			return nil
+		}
+		f = p
+	default:
+		ev.fail(k, "expected a number, got %s", v.Type())
+		return nil
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		ev.fail(k, "%v is not a finite number", f)
+		return nil
+	}
+	return &f
+}
+
+func nonNegative(ev *Event, k string, v pcommon.Value) *float64 {
+	f := number(ev, k, v)
+	if f != nil && *f < 0 {
+		ev.fail(k, "%v is negative", *f)
+		return nil
+	}
+	return f
+}
+
+func probability(ev *Event, k string, v pcommon.Value) *float64 {
+	f := number(ev, k, v)
+	if f != nil && (*f < 0 || *f > 1) {
+		ev.fail(k, "%v is outside [0,1]", *f)
+		return nil
+	}
+	return f
+}
+
+func integer(ev *Event, k string, v pcommon.Value) *int64 {
+	var n int64
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		n = v.Int()
+	case pcommon.ValueTypeDouble:
+		d := v.Double()
+		if d != math.Trunc(d) || math.IsInf(d, 0) || math.Abs(d) > 1<<53 {
+			ev.fail(k, "%v is not a whole number", d)
+			return nil
+		}
+		n = int64(d)
+	case pcommon.ValueTypeStr:
+		p, err := strconv.ParseInt(strings.TrimSpace(v.Str()), 10, 64)
+		if err != nil {
+			ev.fail(k, "%s is not a whole number", quote(v))
+			return nil
+		}
+		n = p
+	default:
+		ev.fail(k, "expected a whole number, got %s", v.Type())
+		return nil
+	}
+	return &n
+}
+
+func boolean(ev *Event, k string, v pcommon.Value) *bool {
+	switch v.Type() {
+	case pcommon.ValueTypeBool:
+		b := v.Bool()
+		return &b
+	case pcommon.ValueTypeStr:
+		b, err := strconv.ParseBool(strings.TrimSpace(v.Str()))
+		if err == nil {
+			return &b
+		}
+	case pcommon.ValueTypeInt:
+		switch v.Int() {
+		case 0, 1:
+			b := v.Int() == 1
+			return &b
+		}
+	}
+	ev.fail(k, "%s is not a boolean", quote(v))
+	return nil
+}
+
+// timestamp accepts RFC 3339 strings and Unix epoch numbers; the epoch unit
+// (s, ms, µs, ns) is read from the magnitude, as most producers send one of
+// those without saying which.
+func timestamp(ev *Event, k string, v pcommon.Value, recordTime time.Time) *time.Time {
+	var t time.Time
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		p, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v.Str()))
+		if err != nil {
+			ev.fail(k, "%s is not an RFC 3339 timestamp", quote(v))
+			return nil
+		}
+		t = p
+	case pcommon.ValueTypeInt:
+		t = epoch(v.Int())
+	case pcommon.ValueTypeDouble:
+		d := v.Double()
+		if math.IsNaN(d) || math.IsInf(d, 0) || d < 0 || d > math.MaxInt64 {
+			ev.fail(k, "%v is not a Unix time", d)
+			return nil
+		}
+		t = epoch(int64(d))
+	default:
+		ev.fail(k, "expected an RFC 3339 string or Unix time, got %s", v.Type())
+		return nil
+	}
+	if t.Year() < 1970 || t.Year() > 2262 {
+		ev.fail(k, "%s is out of range", quote(v))
+		return nil
+	}
+	if !recordTime.IsZero() && t.After(recordTime.Add(maxFutureSkew)) {
+		ev.fail(k, "%s is more than %s after the record's time", quote(v), maxFutureSkew)
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+func epoch(n int64) time.Time {
+	switch a := n; {
+	case a < 1e11:
+		return time.Unix(n, 0)
+	case a < 1e14:
+		return time.UnixMilli(n)
+	case a < 1e17:
+		return time.UnixMicro(n)
+	}
+	return time.Unix(0, n)
+}
