@@ -153,7 +153,7 @@ type report struct {
 
 	// Bench mode.
 	StoredEvents         *uint64  `json:"stored_events,omitempty"`
-	StoredEventsNoFinal  *uint64  `json:"stored_events_no_final,omitempty"`
+	StoredRows           *uint64  `json:"stored_rows,omitempty"`
 	Duplicates           *int64   `json:"duplicates,omitempty"`
 	VerifyComplete       *bool    `json:"verify_complete,omitempty"`
 	EndToEndS            *float64 `json:"end_to_end_s,omitempty"`
@@ -286,7 +286,7 @@ func mainErr(o options, log zerolog.Logger) int {
 			rc = 1
 		} else {
 			dup := int64(raw) - int64(stored)
-			r.StoredEventsNoFinal, r.Duplicates = &raw, &dup
+			r.StoredRows, r.Duplicates = &raw, &dup
 		}
 		if res.complete {
 			e2e := res.queryableAt.Sub(since).Seconds()

@@ -41,7 +41,7 @@ func TestIntegrationVerifyCountsWithAndWithoutFinal(t *testing.T) {
 	exec(`CREATE TABLE ` + db + `.events (
     time DateTime64(9), event_id UInt64, decision_id String,
     resource_attributes Map(LowCardinality(String), String)
-) ENGINE = ReplacingMergeTree ORDER BY (time, decision_id, event_id)`)
+) ENGINE = MergeTree ORDER BY (time, decision_id, event_id)`)
 	now := time.Now()
 	// A run's rows, the first 10 again in a separate insert (a collector
 	// retry), and another run's rows that must not be counted.

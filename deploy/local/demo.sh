@@ -48,7 +48,7 @@ go build -o bin/ ./cmd/...
 bin/dtlocal up
 
 if ! running "$home/run/collector.pid"; then
-  DECISIONTRACE_QUEUE_DIR="$home/queue" nohup bin/decisiontrace --config deploy/local/collector.yaml \
+  GOMEMLIMIT="${GOMEMLIMIT:-200MiB}" DECISIONTRACE_QUEUE_DIR="$home/queue" nohup bin/decisiontrace --config deploy/local/collector.yaml \
     >"$home/logs/collector.log" 2>&1 &
   echo $! >"$home/run/collector.pid"
 fi
