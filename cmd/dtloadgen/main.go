@@ -130,26 +130,21 @@ type signalReport struct {
 }
 
 type report struct {
-	RunID          string       `json:"run_id"`
-	Protocol       string       `json:"protocol"`
-	Endpoint       string       `json:"endpoint"`
-	Compression    string       `json:"compression"`
-	Seed           uint64       `json:"seed"`
-	Workers        int          `json:"workers"`
-	Batch          int          `json:"batch"`
-	TargetRate     float64      `json:"target_rate"`
-	Decisions      int64        `json:"decisions"`
-	SentEvents     int64        `json:"sent_events"`
-	FailedEvents   int64        `json:"failed_events"`
-	RejectedEvents int64        `json:"rejected_events"`
-	Requests       int64        `json:"requests"`
-	FailedRequests int64        `json:"failed_requests"`
-	Retries        int64        `json:"retries"`
-	DurationS      float64      `json:"duration_s"`
-	EventsPerS     float64      `json:"events_per_s"`
-	LastError      string       `json:"last_error,omitempty"`
-	Logs           signalReport `json:"logs"`
-	Traces         signalReport `json:"traces"`
+	RunID        string       `json:"run_id"`
+	Protocol     string       `json:"protocol"`
+	Endpoint     string       `json:"endpoint"`
+	Compression  string       `json:"compression"`
+	Seed         uint64       `json:"seed"`
+	Workers      int          `json:"workers"`
+	Batch        int          `json:"batch"`
+	TargetRate   float64      `json:"target_rate"`
+	Decisions    int64        `json:"decisions"`
+	signalReport              // totals over both signals
+	DurationS    float64      `json:"duration_s"`
+	EventsPerS   float64      `json:"events_per_s"`
+	LastError    string       `json:"last_error,omitempty"`
+	Logs         signalReport `json:"logs"`
+	Traces       signalReport `json:"traces"`
 
 	// Bench mode.
 	StoredEvents         *uint64  `json:"stored_events,omitempty"`
@@ -249,14 +244,17 @@ func mainErr(o options, log zerolog.Logger) int {
 	r := report{
 		RunID: o.runID, Protocol: o.protocol, Endpoint: o.endpoint, Compression: o.compression,
 		Seed: o.seed, Workers: o.workers, Batch: batchSize, TargetRate: o.rate,
-		Decisions: st.decisions.Load(), SentEvents: st.sent(), FailedEvents: st.failed(),
-		Logs: signalOf(&st.logs), Traces: signalOf(&st.traces),
+		Decisions: st.decisions.Load(),
+		Logs:      signalOf(&st.logs), Traces: signalOf(&st.traces),
 		DurationS: round(elapsed.Seconds(), 3), LastError: st.lastError(),
 	}
-	r.RejectedEvents = r.Logs.RejectedEvents + r.Traces.RejectedEvents
-	r.Requests = r.Logs.Requests + r.Traces.Requests
-	r.FailedRequests = r.Logs.FailedRequests + r.Traces.FailedRequests
-	r.Retries = r.Logs.Retries + r.Traces.Retries
+	r.signalReport = signalReport{
+		SentEvents: st.sent(), FailedEvents: st.failed(),
+		RejectedEvents: r.Logs.RejectedEvents + r.Traces.RejectedEvents,
+		Requests:       r.Logs.Requests + r.Traces.Requests,
+		FailedRequests: r.Logs.FailedRequests + r.Traces.FailedRequests,
+		Retries:        r.Logs.Retries + r.Traces.Retries,
+	}
 	if elapsed > 0 {
 		r.EventsPerS = round(float64(r.SentEvents)/elapsed.Seconds(), 1)
 	}
