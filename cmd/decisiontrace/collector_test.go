@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,7 +28,19 @@ import (
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// childConfigEnv makes the test binary run as the collector itself, so a
+// test can kill it the way a crash would (SIGKILL), which an in-process
+// collector cannot show.
+const childConfigEnv = "DECISIONTRACE_TEST_COLLECTOR_CONFIG"
+
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(childConfigEnv); cfg != "" {
+		os.Args = []string{"decisiontrace", "--config", cfg}
+		main()
+		os.Exit(0)
+	}
+	testenv.Main(m)
+}
 
 func TestShippedConfigsValidate(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("..", "..", "deploy", "*", "collector*.yaml"))
@@ -61,9 +76,6 @@ receivers:
         endpoint: 127.0.0.1:%[2]d
       http:
         endpoint: 127.0.0.1:%[3]d
-processors:
-  batch:
-    timeout: 100ms
 exporters:
   decisionstore:
     endpoint: clickhouse://%[4]s
@@ -79,6 +91,8 @@ exporters:
       enabled: true
       storage: file_storage
       num_consumers: 2
+      batch:
+        flush_timeout: 100ms
 service:
   extensions: [file_storage]
   telemetry:
@@ -89,7 +103,6 @@ service:
   pipelines:
     logs:
       receivers: [otlp]
-      processors: [batch]
       exporters: [decisionstore]
 `, filepath.Join(dir, "queue"), testenv.FreePort(t), env.httpPort, clickhouseAddr, db)
 	require.NoError(t, os.WriteFile(env.configPath, []byte(cfg), 0o600))
@@ -240,4 +253,68 @@ func TestIntegrationMalformedOTLPGets400(t *testing.T) {
 		f, _ := storedCounts(t, testenv.ClickHouse(t), "dt_malformed")
 		return f == 3
 	}, 30*time.Second, 100*time.Millisecond)
+}
+
+// startCollectorProcess runs the collector as a child process and waits
+// until its OTLP/HTTP port answers.
+func startCollectorProcess(t *testing.T, env collectorEnv, logPath string) *exec.Cmd {
+	t.Helper()
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = logFile.Close() })
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childConfigEnv+"="+env.configPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", env.httpPort), 100*time.Millisecond)
+		if err != nil {
+			return false
+		}
+		_ = c.Close()
+		return true
+	}, 30*time.Second, 50*time.Millisecond, "collector did not open its OTLP/HTTP port; see %s", logPath)
+	return cmd
+}
+
+// TestIntegrationCrashLosesNothingAcknowledged: what the receiver answered
+// 200 for is on disk, so a collector killed with SIGKILL while ClickHouse
+// is down still delivers all of it, once, after both come back.
+func TestIntegrationCrashLosesNothingAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	ch := testenv.NewClickHouse(t, filepath.Join(dir, "clickhouse"))
+	addr := ch.TCPAddr()
+	const db = "dt_crash"
+	env := writeConfig(t, dir, addr, db)
+	require.NoError(t, ch.Stop())
+	logPath := filepath.Join(dir, "collector.log")
+
+	first := startCollectorProcess(t, env, logPath)
+	const perRequest, requests = 40, 25
+	for b := 0; b < requests; b++ {
+		resp := postLogs(t, env.httpPort, b, perRequest)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
+	_ = first.Wait()
+
+	startCollectorProcess(t, env, logPath)
+	ch2, err := chlocal.Start(context.Background(), ch.Options())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ch2.Stop() })
+
+	const want = requests * perRequest
+	var distinct, raw uint64
+	require.Eventually(t, func() bool {
+		distinct, raw = storedCounts(t, addr, db)
+		return distinct == want
+	}, 90*time.Second, 200*time.Millisecond, "stored %d of %d acknowledged events; collector log: %s", distinct, want, logPath)
+	time.Sleep(time.Second)
+	distinct, raw = storedCounts(t, addr, db)
+	assert.Equal(t, uint64(want), distinct)
+	assert.Equal(t, uint64(want), raw, "nothing stored twice")
 }

@@ -13,7 +13,6 @@ import (
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter/internal/metadata"
 )
@@ -37,13 +36,20 @@ func TestLoadConfig(t *testing.T) {
 		Enabled: true, InitialInterval: time.Second, MaxInterval: 30 * time.Second,
 		RandomizationFactor: full.BackOffConfig.RandomizationFactor, Multiplier: full.BackOffConfig.Multiplier,
 	}
-	q := exporterhelper.NewDefaultQueueConfig()
-	q.Batch = configoptional.None[exporterhelper.BatchConfig]()
+	q := *createDefaultConfig().(*Config).QueueConfig.Get()
 	q.NumConsumers = 4
 	q.QueueSize = 5000
 	storage := component.MustNewID("file_storage")
 	q.StorageID = &storage
 	full.QueueConfig = configoptional.Some(q)
+
+	// A batch section overrides only what it names.
+	batching := createDefaultConfig().(*Config)
+	bq := *batching.QueueConfig.Get()
+	b := *bq.Batch.Get()
+	b.MinSize = 15000
+	bq.Batch = configoptional.Some(b)
+	batching.QueueConfig = configoptional.Some(bq)
 
 	tests := []struct {
 		id       component.ID
@@ -51,6 +57,7 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{id: component.NewID(metadata.Type), expected: createDefaultConfig()},
 		{id: component.NewIDWithName(metadata.Type, "full"), expected: full},
+		{id: component.NewIDWithName(metadata.Type, "queue_batching"), expected: batching},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

@@ -26,10 +26,14 @@ func NewFactory() exporter.Factory {
 
 func createDefaultConfig() component.Config {
 	queue := exporterhelper.NewDefaultQueueConfig()
-	// The batch processor in front does the batching; the queue holds whole
-	// requests so that a redelivered request carries the same rows and the
-	// same deduplication token.
-	queue.Batch = configoptional.None[exporterhelper.BatchConfig]()
+	// ClickHouse wants few large inserts. Batching after the queue (rather
+	// than in a batch processor in front of it) keeps a persistent queue's
+	// promise: what the receiver acknowledged is on disk.
+	batch := exporterhelper.NewDefaultBatchConfig()
+	batch.FlushTimeout = time.Second
+	batch.MinSize = 10000
+	batch.MaxSize = 20000
+	queue.Batch = configoptional.Some(batch)
 	retry := configretry.NewDefaultBackOffConfig()
 	// Never give up on accepted data because ClickHouse is down for long.
 	retry.MaxElapsedTime = 0
