@@ -220,17 +220,7 @@ func TestIntegrationOutageAndRestartLoseNothing(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ch2.Stop() })
 
-	const want = 2 * requests * perRequest
-	var distinct, raw uint64
-	require.Eventually(t, func() bool {
-		distinct, raw = storedCounts(t, addr, db)
-		return distinct == want
-	}, 90*time.Second, 200*time.Millisecond, "stored %d of %d", distinct, want)
-	// Give a late duplicate the chance to show up before judging.
-	time.Sleep(time.Second)
-	distinct, raw = storedCounts(t, addr, db)
-	assert.Equal(t, uint64(want), distinct)
-	assert.Equal(t, uint64(want), raw, "no row was inserted twice, even before merges")
+	assertStoredOnce(t, addr, db, 2*requests*perRequest, "")
 }
 
 func TestIntegrationMalformedOTLPGets400(t *testing.T) {
@@ -307,14 +297,21 @@ func TestIntegrationCrashLosesNothingAcknowledged(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ch2.Stop() })
 
-	const want = requests * perRequest
+	assertStoredOnce(t, addr, db, requests*perRequest, "collector log: "+logPath)
+}
+
+// assertStoredOnce waits until every event of the test is queryable, then
+// checks that none was stored twice, even before merges.
+func assertStoredOnce(t *testing.T, addr, db string, want uint64, hint string) {
+	t.Helper()
 	var distinct, raw uint64
 	require.Eventually(t, func() bool {
 		distinct, raw = storedCounts(t, addr, db)
 		return distinct == want
-	}, 90*time.Second, 200*time.Millisecond, "stored %d of %d acknowledged events; collector log: %s", distinct, want, logPath)
+	}, 90*time.Second, 200*time.Millisecond, "stored %d of %d events; %s", distinct, want, hint)
+	// Give a late duplicate the chance to show up before judging.
 	time.Sleep(time.Second)
 	distinct, raw = storedCounts(t, addr, db)
-	assert.Equal(t, uint64(want), distinct)
-	assert.Equal(t, uint64(want), raw, "nothing stored twice")
+	assert.Equal(t, want, distinct)
+	assert.Equal(t, want, raw, "no event stored twice")
 }
