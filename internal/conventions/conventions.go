@@ -23,6 +23,17 @@ const (
 	DataAvailable    = "data.available"
 	DataEntitySystem = "data.entity.system"
 	DataEntityID     = "data.entity.id"
+
+	// DataAgeS is a source's age in seconds when it was observed (now -
+	// as_of), set on source.freshness signals.
+	DataAgeS = "data.age_s"
+	// DataError says why a source could not be read (with available=false).
+	DataError = "data.error"
+	// DataEntityCanonicalID is the canonical entity ID the decision
+	// processor resolved data.entity.system + data.entity.id to;
+	// DataEntityResolved is false when no alias map knew the pair.
+	DataEntityCanonicalID = "data.entity.canonical_id"
+	DataEntityResolved    = "data.entity.resolved"
 )
 
 // Model layer, plus the OpenTelemetry GenAI names understood as aliases.
@@ -63,6 +74,51 @@ const (
 	BusinessValue      = "business.value"
 )
 
+// Verdict: what the decision processor concludes about one decision from
+// its workflow's dependency contract. It travels as a log record with
+// decision.event = decision.verdict on the model layer (it judges the model
+// output).
+const (
+	// VerdictContext is fresh, stale or missing.
+	VerdictContext = "verdict.context"
+	// VerdictStaleSources and VerdictMissingSources list required sources
+	// (string arrays).
+	VerdictStaleSources   = "verdict.stale_sources"
+	VerdictMissingSources = "verdict.missing_sources"
+	// VerdictStaleSource, VerdictStaleAgeS and VerdictStaleBudgetS describe
+	// the stalest required source: its name, its age at decision time and
+	// its freshness budget, in seconds.
+	VerdictStaleSource  = "verdict.stale_source"
+	VerdictStaleAgeS    = "verdict.stale_age_s"
+	VerdictStaleBudgetS = "verdict.stale_budget_s"
+	// VerdictConfidenceLow is true when the confidence is under the floor.
+	VerdictConfidenceLow   = "verdict.confidence_low"
+	VerdictConfidenceFloor = "verdict.confidence_floor"
+	// VerdictUnsupportedCertainty is true when the confidence is at or
+	// above the floor while required context is stale or missing.
+	VerdictUnsupportedCertainty = "verdict.unsupported_certainty"
+	// VerdictBehaviour is what the contract prescribes for this decision:
+	// proceed, warn, abstain, degrade, escalate or proceed_with_limits.
+	VerdictBehaviour = "verdict.behaviour"
+	// VerdictContextSource says where freshness was judged from: the
+	// decision's own context reads, or the latest polled freshness.
+	VerdictContextSource = "verdict.context_source"
+)
+
+// Verdict values.
+const (
+	ContextFresh   = "fresh"
+	ContextStale   = "stale"
+	ContextMissing = "missing"
+
+	BehaviourProceed           = "proceed"
+	BehaviourWarn              = "warn"
+	BehaviourAbstain           = "abstain"
+	BehaviourDegrade           = "degrade"
+	BehaviourEscalate          = "escalate"
+	BehaviourProceedWithLimits = "proceed_with_limits"
+)
+
 // Layers, in the order the rollup's layer bitmask uses (bit 0 = data).
 const (
 	LayerData     = "data"
@@ -89,6 +145,7 @@ const (
 	EventQueueDepth        = "queue.depth"
 	EventHumanAction       = "human.action"
 	EventBusinessOutcome   = "business.outcome"
+	EventVerdict           = "decision.verdict"
 )
 
 // Human actions.

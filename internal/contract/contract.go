@@ -1,0 +1,299 @@
+// Package contract holds a workflow's dependency contract: what a safe AI
+// output of that workflow needs (its context sources and how fresh they must
+// be, its confidence floor, its queues, the override rate people accept) and
+// who is paged when it is not met. The decision processor judges every
+// decision against it; alert rules derive their defaults from it.
+//
+// Contracts are YAML, one workflow per file. Loading is strict: an unknown
+// field, a missing budget or an unknown behaviour is an error that names the
+// file, the workflow and the field, so a typo cannot silently disable a
+// check.
+package contract
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
+)
+
+// Contract is one workflow's dependency contract.
+type Contract struct {
+	Workflow string `yaml:"workflow"`
+	// Owner is the team that owns the workflow; Paging carries the labels
+	// alerts about it are routed by (team, severity, ...).
+	Owner  string            `yaml:"owner"`
+	Paging map[string]string `yaml:"paging"`
+
+	Sources struct {
+		Required []Source `yaml:"required"`
+		Optional []Source `yaml:"optional"`
+	} `yaml:"sources"`
+
+	// ConfidenceFloor: outputs below it are low-confidence; outputs at or
+	// above it on stale or missing required context are unsupported
+	// certainty.
+	ConfidenceFloor float64 `yaml:"confidence_floor"`
+	// OnLowConfidence is the behaviour for an output under the floor.
+	OnLowConfidence string `yaml:"on_low_confidence"`
+
+	Queues []Queue `yaml:"queues"`
+
+	OverrideRate *OverrideRate `yaml:"override_rate"`
+
+	// File is where the contract was loaded from, for messages.
+	File string `yaml:"-"`
+}
+
+// Source is a context source the workflow reads.
+type Source struct {
+	Name  string `yaml:"name"`
+	Owner string `yaml:"owner"`
+	// MaxAge is the freshness budget: context older than this at decision
+	// time is stale.
+	MaxAge    Duration `yaml:"max_age"`
+	OnStale   string   `yaml:"on_stale"`
+	OnMissing string   `yaml:"on_missing"`
+}
+
+// Queue is a work queue of the workflow with its limits.
+type Queue struct {
+	Name     string `yaml:"name"`
+	MaxDepth int64  `yaml:"max_depth"`
+	// MaxGrowth over GrowthWindow: more growth than this is a queue filling.
+	MaxGrowth    int64    `yaml:"max_growth"`
+	GrowthWindow Duration `yaml:"growth_window"`
+}
+
+// OverrideRate is the share of human actions that override the model which
+// the workflow's owners accept.
+type OverrideRate struct {
+	Max        float64  `yaml:"max"`
+	Window     Duration `yaml:"window"`
+	MinActions int      `yaml:"min_actions"`
+}
+
+// Duration reads Go duration strings ("90s", "15m", "2h").
+type Duration time.Duration
+
+// UnmarshalYAML accepts a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: want a duration such as 90s or 15m", n.Line)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (such as 90s or 15m)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// behaviours a contract may prescribe, mildest first: when several apply to
+// one decision the most severe wins.
+var behaviours = []string{
+	conventions.BehaviourProceed,
+	conventions.BehaviourWarn,
+	conventions.BehaviourProceedWithLimits,
+	conventions.BehaviourDegrade,
+	conventions.BehaviourAbstain,
+	conventions.BehaviourEscalate,
+}
+
+// Severity orders behaviours; unknown ones rank lowest.
+func Severity(b string) int {
+	for i, x := range behaviours {
+		if x == b {
+			return i
+		}
+	}
+	return -1
+}
+
+// MostSevere returns the more severe of two behaviours.
+func MostSevere(a, b string) string {
+	if Severity(b) > Severity(a) {
+		return b
+	}
+	return a
+}
+
+// Defaults for fields a contract may leave out.
+const (
+	DefaultOnStale         = conventions.BehaviourWarn
+	DefaultOnMissing       = conventions.BehaviourWarn
+	DefaultOnLowConfidence = conventions.BehaviourEscalate
+)
+
+// Load reads and validates contract files. Every problem in every file is
+// reported, each naming the file, the workflow and the field; two files for
+// one workflow are an error.
+func Load(files []string) (map[string]*Contract, error) {
+	out := make(map[string]*Contract, len(files))
+	var errs []error
+	for _, f := range files {
+		c, err := LoadFile(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if prev, ok := out[c.Workflow]; ok {
+			errs = append(errs, fmt.Errorf("%s: workflow %s: already defined in %s", f, c.Workflow, prev.File))
+			continue
+		}
+		out[c.Workflow] = c
+	}
+	return out, errors.Join(errs...)
+}
+
+// LoadFile reads and validates one contract file.
+func LoadFile(path string) (*Contract, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("contract %s: %w", path, err)
+	}
+	return Parse(path, b)
+}
+
+// Parse decodes and validates one contract; name is used in messages.
+func Parse(name string, b []byte) (*Contract, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var c Contract
+	if err := dec.Decode(&c); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			errs := make([]error, len(te.Errors))
+			for i, e := range te.Errors {
+				errs[i] = fmt.Errorf("%s: %s", name, e)
+			}
+			return nil, errors.Join(errs...)
+		}
+		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	c.File = name
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Contract) applyDefaults() {
+	if c.OnLowConfidence == "" {
+		c.OnLowConfidence = DefaultOnLowConfidence
+	}
+	for _, list := range [][]Source{c.Sources.Required, c.Sources.Optional} {
+		for i := range list {
+			if list[i].OnStale == "" {
+				list[i].OnStale = DefaultOnStale
+			}
+			if list[i].OnMissing == "" {
+				list[i].OnMissing = DefaultOnMissing
+			}
+		}
+	}
+}
+
+// Validate reports every problem of the contract, each prefixed with the
+// file and the workflow.
+func (c *Contract) Validate() error {
+	wf := c.Workflow
+	if wf == "" {
+		wf = "(unnamed)"
+	}
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: workflow %s: %s: %s", c.File, wf, field, fmt.Sprintf(format, args...)))
+	}
+	if c.Workflow == "" {
+		bad("workflow", "required")
+	}
+	if c.ConfidenceFloor < 0 || c.ConfidenceFloor > 1 {
+		bad("confidence_floor", "%v is outside [0, 1]", c.ConfidenceFloor)
+	}
+	checkBehaviour := func(field, b string) {
+		if Severity(b) < 0 {
+			bad(field, "%q is not a behaviour (want one of %s)", b, strings.Join(behaviours, ", "))
+		}
+	}
+	checkBehaviour("on_low_confidence", c.OnLowConfidence)
+	seen := map[string]string{}
+	for kind, list := range map[string][]Source{"required": c.Sources.Required, "optional": c.Sources.Optional} {
+		for i, s := range list {
+			field := fmt.Sprintf("sources.%s[%d]", kind, i)
+			if s.Name == "" {
+				bad(field+".name", "required")
+			} else if prev, ok := seen[s.Name]; ok {
+				bad(field+".name", "source %s is already listed as %s", s.Name, prev)
+			} else {
+				seen[s.Name] = field
+			}
+			if s.MaxAge <= 0 {
+				bad(field+".max_age", "required and must be positive (a freshness budget such as 90s)")
+			}
+			checkBehaviour(field+".on_stale", s.OnStale)
+			checkBehaviour(field+".on_missing", s.OnMissing)
+		}
+	}
+	for i, q := range c.Queues {
+		field := fmt.Sprintf("queues[%d]", i)
+		if q.Name == "" {
+			bad(field+".name", "required")
+		}
+		if q.MaxDepth < 0 {
+			bad(field+".max_depth", "must not be negative")
+		}
+		if q.MaxGrowth < 0 {
+			bad(field+".max_growth", "must not be negative")
+		}
+		if q.MaxGrowth > 0 && q.GrowthWindow <= 0 {
+			bad(field+".growth_window", "required with max_growth")
+		}
+	}
+	if o := c.OverrideRate; o != nil {
+		if o.Max <= 0 || o.Max > 1 {
+			bad("override_rate.max", "%v is outside (0, 1]", o.Max)
+		}
+		if o.Window <= 0 {
+			bad("override_rate.window", "required and must be positive")
+		}
+		if o.MinActions < 0 {
+			bad("override_rate.min_actions", "must not be negative")
+		}
+	}
+	// Sort for stable messages: map iteration above visits kinds in random order.
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// Required reports whether the contract lists source as required.
+func (c *Contract) Required(source string) (Source, bool) {
+	for _, s := range c.Sources.Required {
+		if s.Name == source {
+			return s, true
+		}
+	}
+	return Source{}, false
+}
+
+// Optional reports whether the contract lists source as optional.
+func (c *Contract) Optional(source string) (Source, bool) {
+	for _, s := range c.Sources.Optional {
+		if s.Name == source {
+			return s, true
+		}
+	}
+	return Source{}, false
+}

@@ -1,0 +1,107 @@
+package contract
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const good = `
+workflow: claims-triage
+owner: claims-platform
+paging:
+  team: claims-oncall
+  severity: page
+sources:
+  required:
+    - name: policy-db
+      owner: policy-team
+      max_age: 90s
+      on_stale: escalate
+      on_missing: abstain
+  optional:
+    - name: fraud-signals
+      max_age: 5m
+confidence_floor: 0.7
+queues:
+  - name: manual-review
+    max_depth: 500
+    max_growth: 200
+    growth_window: 15m
+override_rate:
+  max: 0.25
+  window: 1h
+  min_actions: 20
+`
+
+func TestParseGood(t *testing.T) {
+	c, err := Parse("claims.yaml", []byte(good))
+	require.NoError(t, err)
+	assert.Equal(t, "claims-triage", c.Workflow)
+	assert.Equal(t, "claims-oncall", c.Paging["team"])
+	req, ok := c.Required("policy-db")
+	require.True(t, ok)
+	assert.Equal(t, 90*time.Second, req.MaxAge.D())
+	assert.Equal(t, "escalate", req.OnStale)
+	opt, ok := c.Optional("fraud-signals")
+	require.True(t, ok)
+	assert.Equal(t, DefaultOnStale, opt.OnStale, "defaults fill what a contract leaves out")
+	assert.Equal(t, DefaultOnLowConfidence, c.OnLowConfidence)
+	_, ok = c.Required("fraud-signals")
+	assert.False(t, ok)
+	assert.Equal(t, 15*time.Minute, c.Queues[0].GrowthWindow.D())
+	assert.InDelta(t, 0.25, c.OverrideRate.Max, 1e-12)
+}
+
+func TestParseErrorsNameFileWorkflowAndField(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown field", "workflow: w\nconfidence_flor: 0.7\n",
+			"c.yaml: line 2: field confidence_flor not found in type contract.Contract"},
+		{"bad duration", "workflow: w\nsources:\n  required:\n    - name: s\n      max_age: soon\n",
+			`c.yaml: line 5: "soon" is not a duration (such as 90s or 15m)`},
+		{"missing workflow and budget", "sources:\n  required:\n    - name: s\n",
+			"c.yaml: workflow (unnamed): sources.required[0].max_age: required and must be positive (a freshness budget such as 90s)\n" +
+				"c.yaml: workflow (unnamed): workflow: required"},
+		{"bad behaviour and floor", "workflow: w\nconfidence_floor: 1.5\nsources:\n  optional:\n    - name: s\n      max_age: 1m\n      on_stale: panic\n",
+			"c.yaml: workflow w: confidence_floor: 1.5 is outside [0, 1]\n" +
+				`c.yaml: workflow w: sources.optional[0].on_stale: "panic" is not a behaviour (want one of proceed, warn, proceed_with_limits, degrade, abstain, escalate)`},
+		{"duplicate source", "workflow: w\nsources:\n  required:\n    - {name: s, max_age: 1m}\n    - {name: s, max_age: 2m}\n",
+			"c.yaml: workflow w: sources.required[1].name: source s is already listed as sources.required[0]"},
+		{"queue and override rate", "workflow: w\nqueues:\n  - {name: q, max_growth: 10}\noverride_rate: {max: 0}\n",
+			"c.yaml: workflow w: override_rate.max: 0 is outside (0, 1]\n" +
+				"c.yaml: workflow w: override_rate.window: required and must be positive\n" +
+				"c.yaml: workflow w: queues[0].growth_window: required with max_growth"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tt.yaml))
+			require.Error(t, err)
+			assert.Equal(t, tt.want, err.Error())
+		})
+	}
+}
+
+func TestLoadRejectsTwoFilesForOneWorkflow(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	require.NoError(t, os.WriteFile(a, []byte(good), 0o600))
+	require.NoError(t, os.WriteFile(b, []byte(good), 0o600))
+	_, err := Load([]string{a, b})
+	require.Error(t, err)
+	assert.Equal(t, b+": workflow claims-triage: already defined in "+a, err.Error())
+
+	_, err = Load([]string{filepath.Join(dir, "none.yaml")})
+	require.ErrorContains(t, err, "none.yaml: no such file or directory")
+}
+
+func TestMostSevere(t *testing.T) {
+	assert.Equal(t, "escalate", MostSevere("warn", "escalate"))
+	assert.Equal(t, "abstain", MostSevere("abstain", "degrade"))
+	assert.Equal(t, "warn", MostSevere("proceed", "warn"))
+}

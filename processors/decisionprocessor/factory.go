@@ -1,0 +1,95 @@
+package decisionprocessor
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor/internal/metadata"
+)
+
+// NewFactory returns the decision processor factory.
+func NewFactory() processor.Factory {
+	return processor.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		processor.WithLogs(createLogs, metadata.LogsStability),
+		processor.WithTraces(createTraces, metadata.TracesStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		VerdictWindow:       2 * time.Minute,
+		MaxPendingDecisions: 200000,
+		Aliases:             AliasesConfig{ReloadInterval: 10 * time.Second},
+	}
+}
+
+// instances shares one processor between the logs and traces pipelines of a
+// component ID, as the OTLP receiver shares its servers.
+var instances = struct {
+	sync.Mutex
+	m map[component.ID]*decisionProcessor
+}{m: map[component.ID]*decisionProcessor{}}
+
+func instance(cfg *Config, set processor.Settings) (*decisionProcessor, error) {
+	instances.Lock()
+	defer instances.Unlock()
+	if p, ok := instances.m[set.ID]; ok {
+		return p, nil
+	}
+	p, err := newDecisionProcessor(cfg, set)
+	if err != nil {
+		return nil, err
+	}
+	instances.m[set.ID] = p
+	return p, nil
+}
+
+// release forgets the instance once every pipeline using it has shut down,
+// so a reloaded configuration builds a fresh one.
+func release(id component.ID, p *decisionProcessor) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := p.shutdown(ctx)
+		p.mu.Lock()
+		idle := p.starts == 0
+		p.mu.Unlock()
+		if idle {
+			instances.Lock()
+			if instances.m[id] == p {
+				delete(instances.m, id)
+			}
+			instances.Unlock()
+		}
+		return err
+	}
+}
+
+func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
+	p, err := instance(cfg.(*Config), set)
+	if err != nil {
+		return nil, err
+	}
+	p.setNextLogs(next)
+	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
+		processorhelper.WithStart(p.start),
+		processorhelper.WithShutdown(release(set.ID, p)))
+}
+
+func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+	p, err := instance(cfg.(*Config), set)
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
+		processorhelper.WithStart(p.start),
+		processorhelper.WithShutdown(release(set.ID, p)))
+}
