@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
+	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor"
 )
 
 // components lists what the decisiontrace distribution is built from; the
@@ -32,6 +33,7 @@ func components() (otelcol.Factories, error) {
 	f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
 		batchprocessor.NewFactory(),
 		memorylimiterprocessor.NewFactory(),
+		decisionprocessor.NewFactory(),
 	)
 	errs = errors.Join(errs, err)
 	f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](

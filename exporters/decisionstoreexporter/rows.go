@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,10 +23,13 @@ var insertColumns = []string{
 	"time", "observed_time", "event_id", "signal", "decision_id", "workflow", "layer", "event",
 	"service_name", "trace_id", "span_id", "name", "duration_ns", "severity", "body",
 	"source", "as_of", "data_complete", "data_available", "entity_system", "entity_id",
+	"entity_canonical_id", "entity_resolved", "data_age_s", "data_error",
 	"model_name", "model_version", "confidence", "recommendation", "model_latency_ms", "model_unsafe", "input_tokens", "output_tokens",
 	"queue", "route", "queue_depth", "exception_type",
 	"human_action", "human_actor", "human_reason",
 	"outcome", "cycle_time_s", "business_cost", "business_value",
+	"verdict_context", "verdict_stale_sources", "verdict_missing_sources", "verdict_stale_source",
+	"verdict_stale_age_s", "verdict_stale_budget_s", "verdict_confidence_low", "verdict_unsupported", "verdict_behaviour",
 	"attributes", "resource_attributes", "scope_name", "parse_errors",
 }
 
@@ -47,6 +51,10 @@ type rows struct {
 	asOf                                 []*time.Time
 	complete, available                  []*bool
 	entitySystem, entityID               []string
+	canonicalID                          []string
+	resolved                             []*bool
+	ageS                                 []*float64
+	dataError                            []string
 	modelName, modelVersion              []string
 	confidence                           []*float64
 	recommendation                       []string
@@ -59,6 +67,12 @@ type rows struct {
 	humanAction, humanActor, humanReason []string
 	outcome                              []string
 	cycleTimeS, cost, value              []*float64
+	verdictContext                       []string
+	verdictStale, verdictMissing         [][]string
+	verdictStaleSource                   []string
+	verdictStaleAge, verdictStaleBudget  []*float64
+	verdictConfLow, verdictUnsupported   []*bool
+	verdictBehaviour                     []string
 	attributes, resourceAttributes       []map[string]string
 	scopeName                            []string
 	parseErrors                          [][]string
@@ -78,12 +92,16 @@ func newRows(n int) *rows {
 		name: mk[string](n), durationNS: mk[uint64](n), severity: mk[string](n), body: mk[string](n),
 		source: mk[string](n), asOf: mk[*time.Time](n), complete: mk[*bool](n), available: mk[*bool](n),
 		entitySystem: mk[string](n), entityID: mk[string](n),
+		canonicalID: mk[string](n), resolved: mk[*bool](n), ageS: mk[*float64](n), dataError: mk[string](n),
 		modelName: mk[string](n), modelVersion: mk[string](n), confidence: mk[*float64](n),
 		recommendation: mk[string](n), latencyMS: mk[*float64](n), unsafe: mk[*bool](n),
 		inputTokens: mk[*int64](n), outputTokens: mk[*int64](n),
 		queue: mk[string](n), route: mk[string](n), queueDepth: mk[*int64](n), exceptionType: mk[string](n),
 		humanAction: mk[string](n), humanActor: mk[string](n), humanReason: mk[string](n),
 		outcome: mk[string](n), cycleTimeS: mk[*float64](n), cost: mk[*float64](n), value: mk[*float64](n),
+		verdictContext: mk[string](n), verdictStale: mk[[]string](n), verdictMissing: mk[[]string](n),
+		verdictStaleSource: mk[string](n), verdictStaleAge: mk[*float64](n), verdictStaleBudget: mk[*float64](n),
+		verdictConfLow: mk[*bool](n), verdictUnsupported: mk[*bool](n), verdictBehaviour: mk[string](n),
 		attributes: mk[map[string]string](n), resourceAttributes: mk[map[string]string](n),
 		scopeName: mk[string](n), parseErrors: mk[[]string](n),
 	}
@@ -99,10 +117,13 @@ func (r *rows) columns() []any {
 		r.time, r.observedTime, r.eventID, r.signal, r.decisionID, r.workflow, r.layer, r.event,
 		r.serviceName, r.traceID, r.spanID, r.name, r.durationNS, r.severity, r.body,
 		r.source, r.asOf, r.complete, r.available, r.entitySystem, r.entityID,
+		r.canonicalID, r.resolved, r.ageS, r.dataError,
 		r.modelName, r.modelVersion, r.confidence, r.recommendation, r.latencyMS, r.unsafe, r.inputTokens, r.outputTokens,
 		r.queue, r.route, r.queueDepth, r.exceptionType,
 		r.humanAction, r.humanActor, r.humanReason,
 		r.outcome, r.cycleTimeS, r.cost, r.value,
+		r.verdictContext, r.verdictStale, r.verdictMissing, r.verdictStaleSource,
+		r.verdictStaleAge, r.verdictStaleBudget, r.verdictConfLow, r.verdictUnsupported, r.verdictBehaviour,
 		r.attributes, r.resourceAttributes, r.scopeName, r.parseErrors,
 	}
 }
@@ -266,6 +287,10 @@ func (b *builder) add(r *rows, rec *record) {
 	r.available = append(r.available, ev.Available)
 	r.entitySystem = append(r.entitySystem, ev.EntitySystem)
 	r.entityID = append(r.entityID, ev.EntityID)
+	r.canonicalID = append(r.canonicalID, ev.CanonicalID)
+	r.resolved = append(r.resolved, ev.Resolved)
+	r.ageS = append(r.ageS, ev.AgeS)
+	r.dataError = append(r.dataError, ev.Error)
 
 	r.modelName = append(r.modelName, ev.ModelName)
 	r.modelVersion = append(r.modelVersion, ev.ModelVersion)
@@ -289,6 +314,17 @@ func (b *builder) add(r *rows, rec *record) {
 	r.cycleTimeS = append(r.cycleTimeS, ev.CycleTimeS)
 	r.cost = append(r.cost, ev.Cost)
 	r.value = append(r.value, ev.Value)
+
+	r.verdictContext = append(r.verdictContext, ev.VerdictContext)
+	// Extract reuses these slices for the next record: copy them.
+	r.verdictStale = append(r.verdictStale, slices.Clone(ev.VerdictStaleSources))
+	r.verdictMissing = append(r.verdictMissing, slices.Clone(ev.VerdictMissingSources))
+	r.verdictStaleSource = append(r.verdictStaleSource, ev.VerdictStaleSource)
+	r.verdictStaleAge = append(r.verdictStaleAge, ev.VerdictStaleAgeS)
+	r.verdictStaleBudget = append(r.verdictStaleBudget, ev.VerdictStaleBudgetS)
+	r.verdictConfLow = append(r.verdictConfLow, ev.VerdictConfidenceLow)
+	r.verdictUnsupported = append(r.verdictUnsupported, ev.VerdictUnsupported)
+	r.verdictBehaviour = append(r.verdictBehaviour, ev.VerdictBehaviour)
 
 	r.attributes = append(r.attributes, flatten(rec.attrs, ev))
 	r.resourceAttributes = append(r.resourceAttributes, rec.resourceMap)

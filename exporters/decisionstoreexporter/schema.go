@@ -57,6 +57,10 @@ var migrations = []migration{
     data_available Nullable(Bool),
     entity_system LowCardinality(String),
     entity_id String CODEC(ZSTD(1)),
+    entity_canonical_id String CODEC(ZSTD(1)),
+    entity_resolved Nullable(Bool),
+    data_age_s Nullable(Float64),
+    data_error String CODEC(ZSTD(1)),
     model_name LowCardinality(String),
     model_version LowCardinality(String),
     confidence Nullable(Float64),
@@ -76,6 +80,15 @@ var migrations = []migration{
     cycle_time_s Nullable(Float64),
     business_cost Nullable(Float64),
     business_value Nullable(Float64),
+    verdict_context LowCardinality(String),
+    verdict_stale_sources Array(LowCardinality(String)),
+    verdict_missing_sources Array(LowCardinality(String)),
+    verdict_stale_source LowCardinality(String),
+    verdict_stale_age_s Nullable(Float64),
+    verdict_stale_budget_s Nullable(Float64),
+    verdict_confidence_low Nullable(Bool),
+    verdict_unsupported Nullable(Bool),
+    verdict_behaviour LowCardinality(String),
     attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
     resource_attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
     scope_name LowCardinality(String),
@@ -110,7 +123,9 @@ SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 1000`,
     latest_human SimpleAggregateFunction(max, Tuple(DateTime64(9), String, String)),
     latest_outcome SimpleAggregateFunction(max, Tuple(DateTime64(9), String)),
     latest_cycle_time_s SimpleAggregateFunction(max, Tuple(DateTime64(9), Nullable(Float64))),
-    latest_business_cost SimpleAggregateFunction(max, Tuple(DateTime64(9), Nullable(Float64)))
+    latest_business_cost SimpleAggregateFunction(max, Tuple(DateTime64(9), Nullable(Float64))),
+    -- (time, context, behaviour, unsupported certainty) of the decision's verdict
+    latest_verdict SimpleAggregateFunction(max, Tuple(DateTime64(9), String, String, UInt8))
 ) ENGINE = AggregatingMergeTree
 ORDER BY decision_id
 SETTINGS non_replicated_deduplication_window = 1000`,
@@ -130,7 +145,8 @@ SELECT
     tuple(if(human_action = '', toDateTime64(0, 9), time), toString(human_action), toString(human_actor)) AS latest_human,
     tuple(if(outcome = '', toDateTime64(0, 9), time), toString(outcome)) AS latest_outcome,
     tuple(if(cycle_time_s IS NULL, toDateTime64(0, 9), time), cycle_time_s) AS latest_cycle_time_s,
-    tuple(if(business_cost IS NULL, toDateTime64(0, 9), time), business_cost) AS latest_business_cost
+    tuple(if(business_cost IS NULL, toDateTime64(0, 9), time), business_cost) AS latest_business_cost,
+    tuple(if(verdict_context = '', toDateTime64(0, 9), time), toString(verdict_context), toString(verdict_behaviour), toUInt8(ifNull(verdict_unsupported, false))) AS latest_verdict
 FROM {db}.events
 WHERE decision_id != ''`,
 			// The finalized per-decision view that dashboards, rules and the
@@ -154,7 +170,10 @@ SELECT
     nullIf(tupleElement(max(latest_human), 3), '') AS human_actor,
     nullIf(tupleElement(max(latest_outcome), 2), '') AS outcome,
     tupleElement(max(latest_cycle_time_s), 2) AS cycle_time_s,
-    tupleElement(max(latest_business_cost), 2) AS business_cost
+    tupleElement(max(latest_business_cost), 2) AS business_cost,
+    nullIf(tupleElement(max(latest_verdict), 2), '') AS verdict_context,
+    nullIf(tupleElement(max(latest_verdict), 3), '') AS verdict_behaviour,
+    if(verdict_context IS NULL, NULL, toBool(tupleElement(max(latest_verdict), 4))) AS unsupported_certainty
 FROM {db}.decisions
 GROUP BY decision_id`,
 		},

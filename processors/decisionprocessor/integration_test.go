@@ -1,0 +1,205 @@
+package decisionprocessor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// incident is a replay of a claims-triage day in which policy-db, a
+// required source, stops updating halfway through. The generator knows, for
+// every decision, what the verdict must be.
+type incident struct {
+	decisions, staleFrom int
+	base                 time.Time
+}
+
+func (in incident) id(i int) string          { return fmt.Sprintf("claim-%04d", i) }
+func (in incident) at(i int) time.Time       { return in.base.Add(time.Duration(i) * time.Second) }
+func (in incident) confidence(i int) float64 { return 0.4 + float64((i*37)%60)/100 } // 0.40 .. 0.99
+func (in incident) stale(i int) bool         { return i >= in.staleFrom }
+func (in incident) missing(i int) bool       { return i%7 == 0 } // claims-history not read
+func (in incident) outputFirst(i int) bool   { return i%3 == 0 } // context arrives after the output
+
+func (in incident) wantUnsupported(i int) bool {
+	return in.confidence(i) >= 0.7 && (in.stale(i) || in.missing(i))
+}
+
+func TestIntegrationIncidentReplayVerdictsInClickHouse(t *testing.T) {
+	addr := testenv.ClickHouse(t)
+	user, pass := testenv.ClickHouseAuth()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	db := "dt_verdicts_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+
+	ecfg := decisionstoreexporter.NewFactory().CreateDefaultConfig().(*decisionstoreexporter.Config)
+	ecfg.Endpoint = "clickhouse://" + addr
+	ecfg.Username, ecfg.Password = user, configopaque.String(pass)
+	ecfg.Database = db
+	ecfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	ef := decisionstoreexporter.NewFactory()
+	eset := exportertest.NewNopSettings(ef.Type())
+	logsExp, err := ef.CreateLogs(ctx, eset, ecfg)
+	require.NoError(t, err)
+	tracesExp, err := ef.CreateTraces(ctx, eset, ecfg)
+	require.NoError(t, err)
+	require.NoError(t, logsExp.Start(ctx, componenttest.NewNopHost()))
+	require.NoError(t, tracesExp.Start(ctx, componenttest.NewNopHost()))
+
+	cfg := createDefaultConfig().(*Config)
+	cfg.Contracts = []string{"testdata/contracts/claims-triage.yaml"}
+	cfg.VerdictWindow = 300 * time.Millisecond
+	pset := processortest.NewNopSettings(typ)
+	logsProc, err := NewFactory().CreateLogs(ctx, pset, cfg, logsExp)
+	require.NoError(t, err)
+	tracesProc, err := NewFactory().CreateTraces(ctx, pset, cfg, tracesExp)
+	require.NoError(t, err)
+	require.NoError(t, logsProc.Start(ctx, componenttest.NewNopHost()))
+	require.NoError(t, tracesProc.Start(ctx, componenttest.NewNopHost()))
+
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" SYNC")
+		_ = conn.Close()
+	})
+
+	in := incident{decisions: 300, staleFrom: 150, base: time.Now().UTC().Add(-time.Hour).Truncate(time.Second)}
+	reads := func(i int) plog.Logs {
+		ld := plog.NewLogs()
+		sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
+		add := func(source string, asOf time.Time) {
+			lr := sl.LogRecords().AppendEmpty()
+			lr.SetTimestamp(pcommon.NewTimestampFromTime(in.at(i).Add(-time.Second)))
+			_ = lr.Attributes().FromRaw(map[string]any{
+				conventions.DecisionID: in.id(i), conventions.DecisionWorkflow: "claims-triage",
+				conventions.DecisionLayer: "data", conventions.DecisionEvent: "context.read",
+				conventions.DataSource: source, conventions.DataAsOf: asOf.Format(time.RFC3339Nano),
+			})
+		}
+		policyAge := 10 * time.Second
+		if in.stale(i) {
+			policyAge = 30 * time.Minute // the feed stopped at staleFrom
+		}
+		add("policy-db", in.at(i).Add(-policyAge))
+		if !in.missing(i) {
+			add("claims-history", in.at(i).Add(-2*time.Minute))
+		}
+		return ld
+	}
+	output := func(i int) ptrace.Traces {
+		td := ptrace.NewTraces()
+		sp := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		sp.SetName("chat claims-model")
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(in.at(i)))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(in.at(i).Add(800 * time.Millisecond)))
+		_ = sp.Attributes().FromRaw(map[string]any{
+			conventions.DecisionID: in.id(i), conventions.DecisionWorkflow: "claims-triage",
+			conventions.GenAIRequestModel: "claims-model", conventions.ModelVersion: "2025.11.0",
+			conventions.ModelConfidence: in.confidence(i),
+		})
+		return td
+	}
+	wantUnsupported, wantMissing, wantStale := 0, 0, 0
+	for i := 0; i < in.decisions; i++ {
+		if in.outputFirst(i) {
+			require.NoError(t, tracesProc.ConsumeTraces(ctx, output(i)))
+			require.NoError(t, logsProc.ConsumeLogs(ctx, reads(i)))
+		} else {
+			require.NoError(t, logsProc.ConsumeLogs(ctx, reads(i)))
+			require.NoError(t, tracesProc.ConsumeTraces(ctx, output(i)))
+		}
+		if in.wantUnsupported(i) {
+			wantUnsupported++
+		}
+		switch {
+		case in.missing(i):
+			wantMissing++
+		case in.stale(i):
+			wantStale++
+		}
+	}
+	require.NotZero(t, wantUnsupported)
+
+	count := func(q string) uint64 {
+		var n uint64
+		require.NoError(t, conn.QueryRow(ctx, fmt.Sprintf(q, db)).Scan(&n))
+		return n
+	}
+	// Decisions missing claims-history wait for the window; the others were
+	// decided as soon as both sides were known.
+	require.Eventually(t, func() bool {
+		return count("SELECT count() FROM %s.events WHERE event = 'decision.verdict'") == uint64(in.decisions)
+	}, 30*time.Second, 100*time.Millisecond)
+
+	assert.Equal(t, uint64(wantUnsupported), count("SELECT count() FROM %s.events WHERE event = 'decision.verdict' AND verdict_unsupported"))
+	assert.Equal(t, uint64(wantMissing), count("SELECT count() FROM %s.events WHERE verdict_context = 'missing'"))
+	assert.Equal(t, uint64(wantStale), count("SELECT count() FROM %s.events WHERE verdict_context = 'stale'"))
+	// None before the incident except those with claims-history missing.
+	var before uint64
+	require.NoError(t, conn.QueryRow(ctx, fmt.Sprintf(`SELECT count() FROM %s.events
+		WHERE verdict_unsupported AND decision_id < ? AND verdict_context != 'missing'`, db), in.id(in.staleFrom)).Scan(&before))
+	assert.Zero(t, before)
+
+	// Every qualifying decision, by ID, and only those.
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT decision_id FROM %s.events WHERE verdict_unsupported ORDER BY decision_id", db))
+	require.NoError(t, err)
+	var got []string
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		got = append(got, id)
+	}
+	require.NoError(t, rows.Err())
+	var want []string
+	for i := 0; i < in.decisions; i++ {
+		if in.wantUnsupported(i) {
+			want = append(want, in.id(i))
+		}
+	}
+	assert.Equal(t, want, got)
+
+	// The per-decision rollup shows the verdict next to the model output.
+	i := in.staleFrom + 1
+	for !in.wantUnsupported(i) || in.missing(i) {
+		i++
+	}
+	var vctx, behaviour *string
+	var unsupported *bool
+	var conf *float64
+	require.NoError(t, conn.QueryRow(ctx, fmt.Sprintf(`SELECT verdict_context, verdict_behaviour, unsupported_certainty, confidence
+		FROM %s.decision_summary WHERE decision_id = ?`, db), in.id(i)).Scan(&vctx, &behaviour, &unsupported, &conf))
+	require.NotNil(t, vctx)
+	assert.Equal(t, "stale", *vctx)
+	assert.Equal(t, "escalate", *behaviour)
+	assert.True(t, *unsupported)
+	assert.InDelta(t, in.confidence(i), *conf, 1e-9)
+
+	require.NoError(t, logsProc.Shutdown(ctx))
+	require.NoError(t, tracesProc.Shutdown(ctx))
+	require.NoError(t, logsExp.Shutdown(ctx))
+	require.NoError(t, tracesExp.Shutdown(ctx))
+}
