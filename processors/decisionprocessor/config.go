@@ -26,6 +26,9 @@ type Config struct {
 	MaxPendingDecisions int `mapstructure:"max_pending_decisions"`
 	// Aliases map a source system's local entity ID to the canonical one.
 	Aliases AliasesConfig `mapstructure:"aliases"`
+	// QueueMetrics turn metrics of stock receivers (prometheus, rabbitmq,
+	// redis, ...) into workflow-layer queue.depth signals.
+	QueueMetrics []QueueMetric `mapstructure:"queue_metrics"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -38,6 +41,23 @@ type AliasesConfig struct {
 	// ReloadInterval is how often changed files are reloaded, without a
 	// restart.
 	ReloadInterval time.Duration `mapstructure:"reload_interval"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// QueueMetric names a metric whose data points are a queue's depth.
+type QueueMetric struct {
+	// Metric is the metric name, e.g. rabbitmq.message.current.
+	Metric string `mapstructure:"metric"`
+	// Queue is a fixed queue name; QueueFrom names the data point or
+	// resource attribute that holds it. Exactly one is set.
+	Queue     string `mapstructure:"queue"`
+	QueueFrom string `mapstructure:"queue_from"`
+	// Workflow, when set, becomes decision.workflow of the signals.
+	Workflow string `mapstructure:"workflow"`
+	// Match keeps only data points whose attributes have these values.
+	Match map[string]string `mapstructure:"match"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -77,6 +97,14 @@ func (cfg *Config) Validate() error {
 	}
 	if len(cfg.Aliases.Files) > 0 && cfg.Aliases.ReloadInterval <= 0 {
 		errs = append(errs, fmt.Errorf("aliases.reload_interval: must be positive, got %s", cfg.Aliases.ReloadInterval))
+	}
+	for i, q := range cfg.QueueMetrics {
+		if q.Metric == "" {
+			errs = append(errs, fmt.Errorf("queue_metrics[%d].metric: required", i))
+		}
+		if (q.Queue == "") == (q.QueueFrom == "") {
+			errs = append(errs, fmt.Errorf("queue_metrics[%d]: set exactly one of queue and queue_from", i))
+		}
 	}
 	files, err := cfg.contractFiles()
 	errs = append(errs, err)

@@ -74,6 +74,10 @@ func TestValidate(t *testing.T) {
 			"aliases.reload_interval: must be positive, got 0s"},
 		{"broken contract names file, workflow and field", valid(func(c *Config) { c.Contracts = []string{"testdata/broken/bad-floor.yaml"} }),
 			"testdata/broken/bad-floor.yaml: workflow loans: confidence_floor: 2 is outside [0, 1]"},
+		{"queue metrics", valid(func(c *Config) {
+			c.QueueMetrics = []QueueMetric{{Queue: "q"}, {Metric: "m", Queue: "q", QueueFrom: "queue"}}
+		}), "queue_metrics[0].metric: required\n" +
+			"queue_metrics[1]: set exactly one of queue and queue_from"},
 		{"broken alias map", valid(func(c *Config) { c.Aliases.Files = []string{"testdata/broken/aliases.csv"} }),
 			"aliases.files[0]: testdata/broken/aliases.csv: line 3: system, local_id and canonical_id must all be set"},
 	}

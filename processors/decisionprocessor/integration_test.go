@@ -71,7 +71,10 @@ func TestIntegrationIncidentReplayVerdictsInClickHouse(t *testing.T) {
 
 	cfg := createDefaultConfig().(*Config)
 	cfg.Contracts = []string{"testdata/contracts/claims-triage.yaml"}
-	cfg.VerdictWindow = 300 * time.Millisecond
+	// Long enough that a slow insert between an output and its late
+	// context never closes the window early; missing-context decisions
+	// wait it out.
+	cfg.VerdictWindow = 10 * time.Second
 	pset := processortest.NewNopSettings(typ)
 	logsProc, err := NewFactory().CreateLogs(ctx, pset, cfg, logsExp)
 	require.NoError(t, err)
@@ -153,7 +156,7 @@ func TestIntegrationIncidentReplayVerdictsInClickHouse(t *testing.T) {
 	// decided as soon as both sides were known.
 	require.Eventually(t, func() bool {
 		return count("SELECT count() FROM %s.events WHERE event = 'decision.verdict'") == uint64(in.decisions)
-	}, 30*time.Second, 100*time.Millisecond)
+	}, 90*time.Second, 200*time.Millisecond)
 
 	assert.Equal(t, uint64(wantUnsupported), count("SELECT count() FROM %s.events WHERE event = 'decision.verdict' AND verdict_unsupported"))
 	assert.Equal(t, uint64(wantMissing), count("SELECT count() FROM %s.events WHERE verdict_context = 'missing'"))

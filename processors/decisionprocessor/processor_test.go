@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
@@ -213,4 +214,52 @@ func TestNothingAfterShutdownAndNoLeaks(t *testing.T) {
 	n := len(p.logsSink.AllLogs())
 	time.Sleep(50 * time.Millisecond)
 	assert.Len(t, p.logsSink.AllLogs(), n, "nothing emitted after Shutdown")
+}
+
+func TestQueueMetricsOfStockReceiversBecomeQueueDepthSignals(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Contracts = []string{"testdata/contracts/claims-triage.yaml"}
+	// As the rabbitmq receiver reports it: one data point per queue.
+	cfg.QueueMetrics = []QueueMetric{{Metric: "rabbitmq.message.current", QueueFrom: "rabbitmq.queue.name",
+		Workflow: "claims-triage", Match: map[string]string{"state": "ready"}}}
+	require.NoError(t, cfg.Validate())
+	set := processortest.NewNopSettings(typ)
+	logsSink, metricsSink := new(consumertest.LogsSink), new(consumertest.MetricsSink)
+	f := NewFactory()
+	lp, err := f.CreateLogs(context.Background(), set, cfg, logsSink)
+	require.NoError(t, err)
+	mp, err := f.CreateMetrics(context.Background(), set, cfg, metricsSink)
+	require.NoError(t, err)
+	require.NoError(t, lp.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, mp.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() {
+		require.NoError(t, mp.Shutdown(context.Background()))
+		require.NoError(t, lp.Shutdown(context.Background()))
+	}()
+
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("rabbitmq.queue.name", "manual-review")
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("rabbitmq.message.current")
+	dps := m.SetEmptySum().DataPoints()
+	ready := dps.AppendEmpty()
+	ready.Attributes().PutStr("state", "ready")
+	ready.SetIntValue(412)
+	unacked := dps.AppendEmpty()
+	unacked.Attributes().PutStr("state", "unacknowledged")
+	unacked.SetIntValue(7)
+	other := rm.ScopeMetrics().At(0).Metrics().AppendEmpty()
+	other.SetName("rabbitmq.consumer.count")
+	other.SetEmptySum().DataPoints().AppendEmpty().SetIntValue(3)
+	require.NoError(t, mp.ConsumeMetrics(context.Background(), md))
+
+	assert.Equal(t, 3, metricsSink.DataPointCount(), "metrics pass through unchanged")
+	require.Equal(t, 1, logsSink.LogRecordCount())
+	a := logsSink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	assert.Equal(t, map[string]any{
+		conventions.DecisionLayer: "workflow", conventions.DecisionEvent: "queue.depth",
+		conventions.WorkflowQueue: "manual-review", conventions.WorkflowQueueDepth: int64(412),
+		conventions.DecisionWorkflow: "claims-triage",
+	}, a)
 }
