@@ -74,9 +74,14 @@ decisiontrace demo is running ($rate decision events/s).
                   health http://127.0.0.1:13133/  own metrics http://127.0.0.1:8888/metrics
   Data and logs   $home  (logs/, run/, clickhouse/, queue/)
 
-A query to try (decisions of the last 5 minutes, with the layers seen):
+Queries to try. Decisions of the last 5 minutes, with the layers seen and
+the verdicts of workflows that have a contract (deploy/contracts):
 
-  curl -s http://127.0.0.1:18123/ --data-binary "SELECT workflow, count() AS decisions, countIf(length(layers_seen) = 5) AS all_five_layers, round(avg(confidence), 3) AS avg_confidence, countIf(human_action = 'overridden') AS overridden FROM decisiontrace.decision_summary WHERE last_seen > now() - INTERVAL 5 MINUTE GROUP BY workflow ORDER BY workflow FORMAT PrettyCompact"
+  curl -s http://127.0.0.1:18123/ --data-binary "SELECT workflow, count() AS decisions, countIf(length(layers_seen) = 5) AS all_five_layers, round(avg(confidence), 3) AS avg_confidence, countIf(human_action = 'overridden') AS overridden, countIf(verdict_context = 'stale') AS stale_context, countIf(verdict_context = 'missing') AS missing_context, countIf(unsupported_certainty) AS unsupported_certainty FROM decisiontrace.decision_summary WHERE last_seen > now() - INTERVAL 5 MINUTE GROUP BY workflow ORDER BY workflow FORMAT PrettyCompact"
+
+The latest unsupported-certainty verdicts, with the source that was stale:
+
+  curl -s http://127.0.0.1:18123/ --data-binary "SELECT time, workflow, decision_id, confidence, verdict_context, verdict_stale_source, round(verdict_stale_age_s) AS age_s, verdict_stale_budget_s AS budget_s, verdict_missing_sources, verdict_behaviour FROM decisiontrace.events WHERE event = 'decision.verdict' AND verdict_unsupported ORDER BY time DESC LIMIT 10 FORMAT PrettyCompact"
 
 Stop with: deploy/local/demo.sh down
 MSG
