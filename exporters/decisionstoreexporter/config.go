@@ -3,8 +3,6 @@ package decisionstoreexporter
 import (
 	"errors"
 	"fmt"
-	"net/url"
-	"regexp"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -13,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 )
 
 // Unclassified says what happens to a record that carries no decision.*
@@ -58,19 +58,13 @@ type Config struct {
 
 var _ component.Config = (*Config)(nil)
 
-var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
-
 // Validate checks the configuration without changing it.
 func (cfg *Config) Validate() error {
 	var errs []error
-	if cfg.Endpoint == "" {
-		errs = append(errs, errors.New("endpoint: must be set, e.g. clickhouse://127.0.0.1:9000"))
-	} else if u, err := url.Parse(cfg.Endpoint); err != nil {
+	if err := chconn.ValidateEndpoint(cfg.Endpoint); err != nil {
 		errs = append(errs, fmt.Errorf("endpoint: %w", err))
-	} else if _, ok := schemes[u.Scheme]; !ok {
-		errs = append(errs, fmt.Errorf("endpoint: scheme %q is not one of clickhouse, clickhouses, tcp, http, https", u.Scheme))
 	}
-	if !identifier.MatchString(cfg.Database) {
+	if !chconn.Identifier(cfg.Database) {
 		errs = append(errs, fmt.Errorf("database: %q is not a plain identifier (letters, digits, underscore; not starting with a digit)", cfg.Database))
 	}
 	if cfg.ConnectTimeout <= 0 {
@@ -89,4 +83,3 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-var schemes = map[string]struct{}{"clickhouse": {}, "clickhouses": {}, "tcp": {}, "http": {}, "https": {}}

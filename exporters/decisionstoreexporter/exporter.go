@@ -2,10 +2,8 @@ package decisionstoreexporter
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net/url"
 	"sync"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -20,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter/internal/metadata"
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 )
 
 type storeExporter struct {
@@ -66,7 +65,7 @@ func (e *storeExporter) start(ctx context.Context, _ component.Host) error {
 	}
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
-		return fmt.Errorf("decisionstore: open %s: %w", redact(e.cfg.Endpoint), err)
+		return fmt.Errorf("decisionstore: open %s: %w", chconn.Redact(e.cfg.Endpoint), err)
 	}
 	e.conn = conn
 	ctx, cancel := context.WithTimeout(ctx, 2*e.cfg.ConnectTimeout+e.cfg.Timeout)
@@ -76,7 +75,7 @@ func (e *storeExporter) start(ctx context.Context, _ component.Host) error {
 			return fmt.Errorf("decisionstore: %w", err)
 		}
 		e.logger.Warn("ClickHouse not ready at start; accepted data waits in the sending queue and the schema is created once it answers",
-			zap.String("endpoint", redact(e.cfg.Endpoint)), zap.Error(err))
+			zap.String("endpoint", chconn.Redact(e.cfg.Endpoint)), zap.Error(err))
 	}
 	return nil
 }
@@ -220,62 +219,12 @@ func classify(err error) error {
 }
 
 func clientOptions(cfg *Config) (*clickhouse.Options, error) {
-	opts, err := clickhouse.ParseDSN(normalizeDSN(cfg.Endpoint))
+	opts, err := chconn.Options(chconn.Settings{
+		Endpoint: cfg.Endpoint, Username: cfg.Username, Password: cfg.Password,
+		TLS: cfg.TLS, DialTimeout: cfg.ConnectTimeout,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("decisionstore: endpoint %s: %w", redact(cfg.Endpoint), err)
-	}
-	if cfg.Username != "" {
-		opts.Auth.Username = cfg.Username
-	}
-	if cfg.Password != "" {
-		opts.Auth.Password = string(cfg.Password)
-	}
-	opts.Auth.Database = ""
-	opts.DialTimeout = cfg.ConnectTimeout
-	if opts.Compression == nil {
-		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
-	}
-	if tlsCfg := cfg.TLS.Get(); tlsCfg != nil && !tlsCfg.Insecure {
-		loaded, err := tlsCfg.LoadTLSConfig(context.Background())
-		if err != nil {
-			return nil, fmt.Errorf("decisionstore: tls: %w", err)
-		}
-		opts.TLS = loaded
-	} else if opts.TLS == nil && secureScheme(cfg.Endpoint) {
-		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		return nil, fmt.Errorf("decisionstore: %w", err)
 	}
 	return opts, nil
-}
-
-// normalizeDSN lets users write the ClickHouse-style schemes clickhouses://
-// and tcp:// that clickhouse-go's DSN parser spells differently.
-func normalizeDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return dsn
-	}
-	q := u.Query()
-	switch u.Scheme {
-	case "clickhouses":
-		u.Scheme = "clickhouse"
-		q.Set("secure", "true")
-	case "tcp":
-		u.Scheme = "clickhouse"
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func secureScheme(dsn string) bool {
-	u, err := url.Parse(dsn)
-	return err == nil && (u.Scheme == "clickhouses" || u.Scheme == "https" || u.Query().Get("secure") == "true")
-}
-
-// redact keeps a password in a DSN out of logs and errors.
-func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "<unparseable endpoint>"
-	}
-	return u.Redacted()
 }

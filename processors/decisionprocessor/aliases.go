@@ -1,14 +1,21 @@
 package decisionprocessor
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 )
 
 type aliasKey struct{ system, localID string }
@@ -62,16 +69,20 @@ type fileStamp struct {
 	size int64
 }
 
-// aliases holds the merged alias maps and reloads files whose modification
-// time or size changed. Lookups never block on a reload.
+// aliases holds the merged alias maps: the files, reloaded when their
+// modification time or size changes, and an optional ClickHouse table,
+// re-read at every reload. Lookups never block on a reload.
 type aliases struct {
-	files  []string
-	stamps []fileStamp
-	merged atomic.Pointer[aliasMap]
+	files     []string
+	stamps    []fileStamp
+	fromFiles aliasMap
+	table     *AliasTableConfig
+	conn      driver.Conn
+	merged    atomic.Pointer[aliasMap]
 }
 
-func newAliases(files []string) *aliases {
-	a := &aliases{files: files, stamps: make([]fileStamp, len(files))}
+func newAliases(cfg AliasesConfig) *aliases {
+	a := &aliases{files: cfg.Files, stamps: make([]fileStamp, len(cfg.Files)), fromFiles: aliasMap{}, table: cfg.ClickHouse.Get()}
 	a.merged.Store(&aliasMap{})
 	return a
 }
@@ -83,9 +94,34 @@ func (a *aliases) lookup(system, localID string) (string, bool) {
 	return id, ok
 }
 
-// reload re-reads the files when any changed and reports whether it did. On
-// an error the previous maps stay in force.
-func (a *aliases) reload() (bool, error) {
+// reload re-reads changed files and the table, and reports whether the
+// merged map changed. On an error the previous maps stay in force.
+func (a *aliases) reload(ctx context.Context) (bool, error) {
+	filesChanged, err := a.reloadFiles()
+	if err != nil {
+		return false, err
+	}
+	if a.table == nil {
+		if filesChanged {
+			merged := maps.Clone(a.fromFiles)
+			a.merged.Store(&merged)
+		}
+		return filesChanged, nil
+	}
+	fromTable, err := a.readTable(ctx)
+	if err != nil {
+		return false, err
+	}
+	merged := maps.Clone(a.fromFiles)
+	maps.Copy(merged, fromTable)
+	if !filesChanged && maps.Equal(merged, *a.merged.Load()) {
+		return false, nil
+	}
+	a.merged.Store(&merged)
+	return true, nil
+}
+
+func (a *aliases) reloadFiles() (bool, error) {
 	changed := false
 	stamps := make([]fileStamp, len(a.files))
 	for i, f := range a.files {
@@ -107,13 +143,55 @@ func (a *aliases) reload() (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("alias map %s not reloaded, previous one kept: %w", f, err)
 		}
-		for k, v := range m {
-			merged[k] = v
-		}
+		maps.Copy(merged, m)
 	}
-	a.merged.Store(&merged)
+	a.fromFiles = merged
 	a.stamps = stamps
 	return true, nil
+}
+
+func (a *aliases) readTable(ctx context.Context) (aliasMap, error) {
+	if a.conn == nil {
+		opts, err := chconn.Options(chconn.Settings{Endpoint: a.table.Endpoint, Username: a.table.Username,
+			Password: a.table.Password, TLS: a.table.TLS, DialTimeout: 5 * time.Second})
+		if err != nil {
+			return nil, err
+		}
+		conn, err := clickhouse.Open(opts)
+		if err != nil {
+			return nil, fmt.Errorf("alias table %s: %w", a.table.Table, err)
+		}
+		a.conn = conn
+	}
+	db, table, _ := a.table.databaseTable()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// Identifiers cannot be bound; both were checked by Validate.
+	rows, err := a.conn.Query(ctx, "SELECT toString(system), toString(local_id), toString(canonical_id) FROM "+db+"."+table)
+	if err != nil {
+		return nil, fmt.Errorf("alias table %s not read, previous map kept: %w", a.table.Table, err)
+	}
+	defer rows.Close()
+	m := aliasMap{}
+	for rows.Next() {
+		var k aliasKey
+		var canonical string
+		if err := rows.Scan(&k.system, &k.localID, &canonical); err != nil {
+			return nil, fmt.Errorf("alias table %s: %w", a.table.Table, err)
+		}
+		m[k] = canonical
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("alias table %s: %w", a.table.Table, err)
+	}
+	return m, nil
+}
+
+func (a *aliases) close() error {
+	if a.conn == nil {
+		return nil
+	}
+	return a.conn.Close()
 }
 
 func (a *aliases) size() int { return len(*a.merged.Load()) }

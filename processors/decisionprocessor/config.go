@@ -4,10 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
 
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 )
 
@@ -38,12 +43,34 @@ type Config struct {
 type AliasesConfig struct {
 	// Files are CSV files with the header system,local_id,canonical_id.
 	Files []string `mapstructure:"files"`
+	// ClickHouse reads the same three columns from a table; its entries
+	// override the files'.
+	ClickHouse configoptional.Optional[AliasTableConfig] `mapstructure:"clickhouse"`
 	// ReloadInterval is how often changed files are reloaded, without a
 	// restart.
 	ReloadInterval time.Duration `mapstructure:"reload_interval"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// AliasTableConfig names a ClickHouse table with the columns system,
+// local_id and canonical_id.
+type AliasTableConfig struct {
+	Endpoint string                                          `mapstructure:"endpoint"`
+	Username string                                          `mapstructure:"username"`
+	Password configopaque.String                             `mapstructure:"password"`
+	TLS      configoptional.Optional[configtls.ClientConfig] `mapstructure:"tls"`
+	// Table is database.table.
+	Table string `mapstructure:"table"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+func (a *AliasTableConfig) databaseTable() (db, table string, ok bool) {
+	db, table, found := strings.Cut(a.Table, ".")
+	return db, table, found && chconn.Identifier(db) && chconn.Identifier(table)
 }
 
 // QueueMetric names a metric whose data points are a queue's depth.
@@ -95,7 +122,15 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxPendingDecisions <= 0 {
 		errs = append(errs, fmt.Errorf("max_pending_decisions: must be positive, got %d", cfg.MaxPendingDecisions))
 	}
-	if len(cfg.Aliases.Files) > 0 && cfg.Aliases.ReloadInterval <= 0 {
+	if t := cfg.Aliases.ClickHouse.Get(); t != nil {
+		if err := chconn.ValidateEndpoint(t.Endpoint); err != nil {
+			errs = append(errs, fmt.Errorf("aliases.clickhouse.endpoint: %w", err))
+		}
+		if _, _, ok := t.databaseTable(); !ok {
+			errs = append(errs, fmt.Errorf("aliases.clickhouse.table: %q is not database.table (plain identifiers)", t.Table))
+		}
+	}
+	if (len(cfg.Aliases.Files) > 0 || cfg.Aliases.ClickHouse.HasValue()) && cfg.Aliases.ReloadInterval <= 0 {
 		errs = append(errs, fmt.Errorf("aliases.reload_interval: must be positive, got %s", cfg.Aliases.ReloadInterval))
 	}
 	for i, q := range cfg.QueueMetrics {

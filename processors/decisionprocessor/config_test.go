@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
@@ -78,6 +79,10 @@ func TestValidate(t *testing.T) {
 			c.QueueMetrics = []QueueMetric{{Queue: "q"}, {Metric: "m", Queue: "q", QueueFrom: "queue"}}
 		}), "queue_metrics[0].metric: required\n" +
 			"queue_metrics[1]: set exactly one of queue and queue_from"},
+		{"alias table", valid(func(c *Config) {
+			c.Aliases.ClickHouse = configoptional.Some(AliasTableConfig{Endpoint: "mysql://h", Table: "aliases; DROP TABLE x"})
+		}), "aliases.clickhouse.endpoint: scheme \"mysql\" is not one of clickhouse, clickhouses, tcp, http, https\n" +
+			"aliases.clickhouse.table: \"aliases; DROP TABLE x\" is not database.table (plain identifiers)"},
 		{"broken alias map", valid(func(c *Config) { c.Aliases.Files = []string{"testdata/broken/aliases.csv"} }),
 			"aliases.files[0]: testdata/broken/aliases.csv: line 3: system, local_id and canonical_id must all be set"},
 	}

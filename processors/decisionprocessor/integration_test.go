@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -19,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
@@ -47,18 +49,29 @@ func (in incident) wantUnsupported(i int) bool {
 	return in.confidence(i) >= 0.7 && (in.stale(i) || in.missing(i))
 }
 
-func TestIntegrationIncidentReplayVerdictsInClickHouse(t *testing.T) {
+// storeRig is the processor in front of the real decision store: logs and
+// traces pipelines into the decisionstore exporter on the test ClickHouse.
+type storeRig struct {
+	logs   processor.Logs
+	traces processor.Traces
+	conn   driver.Conn
+	db     string
+	addr   string
+}
+
+func newStoreRig(t *testing.T, mut func(*Config)) *storeRig {
+	t.Helper()
 	addr := testenv.ClickHouse(t)
 	user, pass := testenv.ClickHouseAuth()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	db := "dt_verdicts_" + hex.EncodeToString(b[:])
+	r := &storeRig{db: "dt_proc_" + hex.EncodeToString(b[:]), addr: addr}
 	ctx := context.Background()
 
 	ecfg := decisionstoreexporter.NewFactory().CreateDefaultConfig().(*decisionstoreexporter.Config)
 	ecfg.Endpoint = "clickhouse://" + addr
 	ecfg.Username, ecfg.Password = user, configopaque.String(pass)
-	ecfg.Database = db
+	ecfg.Database = r.db
 	ecfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
 	ef := decisionstoreexporter.NewFactory()
 	eset := exportertest.NewNopSettings(ef.Type())
@@ -71,24 +84,46 @@ func TestIntegrationIncidentReplayVerdictsInClickHouse(t *testing.T) {
 
 	cfg := createDefaultConfig().(*Config)
 	cfg.Contracts = []string{"testdata/contracts/claims-triage.yaml"}
+	if mut != nil {
+		mut(cfg)
+	}
+	require.NoError(t, cfg.Validate())
+	pset := processortest.NewNopSettings(typ)
+	r.logs, err = NewFactory().CreateLogs(ctx, pset, cfg, logsExp)
+	require.NoError(t, err)
+	r.traces, err = NewFactory().CreateTraces(ctx, pset, cfg, tracesExp)
+	require.NoError(t, err)
+	require.NoError(t, r.logs.Start(ctx, componenttest.NewNopHost()))
+	require.NoError(t, r.traces.Start(ctx, componenttest.NewNopHost()))
+
+	r.conn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = r.logs.Shutdown(ctx)
+		_ = r.traces.Shutdown(ctx)
+		_ = logsExp.Shutdown(ctx)
+		_ = tracesExp.Shutdown(ctx)
+		_ = r.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+r.db+" SYNC")
+		_ = r.conn.Close()
+	})
+	return r
+}
+
+func (r *storeRig) count(t *testing.T, q string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	require.NoError(t, r.conn.QueryRow(context.Background(), fmt.Sprintf(q, r.db), args...).Scan(&n))
+	return n
+}
+
+func TestIntegrationIncidentReplayVerdictsInClickHouse(t *testing.T) {
 	// Long enough that a slow insert between an output and its late
 	// context never closes the window early; missing-context decisions
 	// wait it out.
-	cfg.VerdictWindow = 10 * time.Second
-	pset := processortest.NewNopSettings(typ)
-	logsProc, err := NewFactory().CreateLogs(ctx, pset, cfg, logsExp)
-	require.NoError(t, err)
-	tracesProc, err := NewFactory().CreateTraces(ctx, pset, cfg, tracesExp)
-	require.NoError(t, err)
-	require.NoError(t, logsProc.Start(ctx, componenttest.NewNopHost()))
-	require.NoError(t, tracesProc.Start(ctx, componenttest.NewNopHost()))
-
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" SYNC")
-		_ = conn.Close()
-	})
+	r := newStoreRig(t, func(c *Config) { c.VerdictWindow = 10 * time.Second })
+	ctx := context.Background()
+	conn, db := r.conn, r.db
+	logsProc, tracesProc := r.logs, r.traces
 
 	in := incident{decisions: 300, staleFrom: 150, base: time.Now().UTC().Add(-time.Hour).Truncate(time.Second)}
 	reads := func(i int) plog.Logs {
@@ -200,9 +235,47 @@ func TestIntegrationIncidentReplayVerdictsInClickHouse(t *testing.T) {
 	assert.Equal(t, "escalate", *behaviour)
 	assert.True(t, *unsupported)
 	assert.InDelta(t, in.confidence(i), *conf, 1e-9)
+}
 
-	require.NoError(t, logsProc.Shutdown(ctx))
-	require.NoError(t, tracesProc.Shutdown(ctx))
-	require.NoError(t, logsExp.Shutdown(ctx))
-	require.NoError(t, tracesExp.Shutdown(ctx))
+// Identity reconciliation from a ClickHouse alias table: a change in the
+// table takes effect without a restart, and identifiers nobody can map are
+// stored marked as unresolved, so inconsistent state is measurable.
+func TestIntegrationAliasTableChangeTakesEffectWithoutRestart(t *testing.T) {
+	addr := testenv.ClickHouse(t)
+	user, pass := testenv.ClickHouseAuth()
+	ctx := context.Background()
+	admin, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
+	require.NoError(t, err)
+	defer admin.Close()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	aliasDB := "dt_alias_" + hex.EncodeToString(b[:])
+	require.NoError(t, admin.Exec(ctx, "CREATE DATABASE "+aliasDB))
+	t.Cleanup(func() { _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+aliasDB+" SYNC") })
+	require.NoError(t, admin.Exec(ctx, "CREATE TABLE "+aliasDB+".entity_aliases (system String, local_id String, canonical_id String) ENGINE = MergeTree ORDER BY (system, local_id)"))
+	require.NoError(t, admin.Exec(ctx, "INSERT INTO "+aliasDB+".entity_aliases VALUES ('crm', 'C-9', 'customer-9')"))
+
+	r := newStoreRig(t, func(c *Config) {
+		c.Aliases.ClickHouse = configoptional.Some(AliasTableConfig{
+			Endpoint: "clickhouse://" + addr, Username: user, Password: configopaque.String(pass), Table: aliasDB + ".entity_aliases"})
+		c.Aliases.ReloadInterval = 50 * time.Millisecond
+	})
+	send := func(id, entity string) {
+		require.NoError(t, r.logs.ConsumeLogs(ctx, contextRead(id, "policy-db", time.Now(),
+			map[string]any{conventions.DataEntitySystem: "crm", conventions.DataEntityID: entity})))
+	}
+	require.Eventually(t, func() bool {
+		send("probe", "C-9")
+		return r.count(t, "SELECT count() FROM %s.events WHERE decision_id = 'probe' AND entity_canonical_id = 'customer-9'") > 0
+	}, 10*time.Second, 50*time.Millisecond, "the table is read once ClickHouse answers")
+
+	send("a1", "C-10")
+	assert.Equal(t, uint64(1), r.count(t, "SELECT count() FROM %s.events WHERE decision_id = 'a1' AND entity_resolved = false AND entity_canonical_id = ''"),
+		"an identifier no map knows is stored, marked unresolved")
+
+	require.NoError(t, admin.Exec(ctx, "INSERT INTO "+aliasDB+".entity_aliases VALUES ('crm', 'C-10', 'customer-10')"))
+	require.Eventually(t, func() bool {
+		send("a2", "C-10")
+		return r.count(t, "SELECT count() FROM %s.events WHERE decision_id = 'a2' AND entity_resolved AND entity_canonical_id = 'customer-10'") > 0
+	}, 10*time.Second, 50*time.Millisecond, "the new alias applies without a restart")
 }

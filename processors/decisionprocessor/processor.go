@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -64,11 +65,15 @@ func newDecisionProcessor(cfg *Config, set processor.Settings) (*decisionProcess
 		logger:  set.Logger,
 		now:     time.Now,
 		tracker: newTracker(contracts, cfg.VerdictWindow, cfg.MaxPendingDecisions),
-		aliases: newAliases(cfg.Aliases.Files),
+		aliases: newAliases(cfg.Aliases),
 	}
-	if _, err := p.aliases.reload(); err != nil {
+	// A broken alias file stops the start; an unreachable alias table does
+	// not (it is retried at every reload), as ClickHouse may start later.
+	if _, err := p.aliases.reloadFiles(); err != nil {
 		return nil, err
 	}
+	fromFiles := maps.Clone(p.aliases.fromFiles)
+	p.aliases.merged.Store(&fromFiles)
 	meter := set.MeterProvider.Meter(metadata.ScopeName)
 	var errs []error
 	counter := func(name, desc, unit string) metric.Int64Counter {
@@ -137,7 +142,7 @@ func (p *decisionProcessor) shutdown(ctx context.Context) error {
 	if p.registration != nil {
 		_ = p.registration.Unregister()
 	}
-	return nil
+	return p.aliases.close()
 }
 
 func tickInterval(window time.Duration) time.Duration {
@@ -149,12 +154,16 @@ func (p *decisionProcessor) loop(stop <-chan struct{}) {
 	tick := time.NewTicker(tickInterval(p.cfg.VerdictWindow))
 	defer tick.Stop()
 	var reload <-chan time.Time
-	if len(p.cfg.Aliases.Files) > 0 {
+	if len(p.cfg.Aliases.Files) > 0 || p.cfg.Aliases.ClickHouse.HasValue() {
 		r := time.NewTicker(p.cfg.Aliases.ReloadInterval)
 		defer r.Stop()
 		reload = r.C
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if p.cfg.Aliases.ClickHouse.HasValue() {
+		p.reloadAliases(ctx)
+	}
 	for {
 		select {
 		case <-stop:
@@ -163,15 +172,19 @@ func (p *decisionProcessor) loop(stop <-chan struct{}) {
 			p.emit(ctx, p.tracker.tick(p.now()))
 			p.recordStats(ctx)
 		case <-reload:
-			changed, err := p.aliases.reload()
-			switch {
-			case err != nil:
-				p.aliasReloadErr.Add(ctx, 1)
-				p.logger.Warn("alias map reload failed", zap.Error(err))
-			case changed:
-				p.logger.Info("alias maps reloaded", zap.Int("aliases", p.aliases.size()))
-			}
+			p.reloadAliases(ctx)
 		}
+	}
+}
+
+func (p *decisionProcessor) reloadAliases(ctx context.Context) {
+	changed, err := p.aliases.reload(ctx)
+	switch {
+	case err != nil:
+		p.aliasReloadErr.Add(ctx, 1)
+		p.logger.Warn("alias map reload failed", zap.Error(err))
+	case changed:
+		p.logger.Info("alias maps reloaded", zap.Int("aliases", p.aliases.size()))
 	}
 }
 

@@ -1,0 +1,121 @@
+// Package chconn turns the ClickHouse connection settings every
+// decisiontrace component accepts (a DSN, a user, a password, TLS) into
+// clickhouse-go options, the same way everywhere.
+package chconn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
+)
+
+// Settings are a component's ClickHouse connection settings.
+type Settings struct {
+	// Endpoint is a DSN: clickhouse://, tcp://, clickhouses:// (TLS),
+	// http:// or https://; DSN options pass through to clickhouse-go.
+	Endpoint string
+	Username string
+	Password configopaque.String
+	TLS      configoptional.Optional[configtls.ClientConfig]
+	// DialTimeout bounds connecting.
+	DialTimeout time.Duration
+}
+
+var schemes = map[string]struct{}{"clickhouse": {}, "clickhouses": {}, "tcp": {}, "http": {}, "https": {}}
+
+// ValidateEndpoint checks a DSN's form without connecting.
+func ValidateEndpoint(endpoint string) error {
+	if endpoint == "" {
+		return errors.New("must be set, e.g. clickhouse://127.0.0.1:9000")
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return errors.New(Redact(endpoint) + " does not parse as a URL")
+	}
+	if _, ok := schemes[u.Scheme]; !ok {
+		return fmt.Errorf("scheme %q is not one of clickhouse, clickhouses, tcp, http, https", u.Scheme)
+	}
+	return nil
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// Identifier reports whether s can be spliced into SQL as a database or
+// table name: identifiers cannot be bound as query parameters.
+func Identifier(s string) bool { return identifier.MatchString(s) }
+
+// Options builds clickhouse-go options. A user and password given
+// separately override those of the DSN; the DSN's database is ignored
+// (components name their database explicitly); LZ4 compression is on unless
+// the DSN says otherwise.
+func Options(s Settings) (*clickhouse.Options, error) {
+	opts, err := clickhouse.ParseDSN(normalize(s.Endpoint))
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", Redact(s.Endpoint), err)
+	}
+	if s.Username != "" {
+		opts.Auth.Username = s.Username
+	}
+	if s.Password != "" {
+		opts.Auth.Password = string(s.Password)
+	}
+	opts.Auth.Database = ""
+	if s.DialTimeout > 0 {
+		opts.DialTimeout = s.DialTimeout
+	}
+	if opts.Compression == nil {
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	}
+	if tlsCfg := s.TLS.Get(); tlsCfg != nil && !tlsCfg.Insecure {
+		loaded, err := tlsCfg.LoadTLSConfig(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		opts.TLS = loaded
+	} else if opts.TLS == nil && secure(s.Endpoint) {
+		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return opts, nil
+}
+
+// normalize lets users write the ClickHouse-style schemes clickhouses://
+// and tcp:// that clickhouse-go's DSN parser spells differently.
+func normalize(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	q := u.Query()
+	switch u.Scheme {
+	case "clickhouses":
+		u.Scheme = "clickhouse"
+		q.Set("secure", "true")
+	case "tcp":
+		u.Scheme = "clickhouse"
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func secure(dsn string) bool {
+	u, err := url.Parse(dsn)
+	return err == nil && (u.Scheme == "clickhouses" || u.Scheme == "https" || u.Query().Get("secure") == "true")
+}
+
+// Redact keeps a password in a DSN out of logs and errors.
+func Redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "<unparseable endpoint>"
+	}
+	return u.Redacted()
+}
