@@ -33,6 +33,8 @@ type decisionProcessor struct {
 	now     func() time.Time
 	tracker *tracker
 	aliases *aliases
+	// reconcile is whether any alias map is configured.
+	reconcile bool
 
 	mu       sync.Mutex
 	nextLogs consumer.Logs // the logs pipeline's next consumer, where verdicts go
@@ -61,11 +63,12 @@ func newDecisionProcessor(cfg *Config, set processor.Settings) (*decisionProcess
 		return nil, err
 	}
 	p := &decisionProcessor{
-		cfg:     cfg,
-		logger:  set.Logger,
-		now:     time.Now,
-		tracker: newTracker(contracts, cfg.VerdictWindow, cfg.MaxPendingDecisions),
-		aliases: newAliases(cfg.Aliases),
+		cfg:       cfg,
+		logger:    set.Logger,
+		now:       time.Now,
+		tracker:   newTracker(contracts, cfg.VerdictWindow, cfg.MaxPendingDecisions),
+		aliases:   newAliases(cfg.Aliases),
+		reconcile: len(cfg.Aliases.Files) > 0 || cfg.Aliases.ClickHouse.HasValue(),
 	}
 	// A broken alias file stops the start; an unreachable alias table does
 	// not (it is retried at every reload), as ClickHouse may start later.
@@ -280,7 +283,9 @@ func (p *decisionProcessor) observe(ctx context.Context, attrs pcommon.Map, at, 
 		ev.Event = conventions.EventModelOutput
 		attrs.PutStr(conventions.DecisionEvent, ev.Event)
 	}
-	if ev.EntitySystem != "" && ev.EntityID != "" {
+	// Without any alias map there is nothing to reconcile against, and
+	// marking every identifier unresolved would only be noise.
+	if p.reconcile && ev.EntitySystem != "" && ev.EntityID != "" {
 		if canonical, ok := p.aliases.lookup(ev.EntitySystem, ev.EntityID); ok {
 			attrs.PutStr(conventions.DataEntityCanonicalID, canonical)
 			attrs.PutBool(conventions.DataEntityResolved, true)

@@ -263,3 +263,13 @@ func TestQueueMetricsOfStockReceiversBecomeQueueDepthSignals(t *testing.T) {
 		conventions.DecisionWorkflow: "claims-triage",
 	}, a)
 }
+
+func TestNoAliasMapsNoReconciliation(t *testing.T) {
+	p := startPipelines(t, nil)
+	ld := contextRead("n1", "policy-db", time.Now(), map[string]any{conventions.DataEntitySystem: "crm", conventions.DataEntityID: "C-1"})
+	require.NoError(t, p.logs.ConsumeLogs(context.Background(), ld))
+	a := p.logsSink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	assert.NotContains(t, a, conventions.DataEntityResolved)
+	_, err := p.tel.GetMetric("otelcol_decision_unresolved_identifiers")
+	assert.Error(t, err, "nothing counted as unresolved")
+}
