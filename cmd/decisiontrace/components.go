@@ -19,6 +19,7 @@ import (
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
 	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor"
+	"github.com/decisiontrace/decisiontrace/receivers/decisioneventsreceiver"
 )
 
 // components lists what the decisiontrace distribution is built from; the
@@ -28,6 +29,7 @@ func components() (otelcol.Factories, error) {
 	var errs, err error
 	f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),
+		decisioneventsreceiver.NewFactory(),
 	)
 	errs = errors.Join(errs, err)
 	f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](

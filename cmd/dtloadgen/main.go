@@ -47,8 +47,8 @@ type options struct {
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("dtloadgen", flag.ContinueOnError)
-	fs.StringVar(&o.protocol, "protocol", "grpc", "OTLP transport: grpc or http")
-	fs.StringVar(&o.endpoint, "endpoint", "", "collector endpoint (default 127.0.0.1:4317 for grpc, 127.0.0.1:4318 for http)")
+	fs.StringVar(&o.protocol, "protocol", "grpc", "transport: grpc or http (OTLP), or json (the decisionevents receiver's /v1/decision-events)")
+	fs.StringVar(&o.endpoint, "endpoint", "", "collector endpoint (default 127.0.0.1:4317 for grpc, 127.0.0.1:4318 for http, 127.0.0.1:4320 for json)")
 	fs.StringVar(&o.compression, "compression", "none", "request compression: none or gzip")
 	fs.Float64Var(&o.rate, "rate", 0, "events per second across all workers; 0 = as fast as possible")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long; 0 = until --events or Ctrl-C")
@@ -81,8 +81,12 @@ func parseFlags(args []string) (options, error) {
 		if o.endpoint == "" {
 			o.endpoint = "127.0.0.1:4318"
 		}
+	case "json":
+		if o.endpoint == "" {
+			o.endpoint = "127.0.0.1:4320"
+		}
 	default:
-		return o, fmt.Errorf("--protocol must be grpc or http, not %q", o.protocol)
+		return o, fmt.Errorf("--protocol must be grpc, http or json, not %q", o.protocol)
 	}
 	switch o.compression {
 	case "none", "", "gzip":
@@ -197,6 +201,8 @@ func mainErr(o options, log zerolog.Logger) int {
 			return 1
 		}
 		exp = e
+	} else if o.protocol == "json" {
+		exp = newJSONExporter(o.endpoint, gz, o.workers)
 	} else {
 		exp = newHTTPExporter(o.endpoint, gz, o.workers)
 	}

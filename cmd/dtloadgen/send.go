@@ -105,6 +105,30 @@ func (e *httpStatusError) Error() string {
 }
 
 func (e *httpExporter) post(ctx context.Context, url string, body []byte, resp interface{ UnmarshalProto([]byte) error }) error {
+	code, ct, data, err := e.do(ctx, url, "application/x-protobuf", body)
+	if err != nil {
+		return err
+	}
+	if code/100 != 2 {
+		msg := strings.TrimSpace(string(data))
+		if strings.HasPrefix(ct, "application/x-protobuf") {
+			// The body is a google.rpc.Status; its message is what a person
+			// wants, but decoding it needs no more than a printable excerpt.
+			msg = printable(data)
+		}
+		return &httpStatusError{code: code, msg: msg}
+	}
+	if len(data) > 0 && strings.HasPrefix(ct, "application/x-protobuf") {
+		if err := resp.UnmarshalProto(data); err != nil {
+			return fmt.Errorf("decoding response: %w", err)
+		}
+	}
+	return nil
+}
+
+// do sends one POST, gzipped if configured, and returns the answer's status,
+// Content-Type and (the first MiB of) its body.
+func (e *httpExporter) do(ctx context.Context, url, contentType string, body []byte) (int, string, []byte, error) {
 	if e.gzipped {
 		zw, _ := e.gz.Get().(*gzip.Writer)
 		// The buffer is fresh per request: the transport may still be reading
@@ -117,43 +141,29 @@ func (e *httpExporter) post(ctx context.Context, url string, body []byte, resp i
 		}
 		_, _ = zw.Write(body)
 		if err := zw.Close(); err != nil {
-			return err
+			return 0, "", nil, err
 		}
 		e.gz.Put(zw)
 		body = buf.Bytes()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return 0, "", nil, err
 	}
-	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Set("Content-Type", contentType)
 	if e.gzipped {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
 	res, err := e.client.Do(req)
 	if err != nil {
-		return err
+		return 0, "", nil, err
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
-		return err
+		return 0, "", nil, err
 	}
-	if res.StatusCode/100 != 2 {
-		msg := strings.TrimSpace(string(data))
-		if strings.HasPrefix(res.Header.Get("Content-Type"), "application/x-protobuf") {
-			// The body is a google.rpc.Status; its message is what a person
-			// wants, but decoding it needs no more than a printable excerpt.
-			msg = printable(data)
-		}
-		return &httpStatusError{code: res.StatusCode, msg: msg}
-	}
-	if len(data) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/x-protobuf") {
-		if err := resp.UnmarshalProto(data); err != nil {
-			return fmt.Errorf("decoding response: %w", err)
-		}
-	}
-	return nil
+	return res.StatusCode, res.Header.Get("Content-Type"), data, nil
 }
 
 func printable(b []byte) string {
