@@ -240,9 +240,25 @@ type genConfig struct {
 	seed         uint64
 	staleShare   float64
 	missingShare float64
+	// entities is how many distinct entities (customers, assets, ...) the
+	// decisions are about; an alias map written by --write-aliases covers
+	// most of them.
+	entities uint64
 	// signalInterval is how often the periodic source.freshness and
 	// queue.depth signals go out; 0 disables them.
 	signalInterval time.Duration
+}
+
+const (
+	entityBase      = 1_000_000
+	defaultEntities = 500
+)
+
+func (c genConfig) entityPool() uint64 {
+	if c.entities == 0 {
+		return defaultEntities
+	}
+	return c.entities
 }
 
 // shared is the state every worker's generator draws from: decision numbers
@@ -460,7 +476,7 @@ func (g *generator) plan(p *plan) {
 		p.traceID[8+i] = byte(lo >> (8 * i))
 		p.spanID[i] = byte(r.Uint64())
 	}
-	p.entityNum = strconv.FormatUint(1_000_000+r.Uint64N(9_000_000), 10)
+	p.entityNum = strconv.FormatUint(entityBase+r.Uint64N(g.sh.cfg.entityPool()), 10)
 
 	u := r.Float64()
 	p.stale = u < g.sh.cfg.staleShare

@@ -38,6 +38,10 @@ type options struct {
 	timeout        time.Duration
 	maxRetries     int
 
+	entities      uint64
+	writeAliases  string
+	aliasCoverage float64
+
 	verifyAddr    string
 	database      string
 	verifyTimeout time.Duration
@@ -58,6 +62,9 @@ func parseFlags(args []string) (options, error) {
 	fs.Uint64Var(&o.seed, "seed", 0, "random seed; 0 = random")
 	fs.Float64Var(&o.staleShare, "stale-share", 0.02, "fraction of decisions with a context read hours old")
 	fs.Float64Var(&o.missingShare, "missing-share", 0.01, "fraction of decisions missing a required context read")
+	fs.Uint64Var(&o.entities, "entities", defaultEntities, "distinct entity IDs per source system")
+	fs.StringVar(&o.writeAliases, "write-aliases", "", "write an alias map (CSV for the decision processor) of the entity IDs to this file and exit")
+	fs.Float64Var(&o.aliasCoverage, "alias-coverage", 0.97, "share of entity IDs --write-aliases maps; the rest stay unresolved")
 	fs.StringVar(&o.runID, "run-id", "", "run ID, sent as service.instance.id and prefix of decision IDs (default random)")
 	fs.DurationVar(&o.signalInterval, "signal-interval", 10*time.Second, "interval of source.freshness and queue.depth signals; 0 = none")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
@@ -68,6 +75,12 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.collectorPID, "collector-pid", 0, "report this process's peak and current RSS")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.entities == 0 {
+		return o, errors.New("--entities must be at least 1")
+	}
+	if o.aliasCoverage < 0 || o.aliasCoverage > 1 {
+		return o, errors.New("--alias-coverage must be a fraction between 0 and 1")
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
@@ -192,6 +205,15 @@ func main() {
 }
 
 func mainErr(o options, log zerolog.Logger) int {
+	if o.writeAliases != "" {
+		n, err := writeAliasFile(o.writeAliases, o.entities, o.aliasCoverage)
+		if err != nil {
+			log.Error().Err(err).Msg("write aliases")
+			return 1
+		}
+		log.Info().Str("file", o.writeAliases).Int("aliases", n).Msg("alias map written")
+		return 0
+	}
 	var exp exporter
 	gz := o.compression == "gzip"
 	if o.protocol == "grpc" {
@@ -236,7 +258,7 @@ func mainErr(o options, log zerolog.Logger) int {
 	run(ctx, runConfig{
 		gen: genConfig{
 			runID: o.runID, seed: o.seed, staleShare: o.staleShare, missingShare: o.missingShare,
-			signalInterval: o.signalInterval,
+			signalInterval: o.signalInterval, entities: o.entities,
 		},
 		batch: batchSize, workers: o.workers, rate: o.rate, events: o.events,
 		deliver: deliverer{exp: exp, timeout: o.timeout, maxRetries: o.maxRetries, backoff: 200 * time.Millisecond},
