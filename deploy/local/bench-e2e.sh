@@ -6,15 +6,17 @@
 #   deploy/local/bench-e2e.sh [COLLECTOR_PID]
 #
 # Environment: EVENTS (default 2000000), CLICKHOUSE_ADDR (127.0.0.1:19000),
-# OTLP_ENDPOINT (127.0.0.1:4317), WORKERS, BATCH, VERIFY_TIMEOUT, MAX_RETRIES,
-# CLICKHOUSE_USER / CLICKHOUSE_PASSWORD.
+# PROTOCOL (grpc, http: OTLP; json: the decisionevents receiver), ENDPOINT
+# (default per protocol: 127.0.0.1:4317, :4318, :4320), WORKERS, BATCH,
+# VERIFY_TIMEOUT, MAX_RETRIES, CLICKHOUSE_USER / CLICKHOUSE_PASSWORD.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/usr/local/go/bin:$PATH"
 
 events="${EVENTS:-2000000}"
 ch_addr="${CLICKHOUSE_ADDR:-127.0.0.1:19000}"
-endpoint="${OTLP_ENDPOINT:-127.0.0.1:4317}"
+protocol="${PROTOCOL:-grpc}"
+endpoint="${ENDPOINT:-${OTLP_ENDPOINT:-}}"
 
 pid="${1:-}"
 if [ -z "$pid" ]; then
@@ -33,10 +35,11 @@ report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
 # Flat out trips the collector's memory limiter; retrying its refusals makes
 # this measure throughput rather than how much a saturated collector drops.
-args=(--protocol grpc --endpoint "$endpoint" --rate 0 --events "$events"
+args=(--protocol "$protocol" --rate 0 --events "$events"
   --workers "${WORKERS:-4}" --batch "${BATCH:-500}" --max-retries "${MAX_RETRIES:-8}"
   --verify-clickhouse "$ch_addr" --verify-timeout "${VERIFY_TIMEOUT:-2m}"
   --collector-pid "$pid")
+[ -n "$endpoint" ] && args+=(--endpoint "$endpoint")
 rc=0
 bin/dtloadgen "${args[@]}" >"$report" || rc=$?
 
