@@ -20,6 +20,7 @@ import (
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
 	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor"
 	"github.com/decisiontrace/decisiontrace/receivers/decisioneventsreceiver"
+	"github.com/decisiontrace/decisiontrace/receivers/sourcefreshnessreceiver"
 )
 
 // components lists what the decisiontrace distribution is built from; the
@@ -30,6 +31,7 @@ func components() (otelcol.Factories, error) {
 	f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),
 		decisioneventsreceiver.NewFactory(),
+		sourcefreshnessreceiver.NewFactory(),
 	)
 	errs = errors.Join(errs, err)
 	f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](

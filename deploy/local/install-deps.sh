@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what decisiontrace needs on a fresh Debian/Ubuntu machine, from the
-# distribution's packages and the npm registry only: Go (when missing; the go
-# command then fetches the toolchain go.mod asks for), npm (to fetch the
-# embedded ClickHouse engine), Alertmanager, and PostgreSQL-free extras.
+# distribution's packages, the Go module proxy and the npm registry only:
+# Go (from the module proxy when missing or too old), npm (to fetch the
+# embedded ClickHouse engine), Alertmanager, PostgreSQL and MariaDB (servers
+# the tests start privately).
 # Idempotent: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,6 +14,10 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 [ -x /usr/bin/prometheus-alertmanager ] || need+=(prometheus-alertmanager)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v git >/dev/null 2>&1 || need+=(git)
+# Real database servers for the source freshness tests (each test starts
+# its own private instance; the packages' system services are not used).
+compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || need+=(postgresql)
+[ -x /usr/bin/mariadb-install-db ] && [ -x /usr/bin/my_print_defaults ] || need+=(mariadb-server-core mariadb-client-core)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   sudo=""
