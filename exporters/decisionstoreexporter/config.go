@@ -82,4 +82,3 @@ func (cfg *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
