@@ -38,9 +38,13 @@ type decisionProcessor struct {
 
 	mu       sync.Mutex
 	nextLogs consumer.Logs // the logs pipeline's next consumer, where verdicts go
-	starts   int
-	stop     chan struct{}
-	done     sync.WaitGroup
+	// outbox holds verdicts completed by spans until the next tick sends
+	// them as one request: one logs request per traces request would cost
+	// a persistent-queue write each.
+	outbox []verdict
+	starts int
+	stop   chan struct{}
+	done   sync.WaitGroup
 
 	verdicts       metric.Int64Counter
 	verdictsLost   metric.Int64Counter
@@ -141,7 +145,7 @@ func (p *decisionProcessor) shutdown(ctx context.Context) error {
 	p.done.Wait()
 	// Decisions with an output get their verdict from what is known rather
 	// than being forgotten with the process.
-	p.emit(ctx, p.tracker.flush())
+	p.emit(ctx, append(p.takeOutbox(), p.tracker.flush()...))
 	if p.registration != nil {
 		_ = p.registration.Unregister()
 	}
@@ -172,7 +176,7 @@ func (p *decisionProcessor) loop(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-tick.C:
-			p.emit(ctx, p.tracker.tick(p.now()))
+			p.emit(ctx, append(p.takeOutbox(), p.tracker.tick(p.now())...))
 			p.recordStats(ctx)
 		case <-reload:
 			p.reloadAliases(ctx)
@@ -202,6 +206,14 @@ func (p *decisionProcessor) recordStats(ctx context.Context) {
 	if s.expired > 0 {
 		p.expired.Add(ctx, s.expired)
 	}
+}
+
+func (p *decisionProcessor) takeOutbox() []verdict {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.outbox
+	p.outbox = nil
+	return out
 }
 
 // emit sends verdicts completed outside the logs pipeline's own calls (by
@@ -263,7 +275,11 @@ func (p *decisionProcessor) processTraces(ctx context.Context, td ptrace.Traces)
 			}
 		}
 	}
-	p.emit(ctx, ready)
+	if len(ready) > 0 {
+		p.mu.Lock()
+		p.outbox = append(p.outbox, ready...)
+		p.mu.Unlock()
+	}
 	return td, nil
 }
 

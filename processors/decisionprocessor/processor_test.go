@@ -131,9 +131,9 @@ func TestGenAISpanIsClassifiedAndJoinsLogContextIntoAVerdict(t *testing.T) {
 	assert.Equal(t, "model", attrs[conventions.DecisionLayer])
 	assert.Equal(t, "model.output", attrs[conventions.DecisionEvent])
 
-	// The verdict left through the logs pipeline.
+	// The verdict leaves through the logs pipeline, with the next tick.
+	require.Eventually(t, func() bool { return verdicts(p.logsSink)["d1"] != nil }, 5*time.Second, 10*time.Millisecond)
 	v := verdicts(p.logsSink)["d1"]
-	require.NotNil(t, v, "verdict for d1")
 	assert.Equal(t, "stale", v[conventions.VerdictContext])
 	assert.Equal(t, []any{"policy-db"}, v[conventions.VerdictStaleSources])
 	assert.Equal(t, true, v[conventions.VerdictUnsupportedCertainty])

@@ -3,8 +3,11 @@ package decisionprocessor
 import (
 	"container/list"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
@@ -74,10 +77,13 @@ type tracker struct {
 	mu      sync.Mutex
 	pending map[string]*pending
 	order   *list.List // of *pending, oldest first
-	// decided remembers recent verdicts so that context arriving after one
-	// is counted as late instead of starting a new decision.
-	decided      map[string]struct{}
-	decidedOrder []string
+	// decided remembers recent verdicts, by a hash of the decision ID, so
+	// that context arriving after one is counted as late instead of
+	// starting a new decision. Hashes, not strings: a map of integers costs
+	// the garbage collector nothing to scan, and keeps no request buffer
+	// alive.
+	decided      map[uint64]struct{}
+	decidedOrder []uint64
 	decidedNext  int
 	sources      map[string]polled
 	stats        trackerStats
@@ -90,8 +96,8 @@ func newTracker(contracts map[string]*contract.Contract, window time.Duration, m
 		maxPending:   maxPending,
 		pending:      make(map[string]*pending),
 		order:        list.New(),
-		decided:      make(map[string]struct{}),
-		decidedOrder: make([]string, maxPending),
+		decided:      make(map[uint64]struct{}, maxPending),
+		decidedOrder: make([]uint64, maxPending),
 		sources:      make(map[string]polled),
 	}
 }
@@ -104,6 +110,9 @@ func (t *tracker) observe(ev *decision.Event, at, now time.Time) []verdict {
 	if ev.Event == conventions.EventSourceFreshness && ev.Source != "" {
 		// The latest poll wins; a poll without as_of keeps the last known one.
 		p := t.sources[ev.Source]
+		if _, known := t.sources[ev.Source]; !known {
+			ev.Source = strings.Clone(ev.Source)
+		}
 		p.available = ev.Available == nil || *ev.Available
 		if ev.AsOf != nil {
 			p.asOf = ev.AsOf
@@ -119,7 +128,7 @@ func (t *tracker) observe(ev *decision.Event, at, now time.Time) []verdict {
 	if !isRead && !isOutput {
 		return nil
 	}
-	if _, done := t.decided[ev.ID]; done {
+	if _, done := t.decided[xxhash.Sum64String(ev.ID)]; done {
 		if isRead {
 			t.stats.late++
 		}
@@ -130,19 +139,21 @@ func (t *tracker) observe(ev *decision.Event, at, now time.Time) []verdict {
 		if ev.Workflow != "" && t.contracts[ev.Workflow] == nil {
 			return nil // no contract, no verdict
 		}
-		p = &pending{id: ev.ID, reads: map[string]read{}, expires: now.Add(2 * t.window)}
+		// Strings from pdata may share the request's buffer: copies keep
+		// only what is needed alive while the decision waits.
+		p = &pending{id: strings.Clone(ev.ID), reads: map[string]read{}, expires: now.Add(2 * t.window)}
 		p.elem = t.order.PushBack(p)
 		t.pending[ev.ID] = p
 		t.evictOverflow()
 	}
 	if p.workflow == "" {
-		p.workflow = ev.Workflow
+		p.workflow = strings.Clone(ev.Workflow)
 	}
 	if isRead {
-		p.reads[ev.Source] = read{asOf: ev.AsOf, available: ev.Available}
+		p.reads[strings.Clone(ev.Source)] = read{asOf: ev.AsOf, available: ev.Available}
 	}
 	if isOutput && p.out == nil {
-		p.out = &output{at: at, confidence: ev.Confidence, modelName: ev.ModelName, modelVersion: ev.ModelVersion}
+		p.out = &output{at: at, confidence: ev.Confidence, modelName: strings.Clone(ev.ModelName), modelVersion: strings.Clone(ev.ModelVersion)}
 		p.deadline = now.Add(t.window)
 	}
 	if p.out != nil && t.complete(p) {
@@ -221,12 +232,13 @@ func (t *tracker) remove(p *pending) {
 }
 
 func (t *tracker) markDecided(id string) {
-	if old := t.decidedOrder[t.decidedNext]; old != "" {
+	h := xxhash.Sum64String(id)
+	if old := t.decidedOrder[t.decidedNext]; old != 0 {
 		delete(t.decided, old)
 	}
-	t.decidedOrder[t.decidedNext] = id
+	t.decidedOrder[t.decidedNext] = h
 	t.decidedNext = (t.decidedNext + 1) % len(t.decidedOrder)
-	t.decided[id] = struct{}{}
+	t.decided[h] = struct{}{}
 }
 
 func (t *tracker) pendingCount() int {
