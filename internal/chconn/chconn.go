@@ -28,6 +28,9 @@ type Settings struct {
 	TLS      configoptional.Optional[configtls.ClientConfig]
 	// DialTimeout bounds connecting.
 	DialTimeout time.Duration
+	// KeepDatabase keeps the DSN's database as the session's default, for
+	// user-written queries with unqualified table names.
+	KeepDatabase bool
 }
 
 var schemes = map[string]struct{}{"clickhouse": {}, "clickhouses": {}, "tcp": {}, "http": {}, "https": {}}
@@ -55,8 +58,8 @@ func Identifier(s string) bool { return identifier.MatchString(s) }
 
 // Options builds clickhouse-go options. A user and password given
 // separately override those of the DSN; the DSN's database is ignored
-// (components name their database explicitly); LZ4 compression is on unless
-// the DSN says otherwise.
+// unless KeepDatabase (components name their own database explicitly); LZ4
+// compression is on unless the DSN says otherwise.
 func Options(s Settings) (*clickhouse.Options, error) {
 	opts, err := clickhouse.ParseDSN(normalize(s.Endpoint))
 	if err != nil {
@@ -68,7 +71,9 @@ func Options(s Settings) (*clickhouse.Options, error) {
 	if s.Password != "" {
 		opts.Auth.Password = string(s.Password)
 	}
-	opts.Auth.Database = ""
+	if !s.KeepDatabase {
+		opts.Auth.Database = ""
+	}
 	if s.DialTimeout > 0 {
 		opts.DialTimeout = s.DialTimeout
 	}

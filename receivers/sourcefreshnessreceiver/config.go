@@ -7,12 +7,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configtls"
+
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 )
 
 // Kind says how a source or queue is read.
@@ -181,7 +182,9 @@ func parseDSN(kind Kind, dsn string) error {
 	case KindMySQL:
 		_, err = mysql.ParseDSN(dsn)
 	case KindClickHouse:
-		_, err = clickhouse.ParseDSN(dsn)
+		if err = chconn.ValidateEndpoint(dsn); err == nil {
+			_, err = chconn.Options(chconn.Settings{Endpoint: dsn})
+		}
 	}
 	return err
 }

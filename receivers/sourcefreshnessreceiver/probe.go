@@ -20,6 +20,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"go.uber.org/zap"
+
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 )
 
 // A prober reads one raw value from a source: a timestamp-like value for
@@ -117,18 +119,8 @@ func mysqlConfig(s *SourceConfig, timeout time.Duration) (*mysql.Config, error) 
 }
 
 func clickhouseOptions(s *SourceConfig, timeout time.Duration) (*clickhouse.Options, error) {
-	opts, err := clickhouse.ParseDSN(string(s.DSN))
-	if err != nil {
-		return nil, err
-	}
-	if s.Username != "" {
-		opts.Auth.Username = s.Username
-	}
-	if s.Password != "" {
-		opts.Auth.Password = string(s.Password)
-	}
-	opts.DialTimeout = timeout
-	return opts, nil
+	return chconn.Options(chconn.Settings{Endpoint: string(s.DSN), Username: s.Username, Password: s.Password,
+		DialTimeout: timeout, KeepDatabase: true})
 }
 
 type mysqlLogger struct{ l *zap.Logger }
