@@ -105,6 +105,37 @@ const (
 	VerdictContextSource = "verdict.context_source"
 )
 
+// Alert records: what the rule evaluator emits at each state change of an
+// alert and what the Alertmanager exporter sends on. One log record per
+// alert instance (rule + label set).
+const (
+	// AlertName is the rule's name (Alertmanager's alertname label).
+	AlertName = "alert.name"
+	// AlertState is pending, firing or resolved (nodata is reported as
+	// firing with the alert of its own, never as resolved).
+	AlertState = "alert.state"
+	// AlertLabels and AlertAnnotations are maps of strings.
+	AlertLabels      = "alert.labels"
+	AlertAnnotations = "alert.annotations"
+	// AlertActiveAt, AlertFiredAt and AlertResolvedAt are RFC 3339 times.
+	AlertActiveAt   = "alert.active_at"
+	AlertFiredAt    = "alert.fired_at"
+	AlertResolvedAt = "alert.resolved_at"
+	// AlertValue is the rule expression's value that caused the state.
+	AlertValue = "alert.value"
+	// AlertGeneratorURL points at the dashboard that explains the alert.
+	AlertGeneratorURL = "alert.generator_url"
+	// AlertFingerprint identifies the alert instance (rule + labels).
+	AlertFingerprint = "alert.fingerprint"
+)
+
+// Alert states.
+const (
+	AlertStatePending  = "pending"
+	AlertStateFiring   = "firing"
+	AlertStateResolved = "resolved"
+)
+
 // Verdict values.
 const (
 	ContextFresh   = "fresh"
