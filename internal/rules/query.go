@@ -1,0 +1,198 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Lookback bounds how far back the freshness, queue and silence kinds look
+// for the latest signal: a source or layer silent for longer has no data,
+// which the evaluator reports as such rather than as healthy.
+const Lookback = 24 * time.Hour
+
+// Query returns the rule's ClickHouse query over database db and its
+// parameters. Every query returns label columns (String) and a Float64
+// column named value, one row per label set for which the condition holds.
+// db must be a plain identifier (the caller validates it); everything that
+// comes from configuration or data is a parameter.
+func (r *Rule) Query(db string) (string, []any) {
+	var where []string
+	var args []any
+	filter := func(col, v string) {
+		if v != "" {
+			where = append(where, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	and := func() string {
+		if len(where) == 0 {
+			return ""
+		}
+		return " AND " + strings.Join(where, " AND ")
+	}
+	ev := db + ".events"
+	switch r.Kind {
+	case KindSourceStaleness:
+		filter("workflow", r.Workflow)
+		filter("source", r.Source)
+		names, budgets := r.budgetArrays()
+		q := `SELECT workflow, source, toFloat64(dateDiff('millisecond', max(as_of), now64(3))) / 1000 AS value
+FROM ` + ev + `
+WHERE layer = 'data' AND event IN ('source.freshness', 'context.read') AND source != '' AND as_of IS NOT NULL
+  AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+GROUP BY workflow, source
+HAVING value > transform(source, ?, ?, ?)`
+		return q, append(append([]any{int64(Lookback / time.Second)}, args...), names, budgets, float64(seconds(r.MaxAge)))
+	case KindQueueDepth, KindQueueGrowth:
+		filter("workflow", r.Workflow)
+		filter("queue", r.Queue)
+		value, window, limit := "toFloat64(argMax(queue_depth, time))", int64(Lookback/time.Second), r.MaxDepth
+		if r.Kind == KindQueueGrowth {
+			value, window, limit = "toFloat64(argMax(queue_depth, time) - argMin(queue_depth, time))", seconds(r.Window), r.MaxGrowth
+		}
+		q := `SELECT workflow, queue, ` + value + ` AS value
+FROM ` + ev + `
+WHERE layer = 'workflow' AND event = 'queue.depth' AND queue != '' AND queue_depth IS NOT NULL
+  AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+GROUP BY workflow, queue
+HAVING value > ?`
+		return q, append(append([]any{window}, args...), float64(limit))
+	case KindOverrideRate:
+		filter("workflow", r.Workflow)
+		if !r.ByModel {
+			q := `SELECT workflow, countIf(human_action = 'overridden') / count() AS value
+FROM ` + ev + `
+WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+GROUP BY workflow
+HAVING count() >= ? AND value > ?`
+			return q, append(append([]any{seconds(r.Window)}, args...), r.MinCount, r.MaxRate)
+		}
+		// Human actions rarely carry the model version: take it from the
+		// decision's model output, which may precede the action by up to
+		// the lookback.
+		q := `SELECT h.workflow AS workflow, o.model_version AS model_version, countIf(h.action = 'overridden') / count() AS value
+FROM (
+  SELECT decision_id, any(workflow) AS workflow, argMax(human_action, time) AS action
+  FROM ` + ev + `
+  WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+  GROUP BY decision_id
+) AS h
+INNER JOIN (
+  SELECT decision_id, any(model_version) AS model_version
+  FROM ` + ev + `
+  WHERE layer = 'model' AND event = 'model.output' AND time >= now64(3) - toIntervalSecond(?)
+  GROUP BY decision_id
+) AS o USING (decision_id)
+GROUP BY workflow, model_version
+HAVING count() >= ? AND value > ?`
+		return q, append(append(append([]any{seconds(r.Window)}, args...), seconds(r.Window)+int64(Lookback/time.Second)), r.MinCount, r.MaxRate)
+	case KindUnsupportedCertainty, KindMissingContext, KindLowConfidence:
+		filter("workflow", r.Workflow)
+		cond := map[Kind]string{
+			KindUnsupportedCertainty: "verdict_unsupported",
+			KindMissingContext:       "verdict_context = 'missing'",
+			KindLowConfidence:        "verdict_confidence_low",
+		}[r.Kind]
+		q := `SELECT workflow, countIf(` + cond + `) / count() AS value
+FROM ` + ev + `
+WHERE layer = 'model' AND event = 'decision.verdict' AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+GROUP BY workflow
+HAVING count() >= ? AND value > ?`
+		return q, append(append([]any{seconds(r.Window)}, args...), r.MinCount, r.MaxRate)
+	case KindConfidenceDrift:
+		filter("workflow", r.Workflow)
+		w := seconds(r.Window)
+		q := `SELECT workflow, abs(avgIf(confidence, time >= now64(3) - toIntervalSecond(?)) - avgIf(confidence, time < now64(3) - toIntervalSecond(?))) AS value
+FROM ` + ev + `
+WHERE layer = 'model' AND event = 'model.output' AND confidence IS NOT NULL AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+GROUP BY workflow
+HAVING countIf(time >= now64(3) - toIntervalSecond(?)) >= ? AND countIf(time < now64(3) - toIntervalSecond(?)) >= ? AND value > ?`
+		return q, append(append([]any{w, w, seconds(r.Baseline)}, args...), w, r.MinCount, w, r.MinCount, r.MaxDrift)
+	case KindLayerSilence:
+		filter("workflow", r.Workflow)
+		q := `SELECT workflow, layer, toFloat64(dateDiff('millisecond', max(time), now64(3))) / 1000 AS value
+FROM ` + ev + `
+WHERE layer IN ('data', 'model', 'workflow', 'human', 'business') AND workflow != '' AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+GROUP BY workflow, layer
+HAVING value > ?`
+		return q, append(append([]any{int64(Lookback / time.Second)}, args...), float64(seconds(r.SilentFor)))
+	}
+	// custom_sql: the operator's own query; {db} names the database.
+	return strings.ReplaceAll(r.SQL, "{db}", db), nil
+}
+
+func (r *Rule) budgetArrays() ([]string, []float64) {
+	names := make([]string, 0, len(r.Budgets))
+	for n := range r.Budgets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	budgets := make([]float64, len(names))
+	for i, n := range names {
+		budgets[i] = float64(seconds(r.Budgets[n]))
+	}
+	return names, budgets
+}
+
+// Sample is one row of a rule's result: its labels and value.
+type Sample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// Run executes the rule's query and returns its rows. String columns
+// become labels; the column named value is the value.
+func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string) ([]Sample, error) {
+	q, args := r.Query(db)
+	rows, err := conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: %w", r.Alert, err)
+	}
+	defer rows.Close()
+	cols := rows.Columns()
+	valueAt := -1
+	for i, c := range cols {
+		if c == "value" {
+			valueAt = i
+		}
+	}
+	if valueAt < 0 {
+		return nil, fmt.Errorf("rule %s: the query returns no column named value", r.Alert)
+	}
+	var out []Sample
+	for rows.Next() {
+		dest := make([]any, len(cols))
+		strs := make([]string, len(cols))
+		var value float64
+		for i := range cols {
+			if i == valueAt {
+				dest[i] = &value
+			} else {
+				dest[i] = &strs[i]
+			}
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("rule %s: label columns must be String and value Float64: %w", r.Alert, err)
+		}
+		s := Sample{Labels: make(map[string]string, len(cols)+len(r.Labels)+1), Value: value}
+		for k, v := range r.Labels {
+			s.Labels[k] = v
+		}
+		for i, c := range cols {
+			if i != valueAt {
+				s.Labels[c] = strs[i]
+			}
+		}
+		s.Labels["alertname"] = r.Alert
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rule %s: %w", r.Alert, err)
+	}
+	return out, nil
+}

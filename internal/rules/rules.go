@@ -1,0 +1,309 @@
+// Package rules holds decisiontrace's alerting rules: YAML groups in the
+// spirit of Prometheus rule files, built-in rule kinds that need no SQL from
+// the user, and the parameterized ClickHouse query each kind runs over the
+// decision store. Label values from event data only ever travel as query
+// parameters or result columns, never as SQL text.
+package rules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"text/template"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/decisiontrace/decisiontrace/internal/contract"
+)
+
+// Kind is a built-in rule kind.
+type Kind string
+
+// The built-in kinds.
+const (
+	KindSourceStaleness      Kind = "source_staleness"
+	KindQueueDepth           Kind = "queue_depth"
+	KindQueueGrowth          Kind = "queue_growth"
+	KindOverrideRate         Kind = "override_rate"
+	KindUnsupportedCertainty Kind = "unsupported_certainty_rate"
+	KindMissingContext       Kind = "missing_context_rate"
+	KindLowConfidence        Kind = "low_confidence_share"
+	KindConfidenceDrift      Kind = "confidence_drift"
+	KindLayerSilence         Kind = "layer_silence"
+	KindCustomSQL            Kind = "custom_sql"
+)
+
+var kinds = []Kind{KindSourceStaleness, KindQueueDepth, KindQueueGrowth, KindOverrideRate, KindUnsupportedCertainty,
+	KindMissingContext, KindLowConfidence, KindConfidenceDrift, KindLayerSilence, KindCustomSQL}
+
+// File is one rule file.
+type File struct {
+	Groups []Group `yaml:"groups"`
+	Path   string  `yaml:"-"`
+}
+
+// Group is rules evaluated together on one interval.
+type Group struct {
+	Name     string            `yaml:"name"`
+	Interval contract.Duration `yaml:"interval"`
+	Rules    []Rule            `yaml:"rules"`
+}
+
+// Rule is one alerting rule.
+type Rule struct {
+	Alert         string            `yaml:"alert"`
+	Kind          Kind              `yaml:"kind"`
+	For           contract.Duration `yaml:"for"`
+	KeepFiringFor contract.Duration `yaml:"keep_firing_for"`
+	Labels        map[string]string `yaml:"labels"`
+	Annotations   map[string]string `yaml:"annotations"`
+
+	// Filters.
+	Workflow string `yaml:"workflow"`
+	Source   string `yaml:"source"`
+	Queue    string `yaml:"queue"`
+
+	// Thresholds and windows; which apply depends on the kind.
+	MaxAge    contract.Duration            `yaml:"max_age"`
+	Budgets   map[string]contract.Duration `yaml:"-"` // source → budget, from contracts
+	MaxDepth  int64                        `yaml:"max_depth"`
+	MaxGrowth int64                        `yaml:"max_growth"`
+	Window    contract.Duration            `yaml:"window"`
+	Baseline  contract.Duration            `yaml:"baseline"`
+	MaxRate   float64                      `yaml:"max_rate"`
+	MinCount  int                          `yaml:"min_count"`
+	ByModel   bool                         `yaml:"by_model_version"`
+	MaxDrift  float64                      `yaml:"max_drift"`
+	SilentFor contract.Duration            `yaml:"silent_for"`
+	SQL       string                       `yaml:"sql"`
+
+	annotationTemplates map[string]*template.Template
+}
+
+var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// LoadFiles reads and validates rule files; every problem names the file,
+// the group, the rule and the field.
+func LoadFiles(paths []string) ([]File, error) {
+	var out []File
+	var errs []error
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rules %s: %w", p, err))
+			continue
+		}
+		f, err := Parse(p, b)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, *f)
+	}
+	return out, errors.Join(errs...)
+}
+
+// Parse decodes and validates one rule file.
+func Parse(name string, b []byte) (*File, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			errs := make([]error, len(te.Errors))
+			for i, e := range te.Errors {
+				errs[i] = fmt.Errorf("%s: %s", name, e)
+			}
+			return nil, errors.Join(errs...)
+		}
+		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	f.Path = name
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+func (f *File) validate() error {
+	var errs []error
+	if len(f.Groups) == 0 {
+		errs = append(errs, fmt.Errorf("%s: groups: at least one group is required", f.Path))
+	}
+	groups := map[string]bool{}
+	for gi := range f.Groups {
+		g := &f.Groups[gi]
+		gname := g.Name
+		if gname == "" {
+			gname = fmt.Sprintf("#%d", gi)
+			errs = append(errs, fmt.Errorf("%s: group %s: name: required", f.Path, gname))
+		} else if groups[gname] {
+			errs = append(errs, fmt.Errorf("%s: group %s: name: defined twice", f.Path, gname))
+		}
+		groups[gname] = true
+		if g.Interval <= 0 {
+			errs = append(errs, fmt.Errorf("%s: group %s: interval: required and must be positive", f.Path, gname))
+		}
+		for ri := range g.Rules {
+			r := &g.Rules[ri]
+			rname := r.Alert
+			if rname == "" {
+				rname = fmt.Sprintf("#%d", ri)
+			}
+			for _, e := range r.validate() {
+				errs = append(errs, fmt.Errorf("%s: group %s: rule %s: %w", f.Path, gname, rname, e))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Rule) validate() []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if !labelName.MatchString(r.Alert) {
+		bad("alert", "%q is not a valid alert name", r.Alert)
+	}
+	known := false
+	for _, k := range kinds {
+		known = known || k == r.Kind
+	}
+	if !known {
+		names := make([]string, len(kinds))
+		for i, k := range kinds {
+			names[i] = string(k)
+		}
+		bad("kind", "%q is not one of %s", r.Kind, strings.Join(names, ", "))
+	}
+	if r.For < 0 || r.KeepFiringFor < 0 {
+		bad("for", "for and keep_firing_for must not be negative")
+	}
+	for k := range r.Labels {
+		if !labelName.MatchString(k) {
+			bad("labels", "%q is not a valid label name", k)
+		}
+	}
+	r.annotationTemplates = map[string]*template.Template{}
+	for k, v := range r.Annotations {
+		t, err := template.New(k).Option("missingkey=zero").Parse(v)
+		if err != nil {
+			bad("annotations."+k, "%v", err)
+			continue
+		}
+		r.annotationTemplates[k] = t
+	}
+	needWindow := func() {
+		if r.Window <= 0 {
+			bad("window", "required and must be positive for kind %s", r.Kind)
+		}
+	}
+	needRate := func() {
+		if r.MaxRate <= 0 || r.MaxRate > 1 {
+			bad("max_rate", "%v is outside (0, 1]", r.MaxRate)
+		}
+	}
+	switch r.Kind {
+	case KindSourceStaleness:
+		if r.MaxAge <= 0 && len(r.Budgets) == 0 {
+			bad("max_age", "required unless the workflow's contract gives the budgets")
+		}
+	case KindQueueDepth:
+		if r.MaxDepth <= 0 {
+			bad("max_depth", "required and must be positive")
+		}
+	case KindQueueGrowth:
+		if r.MaxGrowth <= 0 {
+			bad("max_growth", "required and must be positive")
+		}
+		needWindow()
+	case KindOverrideRate, KindUnsupportedCertainty, KindMissingContext, KindLowConfidence:
+		needWindow()
+		needRate()
+	case KindConfidenceDrift:
+		needWindow()
+		if r.Baseline <= r.Window {
+			bad("baseline", "must be longer than window")
+		}
+		if r.MaxDrift <= 0 || r.MaxDrift > 1 {
+			bad("max_drift", "%v is outside (0, 1]", r.MaxDrift)
+		}
+	case KindLayerSilence:
+		if r.SilentFor <= 0 {
+			bad("silent_for", "required and must be positive")
+		}
+	case KindCustomSQL:
+		if strings.TrimSpace(r.SQL) == "" {
+			bad("sql", "required for kind custom_sql")
+		}
+	}
+	return errs
+}
+
+// Seconds renders a duration as whole seconds for a query parameter.
+func seconds(d contract.Duration) int64 { return int64(time.Duration(d) / time.Second) }
+
+// Defaults derives the rules a workflow's contract implies, so that a
+// workflow with a contract is watched without anyone writing a rule. Labels
+// carry the contract's paging labels and the owner as team when no team is
+// given.
+func Defaults(c *contract.Contract) ([]Rule, error) {
+	labels := map[string]string{"workflow": c.Workflow}
+	for k, v := range c.Paging {
+		labels[k] = v
+	}
+	if _, ok := labels["team"]; !ok && c.Owner != "" {
+		labels["team"] = c.Owner
+	}
+	with := func(r Rule) Rule {
+		r.Workflow = c.Workflow
+		r.Labels = map[string]string{}
+		for k, v := range labels {
+			r.Labels[k] = v
+		}
+		return r
+	}
+	var out []Rule
+	if len(c.Sources.Required) > 0 {
+		budgets := map[string]contract.Duration{}
+		for _, s := range c.Sources.Required {
+			budgets[s.Name] = s.MaxAge
+		}
+		out = append(out, with(Rule{Alert: "DecisionSourceStale", Kind: KindSourceStaleness, Budgets: budgets,
+			For: contract.Duration(time.Minute), KeepFiringFor: contract.Duration(5 * time.Minute)}))
+	}
+	for _, q := range c.Queues {
+		if q.MaxDepth > 0 {
+			out = append(out, with(Rule{Alert: "DecisionQueueDepth", Kind: KindQueueDepth, Queue: q.Name, MaxDepth: q.MaxDepth,
+				For: contract.Duration(5 * time.Minute)}))
+		}
+		if q.MaxGrowth > 0 {
+			out = append(out, with(Rule{Alert: "DecisionQueueGrowth", Kind: KindQueueGrowth, Queue: q.Name, MaxGrowth: q.MaxGrowth,
+				Window: q.GrowthWindow}))
+		}
+	}
+	if o := c.OverrideRate; o != nil {
+		out = append(out, with(Rule{Alert: "DecisionOverrideRate", Kind: KindOverrideRate, Window: o.Window, MaxRate: o.Max,
+			MinCount: o.MinActions, ByModel: true, For: contract.Duration(5 * time.Minute)}))
+	}
+	out = append(out,
+		with(Rule{Alert: "DecisionUnsupportedCertainty", Kind: KindUnsupportedCertainty, Window: contract.Duration(15 * time.Minute),
+			MaxRate: 0.02, MinCount: 20, For: contract.Duration(2 * time.Minute)}),
+		with(Rule{Alert: "DecisionMissingContext", Kind: KindMissingContext, Window: contract.Duration(15 * time.Minute),
+			MaxRate: 0.05, MinCount: 20, For: contract.Duration(2 * time.Minute)}),
+		with(Rule{Alert: "DecisionLayerSilent", Kind: KindLayerSilence, SilentFor: contract.Duration(15 * time.Minute)}),
+	)
+	var errs []error
+	for i := range out {
+		for _, e := range out[i].validate() {
+			errs = append(errs, fmt.Errorf("%s: workflow %s: default rule %s: %w", c.File, c.Workflow, out[i].Alert, e))
+		}
+	}
+	return out, errors.Join(errs...)
+}
