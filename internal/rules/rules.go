@@ -307,3 +307,28 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 	}
 	return out, errors.Join(errs...)
 }
+
+// TemplateData is what annotation templates see: {{ .Labels.workflow }},
+// {{ .Value }}, {{ .ExampleDecisions }}, {{ .DashboardURL }}.
+type TemplateData struct {
+	Labels           map[string]string
+	Value            float64
+	ExampleDecisions []string
+	DashboardURL     string
+}
+
+// Annotate renders the rule's annotations for one alert. A template that
+// fails at run time (say, an index out of range) yields its error text in
+// place of the annotation rather than no alert at all.
+func (r *Rule) Annotate(d TemplateData) map[string]string {
+	out := make(map[string]string, len(r.annotationTemplates))
+	for k, t := range r.annotationTemplates {
+		var b strings.Builder
+		if err := t.Execute(&b, d); err != nil {
+			out[k] = fmt.Sprintf("<annotation %s failed: %v>", k, err)
+			continue
+		}
+		out[k] = b.String()
+	}
+	return out
+}

@@ -259,3 +259,29 @@ func TestIntegrationLabelValuesCannotChangeARulesSQL(t *testing.T) {
 	require.NoError(t, s.conn.QueryRow(context.Background(), "SELECT count() FROM "+s.db+".events").Scan(&n))
 	assert.Equal(t, uint64(2), n, "the table is intact")
 }
+
+func TestAnnotationsRenderLabelsValueAndExamples(t *testing.T) {
+	f, err := Parse("r.yaml", []byte(`
+groups:
+  - name: g
+    interval: 15s
+    rules:
+      - alert: Stale
+        kind: source_staleness
+        max_age: 90s
+        annotations:
+          summary: '{{ .Labels.source }} of {{ .Labels.workflow }} is {{ printf "%.0f" .Value }}s old'
+          examples: '{{ range $i, $id := .ExampleDecisions }}{{ if $i }}, {{ end }}{{ $id }}{{ end }}'
+          dashboard: '{{ .DashboardURL }}'
+          broken: '{{ index .ExampleDecisions 9 }}'
+`))
+	require.NoError(t, err)
+	got := f.Groups[0].Rules[0].Annotate(TemplateData{
+		Labels: map[string]string{"source": "policy-db", "workflow": "claims-triage"}, Value: 412.4,
+		ExampleDecisions: []string{"d-1", "d-2"}, DashboardURL: "http://grafana/d/x?var-workflow=claims-triage",
+	})
+	assert.Equal(t, "policy-db of claims-triage is 412s old", got["summary"])
+	assert.Equal(t, "d-1, d-2", got["examples"])
+	assert.Equal(t, "http://grafana/d/x?var-workflow=claims-triage", got["dashboard"])
+	assert.Contains(t, got["broken"], "<annotation broken failed:")
+}
