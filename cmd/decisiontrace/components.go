@@ -19,6 +19,7 @@ import (
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
 	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor"
+	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver"
 	"github.com/decisiontrace/decisiontrace/receivers/decisioneventsreceiver"
 	"github.com/decisiontrace/decisiontrace/receivers/sourcefreshnessreceiver"
 )
@@ -32,6 +33,7 @@ func components() (otelcol.Factories, error) {
 		otlpreceiver.NewFactory(),
 		decisioneventsreceiver.NewFactory(),
 		sourcefreshnessreceiver.NewFactory(),
+		alertrulesreceiver.NewFactory(),
 	)
 	errs = errors.Join(errs, err)
 	f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](

@@ -196,3 +196,31 @@ func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string) ([]Sample, 
 	}
 	return out, nil
 }
+
+// PresenceQuery counts the signals a rule's kind is computed from in its
+// window. Zero means no data: the evaluator then keeps every alert as it is
+// and reports the silence instead of resolving. Kinds whose condition is
+// itself about absence (staleness, queue depth, silence) and custom SQL
+// have none (ok is false).
+func (r *Rule) PresenceQuery(db string) (q string, args []any, ok bool) {
+	var layer, event string
+	switch r.Kind {
+	case KindOverrideRate:
+		layer, event = "human", "human.action"
+	case KindUnsupportedCertainty, KindMissingContext, KindLowConfidence:
+		layer, event = "model", "decision.verdict"
+	case KindConfidenceDrift:
+		layer, event = "model", "model.output"
+	case KindQueueGrowth:
+		layer, event = "workflow", "queue.depth"
+	default:
+		return "", nil, false
+	}
+	q = "SELECT count() FROM " + db + ".events WHERE layer = ? AND event = ? AND time >= now64(3) - toIntervalSecond(?)"
+	args = []any{layer, event, seconds(r.Window)}
+	if r.Workflow != "" {
+		q += " AND workflow = ?"
+		args = append(args, r.Workflow)
+	}
+	return q, args, true
+}

@@ -84,6 +84,9 @@ type Rule struct {
 	annotationTemplates map[string]*template.Template
 }
 
+// funcs are available to annotation templates.
+var funcs = template.FuncMap{"mul100": func(v float64) float64 { return v * 100 }}
+
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // LoadFiles reads and validates rule files; every problem names the file,
@@ -192,7 +195,7 @@ func (r *Rule) validate() []error {
 	}
 	r.annotationTemplates = map[string]*template.Template{}
 	for k, v := range r.Annotations {
-		t, err := template.New(k).Option("missingkey=zero").Parse(v)
+		t, err := template.New(k).Option("missingkey=zero").Funcs(funcs).Parse(v)
 		if err != nil {
 			bad("annotations."+k, "%v", err)
 			continue
@@ -299,6 +302,18 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 			MaxRate: 0.05, MinCount: 20, For: contract.Duration(2 * time.Minute)}),
 		with(Rule{Alert: "DecisionLayerSilent", Kind: KindLayerSilence, SilentFor: contract.Duration(15 * time.Minute)}),
 	)
+	summaries := map[Kind]string{
+		KindSourceStaleness:      `{{ .Labels.source }} feeding {{ .Labels.workflow }} is {{ printf "%.0f" .Value }}s old, over its freshness budget`,
+		KindQueueDepth:           `queue {{ .Labels.queue }} of {{ .Labels.workflow }} holds {{ printf "%.0f" .Value }} items`,
+		KindQueueGrowth:          `queue {{ .Labels.queue }} of {{ .Labels.workflow }} grew by {{ printf "%.0f" .Value }} items`,
+		KindOverrideRate:         `reviewers override {{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} model {{ .Labels.model_version }} recommendations`,
+		KindUnsupportedCertainty: `{{ printf "%.1f" (mul100 .Value) }}% of {{ .Labels.workflow }} decisions are confident on stale or missing context`,
+		KindMissingContext:       `{{ printf "%.1f" (mul100 .Value) }}% of {{ .Labels.workflow }} decisions miss required context`,
+		KindLayerSilence:         `no {{ .Labels.layer }} signals from {{ .Labels.workflow }} for {{ printf "%.0f" .Value }}s`,
+	}
+	for i := range out {
+		out[i].Annotations = map[string]string{"summary": summaries[out[i].Kind], "dashboard": "{{ .DashboardURL }}"}
+	}
 	var errs []error
 	for i := range out {
 		for _, e := range out[i].validate() {

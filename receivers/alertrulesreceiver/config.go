@@ -1,0 +1,142 @@
+package alertrulesreceiver
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
+
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
+	"github.com/decisiontrace/decisiontrace/internal/contract"
+	"github.com/decisiontrace/decisiontrace/internal/rules"
+)
+
+// Config is the alertrules receiver's configuration.
+type Config struct {
+	// The decision store: the same ClickHouse settings as the decisionstore
+	// exporter's.
+	Endpoint string                                          `mapstructure:"endpoint"`
+	Username string                                          `mapstructure:"username"`
+	Password configopaque.String                             `mapstructure:"password"`
+	TLS      configoptional.Optional[configtls.ClientConfig] `mapstructure:"tls"`
+	Database string                                          `mapstructure:"database"`
+
+	// RuleFiles are rule files; glob patterns are expanded.
+	RuleFiles []string `mapstructure:"rule_files"`
+	// Contracts give each workflow its default rules; glob patterns allowed.
+	Contracts []string `mapstructure:"contracts"`
+	// ContractRulesInterval is the evaluation interval of contract rules.
+	ContractRulesInterval time.Duration `mapstructure:"contract_rules_interval"`
+	// QueryTimeout bounds one rule's query.
+	QueryTimeout time.Duration `mapstructure:"query_timeout"`
+	// DashboardURL is a Go template for an alert's generatorURL and the
+	// {{ .DashboardURL }} of annotations; it sees the alert's labels.
+	DashboardURL string `mapstructure:"dashboard_url"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+var _ component.Config = (*Config)(nil)
+
+func expand(field string, patterns []string) ([]string, error) {
+	var files []string
+	var errs []error
+	for i, p := range patterns {
+		m, err := filepath.Glob(p)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s[%d]: %q: %w", field, i, p, err))
+		case len(m) == 0:
+			errs = append(errs, fmt.Errorf("%s[%d]: %q matches no file", field, i, p))
+		}
+		files = append(files, m...)
+	}
+	return files, errors.Join(errs...)
+}
+
+// Validate checks the settings, the rule files and the contracts, so that
+// `decisiontrace validate` catches a broken rule before a deploy does.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if err := chconn.ValidateEndpoint(cfg.Endpoint); err != nil {
+		errs = append(errs, fmt.Errorf("endpoint: %w", err))
+	}
+	if !chconn.Identifier(cfg.Database) {
+		errs = append(errs, fmt.Errorf("database: %q is not a plain identifier", cfg.Database))
+	}
+	if len(cfg.RuleFiles) == 0 && len(cfg.Contracts) == 0 {
+		errs = append(errs, errors.New("rule_files, contracts: name at least one rule file or contract"))
+	}
+	if cfg.ContractRulesInterval <= 0 {
+		errs = append(errs, fmt.Errorf("contract_rules_interval: must be positive, got %s", cfg.ContractRulesInterval))
+	}
+	if cfg.QueryTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("query_timeout: must be positive, got %s", cfg.QueryTimeout))
+	}
+	if _, err := dashboardTemplate(cfg.DashboardURL); err != nil {
+		errs = append(errs, fmt.Errorf("dashboard_url: %w", err))
+	}
+	if _, err := cfg.loadRules(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// group is rules evaluated together.
+type group struct {
+	name     string
+	interval time.Duration
+	rules    []*rules.Rule
+}
+
+func (cfg *Config) loadRules() ([]group, error) {
+	var errs []error
+	ruleFiles, err := expand("rule_files", cfg.RuleFiles)
+	errs = append(errs, err)
+	files, err := rules.LoadFiles(ruleFiles)
+	errs = append(errs, err)
+	var out []group
+	names := map[string]string{}
+	add := func(g group, where string) {
+		for _, r := range g.rules {
+			key := r.Alert + "\x00" + fmt.Sprint(r.Labels)
+			if prev, ok := names[key]; ok {
+				errs = append(errs, fmt.Errorf("%s: rule %s: defined twice with the same labels (also in %s)", where, r.Alert, prev))
+			}
+			names[key] = where
+		}
+		out = append(out, g)
+	}
+	for _, f := range files {
+		for gi := range f.Groups {
+			fg := &f.Groups[gi]
+			g := group{name: fg.Name, interval: fg.Interval.D()}
+			for ri := range fg.Rules {
+				g.rules = append(g.rules, &fg.Rules[ri])
+			}
+			add(g, f.Path+": group "+fg.Name)
+		}
+	}
+	contractFiles, err := expand("contracts", cfg.Contracts)
+	errs = append(errs, err)
+	if len(contractFiles) > 0 {
+		contracts, err := contract.Load(contractFiles)
+		errs = append(errs, err)
+		for _, c := range contracts {
+			rs, err := rules.Defaults(c)
+			errs = append(errs, err)
+			g := group{name: "contract:" + c.Workflow, interval: cfg.ContractRulesInterval}
+			for i := range rs {
+				g.rules = append(g.rules, &rs[i])
+			}
+			add(g, c.File)
+		}
+	}
+	return out, errors.Join(errs...)
+}

@@ -1,0 +1,34 @@
+package alertrulesreceiver
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
+)
+
+// NewFactory returns the alertrules receiver factory.
+func NewFactory() receiver.Factory {
+	return receiver.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		receiver.WithLogs(createLogs, metadata.LogsStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Endpoint:              "clickhouse://127.0.0.1:9000",
+		Database:              "decisiontrace",
+		ContractRulesInterval: 30 * time.Second,
+		QueryTimeout:          10 * time.Second,
+	}
+}
+
+func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	return newReceiver(cfg.(*Config), set, next)
+}

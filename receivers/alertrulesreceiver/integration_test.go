@@ -1,0 +1,223 @@
+package alertrulesreceiver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/goleak"
+
+	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
+	c "github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/testenv"
+	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
+)
+
+type rig struct {
+	store exporter.Logs
+	conn  driver.Conn
+	addr  string
+	db    string
+	dir   string
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	r := &rig{addr: testenv.ClickHouse(t), dir: t.TempDir()}
+	user, pass := testenv.ClickHouseAuth()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	r.db = "dt_alerts_" + hex.EncodeToString(b[:])
+	f := decisionstoreexporter.NewFactory()
+	cfg := f.CreateDefaultConfig().(*decisionstoreexporter.Config)
+	cfg.Endpoint = "clickhouse://" + r.addr
+	cfg.Username, cfg.Password = user, configopaque.String(pass)
+	cfg.Database = r.db
+	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	var err error
+	r.store, err = f.CreateLogs(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, r.store.Start(context.Background(), componenttest.NewNopHost()))
+	r.conn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{r.addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = r.store.Shutdown(context.Background())
+		_ = r.conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+r.db+" SYNC")
+		_ = r.conn.Close()
+	})
+	return r
+}
+
+func (r *rig) depth(t *testing.T, depth int64) {
+	t.Helper()
+	ld := plog.NewLogs()
+	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	require.NoError(t, lr.Attributes().FromRaw(map[string]any{c.DecisionWorkflow: "claims-triage", c.DecisionLayer: "workflow",
+		c.DecisionEvent: "queue.depth", c.WorkflowQueue: "manual-review", c.WorkflowQueueDepth: depth}))
+	require.NoError(t, r.store.ConsumeLogs(context.Background(), ld))
+}
+
+const testRules = `
+groups:
+  - name: fast
+    interval: 100ms
+    rules:
+      - alert: ReviewQueueDeep
+        kind: queue_depth
+        workflow: claims-triage
+        max_depth: 400
+        for: 400ms
+        labels: {severity: page, team: claims-oncall}
+        annotations:
+          summary: 'manual review holds {{ printf "%.0f" .Value }} claims'
+          dashboard: '{{ .DashboardURL }}'
+      - alert: Broken
+        kind: custom_sql
+        sql: SELECT workflow, value FROM {db}.no_such_table
+      - alert: VerdictsUnsupported
+        kind: unsupported_certainty_rate
+        window: 10m
+        max_rate: 0.1
+        min_count: 1
+`
+
+func (r *rig) receiver(t *testing.T, sink *consumertest.LogsSink) receiver.Logs {
+	t.Helper()
+	path := filepath.Join(r.dir, "rules.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(testRules), 0o600))
+	user, pass := testenv.ClickHouseAuth()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = "clickhouse://" + r.addr
+	cfg.Username, cfg.Password = user, configopaque.String(pass)
+	cfg.Database = r.db
+	cfg.RuleFiles = []string{path}
+	cfg.DashboardURL = "http://grafana/d/decisiontrace-overview?var-workflow={{ .Labels.workflow }}"
+	require.NoError(t, cfg.Validate())
+	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	return rcv
+}
+
+type alertRec struct {
+	name, state, firedAt string
+	labels, annotations  map[string]any
+	value                float64
+}
+
+func alerts(sink *consumertest.LogsSink) []alertRec {
+	var out []alertRec
+	for _, ld := range sink.AllLogs() {
+		lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+		for i := 0; i < lrs.Len(); i++ {
+			a := lrs.At(i).Attributes().AsRaw()
+			rec := alertRec{name: a[c.AlertName].(string), state: a[c.AlertState].(string),
+				labels: a[c.AlertLabels].(map[string]any), annotations: a[c.AlertAnnotations].(map[string]any), value: a[c.AlertValue].(float64)}
+			if f, ok := a[c.AlertFiredAt].(string); ok {
+				rec.firedAt = f
+			}
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func find(recs []alertRec, name, state string) *alertRec {
+	for i := range recs {
+		if recs[i].name == name && recs[i].state == state {
+			return &recs[i]
+		}
+	}
+	return nil
+}
+
+func TestIntegrationPendingFiringResolvedAndRestartWithoutRepage(t *testing.T) {
+	r := newRig(t)
+	r.depth(t, 480)
+
+	sink := new(consumertest.LogsSink)
+	rcv := r.receiver(t, sink)
+	require.Eventually(t, func() bool { return find(alerts(sink), "ReviewQueueDeep", "firing") != nil }, 20*time.Second, 50*time.Millisecond)
+	recs := alerts(sink)
+	pending, firing := find(recs, "ReviewQueueDeep", "pending"), find(recs, "ReviewQueueDeep", "firing")
+	require.NotNil(t, pending, "pending before firing: for is 400ms")
+	assert.Equal(t, map[string]any{"workflow": "claims-triage", "queue": "manual-review", "severity": "page", "team": "claims-oncall"}, firing.labels)
+	assert.Equal(t, "manual review holds 480 claims", firing.annotations["summary"])
+	assert.Equal(t, "http://grafana/d/decisiontrace-overview?var-workflow=claims-triage", firing.annotations["dashboard"])
+	assert.InDelta(t, 480, firing.value, 1e-9)
+
+	// A failing query and a rule without data are alerts of their own.
+	require.Eventually(t, func() bool {
+		recs := alerts(sink)
+		return find(recs, ruleFailingAlert, "firing") != nil && find(recs, ruleNoDataAlert, "firing") != nil
+	}, 10*time.Second, 50*time.Millisecond)
+	assert.Equal(t, "Broken", find(alerts(sink), ruleFailingAlert, "firing").labels["rule"])
+	assert.Equal(t, "VerdictsUnsupported", find(alerts(sink), ruleNoDataAlert, "firing").labels["rule"])
+	assert.Nil(t, find(alerts(sink), "VerdictsUnsupported", "resolved"), "no data is never a resolve")
+
+	// Restart: the firing alert is announced again with its original
+	// fired_at, and no new pending or firing transition happens.
+	require.NoError(t, rcv.Shutdown(context.Background()))
+	sink2 := new(consumertest.LogsSink)
+	rcv2 := r.receiver(t, sink2)
+	defer func() { _ = rcv2.Shutdown(context.Background()) }()
+	require.Eventually(t, func() bool { return find(alerts(sink2), "ReviewQueueDeep", "firing") != nil }, 10*time.Second, 50*time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	recs2 := alerts(sink2)
+	assert.Equal(t, firing.firedAt, find(recs2, "ReviewQueueDeep", "firing").firedAt)
+	assert.Nil(t, find(recs2, "ReviewQueueDeep", "pending"))
+	n := 0
+	for _, rec := range recs2 {
+		if rec.name == "ReviewQueueDeep" {
+			n++
+		}
+	}
+	assert.Equal(t, 1, n, "only the restored announcement")
+
+	// The queue drains: resolved.
+	r.depth(t, 120)
+	require.Eventually(t, func() bool { return find(alerts(sink2), "ReviewQueueDeep", "resolved") != nil }, 10*time.Second, 50*time.Millisecond)
+
+	var states []string
+	rows, err := r.conn.Query(context.Background(), "SELECT state FROM "+r.db+".alert_history WHERE alertname = 'ReviewQueueDeep' ORDER BY time")
+	require.NoError(t, err)
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		states = append(states, s)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []string{"pending", "firing", "resolved"}, states, "every state change is in the history, once")
+}
+
+func TestIntegrationNothingAfterShutdownNoLeaks(t *testing.T) {
+	r := newRig(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	sink := new(consumertest.LogsSink)
+	rcv := r.receiver(t, sink)
+	require.Eventually(t, func() bool { return len(sink.AllLogs()) > 0 }, 10*time.Second, 50*time.Millisecond)
+	require.NoError(t, rcv.Shutdown(context.Background()))
+	n := len(sink.AllLogs())
+	time.Sleep(300 * time.Millisecond)
+	assert.Len(t, sink.AllLogs(), n)
+}

@@ -1,0 +1,360 @@
+package alertrulesreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/decisiontrace/decisiontrace/internal/alerting"
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/rules"
+	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
+)
+
+// Rule names of the evaluator's own alerts: a rule whose query fails, and a
+// rule whose signals have stopped (no data). Both carry the rule's name in
+// the label rule.
+const (
+	ruleFailingAlert = "DecisionRuleFailing"
+	ruleNoDataAlert  = "DecisionRuleNoData"
+)
+
+type evaluated struct {
+	rule    *rules.Rule
+	machine *alerting.Machine
+}
+
+type alertReceiver struct {
+	cfg    *Config
+	set    receiver.Settings
+	next   consumer.Logs
+	logger *zap.Logger
+	now    func() time.Time
+
+	groups    []group
+	dashboard *template.Template
+	conn      driver.Conn
+
+	mu      sync.Mutex // guards the machines across groups
+	byRule  map[string]*evaluated
+	failing *alerting.Machine // samples: rules whose query failed
+	noData  *alerting.Machine // samples: rules without data
+	// persisted: the fingerprints in alert_state, per rule key
+	persisted map[string]map[uint64]bool
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	evaluations metric.Int64Counter
+	transitions metric.Int64Counter
+}
+
+func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alertReceiver, error) {
+	groups, err := cfg.loadRules()
+	if err != nil {
+		return nil, err
+	}
+	dash, err := dashboardTemplate(cfg.DashboardURL)
+	if err != nil {
+		return nil, err
+	}
+	r := &alertReceiver{cfg: cfg, set: set, next: next, logger: set.Logger, now: time.Now, groups: groups, dashboard: dash,
+		byRule: map[string]*evaluated{}, failing: alerting.NewMachine(0, 0), noData: alerting.NewMachine(0, 0),
+		persisted: map[string]map[uint64]bool{}}
+	for _, g := range groups {
+		for _, rl := range g.rules {
+			r.byRule[ruleKey(rl)] = &evaluated{rule: rl, machine: alerting.NewMachine(rl.For.D(), rl.KeepFiringFor.D())}
+		}
+	}
+	meter := set.MeterProvider.Meter(metadata.ScopeName)
+	var errs []error
+	r.evaluations, err = meter.Int64Counter("otelcol_alertrules_evaluations",
+		metric.WithDescription("Rule evaluations, by rule and result (ok, error, nodata)."), metric.WithUnit("{evaluation}"))
+	errs = append(errs, err)
+	r.transitions, err = meter.Int64Counter("otelcol_alertrules_transitions",
+		metric.WithDescription("Alert state changes, by rule and new state."), metric.WithUnit("{transition}"))
+	errs = append(errs, err)
+	return r, errors.Join(errs...)
+}
+
+// ruleKey tells rules apart: contract rules share names across workflows.
+func ruleKey(rl *rules.Rule) string {
+	keys := make([]string, 0, len(rl.Labels))
+	for k := range rl.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(rl.Alert)
+	for _, k := range keys {
+		b.WriteString("," + k + "=" + rl.Labels[k])
+	}
+	return b.String()
+}
+
+func dashboardTemplate(s string) (*template.Template, error) {
+	return template.New("dashboard_url").Option("missingkey=zero").Parse(s)
+}
+
+func (r *alertReceiver) Start(ctx context.Context, _ component.Host) error {
+	opts, err := chconn.Options(chconn.Settings{Endpoint: r.cfg.Endpoint, Username: r.cfg.Username, Password: r.cfg.Password,
+		TLS: r.cfg.TLS, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("alertrules: %w", err)
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return fmt.Errorf("alertrules: open %s: %w", chconn.Redact(r.cfg.Endpoint), err)
+	}
+	r.conn = conn
+	runCtx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		// ClickHouse may come up after the collector: keep trying to load
+		// the state before the first round, so nothing re-pages.
+		for {
+			err := r.restore(runCtx)
+			if err == nil {
+				break
+			}
+			r.logger.Warn("alert state not loaded yet; retrying before the first evaluation", zap.Error(err))
+			select {
+			case <-runCtx.Done():
+				return
+			case <-time.After(5 * time.Second):
+			}
+		}
+		for _, g := range r.groups {
+			r.wg.Add(1)
+			go r.loop(runCtx, g)
+		}
+	}()
+	return nil
+}
+
+func (r *alertReceiver) Shutdown(context.Context) error {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.wg.Wait()
+	if r.conn != nil {
+		return r.conn.Close()
+	}
+	return nil
+}
+
+func (r *alertReceiver) loop(ctx context.Context, g group) {
+	defer r.wg.Done()
+	tick := time.NewTicker(g.interval)
+	defer tick.Stop()
+	r.evalGroup(ctx, g)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			r.evalGroup(ctx, g)
+		}
+	}
+}
+
+// evalGroup runs one round of a group: each rule's query, its state
+// machine, the records of every change, and the persisted state.
+func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
+	// The state is persisted at millisecond precision; keeping the same
+	// precision in memory makes a restored alert identical to the live one.
+	now := r.now().UTC().Truncate(time.Millisecond)
+	var records []record
+	for _, rl := range g.rules {
+		if ctx.Err() != nil {
+			return
+		}
+		ev := r.byRule[ruleKey(rl)]
+		result := "ok"
+		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
+		samples, err := rl.Run(qctx, r.conn, r.cfg.Database)
+		var hasData = true
+		if err == nil && len(samples) == 0 {
+			hasData, err = r.present(qctx, rl)
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		r.mu.Lock()
+		self := map[string]string{"alertname": ruleFailingAlert, "rule": rl.Alert}
+		for k, v := range rl.Labels {
+			if k == "workflow" || k == "team" || k == "severity" {
+				self[k] = v
+			}
+		}
+		switch {
+		case err != nil:
+			result = "error"
+			r.logger.Warn("rule evaluation failed; its alerts keep their state", zap.String("rule", rl.Alert), zap.Error(err))
+		case !hasData:
+			result = "nodata"
+		default:
+			for _, t := range ev.machine.Eval(now, toSamples(samples)) {
+				records = append(records, r.record(ev.rule, t, now))
+			}
+		}
+		records = append(records, r.selfAlert(r.failing, rl, self, err != nil, now)...)
+		noDataLabels := map[string]string{}
+		for k, v := range self {
+			noDataLabels[k] = v
+		}
+		noDataLabels["alertname"] = ruleNoDataAlert
+		records = append(records, r.selfAlert(r.noData, rl, noDataLabels, err == nil && !hasData, now)...)
+		r.mu.Unlock()
+		r.evaluations.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", rl.Alert), attribute.String("result", result)))
+	}
+	if err := r.persist(ctx, g, now, records); err != nil {
+		r.logger.Warn("alert state not persisted; it is retried next round", zap.String("group", g.name), zap.Error(err))
+	}
+	r.emit(ctx, records)
+}
+
+// selfAlert drives the evaluator's own alert for one rule: the machine
+// holds one alert per rule, present while the condition holds.
+func (r *alertReceiver) selfAlert(m *alerting.Machine, rl *rules.Rule, labels map[string]string, holds bool, now time.Time) []record {
+	fp := alerting.Fingerprint(labels)
+	var samples []alerting.Sample
+	var others []alerting.Sample
+	for _, a := range m.Active() {
+		if a.Fingerprint != fp && a.State != alerting.StateInactive {
+			others = append(others, alerting.Sample{Labels: a.Labels, Value: a.Value})
+		}
+	}
+	if holds {
+		samples = append(others, alerting.Sample{Labels: labels, Value: 1})
+	} else {
+		samples = others
+	}
+	var out []record
+	own := &rules.Rule{Alert: labels["alertname"], Annotations: nil}
+	for _, t := range m.Eval(now, samples) {
+		if t.Alert.Fingerprint == fp {
+			rec := r.record(own, t, now)
+			rec.annotations = map[string]string{"summary": selfSummary(labels["alertname"], rl.Alert)}
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func selfSummary(alert, rule string) string {
+	if alert == ruleFailingAlert {
+		return "the query of rule " + rule + " fails; its alerts keep their last state"
+	}
+	return "rule " + rule + " has no data: the signals it is computed from have stopped"
+}
+
+func toSamples(s []rules.Sample) []alerting.Sample {
+	out := make([]alerting.Sample, len(s))
+	for i := range s {
+		out[i] = alerting.Sample{Labels: s[i].Labels, Value: s[i].Value}
+	}
+	return out
+}
+
+func (r *alertReceiver) present(ctx context.Context, rl *rules.Rule) (bool, error) {
+	q, args, ok := rl.PresenceQuery(r.cfg.Database)
+	if !ok {
+		return true, nil
+	}
+	var n uint64
+	if err := r.conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("rule %s presence: %w", rl.Alert, err)
+	}
+	return n > 0, nil
+}
+
+// record is an alert state change on its way out.
+type record struct {
+	alert       alerting.Alert
+	state       string
+	annotations map[string]string
+	generator   string
+}
+
+func (r *alertReceiver) record(rl *rules.Rule, t alerting.Transition, now time.Time) record {
+	state := t.Alert.State.String()
+	if t.Resolved {
+		state = conventions.AlertStateResolved
+	}
+	data := rules.TemplateData{Labels: t.Alert.Labels, Value: t.Alert.Value}
+	var url strings.Builder
+	if err := r.dashboard.Execute(&url, data); err == nil {
+		data.DashboardURL = url.String()
+	}
+	r.transitions.Add(context.Background(), 1, metric.WithAttributes(attribute.String("rule", rl.Alert), attribute.String("state", state)))
+	return record{alert: t.Alert, state: state, annotations: rl.Annotate(data), generator: data.DashboardURL}
+}
+
+func (r *alertReceiver) emit(ctx context.Context, recs []record) {
+	if len(recs) == 0 {
+		return
+	}
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "decisiontrace")
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(metadata.ScopeName)
+	now := pcommon.NewTimestampFromTime(r.now())
+	for _, rec := range recs {
+		lr := sl.LogRecords().AppendEmpty()
+		lr.SetTimestamp(now)
+		lr.SetEventName("alert." + rec.state)
+		lr.Body().SetStr(rec.alert.Labels["alertname"] + " " + rec.state)
+		a := lr.Attributes()
+		a.PutStr(conventions.AlertName, rec.alert.Labels["alertname"])
+		a.PutStr(conventions.AlertState, rec.state)
+		labels := a.PutEmptyMap(conventions.AlertLabels)
+		for k, v := range rec.alert.Labels {
+			if k != "alertname" {
+				labels.PutStr(k, v)
+			}
+		}
+		ann := a.PutEmptyMap(conventions.AlertAnnotations)
+		for k, v := range rec.annotations {
+			ann.PutStr(k, v)
+		}
+		a.PutDouble(conventions.AlertValue, rec.alert.Value)
+		a.PutInt(conventions.AlertFingerprint, int64(rec.alert.Fingerprint))
+		putTime(a, conventions.AlertActiveAt, rec.alert.ActiveAt)
+		putTime(a, conventions.AlertFiredAt, rec.alert.FiredAt)
+		putTime(a, conventions.AlertResolvedAt, rec.alert.ResolvedAt)
+		if rec.generator != "" {
+			a.PutStr(conventions.AlertGeneratorURL, rec.generator)
+		}
+	}
+	if err := r.next.ConsumeLogs(ctx, ld); err != nil {
+		r.logger.Warn("alert records refused by the pipeline", zap.Int("records", len(recs)), zap.Error(err))
+	}
+}
+
+func putTime(m pcommon.Map, k string, t time.Time) {
+	if !t.IsZero() {
+		m.PutStr(k, t.UTC().Format(time.RFC3339Nano))
+	}
+}

@@ -1,0 +1,224 @@
+package alertrulesreceiver
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/decisiontrace/decisiontrace/internal/alerting"
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
+)
+
+// The evaluator's own tables, next to the decision store's. alert_state
+// holds the latest state of every alert instance (a ReplacingMergeTree on
+// updated_at with is_deleted, read with FINAL); alert_history keeps every
+// state change, for Grafana annotations and audits.
+var stateDDL = []string{
+	`CREATE TABLE IF NOT EXISTS {db}.alert_state (
+    rule_key String,
+    fingerprint UInt64,
+    labels Map(String, String),
+    state LowCardinality(String),
+    value Float64,
+    active_at DateTime64(3),
+    fired_at DateTime64(3),
+    resolved_at DateTime64(3),
+    keep_firing_since DateTime64(3),
+    updated_at DateTime64(3),
+    is_deleted UInt8
+) ENGINE = ReplacingMergeTree(updated_at, is_deleted)
+ORDER BY (rule_key, fingerprint)`,
+	`CREATE TABLE IF NOT EXISTS {db}.alert_history (
+    time DateTime64(3),
+    alertname LowCardinality(String),
+    fingerprint UInt64,
+    state LowCardinality(String),
+    value Float64,
+    labels Map(String, String),
+    annotations Map(String, String)
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(time)
+ORDER BY (alertname, time)`,
+}
+
+func (r *alertReceiver) render(s string) string { return strings.ReplaceAll(s, "{db}", r.cfg.Database) }
+
+// restore creates the tables if needed and loads every rule's alerts. The
+// firing ones are announced again (with their original fired_at) so the
+// Alertmanager exporter re-sends them after a restart: Alertmanager sees
+// the same alert, not a new one, and notifies no one twice.
+func (r *alertReceiver) restore(ctx context.Context) error {
+	if err := r.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+r.cfg.Database); err != nil {
+		return err
+	}
+	for _, ddl := range stateDDL {
+		if err := r.conn.Exec(ctx, r.render(ddl)); err != nil {
+			return err
+		}
+	}
+	rows, err := r.conn.Query(ctx, r.render(`SELECT rule_key, fingerprint, labels, state, value, active_at, fired_at, resolved_at, keep_firing_since
+FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	byRule := map[string][]alerting.Alert{}
+	for rows.Next() {
+		var key, state string
+		var a alerting.Alert
+		if err := rows.Scan(&key, &a.Fingerprint, &a.Labels, &state, &a.Value, &a.ActiveAt, &a.FiredAt, &a.ResolvedAt, &a.KeepFiringSince); err != nil {
+			return err
+		}
+		a.State = parseState(state)
+		for _, t := range []*time.Time{&a.ActiveAt, &a.FiredAt, &a.ResolvedAt, &a.KeepFiringSince} {
+			if t.Unix() <= 0 {
+				*t = time.Time{}
+			}
+		}
+		byRule[key] = append(byRule[key], a)
+		if r.persisted[key] == nil {
+			r.persisted[key] = map[uint64]bool{}
+		}
+		r.persisted[key][a.Fingerprint] = true
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	var firing []record
+	for key, alerts := range byRule {
+		switch {
+		case strings.HasPrefix(key, ruleFailingAlert+","):
+			r.failing.Restore(append(r.failing.Active(), alerts...))
+		case strings.HasPrefix(key, ruleNoDataAlert+","):
+			r.noData.Restore(append(r.noData.Active(), alerts...))
+		default:
+			ev, ok := r.byRule[key]
+			if !ok {
+				continue // a rule that no longer exists
+			}
+			ev.machine.Restore(alerts)
+			for _, a := range alerts {
+				if a.State == alerting.StateFiring {
+					firing = append(firing, r.record(ev.rule, alerting.Transition{Alert: a, From: alerting.StateFiring}, r.now()))
+				}
+			}
+		}
+	}
+	r.mu.Unlock()
+	r.emit(ctx, firing)
+	return nil
+}
+
+func parseState(s string) alerting.State {
+	switch s {
+	case conventions.AlertStatePending:
+		return alerting.StatePending
+	case conventions.AlertStateFiring:
+		return alerting.StateFiring
+	}
+	return alerting.StateInactive
+}
+
+// persist writes the group's alerts (present ones, and a deletion for those
+// the machines dropped) and the round's state changes.
+func (r *alertReceiver) persist(ctx context.Context, g group, now time.Time, recs []record) error {
+	batch, err := r.conn.PrepareBatch(ctx, r.render(`INSERT INTO {db}.alert_state
+(rule_key, fingerprint, labels, state, value, active_at, fired_at, resolved_at, keep_firing_since, updated_at, is_deleted)`))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = batch.Close() }()
+	r.mu.Lock()
+	type row struct {
+		key string
+		a   alerting.Alert
+	}
+	var rowsOut []row
+	for _, rl := range g.rules {
+		key := ruleKey(rl)
+		for _, a := range r.byRule[key].machine.Active() {
+			rowsOut = append(rowsOut, row{key, a})
+		}
+	}
+	for _, m := range []*alerting.Machine{r.failing, r.noData} {
+		for _, a := range m.Active() {
+			rowsOut = append(rowsOut, row{a.Labels["alertname"] + ",rule=" + a.Labels["rule"], a})
+		}
+	}
+	// Alerts the machines dropped (a pending alert that cleared, a resolved
+	// one past retention) are deleted, or a restart would bring them back.
+	current := map[string]map[uint64]bool{}
+	for _, x := range rowsOut {
+		if current[x.key] == nil {
+			current[x.key] = map[uint64]bool{}
+		}
+		current[x.key][x.a.Fingerprint] = true
+	}
+	var deleted []row
+	for key, fps := range r.persisted {
+		if !r.inGroup(g, key) {
+			continue
+		}
+		for fp := range fps {
+			if !current[key][fp] {
+				deleted = append(deleted, row{key, alerting.Alert{Fingerprint: fp}})
+			}
+		}
+	}
+	for key := range r.persisted {
+		if r.inGroup(g, key) {
+			delete(r.persisted, key)
+		}
+	}
+	for key, fps := range current {
+		r.persisted[key] = fps
+	}
+	r.mu.Unlock()
+	for _, x := range deleted {
+		if err := batch.Append(x.key, x.a.Fingerprint, map[string]string{}, "", 0.0, time.Time{}, time.Time{}, time.Time{}, time.Time{}, now, uint8(1)); err != nil {
+			return err
+		}
+	}
+	for _, x := range rowsOut {
+		state := x.a.State.String()
+		if x.a.State == alerting.StateInactive {
+			state = conventions.AlertStateResolved
+		}
+		if err := batch.Append(x.key, x.a.Fingerprint, x.a.Labels, state, x.a.Value, x.a.ActiveAt, x.a.FiredAt, x.a.ResolvedAt,
+			x.a.KeepFiringSince, now, uint8(0)); err != nil {
+			return err
+		}
+	}
+	if len(rowsOut)+len(deleted) > 0 {
+		if err := batch.Send(); err != nil {
+			return fmt.Errorf("alert_state: %w", err)
+		}
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	hist, err := r.conn.PrepareBatch(ctx, r.render(`INSERT INTO {db}.alert_history (time, alertname, fingerprint, state, value, labels, annotations)`))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = hist.Close() }()
+	for _, rec := range recs {
+		if err := hist.Append(now, rec.alert.Labels["alertname"], rec.alert.Fingerprint, rec.state, rec.alert.Value, rec.alert.Labels, rec.annotations); err != nil {
+			return err
+		}
+	}
+	return hist.Send()
+}
+
+// inGroup reports whether a persisted rule key belongs to the group: its
+// rules, and the evaluator's own alerts about them.
+func (r *alertReceiver) inGroup(g group, key string) bool {
+	for _, rl := range g.rules {
+		if key == ruleKey(rl) || key == ruleFailingAlert+",rule="+rl.Alert || key == ruleNoDataAlert+",rule="+rl.Alert {
+			return true
+		}
+	}
+	return false
+}
