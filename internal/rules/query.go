@@ -10,13 +10,40 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
+// bindNow turns each {now} of a query into a bound parameter holding the
+// evaluation time, in order among the query's other parameters.
+func bindNow(q string, args []any, now time.Time) (string, []any) {
+	var b strings.Builder
+	out := make([]any, 0, len(args)+4)
+	next := 0
+	for i := 0; i < len(q); i++ {
+		switch {
+		case strings.HasPrefix(q[i:], "{now}"):
+			b.WriteString("fromUnixTimestamp64Milli(toInt64(?))")
+			out = append(out, now.UnixMilli())
+			i += len("{now}") - 1
+		case q[i] == '?':
+			b.WriteByte('?')
+			if next < len(args) {
+				out = append(out, args[next])
+				next++
+			}
+		default:
+			b.WriteByte(q[i])
+		}
+	}
+	return b.String(), out
+}
+
 // Lookback bounds how far back the freshness, queue and silence kinds look
 // for the latest signal: a source or layer silent for longer has no data,
 // which the evaluator reports as such rather than as healthy.
 const Lookback = 24 * time.Hour
 
 // Query returns the rule's ClickHouse query over database db and its
-// parameters. Every query returns label columns (String) and a Float64
+// parameters. {now} stands for the evaluation time, bound by Run, so a rule
+// can be evaluated at any instant: now in the evaluator, a test's virtual
+// time in rule tests. Every query returns label columns (String) and a Float64
 // column named value, one row per label set for which the condition holds.
 // db must be a plain identifier (the caller validates it); everything that
 // comes from configuration or data is a parameter.
@@ -41,10 +68,10 @@ func (r *Rule) Query(db string) (string, []any) {
 		filter("workflow", r.Workflow)
 		filter("source", r.Source)
 		names, budgets := r.budgetArrays()
-		q := `SELECT workflow, source, toFloat64(dateDiff('millisecond', max(as_of), now64(3))) / 1000 AS value
+		q := `SELECT workflow, source, toFloat64(dateDiff('millisecond', max(as_of), {now})) / 1000 AS value
 FROM ` + ev + `
 WHERE layer = 'data' AND event IN ('source.freshness', 'context.read') AND source != '' AND as_of IS NOT NULL
-  AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+  AND time >= {now} - toIntervalSecond(?)` + and() + `
 GROUP BY workflow, source
 HAVING value > transform(source, ?, ?, ?)`
 		return q, append(append([]any{int64(Lookback / time.Second)}, args...), names, budgets, float64(seconds(r.MaxAge)))
@@ -58,7 +85,7 @@ HAVING value > transform(source, ?, ?, ?)`
 		q := `SELECT workflow, queue, ` + value + ` AS value
 FROM ` + ev + `
 WHERE layer = 'workflow' AND event = 'queue.depth' AND queue != '' AND queue_depth IS NOT NULL
-  AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+  AND time >= {now} - toIntervalSecond(?)` + and() + `
 GROUP BY workflow, queue
 HAVING value > ?`
 		return q, append(append([]any{window}, args...), float64(limit))
@@ -67,7 +94,7 @@ HAVING value > ?`
 		if !r.ByModel {
 			q := `SELECT workflow, countIf(human_action = 'overridden') / count() AS value
 FROM ` + ev + `
-WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND time >= {now} - toIntervalSecond(?)` + and() + `
 GROUP BY workflow
 HAVING count() >= ? AND value > ?`
 			return q, append(append([]any{seconds(r.Window)}, args...), r.MinCount, r.MaxRate)
@@ -79,13 +106,13 @@ HAVING count() >= ? AND value > ?`
 FROM (
   SELECT decision_id, any(workflow) AS workflow, argMax(human_action, time) AS action
   FROM ` + ev + `
-  WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+  WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND time >= {now} - toIntervalSecond(?)` + and() + `
   GROUP BY decision_id
 ) AS h
 INNER JOIN (
   SELECT decision_id, any(model_version) AS model_version
   FROM ` + ev + `
-  WHERE layer = 'model' AND event = 'model.output' AND time >= now64(3) - toIntervalSecond(?)
+  WHERE layer = 'model' AND event = 'model.output' AND time >= {now} - toIntervalSecond(?)
   GROUP BY decision_id
 ) AS o USING (decision_id)
 GROUP BY workflow, model_version
@@ -100,24 +127,24 @@ HAVING count() >= ? AND value > ?`
 		}[r.Kind]
 		q := `SELECT workflow, countIf(` + cond + `) / count() AS value
 FROM ` + ev + `
-WHERE layer = 'model' AND event = 'decision.verdict' AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+WHERE layer = 'model' AND event = 'decision.verdict' AND time >= {now} - toIntervalSecond(?)` + and() + `
 GROUP BY workflow
 HAVING count() >= ? AND value > ?`
 		return q, append(append([]any{seconds(r.Window)}, args...), r.MinCount, r.MaxRate)
 	case KindConfidenceDrift:
 		filter("workflow", r.Workflow)
 		w := seconds(r.Window)
-		q := `SELECT workflow, abs(avgIf(confidence, time >= now64(3) - toIntervalSecond(?)) - avgIf(confidence, time < now64(3) - toIntervalSecond(?))) AS value
+		q := `SELECT workflow, abs(avgIf(confidence, time >= {now} - toIntervalSecond(?)) - avgIf(confidence, time < {now} - toIntervalSecond(?))) AS value
 FROM ` + ev + `
-WHERE layer = 'model' AND event = 'model.output' AND confidence IS NOT NULL AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+WHERE layer = 'model' AND event = 'model.output' AND confidence IS NOT NULL AND time >= {now} - toIntervalSecond(?)` + and() + `
 GROUP BY workflow
-HAVING countIf(time >= now64(3) - toIntervalSecond(?)) >= ? AND countIf(time < now64(3) - toIntervalSecond(?)) >= ? AND value > ?`
+HAVING countIf(time >= {now} - toIntervalSecond(?)) >= ? AND countIf(time < {now} - toIntervalSecond(?)) >= ? AND value > ?`
 		return q, append(append([]any{w, w, seconds(r.Baseline)}, args...), w, r.MinCount, w, r.MinCount, r.MaxDrift)
 	case KindLayerSilence:
 		filter("workflow", r.Workflow)
-		q := `SELECT workflow, layer, toFloat64(dateDiff('millisecond', max(time), now64(3))) / 1000 AS value
+		q := `SELECT workflow, layer, toFloat64(dateDiff('millisecond', max(time), {now})) / 1000 AS value
 FROM ` + ev + `
-WHERE layer IN ('data', 'model', 'workflow', 'human', 'business') AND workflow != '' AND time >= now64(3) - toIntervalSecond(?)` + and() + `
+WHERE layer IN ('data', 'model', 'workflow', 'human', 'business') AND workflow != '' AND time >= {now} - toIntervalSecond(?)` + and() + `
 GROUP BY workflow, layer
 HAVING value > ?`
 		return q, append(append([]any{int64(Lookback / time.Second)}, args...), float64(seconds(r.SilentFor)))
@@ -147,8 +174,9 @@ type Sample struct {
 
 // Run executes the rule's query and returns its rows. String columns
 // become labels; the column named value is the value.
-func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string) ([]Sample, error) {
+func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string, now time.Time) ([]Sample, error) {
 	q, args := r.Query(db)
+	q, args = bindNow(q, args, now)
 	rows, err := conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("rule %s: %w", r.Alert, err)
@@ -197,12 +225,27 @@ func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string) ([]Sample, 
 	return out, nil
 }
 
-// PresenceQuery counts the signals a rule's kind is computed from in its
+// HasData runs the presence query at now; kinds without one always have
+// data.
+func (r *Rule) HasData(ctx context.Context, conn driver.Conn, db string, now time.Time) (bool, error) {
+	q, args, ok := r.presenceQuery(db)
+	if !ok {
+		return true, nil
+	}
+	q, args = bindNow(q, args, now)
+	var n uint64
+	if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("rule %s presence: %w", r.Alert, err)
+	}
+	return n > 0, nil
+}
+
+// presenceQuery counts the signals a rule's kind is computed from in its
 // window. Zero means no data: the evaluator then keeps every alert as it is
 // and reports the silence instead of resolving. Kinds whose condition is
 // itself about absence (staleness, queue depth, silence) and custom SQL
 // have none (ok is false).
-func (r *Rule) PresenceQuery(db string) (q string, args []any, ok bool) {
+func (r *Rule) presenceQuery(db string) (q string, args []any, ok bool) {
 	var layer, event string
 	switch r.Kind {
 	case KindOverrideRate:
@@ -216,7 +259,7 @@ func (r *Rule) PresenceQuery(db string) (q string, args []any, ok bool) {
 	default:
 		return "", nil, false
 	}
-	q = "SELECT count() FROM " + db + ".events WHERE layer = ? AND event = ? AND time >= now64(3) - toIntervalSecond(?)"
+	q = "SELECT count() FROM " + db + ".events WHERE layer = ? AND event = ? AND time >= {now} - toIntervalSecond(?)"
 	args = []any{layer, event, seconds(r.Window)}
 	if r.Workflow != "" {
 		q += " AND workflow = ?"

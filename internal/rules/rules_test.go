@@ -196,7 +196,7 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 		t.Helper()
 		errs := r.validate()
 		require.Empty(t, errs)
-		got, err := r.Run(ctx, s.conn, s.db)
+		got, err := r.Run(ctx, s.conn, s.db, time.Now())
 		require.NoError(t, err)
 		return got
 	}
@@ -245,13 +245,13 @@ func TestIntegrationLabelValuesCannotChangeARulesSQL(t *testing.T) {
 		c.DataSource: "policy-db", c.DataAsOf: time.Now().Add(-time.Hour).Format(time.RFC3339)})
 
 	r := Rule{Alert: "Stale", Kind: KindSourceStaleness, MaxAge: contract.Duration(time.Minute), Workflow: hostile}
-	got, err := r.Run(context.Background(), s.conn, s.db)
+	got, err := r.Run(context.Background(), s.conn, s.db, time.Now())
 	require.NoError(t, err)
 	assert.Equal(t, []string{"[x' OR 1=1 -- src'); DROP TABLE events; --]"}, labelsOf(got, "workflow", "source"),
 		"the filter matched the hostile value literally, and only it")
 
 	r.Workflow = "nobody' OR '1'='1"
-	got, err = r.Run(context.Background(), s.conn, s.db)
+	got, err = r.Run(context.Background(), s.conn, s.db, time.Now())
 	require.NoError(t, err)
 	assert.Empty(t, got)
 

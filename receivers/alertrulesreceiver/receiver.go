@@ -191,10 +191,10 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		ev := r.byRule[ruleKey(rl)]
 		result := "ok"
 		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
-		samples, err := rl.Run(qctx, r.conn, r.cfg.Database)
+		samples, err := rl.Run(qctx, r.conn, r.cfg.Database, now)
 		var hasData = true
 		if err == nil && len(samples) == 0 {
-			hasData, err = r.present(qctx, rl)
+			hasData, err = rl.HasData(qctx, r.conn, r.cfg.Database, now)
 		}
 		cancel()
 		if ctx.Err() != nil {
@@ -275,18 +275,6 @@ func toSamples(s []rules.Sample) []alerting.Sample {
 		out[i] = alerting.Sample{Labels: s[i].Labels, Value: s[i].Value}
 	}
 	return out
-}
-
-func (r *alertReceiver) present(ctx context.Context, rl *rules.Rule) (bool, error) {
-	q, args, ok := rl.PresenceQuery(r.cfg.Database)
-	if !ok {
-		return true, nil
-	}
-	var n uint64
-	if err := r.conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-		return false, fmt.Errorf("rule %s presence: %w", rl.Alert, err)
-	}
-	return n > 0, nil
 }
 
 // record is an alert state change on its way out.
