@@ -71,7 +71,7 @@ func (r *Rule) Query(db string) (string, []any) {
 		q := `SELECT workflow, source, toFloat64(dateDiff('millisecond', max(as_of), {now})) / 1000 AS value
 FROM ` + ev + `
 WHERE layer = 'data' AND event IN ('source.freshness', 'context.read') AND source != '' AND as_of IS NOT NULL
-  AND time >= {now} - toIntervalSecond(?)` + and() + `
+  AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
 GROUP BY workflow, source
 HAVING value > transform(source, ?, ?, ?)`
 		return q, append(append([]any{int64(Lookback / time.Second)}, args...), names, budgets, float64(seconds(r.MaxAge)))
@@ -85,7 +85,7 @@ HAVING value > transform(source, ?, ?, ?)`
 		q := `SELECT workflow, queue, ` + value + ` AS value
 FROM ` + ev + `
 WHERE layer = 'workflow' AND event = 'queue.depth' AND queue != '' AND queue_depth IS NOT NULL
-  AND time >= {now} - toIntervalSecond(?)` + and() + `
+  AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
 GROUP BY workflow, queue
 HAVING value > ?`
 		return q, append(append([]any{window}, args...), float64(limit))
@@ -94,7 +94,7 @@ HAVING value > ?`
 		if !r.ByModel {
 			q := `SELECT workflow, countIf(human_action = 'overridden') / count() AS value
 FROM ` + ev + `
-WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND time >= {now} - toIntervalSecond(?)` + and() + `
+WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
 GROUP BY workflow
 HAVING count() >= ? AND value > ?`
 			return q, append(append([]any{seconds(r.Window)}, args...), r.MinCount, r.MaxRate)
@@ -102,17 +102,19 @@ HAVING count() >= ? AND value > ?`
 		// Human actions rarely carry the model version: take it from the
 		// decision's model output, which may precede the action by up to
 		// the lookback.
-		q := `SELECT h.workflow AS workflow, o.model_version AS model_version, countIf(h.action = 'overridden') / count() AS value
+		// The subqueries' aliases differ from column names: ClickHouse
+		// resolves an alias before a column in WHERE.
+		q := `SELECT h.wf AS workflow, o.mv AS model_version, countIf(h.action = 'overridden') / count() AS value
 FROM (
-  SELECT decision_id, any(workflow) AS workflow, argMax(human_action, time) AS action
+  SELECT decision_id, any(workflow) AS wf, argMax(human_action, time) AS action
   FROM ` + ev + `
-  WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND time >= {now} - toIntervalSecond(?)` + and() + `
+  WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
   GROUP BY decision_id
 ) AS h
 INNER JOIN (
-  SELECT decision_id, any(model_version) AS model_version
+  SELECT decision_id, any(model_version) AS mv
   FROM ` + ev + `
-  WHERE layer = 'model' AND event = 'model.output' AND time >= {now} - toIntervalSecond(?)
+  WHERE layer = 'model' AND event = 'model.output' AND time >= {now} - toIntervalSecond(?) AND time <= {now}
   GROUP BY decision_id
 ) AS o USING (decision_id)
 GROUP BY workflow, model_version
@@ -127,7 +129,7 @@ HAVING count() >= ? AND value > ?`
 		}[r.Kind]
 		q := `SELECT workflow, countIf(` + cond + `) / count() AS value
 FROM ` + ev + `
-WHERE layer = 'model' AND event = 'decision.verdict' AND time >= {now} - toIntervalSecond(?)` + and() + `
+WHERE layer = 'model' AND event = 'decision.verdict' AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
 GROUP BY workflow
 HAVING count() >= ? AND value > ?`
 		return q, append(append([]any{seconds(r.Window)}, args...), r.MinCount, r.MaxRate)
@@ -136,7 +138,7 @@ HAVING count() >= ? AND value > ?`
 		w := seconds(r.Window)
 		q := `SELECT workflow, abs(avgIf(confidence, time >= {now} - toIntervalSecond(?)) - avgIf(confidence, time < {now} - toIntervalSecond(?))) AS value
 FROM ` + ev + `
-WHERE layer = 'model' AND event = 'model.output' AND confidence IS NOT NULL AND time >= {now} - toIntervalSecond(?)` + and() + `
+WHERE layer = 'model' AND event = 'model.output' AND confidence IS NOT NULL AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
 GROUP BY workflow
 HAVING countIf(time >= {now} - toIntervalSecond(?)) >= ? AND countIf(time < {now} - toIntervalSecond(?)) >= ? AND value > ?`
 		return q, append(append([]any{w, w, seconds(r.Baseline)}, args...), w, r.MinCount, w, r.MinCount, r.MaxDrift)
@@ -144,7 +146,7 @@ HAVING countIf(time >= {now} - toIntervalSecond(?)) >= ? AND countIf(time < {now
 		filter("workflow", r.Workflow)
 		q := `SELECT workflow, layer, toFloat64(dateDiff('millisecond', max(time), {now})) / 1000 AS value
 FROM ` + ev + `
-WHERE layer IN ('data', 'model', 'workflow', 'human', 'business') AND workflow != '' AND time >= {now} - toIntervalSecond(?)` + and() + `
+WHERE layer IN ('data', 'model', 'workflow', 'human', 'business') AND workflow != '' AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
 GROUP BY workflow, layer
 HAVING value > ?`
 		return q, append(append([]any{int64(Lookback / time.Second)}, args...), float64(seconds(r.SilentFor)))
@@ -259,7 +261,7 @@ func (r *Rule) presenceQuery(db string) (q string, args []any, ok bool) {
 	default:
 		return "", nil, false
 	}
-	q = "SELECT count() FROM " + db + ".events WHERE layer = ? AND event = ? AND time >= {now} - toIntervalSecond(?)"
+	q = "SELECT count() FROM " + db + ".events WHERE layer = ? AND event = ? AND time >= {now} - toIntervalSecond(?) AND time <= {now}"
 	args = []any{layer, event, seconds(r.Window)}
 	if r.Workflow != "" {
 		q += " AND workflow = ?"

@@ -216,7 +216,7 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 	over := run(Rule{Alert: "Over", Kind: KindOverrideRate, Window: contract.Duration(time.Hour), MaxRate: 0.3, MinCount: 5})
 	assert.Equal(t, []string{"[claims]"}, labelsOf(over, "workflow"))
 	assert.InDelta(t, 0.45, over[0].Value, 1e-9)
-	byModel := run(Rule{Alert: "Over", Kind: KindOverrideRate, Window: contract.Duration(time.Hour), MaxRate: 0.3, MinCount: 5, ByModel: true})
+	byModel := run(Rule{Alert: "Over", Kind: KindOverrideRate, Window: contract.Duration(time.Hour), MaxRate: 0.3, MinCount: 5, ByModel: true, Workflow: "claims"})
 	assert.Equal(t, []string{"[claims v2]"}, labelsOf(byModel, "workflow", "model_version"))
 	assert.InDelta(t, 0.8, byModel[0].Value, 1e-9)
 	assert.Empty(t, run(Rule{Alert: "Over", Kind: KindOverrideRate, Window: contract.Duration(time.Hour), MaxRate: 0.3, MinCount: 50}),
