@@ -244,9 +244,28 @@ type genConfig struct {
 	// decisions are about; an alias map written by --write-aliases covers
 	// most of them.
 	entities uint64
+	// incident makes one source stop updating between two instants: its
+	// data.as_of stays at the incident's start, in reads and freshness
+	// signals alike, as when a sync job dies while the answers stay fluent.
+	incident incident
 	// signalInterval is how often the periodic source.freshness and
 	// queue.depth signals go out; 0 disables them.
 	signalInterval time.Duration
+}
+
+type incident struct {
+	source     string
+	start, end time.Time
+}
+
+// asOf is when the data read at now was current, age earlier, unless the
+// source is in its incident.
+func (in incident) asOf(src string, now time.Time, age time.Duration) time.Time {
+	t := now.Add(-age)
+	if src == in.source && !now.Before(in.start) && now.Before(in.end) && t.After(in.start) {
+		return in.start
+	}
+	return t
 }
 
 const (
@@ -586,8 +605,8 @@ func (g *generator) plan(p *plan) {
 	p.n++
 }
 
-func (g *generator) asOf(now time.Time, age time.Duration) string {
-	g.buf = now.Add(-age).UTC().AppendFormat(g.buf[:0], time.RFC3339Nano)
+func (g *generator) asOf(src string, now time.Time, age time.Duration) string {
+	g.buf = g.sh.cfg.incident.asOf(src, now, age).UTC().AppendFormat(g.buf[:0], time.RFC3339Nano)
 	return string(g.buf)
 }
 
@@ -606,7 +625,7 @@ func (g *generator) emitLog(lr plog.LogRecord, p *plan, st step, now time.Time, 
 		a.EnsureCapacity(9)
 		decisionAttrs(a, p, c.LayerData, c.EventContextRead)
 		a.PutStr(c.DataSource, rd.src.name)
-		a.PutStr(c.DataAsOf, g.asOf(now, rd.age))
+		a.PutStr(c.DataAsOf, g.asOf(rd.src.name, now, rd.age))
 		a.PutBool(c.DataComplete, rd.complete)
 		a.PutStr(c.DataEntitySystem, rd.src.system)
 		a.PutStr(c.DataEntityID, rd.src.idPrefix+p.entityNum)
@@ -678,7 +697,7 @@ func (g *generator) emitSignal(lr plog.LogRecord, s *periodic, now time.Time, ts
 		a.PutStr(c.DecisionLayer, c.LayerData)
 		a.PutStr(c.DecisionEvent, c.EventSourceFreshness)
 		a.PutStr(c.DataSource, s.src.name)
-		a.PutStr(c.DataAsOf, g.asOf(now, s.age))
+		a.PutStr(c.DataAsOf, g.asOf(s.src.name, now, s.age))
 		a.PutBool(c.DataAvailable, s.avail)
 		return
 	}

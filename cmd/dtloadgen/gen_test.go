@@ -286,3 +286,25 @@ func BenchmarkFill(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "events/s")
 }
+
+func TestIncidentFreezesOneSourceForItsDuration(t *testing.T) {
+	start := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	in := incident{source: "policy-db", start: start, end: start.Add(10 * time.Minute)}
+	during := start.Add(5 * time.Minute)
+	if got := in.asOf("policy-db", during, 20*time.Second); !got.Equal(start) {
+		t.Fatalf("during the incident as_of = %s, want the incident's start", got)
+	}
+	if got := in.asOf("claims-history", during, 20*time.Second); !got.Equal(during.Add(-20 * time.Second)) {
+		t.Fatalf("another source is unaffected, got %s", got)
+	}
+	if got := in.asOf("policy-db", during, 2*time.Hour); !got.Equal(during.Add(-2 * time.Hour)) {
+		t.Fatalf("a read older than the incident keeps its own as_of, got %s", got)
+	}
+	after := start.Add(11 * time.Minute)
+	if got := in.asOf("policy-db", after, 20*time.Second); !got.Equal(after.Add(-20 * time.Second)) {
+		t.Fatalf("after the incident the source recovers, got %s", got)
+	}
+	if got := (incident{}).asOf("policy-db", during, time.Second); !got.Equal(during.Add(-time.Second)) {
+		t.Fatalf("no incident configured, got %s", got)
+	}
+}

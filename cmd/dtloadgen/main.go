@@ -38,9 +38,12 @@ type options struct {
 	timeout        time.Duration
 	maxRetries     int
 
-	entities      uint64
-	writeAliases  string
-	aliasCoverage float64
+	incidentSource string
+	incidentAfter  time.Duration
+	incidentFor    time.Duration
+	entities       uint64
+	writeAliases   string
+	aliasCoverage  float64
 
 	verifyAddr    string
 	database      string
@@ -62,6 +65,9 @@ func parseFlags(args []string) (options, error) {
 	fs.Uint64Var(&o.seed, "seed", 0, "random seed; 0 = random")
 	fs.Float64Var(&o.staleShare, "stale-share", 0.02, "fraction of decisions with a context read hours old")
 	fs.Float64Var(&o.missingShare, "missing-share", 0.01, "fraction of decisions missing a required context read")
+	fs.StringVar(&o.incidentSource, "incident-source", "", "a source that stops updating (its data.as_of freezes) during the run, e.g. policy-db")
+	fs.DurationVar(&o.incidentAfter, "incident-after", 2*time.Minute, "when the incident starts, after the run's start")
+	fs.DurationVar(&o.incidentFor, "incident-for", 10*time.Minute, "how long the incident lasts")
 	fs.Uint64Var(&o.entities, "entities", defaultEntities, "distinct entity IDs per source system")
 	fs.StringVar(&o.writeAliases, "write-aliases", "", "write an alias map (CSV for the decision processor) of the entity IDs to this file and exit")
 	fs.Float64Var(&o.aliasCoverage, "alias-coverage", 0.97, "share of entity IDs --write-aliases maps; the rest stay unresolved")
@@ -259,6 +265,8 @@ func mainErr(o options, log zerolog.Logger) int {
 		gen: genConfig{
 			runID: o.runID, seed: o.seed, staleShare: o.staleShare, missingShare: o.missingShare,
 			signalInterval: o.signalInterval, entities: o.entities,
+			incident: incident{source: o.incidentSource, start: time.Now().Add(o.incidentAfter),
+				end: time.Now().Add(o.incidentAfter + o.incidentFor)},
 		},
 		batch: batchSize, workers: o.workers, rate: o.rate, events: o.events,
 		deliver: deliverer{exp: exp, timeout: o.timeout, maxRetries: o.maxRetries, backoff: 200 * time.Millisecond},
