@@ -59,7 +59,11 @@ for _ in $(seq 1 150); do
 done
 
 if ! running "$home/run/dtloadgen.pid"; then
+  # policy-db, a source claims-triage depends on, stops updating 3 minutes
+  # in and for 10 minutes: verdicts turn to unsupported certainty and the
+  # staleness and unsupported-certainty alerts fire, then resolve.
   nohup bin/dtloadgen --protocol grpc --endpoint 127.0.0.1:4317 --rate "$rate" --batch 50 --workers 1 \
+    --incident-source "${DEMO_INCIDENT_SOURCE:-policy-db}" --incident-after 3m --incident-for 10m \
     >"$home/logs/dtloadgen.log" 2>&1 &
   echo $! >"$home/run/dtloadgen.pid"
 fi
@@ -82,6 +86,12 @@ the verdicts of workflows that have a contract (deploy/contracts):
 The latest unsupported-certainty verdicts, with the source that was stale:
 
   curl -s http://127.0.0.1:18123/ --data-binary "SELECT time, workflow, decision_id, confidence, verdict_context, verdict_stale_source, round(verdict_stale_age_s) AS age_s, verdict_stale_budget_s AS budget_s, verdict_missing_sources, verdict_behaviour FROM decisiontrace.events WHERE event = 'decision.verdict' AND verdict_unsupported ORDER BY time DESC LIMIT 10 FORMAT PrettyCompact"
+
+Alerts (rules in deploy/rules, and every contract's defaults), with every
+state change; the demo's incident makes DecisionSourceStale and
+DecisionUnsupportedCertainty fire about 5 minutes in:
+
+  curl -s http://127.0.0.1:18123/ --data-binary "SELECT time, alertname, state, labels, annotations['summary'] AS summary FROM decisiontrace.alert_history ORDER BY time DESC LIMIT 20 FORMAT PrettyCompact"
 
 Stop with: deploy/local/demo.sh down
 MSG
