@@ -68,6 +68,12 @@ func (r *Rule) Query(db string) (string, []any) {
 		filter("workflow", r.Workflow)
 		filter("source", r.Source)
 		names, budgets := r.budgetArrays()
+		if len(names) > 0 && r.MaxAge <= 0 {
+			// Budgets from a contract, and no general max_age: only the
+			// sources the contract budgets are judged.
+			where = append(where, "has(?, source)")
+			args = append(args, names)
+		}
 		q := `SELECT workflow, source, toFloat64(dateDiff('millisecond', max(as_of), {now})) / 1000 AS value
 FROM ` + ev + `
 WHERE layer = 'data' AND event IN ('source.freshness', 'context.read') AND source != '' AND as_of IS NOT NULL

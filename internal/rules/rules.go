@@ -297,7 +297,7 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 	}
 	out = append(out,
 		with(Rule{Alert: "DecisionUnsupportedCertainty", Kind: KindUnsupportedCertainty, Window: contract.Duration(15 * time.Minute),
-			MaxRate: 0.02, MinCount: 20, For: contract.Duration(2 * time.Minute)}),
+			MaxRate: 0.05, MinCount: 20, For: contract.Duration(2 * time.Minute)}),
 		with(Rule{Alert: "DecisionMissingContext", Kind: KindMissingContext, Window: contract.Duration(15 * time.Minute),
 			MaxRate: 0.05, MinCount: 20, For: contract.Duration(2 * time.Minute)}),
 		with(Rule{Alert: "DecisionLayerSilent", Kind: KindLayerSilence, SilentFor: contract.Duration(15 * time.Minute)}),

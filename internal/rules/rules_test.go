@@ -205,8 +205,13 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 	assert.InDelta(t, 20*60, st[0].Value, 90)
 	assert.Equal(t, "Stale", st[0].Labels["alertname"])
 
-	// Budgets from a contract apply per source.
+	// Budgets from a contract apply per source, and only to the sources it
+	// budgets (fraud-signals, 20 minutes old, has none).
+	s.add(t, time.Minute, map[string]any{c.DecisionWorkflow: "claims", c.DecisionLayer: "data", c.DecisionEvent: "source.freshness",
+		c.DataSource: "fraud-signals", c.DataAsOf: old})
 	assert.Empty(t, run(Rule{Alert: "Stale", Kind: KindSourceStaleness, Budgets: map[string]contract.Duration{"policy-db": contract.Duration(time.Hour)}}))
+	st = run(Rule{Alert: "Stale", Kind: KindSourceStaleness, Budgets: map[string]contract.Duration{"policy-db": contract.Duration(time.Minute)}})
+	assert.Equal(t, []string{"[claims policy-db]"}, labelsOf(st, "workflow", "source"))
 
 	assert.Equal(t, []string{"[claims manual-review]"}, labelsOf(run(Rule{Alert: "Deep", Kind: KindQueueDepth, MaxDepth: 400}), "workflow", "queue"))
 	grow := run(Rule{Alert: "Grow", Kind: KindQueueGrowth, MaxGrowth: 300, Window: contract.Duration(15 * time.Minute)})

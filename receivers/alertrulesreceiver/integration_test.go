@@ -152,6 +152,8 @@ func find(recs []alertRec, name, state string) *alertRec {
 }
 
 func TestIntegrationPendingFiringResolvedAndRestartWithoutRepage(t *testing.T) {
+	failingFor, noDataFor = 0, 0
+	t.Cleanup(func() { failingFor, noDataFor = 2*time.Minute, 10*time.Minute })
 	r := newRig(t)
 	r.depth(t, 480)
 

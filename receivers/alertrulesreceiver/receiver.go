@@ -36,6 +36,14 @@ const (
 	ruleNoDataAlert  = "DecisionRuleNoData"
 )
 
+// How long a rule must fail, or lack data, before its own alert fires: a
+// collector that starts before any traffic, or one query lost to a
+// ClickHouse restart, pages no one.
+var (
+	failingFor = 2 * time.Minute
+	noDataFor  = 10 * time.Minute
+)
+
 type evaluated struct {
 	rule    *rules.Rule
 	machine *alerting.Machine
@@ -76,7 +84,7 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alert
 		return nil, err
 	}
 	r := &alertReceiver{cfg: cfg, set: set, next: next, logger: set.Logger, now: time.Now, groups: groups, dashboard: dash,
-		byRule: map[string]*evaluated{}, failing: alerting.NewMachine(0, 0), noData: alerting.NewMachine(0, 0),
+		byRule: map[string]*evaluated{}, failing: alerting.NewMachine(failingFor, 0), noData: alerting.NewMachine(noDataFor, 0),
 		persisted: map[string]map[uint64]bool{}}
 	for _, g := range groups {
 		for _, rl := range g.rules {
