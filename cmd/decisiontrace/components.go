@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter"
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
 	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor"
 	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver"
@@ -45,6 +46,7 @@ func components() (otelcol.Factories, error) {
 	f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
 		debugexporter.NewFactory(),
 		decisionstoreexporter.NewFactory(),
+		alertmanagerexporter.NewFactory(),
 	)
 	errs = errors.Join(errs, err)
 	f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](

@@ -1,0 +1,119 @@
+package alertmanagerexporter
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+)
+
+// Config is the alertmanager exporter's configuration.
+type Config struct {
+	// Timeout bounds one push of incoming records to all endpoints
+	// (they are posted to concurrently).
+	exporterhelper.TimeoutConfig `mapstructure:",squash"`
+	QueueConfig                  configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+	BackOffConfig                configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
+
+	// Endpoints are the base URLs of the Alertmanagers, e.g.
+	// http://am1:9093 or https://am.example/alertmanager (a path prefix as
+	// set by --web.route-prefix). Every endpoint gets every alert:
+	// Alertmanagers in HA deduplicate among themselves, and an alert that
+	// reaches only one of them is not shared.
+	Endpoints []string `mapstructure:"endpoints"`
+	// TLS applies to https endpoints; without a CA the system roots are used.
+	TLS configtls.ClientConfig `mapstructure:"tls"`
+	// BasicAuth or BearerToken (not both) authenticate every request.
+	BasicAuth   configoptional.Optional[BasicAuth] `mapstructure:"basic_auth"`
+	BearerToken configopaque.String                `mapstructure:"bearer_token"`
+	// RequestTimeout bounds one POST to one Alertmanager.
+	RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	// ResendInterval is how often every firing alert is sent again.
+	ResendInterval time.Duration `mapstructure:"resend_interval"`
+	// EndsAtAhead is how far ahead of now a firing alert's endsAt is set at
+	// each send. Alertmanager resolves the alert by itself once endsAt
+	// passes without a re-send, so it must cover a few missed re-sends;
+	// Prometheus uses 4 × max(resend delay, evaluation interval). Only the
+	// re-send counts here because this exporter re-sends on its own clock,
+	// whatever the rules' evaluation intervals.
+	EndsAtAhead time.Duration `mapstructure:"ends_at_ahead"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// BasicAuth is HTTP basic authentication.
+type BasicAuth struct {
+	Username string              `mapstructure:"username"`
+	Password configopaque.String `mapstructure:"password"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the configuration without changing it.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if len(cfg.Endpoints) == 0 {
+		errs = append(errs, errors.New("endpoints: at least one Alertmanager URL is required, e.g. http://127.0.0.1:9093"))
+	}
+	seen := map[string]bool{}
+	for i, e := range cfg.Endpoints {
+		if err := validateEndpoint(e); err != nil {
+			errs = append(errs, fmt.Errorf("endpoints[%d]: %w", i, err))
+			continue
+		}
+		if seen[e] {
+			errs = append(errs, fmt.Errorf("endpoints[%d]: %q is listed twice", i, e))
+		}
+		seen[e] = true
+	}
+	if ba := cfg.BasicAuth.Get(); ba != nil {
+		if ba.Username == "" {
+			errs = append(errs, errors.New("basic_auth: username must be set"))
+		}
+		if cfg.BearerToken != "" {
+			errs = append(errs, errors.New("bearer_token: cannot be combined with basic_auth"))
+		}
+	}
+	if cfg.RequestTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("request_timeout: must be positive, got %s", cfg.RequestTimeout))
+	}
+	if cfg.ResendInterval <= 0 {
+		errs = append(errs, fmt.Errorf("resend_interval: must be positive, got %s", cfg.ResendInterval))
+	} else if cfg.EndsAtAhead < 2*cfg.ResendInterval {
+		// With less, one slow or lost re-send resolves a firing alert.
+		errs = append(errs, fmt.Errorf("ends_at_ahead: must be at least 2 × resend_interval (%s), got %s", 2*cfg.ResendInterval, cfg.EndsAtAhead))
+	}
+	return errors.Join(errs...)
+}
+
+func validateEndpoint(e string) error {
+	u, err := url.Parse(e)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", e)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: scheme must be http or https", e)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q: no host", e)
+	}
+	if u.User != nil {
+		// Credentials in a URL end up in logs and metric labels.
+		return errors.New("credentials in the URL are not allowed; use basic_auth")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q: no query or fragment allowed", e)
+	}
+	return nil
+}

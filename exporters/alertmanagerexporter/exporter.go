@@ -1,0 +1,323 @@
+package alertmanagerexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-openapi/runtime"
+	httptransport "github.com/go-openapi/runtime/client"
+	"github.com/go-openapi/strfmt"
+	"github.com/prometheus/alertmanager/api/v2/client/alert"
+	"github.com/prometheus/alertmanager/api/v2/models"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter/internal/metadata"
+)
+
+// resolvedMemory is how long the resolve of an alert is remembered, so that
+// an older firing record of it (a retry overtaken by the resolve) does not
+// fire it again.
+const resolvedMemory = 24 * time.Hour
+
+type target struct {
+	endpoint string // the configured URL, which carries no credentials
+	client   alert.ClientService
+}
+
+type amExporter struct {
+	cfg    *Config
+	logger *zap.Logger
+	now    func() time.Time
+
+	httpClient *http.Client
+	targets    []target
+
+	// mu serializes every send (pushes and re-sends) with the updates of
+	// the firing set, so that a re-send of a firing alert never reaches
+	// Alertmanager after its resolve: Alertmanager would take it as a new
+	// firing alert.
+	mu       sync.Mutex
+	firing   map[string]*alertRecord
+	resolved map[string]time.Time // fingerprint → endsAt of its last resolve
+	closed   bool
+
+	stopLoop context.CancelFunc
+	loopDone chan struct{}
+
+	alertsSent   metric.Int64Counter
+	sendFailures metric.Int64Counter
+	skipped      metric.Int64Counter
+	activeAlerts metric.Int64Gauge
+}
+
+func newExporter(cfg *Config, set exporter.Settings) (*amExporter, error) {
+	meter := set.MeterProvider.Meter(metadata.ScopeName)
+	e := &amExporter{
+		cfg: cfg, logger: set.Logger, now: time.Now,
+		firing: map[string]*alertRecord{}, resolved: map[string]time.Time{},
+	}
+	var errs, err error
+	e.alertsSent, err = meter.Int64Counter("otelcol_alertmanager_alerts_sent",
+		metric.WithDescription("Alerts an Alertmanager accepted, by endpoint and state (firing, resolved); re-sends included."), metric.WithUnit("{alert}"))
+	errs = errors.Join(errs, err)
+	e.sendFailures, err = meter.Int64Counter("otelcol_alertmanager_send_failures",
+		metric.WithDescription("POSTs of alerts that an Alertmanager did not accept (unreachable, 4xx, 5xx), by endpoint."), metric.WithUnit("{request}"))
+	errs = errors.Join(errs, err)
+	e.skipped, err = meter.Int64Counter("otelcol_alertmanager_records_skipped",
+		metric.WithDescription("Log records not sent, by reason: no_name (no alert.name), pending, invalid_state."), metric.WithUnit("{record}"))
+	errs = errors.Join(errs, err)
+	e.activeAlerts, err = meter.Int64Gauge("otelcol_alertmanager_active_alerts",
+		metric.WithDescription("Firing alerts this exporter re-sends."), metric.WithUnit("{alert}"))
+	errs = errors.Join(errs, err)
+	return e, errs
+}
+
+func (e *amExporter) start(ctx context.Context, _ component.Host) error {
+	tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("alertmanager: tls: %w", err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
+	e.httpClient = &http.Client{Transport: tr}
+
+	var auth runtime.ClientAuthInfoWriter
+	if ba := e.cfg.BasicAuth.Get(); ba != nil {
+		auth = httptransport.BasicAuth(ba.Username, string(ba.Password))
+	} else if e.cfg.BearerToken != "" {
+		auth = httptransport.BearerToken(string(e.cfg.BearerToken))
+	}
+	e.targets = e.targets[:0]
+	for _, ep := range e.cfg.Endpoints {
+		u, err := url.Parse(ep)
+		if err != nil {
+			return fmt.Errorf("alertmanager: endpoint %q: %w", ep, err)
+		}
+		rt := httptransport.NewWithClient(u.Host, strings.TrimSuffix(u.Path, "/")+"/api/v2/", []string{u.Scheme}, e.httpClient)
+		// go-openapi turns on wire dumps (Authorization header included)
+		// when DEBUG or SWAGGER_DEBUG is set in the environment.
+		rt.Debug = false
+		rt.DefaultAuthentication = auth
+		e.targets = append(e.targets, target{endpoint: ep, client: alert.New(rt, strfmt.Default)})
+	}
+
+	loopCtx, cancel := context.WithCancel(context.Background())
+	e.stopLoop, e.loopDone = cancel, make(chan struct{})
+	go e.resendLoop(loopCtx)
+	return nil
+}
+
+func (e *amExporter) shutdown(context.Context) error {
+	if e.stopLoop != nil {
+		e.stopLoop()
+		<-e.loopDone
+	}
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	if e.httpClient != nil {
+		e.httpClient.CloseIdleConnections()
+	}
+	return nil
+}
+
+func (e *amExporter) resendLoop(ctx context.Context) {
+	defer close(e.loopDone)
+	tick := time.NewTicker(e.cfg.ResendInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			e.resend(ctx)
+		}
+	}
+}
+
+// resend sends every firing alert again with endsAt moved ahead. A failure
+// is only logged and counted: the next interval tries again.
+func (e *amExporter) resend(ctx context.Context) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	for fp, at := range e.resolved {
+		if now.Sub(at) > resolvedMemory {
+			delete(e.resolved, fp)
+		}
+	}
+	if len(e.firing) == 0 || e.closed {
+		return
+	}
+	batch := make(models.PostableAlerts, 0, len(e.firing))
+	for _, r := range e.firing {
+		batch = append(batch, r.postable(now, e.cfg.EndsAtAhead))
+	}
+	if err := e.send(ctx, batch, len(batch), 0); err != nil {
+		e.logger.Warn("re-sending firing alerts failed; trying again next interval",
+			zap.Int("alerts", len(batch)), zap.Duration("resend_interval", e.cfg.ResendInterval), zap.Error(err))
+	}
+}
+
+func (e *amExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	recs, skipped := parseLogs(ld)
+	for reason, n := range skipped {
+		e.skipped.Add(ctx, n, metric.WithAttributes(attribute.String("reason", reason)))
+	}
+	if skipped[skipInvalidState] > 0 {
+		e.logger.Warn("alert records with an alert.state other than pending, firing, resolved were dropped",
+			zap.Int64("records", skipped[skipInvalidState]))
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errors.New("alertmanager exporter is shut down")
+	}
+	now := e.now()
+	// The last record of an alert in a push is its state; sending the
+	// earlier ones as well would only make Alertmanager merge them.
+	last := map[string]*alertRecord{}
+	order := []string{}
+	for _, r := range recs {
+		if len(r.badTimes) > 0 {
+			e.logger.Warn("alert record with times that are not RFC 3339; sent with fallback times",
+				zap.String("alertname", r.labels["alertname"]), zap.Strings("attributes", r.badTimes))
+		}
+		if _, ok := last[r.fingerprint]; !ok {
+			order = append(order, r.fingerprint)
+		}
+		last[r.fingerprint] = r
+	}
+	batch := make(models.PostableAlerts, 0, len(order))
+	firing, resolved := 0, 0
+	for _, fp := range order {
+		r := last[fp]
+		p := r.postable(now, e.cfg.EndsAtAhead)
+		if r.resolved {
+			delete(e.firing, fp)
+			e.resolved[fp] = time.Time(p.EndsAt)
+			resolved++
+		} else {
+			starts := r.startsAt
+			if starts.IsZero() {
+				starts = now
+			}
+			if at, ok := e.resolved[fp]; ok && !starts.After(at) {
+				e.logger.Info("firing record older than the alert's resolve ignored",
+					zap.String("alertname", r.labels["alertname"]), zap.String("fingerprint", fp))
+				continue
+			}
+			delete(e.resolved, fp)
+			e.firing[fp] = r
+			firing++
+		}
+		batch = append(batch, p)
+	}
+	e.activeAlerts.Record(ctx, int64(len(e.firing)))
+	if len(batch) == 0 {
+		return nil
+	}
+	return e.send(ctx, batch, firing, resolved)
+}
+
+// send posts batch to every endpoint concurrently. It succeeds when at least
+// one Alertmanager accepted the alerts: the others are logged and counted,
+// their copy expires or is corrected by the next re-send, and failing the
+// push would re-send to the endpoints that already have it for as long as
+// one replica is down. When none accepted, the error is permanent only if
+// every endpoint refused the alerts themselves (4xx); otherwise it is
+// retryable, and the firing alerts also go out with the next re-send.
+func (e *amExporter) send(ctx context.Context, batch models.PostableAlerts, firing, resolved int) error {
+	errs := make([]error, len(e.targets))
+	var wg sync.WaitGroup
+	for i, t := range e.targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.post(ctx, t, batch)
+		}()
+	}
+	wg.Wait()
+
+	accepted, permanent := 0, 0
+	var failed []error
+	for i, err := range errs {
+		ep := attribute.String("endpoint", e.targets[i].endpoint)
+		if err == nil {
+			accepted++
+			if firing > 0 {
+				e.alertsSent.Add(ctx, int64(firing), metric.WithAttributes(ep, attribute.String("state", "firing")))
+			}
+			if resolved > 0 {
+				e.alertsSent.Add(ctx, int64(resolved), metric.WithAttributes(ep, attribute.String("state", "resolved")))
+			}
+			continue
+		}
+		e.sendFailures.Add(ctx, 1, metric.WithAttributes(ep))
+		if consumererror.IsPermanent(err) {
+			permanent++
+		}
+		failed = append(failed, fmt.Errorf("%s: %w", e.targets[i].endpoint, err))
+	}
+	joined := errors.Join(failed...)
+	switch {
+	case len(failed) == 0:
+		return nil
+	case accepted > 0:
+		e.logger.Warn("some Alertmanagers did not accept the alerts; sent to the others",
+			zap.Int("accepted", accepted), zap.Int("failed", len(failed)), zap.Error(joined))
+		return nil
+	case permanent == len(failed):
+		return consumererror.NewPermanent(joined)
+	default:
+		// Without %w: one permanent part must not make the whole permanent.
+		return fmt.Errorf("no Alertmanager accepted the alerts: %s", joined.Error())
+	}
+}
+
+func (e *amExporter) post(ctx context.Context, t target, batch models.PostableAlerts) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.RequestTimeout)
+	defer cancel()
+	_, err := t.client.PostAlerts(alert.NewPostAlertsParamsWithContext(ctx).
+		WithTimeout(e.cfg.RequestTimeout).WithAlerts(batch))
+	if err == nil {
+		return nil
+	}
+	var bad *alert.PostAlertsBadRequest
+	if errors.As(err, &bad) {
+		// Alertmanager stored the valid alerts of the batch and names the
+		// others; a retry would be refused the same way.
+		return consumererror.NewPermanent(fmt.Errorf("400 Bad Request: %s", bad.Payload))
+	}
+	var internal *alert.PostAlertsInternalServerError
+	if errors.As(err, &internal) {
+		return fmt.Errorf("500 Internal Server Error: %s", internal.Payload)
+	}
+	var apiErr *runtime.APIError
+	if errors.As(err, &apiErr) {
+		c := apiErr.Code
+		if c >= 400 && c < 500 && c != http.StatusRequestTimeout && c != http.StatusTooManyRequests {
+			// 401, 403, 404, 413...: the request or the configuration is
+			// wrong, not the moment.
+			return consumererror.NewPermanent(fmt.Errorf("HTTP %d %s", c, http.StatusText(c)))
+		}
+		return fmt.Errorf("HTTP %d %s", c, http.StatusText(c))
+	}
+	return err
+}

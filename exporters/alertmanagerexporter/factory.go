@@ -1,0 +1,60 @@
+package alertmanagerexporter
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter/internal/metadata"
+)
+
+// NewFactory returns the alertmanager exporter factory.
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		exporter.WithLogs(createLogs, metadata.LogsStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	queue := exporterhelper.NewDefaultQueueConfig()
+	// One consumer keeps the records in order: a firing record retried
+	// after the resolve of the same alert would page again.
+	queue.NumConsumers = 1
+	retry := configretry.NewDefaultBackOffConfig()
+	// An alert waits for Alertmanager to come back rather than being
+	// dropped; the queue's size bounds what waits.
+	retry.MaxElapsedTime = 0
+	return &Config{
+		TimeoutConfig:  exporterhelper.TimeoutConfig{Timeout: 15 * time.Second},
+		QueueConfig:    configoptional.Some(queue),
+		BackOffConfig:  retry,
+		Endpoints:      []string{"http://127.0.0.1:9093"},
+		RequestTimeout: 10 * time.Second,
+		ResendInterval: time.Minute,
+		EndsAtAhead:    4 * time.Minute,
+	}
+}
+
+func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
+	c := cfg.(*Config)
+	e, err := newExporter(c, set)
+	if err != nil {
+		return nil, err
+	}
+	return exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs,
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithTimeout(c.TimeoutConfig),
+		exporterhelper.WithQueue(c.QueueConfig),
+		exporterhelper.WithRetry(c.BackOffConfig),
+		exporterhelper.WithStart(e.start),
+		exporterhelper.WithShutdown(e.shutdown),
+	)
+}

@@ -1,0 +1,171 @@
+package alertmanagerexporter
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/go-openapi/strfmt"
+	"github.com/prometheus/alertmanager/api/v2/models"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
+)
+
+// Why a log record was not sent, for otelcol_alertmanager_records_skipped.
+const (
+	skipNoName       = "no_name"
+	skipPending      = "pending"
+	skipInvalidState = "invalid_state"
+)
+
+// alertRecord is one alert record, read from a log record.
+type alertRecord struct {
+	fingerprint  string
+	resolved     bool
+	labels       models.LabelSet
+	annotations  models.LabelSet
+	startsAt     time.Time
+	resolvedAt   time.Time // zero: now, at the time of sending
+	generatorURL string
+	// badTimes names the time attributes that did not parse; the record is
+	// sent anyway, with the fallback, because a page late by a few seconds
+	// of startsAt beats no page.
+	badTimes []string
+}
+
+// postable is what Alertmanager is sent for r at now: a firing alert ends
+// ahead of now, a resolved one at its resolve time.
+func (r *alertRecord) postable(now time.Time, ahead time.Duration) *models.PostableAlert {
+	starts, ends := r.startsAt, now.Add(ahead)
+	if r.resolved {
+		ends = now
+		if !r.resolvedAt.IsZero() {
+			ends = r.resolvedAt
+		}
+	}
+	if starts.IsZero() || starts.After(ends) {
+		// Alertmanager refuses an alert that ends before it starts.
+		starts = ends
+	}
+	return &models.PostableAlert{
+		Alert:       models.Alert{Labels: r.labels, GeneratorURL: strfmt.URI(r.generatorURL)},
+		Annotations: r.annotations,
+		StartsAt:    strfmt.DateTime(starts.UTC()),
+		EndsAt:      strfmt.DateTime(ends.UTC()),
+	}
+}
+
+// parseLogs reads the alert records of ld in order. skipped counts the
+// records that are not sent, by reason.
+func parseLogs(ld plog.Logs) (recs []*alertRecord, skipped map[string]int64) {
+	skipped = map[string]int64{}
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				r, reason := parseRecord(lr)
+				if reason != "" {
+					skipped[reason]++
+					continue
+				}
+				recs = append(recs, r)
+			}
+		}
+	}
+	return recs, skipped
+}
+
+func parseRecord(lr plog.LogRecord) (*alertRecord, string) {
+	attrs := lr.Attributes()
+	name := str(attrs, conventions.AlertName)
+	if name == "" {
+		return nil, skipNoName
+	}
+	r := &alertRecord{}
+	switch str(attrs, conventions.AlertState) {
+	case conventions.AlertStateFiring:
+	case conventions.AlertStateResolved:
+		r.resolved = true
+	case conventions.AlertStatePending:
+		// Alertmanager knows only firing and resolved alerts.
+		return nil, skipPending
+	default:
+		return nil, skipInvalidState
+	}
+	r.labels = stringMap(attrs, conventions.AlertLabels)
+	r.labels["alertname"] = name
+	r.annotations = stringMap(attrs, conventions.AlertAnnotations)
+	r.generatorURL = str(attrs, conventions.AlertGeneratorURL)
+
+	for _, k := range []string{conventions.AlertFiredAt, conventions.AlertActiveAt} {
+		if t, ok := r.time(attrs, k); ok {
+			r.startsAt = t
+			break
+		}
+	}
+	if r.startsAt.IsZero() && lr.Timestamp() != 0 {
+		r.startsAt = lr.Timestamp().AsTime()
+	}
+	if r.resolved {
+		r.resolvedAt, _ = r.time(attrs, conventions.AlertResolvedAt)
+	}
+
+	if v, ok := attrs.Get(conventions.AlertFingerprint); ok && v.AsString() != "" {
+		r.fingerprint = v.AsString()
+	} else {
+		r.fingerprint = labelsFingerprint(r.labels)
+	}
+	return r, ""
+}
+
+func (r *alertRecord) time(attrs pcommon.Map, k string) (time.Time, bool) {
+	s := str(attrs, k)
+	if s == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		r.badTimes = append(r.badTimes, k)
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+func str(attrs pcommon.Map, k string) string {
+	if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+func stringMap(attrs pcommon.Map, k string) models.LabelSet {
+	out := models.LabelSet{}
+	if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeMap {
+		for mk, mv := range v.Map().All() {
+			out[mk] = mv.AsString()
+		}
+	}
+	return out
+}
+
+// labelsFingerprint stands in for alert.fingerprint when a producer other
+// than the rule evaluator leaves it out: the label set identifies the alert
+// for Alertmanager too.
+func labelsFingerprint(ls models.LabelSet) string {
+	keys := make([]string, 0, len(ls))
+	for k := range ls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0xff)
+		b.WriteString(ls[k])
+		b.WriteByte(0xff)
+	}
+	return "labels:" + strconv.FormatUint(xxhash.Sum64String(b.String()), 16)
+}

@@ -1,0 +1,189 @@
+// Package amtest starts a private Alertmanager (Debian's
+// /usr/bin/prometheus-alertmanager, as cmd/dtlocal runs it) for integration
+// tests: its own free port, its own storage directory, gossip clustering off,
+// one receiver without notifier. Tests read what Alertmanager holds through
+// its API v2 with the client of github.com/prometheus/alertmanager.
+package amtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	httptransport "github.com/go-openapi/runtime/client"
+	"github.com/go-openapi/strfmt"
+	amclient "github.com/prometheus/alertmanager/api/v2/client"
+	"github.com/prometheus/alertmanager/api/v2/client/alert"
+	"github.com/prometheus/alertmanager/api/v2/models"
+)
+
+// Binary is the Alertmanager the tests run.
+const Binary = "/usr/bin/prometheus-alertmanager"
+
+// config has no notifier: alerts are only held, which is all the tests read.
+// group_wait and friends do not matter for GET /api/v2/alerts.
+const config = `route:
+  receiver: "null"
+receivers:
+  - name: "null"
+`
+
+// Alertmanager is one running private instance.
+type Alertmanager struct {
+	t    testing.TB
+	addr string
+	dir  string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// Start starts an Alertmanager on a free port of 127.0.0.1 and waits until
+// /-/ready answers. It is stopped when the test ends. A missing binary fails
+// the test: the claims of the integration suite need the real server.
+func Start(t testing.TB) *Alertmanager {
+	t.Helper()
+	if _, err := os.Stat(Binary); err != nil {
+		t.Fatalf("%s is missing (apt-get install -y prometheus-alertmanager): %v", Binary, err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	am := &Alertmanager{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t))), dir: dir}
+	am.start()
+	t.Cleanup(am.Stop)
+	return am
+}
+
+// FreePort returns a TCP port of 127.0.0.1 that nothing listens on now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// URL is the base URL to configure as an endpoint, e.g. http://127.0.0.1:PORT.
+func (am *Alertmanager) URL() string { return "http://" + am.addr }
+
+func (am *Alertmanager) start() {
+	am.t.Helper()
+	logf, err := os.OpenFile(filepath.Join(am.dir, "alertmanager.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		am.t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(Binary,
+		"--config.file="+filepath.Join(am.dir, "alertmanager.yml"),
+		// Alertmanager keeps silences and the notification log here, not
+		// alerts: after Restart it holds no alert until one is sent again.
+		"--storage.path="+filepath.Join(am.dir, "data"),
+		"--web.listen-address="+am.addr,
+		// Gossip off: one instance per test, no second port to collide on.
+		"--cluster.listen-address=",
+	)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		am.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	am.mu.Lock()
+	am.cmd, am.exited = cmd, exited
+	am.mu.Unlock()
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := ready(am.URL())
+		if err == nil {
+			return
+		}
+		select {
+		case <-exited:
+			am.t.Fatalf("Alertmanager exited during start-up:\n%s", am.Log())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			am.Stop()
+			am.t.Fatalf("Alertmanager not ready after 15s: %v\n%s", err, am.Log())
+		}
+	}
+}
+
+func ready(base string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/-/ready", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /-/ready: %s", resp.Status)
+	}
+	return nil
+}
+
+// Stop kills Alertmanager and waits for it to exit; the port is free
+// afterwards. Stopping a stopped instance does nothing.
+func (am *Alertmanager) Stop() {
+	am.mu.Lock()
+	cmd, exited := am.cmd, am.exited
+	am.cmd = nil
+	am.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+}
+
+// Restart starts a stopped instance again on the same address and storage.
+func (am *Alertmanager) Restart() {
+	am.t.Helper()
+	am.Stop()
+	am.start()
+}
+
+// Log is what Alertmanager wrote so far, for failure messages.
+func (am *Alertmanager) Log() string {
+	b, _ := os.ReadFile(filepath.Join(am.dir, "alertmanager.log"))
+	return string(b)
+}
+
+// Client is an API v2 client for this instance.
+func (am *Alertmanager) Client() *amclient.AlertmanagerAPI {
+	return amclient.New(httptransport.New(am.addr, amclient.DefaultBasePath, []string{"http"}), strfmt.Default)
+}
+
+// Alerts is GET /api/v2/alerts with Alertmanager's defaults (active,
+// silenced, inhibited and unprocessed alerts; never resolved ones), narrowed
+// by matchers such as `alertname="X"`.
+func (am *Alertmanager) Alerts(filter ...string) (models.GettableAlerts, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ok, err := am.Client().Alert.GetAlerts(alert.NewGetAlertsParamsWithContext(ctx).WithFilter(filter))
+	if err != nil {
+		return nil, err
+	}
+	return ok.Payload, nil
+}
