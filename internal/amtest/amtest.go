@@ -7,10 +7,12 @@ package amtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +39,24 @@ receivers:
   - name: "null"
 `
 
+// notifyingConfig sends every alert, in a group of its own, to a webhook as
+// soon as Alertmanager has it, and every change (a new alert, a resolve)
+// within a second; an unchanged alert is notified again only after an hour.
+// A test therefore sees one notification per real state change, and any
+// spurious resolve or re-fire as an extra one.
+const notifyingConfig = `route:
+  receiver: hook
+  group_by: ['...']
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: %q
+        send_resolved: true
+`
+
 // Alertmanager is one running private instance.
 type Alertmanager struct {
 	t    testing.TB
@@ -53,11 +73,26 @@ type Alertmanager struct {
 // the test: the claims of the integration suite need the real server.
 func Start(t testing.TB) *Alertmanager {
 	t.Helper()
+	return start(t, config)
+}
+
+// StartNotifying starts an Alertmanager that notifies a webhook of this
+// test (see notifyingConfig); Notifications returns what it received.
+func StartNotifying(t testing.TB) (*Alertmanager, *Webhook) {
+	t.Helper()
+	hook := &Webhook{}
+	srv := httptest.NewServer(hook)
+	t.Cleanup(srv.Close)
+	return start(t, fmt.Sprintf(notifyingConfig, srv.URL)), hook
+}
+
+func start(t testing.TB, cfg string) *Alertmanager {
+	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		t.Fatalf("%s is missing (apt-get install -y prometheus-alertmanager): %v", Binary, err)
 	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(config), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	am := &Alertmanager{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t))), dir: dir}
@@ -186,4 +221,54 @@ func (am *Alertmanager) Alerts(filter ...string) (models.GettableAlerts, error) 
 		return nil, err
 	}
 	return ok.Payload, nil
+}
+
+// Notification is one alert of a webhook notification, in Alertmanager's
+// documented webhook format.
+type Notification struct {
+	Status      string            `json:"status"` // firing or resolved
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	StartsAt    time.Time         `json:"startsAt"`
+	EndsAt      time.Time         `json:"endsAt"`
+}
+
+// Webhook records the notifications Alertmanager sends.
+type Webhook struct {
+	mu   sync.Mutex
+	got  []Notification
+	errs []error
+}
+
+func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var msg struct {
+		Alerts []Notification `json:"alerts"`
+	}
+	err := json.NewDecoder(r.Body).Decode(&msg)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err != nil {
+		h.errs = append(h.errs, err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	h.got = append(h.got, msg.Alerts...)
+}
+
+// Notifications are the alerts notified so far, in arrival order, with the
+// alert name; a payload that did not decode fails the test.
+func (h *Webhook) Notifications(t testing.TB, alertname string) []Notification {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.errs) > 0 {
+		t.Fatalf("webhook payloads that did not decode: %v", h.errs)
+	}
+	var out []Notification
+	for _, n := range h.got {
+		if alertname == "" || n.Labels["alertname"] == alertname {
+			out = append(out, n)
+		}
+	}
+	return out
 }

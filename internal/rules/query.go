@@ -275,3 +275,86 @@ func (r *Rule) presenceQuery(db string) (q string, args []any, ok bool) {
 	}
 	return q, args, true
 }
+
+// exampleQuery returns a query for the most recent decisions that show one
+// alert's condition, so that whoever is paged can open a decision rather
+// than start from a rate: the decisions that read the stale source, went to
+// the deep queue, were overridden on that model version, were confident on
+// stale context, and so on. Label values travel as parameters. Custom SQL
+// has none (ok is false).
+func (r *Rule) exampleQuery(db string, labels map[string]string, n int) (q string, args []any, ok bool) {
+	ev := db + ".events"
+	window := seconds(r.Window)
+	switch {
+	case r.Kind == KindLayerSilence:
+		window = int64(Lookback / time.Second)
+	case window <= 0:
+		window = int64(time.Hour / time.Second)
+	}
+	var where []string
+	match := func(col, label string) {
+		where = append(where, col+" = ?")
+		args = append(args, labels[label])
+	}
+	where = append(where, "decision_id != ''", "time >= {now} - toIntervalSecond(?)", "time <= {now}")
+	args = append(args, window)
+	match("workflow", "workflow")
+	switch r.Kind {
+	case KindSourceStaleness:
+		where = append(where, "layer = 'data'", "event = 'context.read'")
+		match("source", "source")
+	case KindQueueDepth, KindQueueGrowth:
+		where = append(where, "layer = 'workflow'", "event != 'queue.depth'")
+		match("queue", "queue")
+	case KindOverrideRate:
+		where = append(where, "layer = 'human'", "event = 'human.action'", "human_action = 'overridden'")
+		if mv, has := labels["model_version"]; has {
+			where = append(where, `decision_id IN (SELECT decision_id FROM `+ev+` WHERE layer = 'model' AND event = 'model.output'
+    AND model_version = ? AND time >= {now} - toIntervalSecond(?) AND time <= {now})`)
+			args = append(args, mv, window+int64(Lookback/time.Second))
+		}
+	case KindUnsupportedCertainty:
+		where = append(where, "layer = 'model'", "event = 'decision.verdict'", "verdict_unsupported")
+	case KindMissingContext:
+		where = append(where, "layer = 'model'", "event = 'decision.verdict'", "verdict_context = 'missing'")
+	case KindLowConfidence:
+		where = append(where, "layer = 'model'", "event = 'decision.verdict'", "verdict_confidence_low")
+	case KindConfidenceDrift:
+		where = append(where, "layer = 'model'", "event = 'model.output'", "confidence IS NOT NULL")
+	case KindLayerSilence:
+		// The layer's last decisions before it went quiet.
+		match("layer", "layer")
+	default:
+		return "", nil, false
+	}
+	q = `SELECT decision_id FROM ` + ev + `
+WHERE ` + strings.Join(where, " AND ") + `
+GROUP BY decision_id
+ORDER BY max(time) DESC, decision_id
+LIMIT ?`
+	return q, append(args, n), true
+}
+
+// Examples returns up to n decision IDs that show the alert with these
+// labels, most recent first; nil for kinds without examples.
+func (r *Rule) Examples(ctx context.Context, conn driver.Conn, db string, now time.Time, labels map[string]string, n int) ([]string, error) {
+	q, args, ok := r.exampleQuery(db, labels, n)
+	if !ok || n <= 0 {
+		return nil, nil
+	}
+	q, args = bindNow(q, args, now)
+	rows, err := conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("rule %s examples: %w", r.Alert, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("rule %s examples: %w", r.Alert, err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}

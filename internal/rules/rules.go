@@ -85,7 +85,10 @@ type Rule struct {
 }
 
 // funcs are available to annotation templates.
-var funcs = template.FuncMap{"mul100": func(v float64) float64 { return v * 100 }}
+var funcs = template.FuncMap{
+	"mul100": func(v float64) float64 { return v * 100 },
+	"join":   strings.Join,
+}
 
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
@@ -312,7 +315,8 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 		KindLayerSilence:         `no {{ .Labels.layer }} signals from {{ .Labels.workflow }} for {{ printf "%.0f" .Value }}s`,
 	}
 	for i := range out {
-		out[i].Annotations = map[string]string{"summary": summaries[out[i].Kind], "dashboard": "{{ .DashboardURL }}"}
+		out[i].Annotations = map[string]string{"summary": summaries[out[i].Kind], "dashboard": "{{ .DashboardURL }}",
+			"example_decisions": `{{ join .ExampleDecisions " " }}`}
 	}
 	var errs []error
 	for i := range out {
@@ -334,7 +338,8 @@ type TemplateData struct {
 
 // Annotate renders the rule's annotations for one alert. A template that
 // fails at run time (say, an index out of range) yields its error text in
-// place of the annotation rather than no alert at all.
+// place of the annotation rather than no alert at all. An annotation that
+// renders empty (no example decisions, no dashboard) is left out.
 func (r *Rule) Annotate(d TemplateData) map[string]string {
 	out := make(map[string]string, len(r.annotationTemplates))
 	for k, t := range r.annotationTemplates {
@@ -343,7 +348,9 @@ func (r *Rule) Annotate(d TemplateData) map[string]string {
 			out[k] = fmt.Sprintf("<annotation %s failed: %v>", k, err)
 			continue
 		}
-		out[k] = b.String()
+		if b.Len() > 0 {
+			out[k] = b.String()
+		}
 	}
 	return out
 }

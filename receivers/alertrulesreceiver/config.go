@@ -37,6 +37,10 @@ type Config struct {
 	// DashboardURL is a Go template for an alert's generatorURL and the
 	// {{ .DashboardURL }} of annotations; it sees the alert's labels.
 	DashboardURL string `mapstructure:"dashboard_url"`
+	// ExampleDecisions is how many recent decision IDs that show a firing
+	// alert's condition its annotations get ({{ .ExampleDecisions }}); 0
+	// turns the lookup off.
+	ExampleDecisions int `mapstructure:"example_decisions"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -78,6 +82,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.QueryTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("query_timeout: must be positive, got %s", cfg.QueryTimeout))
+	}
+	if cfg.ExampleDecisions < 0 || cfg.ExampleDecisions > 100 {
+		errs = append(errs, fmt.Errorf("example_decisions: must be between 0 and 100, got %d", cfg.ExampleDecisions))
 	}
 	if _, err := dashboardTemplate(cfg.DashboardURL); err != nil {
 		errs = append(errs, fmt.Errorf("dashboard_url: %w", err))

@@ -30,6 +30,7 @@ func TestLoadConfig(t *testing.T) {
 	full.ContractRulesInterval = time.Minute
 	full.QueryTimeout = 5 * time.Second
 	full.DashboardURL = "http://grafana:3000/d/decisiontrace-overview?var-workflow={{ .Labels.workflow }}"
+	full.ExampleDecisions = 5
 	for _, tt := range []struct {
 		id       component.ID
 		expected component.Config
@@ -69,10 +70,12 @@ func TestValidate(t *testing.T) {
 			c.ContractRulesInterval = 0
 			c.QueryTimeout = 0
 			c.DashboardURL = "{{ .Labels"
+			c.ExampleDecisions = -1
 		}), "endpoint: scheme \"mysql\" is not one of clickhouse, clickhouses, tcp, http, https\n" +
 			"database: \"dt-prod\" is not a plain identifier\n" +
 			"contract_rules_interval: must be positive, got 0s\n" +
 			"query_timeout: must be positive, got 0s\n" +
+			"example_decisions: must be between 0 and 100, got -1\n" +
 			"dashboard_url: template: dashboard_url:1: unclosed action"},
 		{"missing rule file", valid(func(c *Config) { c.RuleFiles = []string{"testdata/none/*.yaml"} }),
 			`rule_files[0]: "testdata/none/*.yaml" matches no file`},

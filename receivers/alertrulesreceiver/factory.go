@@ -26,6 +26,7 @@ func createDefaultConfig() component.Config {
 		Database:              "decisiontrace",
 		ContractRulesInterval: 30 * time.Second,
 		QueryTimeout:          10 * time.Second,
+		ExampleDecisions:      3,
 	}
 }
 

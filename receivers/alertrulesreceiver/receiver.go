@@ -121,7 +121,9 @@ func dashboardTemplate(s string) (*template.Template, error) {
 	return template.New("dashboard_url").Option("missingkey=zero").Parse(s)
 }
 
-func (r *alertReceiver) Start(ctx context.Context, _ component.Host) error {
+// connect opens the ClickHouse connection; it does not wait for the
+// server, which may come up after the collector.
+func (r *alertReceiver) connect() error {
 	opts, err := chconn.Options(chconn.Settings{Endpoint: r.cfg.Endpoint, Username: r.cfg.Username, Password: r.cfg.Password,
 		TLS: r.cfg.TLS, DialTimeout: 5 * time.Second})
 	if err != nil {
@@ -132,6 +134,13 @@ func (r *alertReceiver) Start(ctx context.Context, _ component.Host) error {
 		return fmt.Errorf("alertrules: open %s: %w", chconn.Redact(r.cfg.Endpoint), err)
 	}
 	r.conn = conn
+	return nil
+}
+
+func (r *alertReceiver) Start(context.Context, component.Host) error {
+	if err := r.connect(); err != nil {
+		return err
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.wg.Add(1)
@@ -223,16 +232,16 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 			result = "nodata"
 		default:
 			for _, t := range ev.machine.Eval(now, toSamples(samples)) {
-				records = append(records, r.record(ev.rule, t, now))
+				records = append(records, r.record(ctx, ev.rule, t, now))
 			}
 		}
-		records = append(records, r.selfAlert(r.failing, rl, self, err != nil, now)...)
+		records = append(records, r.selfAlert(ctx, r.failing, rl, self, err != nil, now)...)
 		noDataLabels := map[string]string{}
 		for k, v := range self {
 			noDataLabels[k] = v
 		}
 		noDataLabels["alertname"] = ruleNoDataAlert
-		records = append(records, r.selfAlert(r.noData, rl, noDataLabels, err == nil && !hasData, now)...)
+		records = append(records, r.selfAlert(ctx, r.noData, rl, noDataLabels, err == nil && !hasData, now)...)
 		r.mu.Unlock()
 		r.evaluations.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", rl.Alert), attribute.String("result", result)))
 	}
@@ -244,7 +253,7 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 
 // selfAlert drives the evaluator's own alert for one rule: the machine
 // holds one alert per rule, present while the condition holds.
-func (r *alertReceiver) selfAlert(m *alerting.Machine, rl *rules.Rule, labels map[string]string, holds bool, now time.Time) []record {
+func (r *alertReceiver) selfAlert(ctx context.Context, m *alerting.Machine, rl *rules.Rule, labels map[string]string, holds bool, now time.Time) []record {
 	fp := alerting.Fingerprint(labels)
 	var samples []alerting.Sample
 	var others []alerting.Sample
@@ -262,7 +271,7 @@ func (r *alertReceiver) selfAlert(m *alerting.Machine, rl *rules.Rule, labels ma
 	own := &rules.Rule{Alert: labels["alertname"], Annotations: nil}
 	for _, t := range m.Eval(now, samples) {
 		if t.Alert.Fingerprint == fp {
-			rec := r.record(own, t, now)
+			rec := r.record(ctx, own, t, now)
 			rec.annotations = map[string]string{"summary": selfSummary(labels["alertname"], rl.Alert)}
 			out = append(out, rec)
 		}
@@ -293,12 +302,22 @@ type record struct {
 	generator   string
 }
 
-func (r *alertReceiver) record(rl *rules.Rule, t alerting.Transition, now time.Time) record {
+func (r *alertReceiver) record(ctx context.Context, rl *rules.Rule, t alerting.Transition, now time.Time) record {
 	state := t.Alert.State.String()
 	if t.Resolved {
 		state = conventions.AlertStateResolved
 	}
 	data := rules.TemplateData{Labels: t.Alert.Labels, Value: t.Alert.Value}
+	if state == conventions.AlertStateFiring && r.cfg.ExampleDecisions > 0 {
+		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
+		ex, err := rl.Examples(qctx, r.conn, r.cfg.Database, now, t.Alert.Labels, r.cfg.ExampleDecisions)
+		cancel()
+		if err != nil {
+			// The page goes out without examples rather than not at all.
+			r.logger.Warn("example decisions not found", zap.String("rule", rl.Alert), zap.Error(err))
+		}
+		data.ExampleDecisions = ex
+	}
 	var url strings.Builder
 	if err := r.dashboard.Execute(&url, data); err == nil {
 		data.DashboardURL = url.String()

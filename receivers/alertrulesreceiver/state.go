@@ -85,6 +85,10 @@ FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	announced, err := r.firingAnnotations(ctx, byRule)
+	if err != nil {
+		return err
+	}
 	r.mu.Lock()
 	var firing []record
 	for key, alerts := range byRule {
@@ -101,7 +105,11 @@ FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 			ev.machine.Restore(alerts)
 			for _, a := range alerts {
 				if a.State == alerting.StateFiring {
-					firing = append(firing, r.record(ev.rule, alerting.Transition{Alert: a, From: alerting.StateFiring}, r.now()))
+					rec := r.record(ctx, ev.rule, alerting.Transition{Alert: a, From: alerting.StateFiring}, r.now())
+					if ann, ok := announced[a.Fingerprint]; ok {
+						rec.annotations = ann
+					}
+					firing = append(firing, rec)
 				}
 			}
 		}
@@ -109,6 +117,39 @@ FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 	r.mu.Unlock()
 	r.emit(ctx, firing)
 	return nil
+}
+
+// firingAnnotations returns the annotations each firing alert was paged
+// with, from alert_history: re-announced after a restart, the alert keeps
+// the summary and example decisions on-call already has.
+func (r *alertReceiver) firingAnnotations(ctx context.Context, byRule map[string][]alerting.Alert) (map[uint64]map[string]string, error) {
+	var fps []uint64
+	for _, alerts := range byRule {
+		for _, a := range alerts {
+			if a.State == alerting.StateFiring {
+				fps = append(fps, a.Fingerprint)
+			}
+		}
+	}
+	out := map[uint64]map[string]string{}
+	if len(fps) == 0 {
+		return out, nil
+	}
+	rows, err := r.conn.Query(ctx, r.render(`SELECT fingerprint, argMax(annotations, time) FROM {db}.alert_history
+WHERE state = 'firing' AND has(?, fingerprint) GROUP BY fingerprint`), fps)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var fp uint64
+		var ann map[string]string
+		if err := rows.Scan(&fp, &ann); err != nil {
+			return nil, err
+		}
+		out[fp] = ann
+	}
+	return out, rows.Err()
 }
 
 func parseState(s string) alerting.State {

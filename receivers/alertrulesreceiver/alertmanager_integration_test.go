@@ -1,0 +1,459 @@
+package alertrulesreceiver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter"
+	"github.com/decisiontrace/decisiontrace/internal/amtest"
+	c "github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/testenv"
+	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
+)
+
+// The tests in this file run the whole paging path: events in the decision
+// store (real ClickHouse), this receiver evaluating rules, the alertmanager
+// exporter, and Debian's Alertmanager notifying a webhook. What a user
+// relies on is read back where the user sees it: Alertmanager's API and
+// its notifications.
+
+// holds is when each kind's condition holds, one character per
+// evaluation (1 minute apart): it holds once and dips (pending starts
+// again: `for` counts from the second start), holds for 2 minutes (fires),
+// dips once while firing and holds again (keep_firing_for: no flap), then
+// clears for good (resolves 2 minutes later).
+const holds = ".H.HHHH.H......"
+
+// firingAt is what Alertmanager must show after each evaluation for
+// `for: 2m` and `keep_firing_for: 2m`: firing from the evaluation at
+// which the condition has held for 2 minutes (5) until 2 minutes after it
+// last held (8 + 2 = 10 is the last firing one, 11 resolves).
+const firingAt = ".....FFFFFF...."
+
+const (
+	firedTick    = 5
+	resolvedTick = 11
+	restartTick  = 7 // the collector restarts while every alert fires
+)
+
+// kindCase is one built-in kind (and custom SQL): its rule, the events
+// that make its condition hold or not at an evaluation, and what the alert
+// looks like in Alertmanager.
+type kindCase struct {
+	kind     string
+	rule     string // the kind's fields of the rule, YAML
+	summary  string // annotation template
+	events   func(k int, at time.Time, hold bool) []event
+	labels   map[string]string // besides alertname, workflow, severity, team
+	wantSumm string            // the summary rendered when it fires
+	examples string            // the example_decisions annotation when it fires
+}
+
+type event struct {
+	at    time.Time
+	attrs map[string]any
+}
+
+func id(kind string, k, j int) string { return fmt.Sprintf("%s-%d-%d", kind, k, j) }
+
+// Every built-in kind, in its own workflow wf-<kind>.
+func kindCases() []kindCase {
+	var lastFresh time.Time
+	verdicts := func(kind string, set func(a map[string]any, bad bool)) func(int, time.Time, bool) []event {
+		return func(k int, at time.Time, hold bool) []event {
+			var out []event
+			for j := 0; j < 10; j++ {
+				a := map[string]any{c.DecisionID: id(kind, k, j), c.DecisionLayer: "model", c.DecisionEvent: "decision.verdict",
+					c.VerdictContext: "fresh", c.VerdictUnsupportedCertainty: false, c.VerdictConfidenceLow: false}
+				set(a, (hold && j < 8) || (!hold && j < 1))
+				out = append(out, event{at, a})
+			}
+			return out
+		}
+	}
+	routed := func(kind string, k int, at time.Time) event {
+		return event{at, map[string]any{c.DecisionID: id(kind, k, 0), c.DecisionLayer: "workflow",
+			c.DecisionEvent: "workflow.routed", c.WorkflowQueue: "manual-review"}}
+	}
+	return []kindCase{
+		{
+			kind: "source_staleness", rule: "max_age: 60s",
+			summary: `{{ .Labels.source }} feeding {{ .Labels.workflow }} is {{ printf "%.0f" .Value }}s old`,
+			events: func(k int, at time.Time, hold bool) []event {
+				if !hold || lastFresh.IsZero() {
+					lastFresh = at
+				}
+				return []event{
+					{at, map[string]any{c.DecisionLayer: "data", c.DecisionEvent: "source.freshness", c.DataSource: "policy-db",
+						c.DataAsOf: lastFresh.Format(time.RFC3339Nano)}},
+					{at, map[string]any{c.DecisionID: id("source_staleness", k, 0), c.DecisionLayer: "data", c.DecisionEvent: "context.read",
+						c.DataSource: "policy-db", c.DataAsOf: lastFresh.Format(time.RFC3339Nano)}},
+				}
+			},
+			labels: map[string]string{"source": "policy-db"},
+			// Last fresh at evaluation 2 (30 s before it): 3.5 minutes at 5.
+			wantSumm: "policy-db feeding wf-source_staleness is 210s old",
+			examples: "source_staleness-5-0 source_staleness-4-0 source_staleness-3-0",
+		},
+		{
+			kind: "queue_depth", rule: "max_depth: 100",
+			summary: `queue {{ .Labels.queue }} holds {{ printf "%.0f" .Value }} items`,
+			events: func(k int, at time.Time, hold bool) []event {
+				depth := int64(10)
+				if hold {
+					depth = 500
+				}
+				return []event{routed("queue_depth", k, at), {at, map[string]any{c.DecisionLayer: "workflow", c.DecisionEvent: "queue.depth",
+					c.WorkflowQueue: "manual-review", c.WorkflowQueueDepth: depth}}}
+			},
+			labels:   map[string]string{"queue": "manual-review"},
+			wantSumm: "queue manual-review holds 500 items",
+			examples: "queue_depth-5-0 queue_depth-4-0 queue_depth-3-0",
+		},
+		{
+			kind: "queue_growth", rule: "max_growth: 100\n        window: 60s",
+			summary: `queue {{ .Labels.queue }} grew by {{ printf "%.0f" .Value }} items`,
+			events: func(k int, at time.Time, hold bool) []event {
+				grow := int64(0)
+				if hold {
+					grow = 250
+				}
+				q := func(at time.Time, d int64) event {
+					return event{at, map[string]any{c.DecisionLayer: "workflow", c.DecisionEvent: "queue.depth",
+						c.WorkflowQueue: "manual-review", c.WorkflowQueueDepth: d}}
+				}
+				return []event{routed("queue_growth", k, at), q(at.Add(-10*time.Second), 50), q(at.Add(10*time.Second), 50+grow)}
+			},
+			labels:   map[string]string{"queue": "manual-review"},
+			wantSumm: "queue manual-review grew by 250 items",
+			examples: "queue_growth-5-0",
+		},
+		{
+			kind: "override_rate", rule: "window: 60s\n        max_rate: 0.5\n        min_count: 5\n        by_model_version: true",
+			summary: `reviewers override {{ printf "%.0f" (mul100 .Value) }}% of model {{ .Labels.model_version }}`,
+			events: func(k int, at time.Time, hold bool) []event {
+				var out []event
+				for j := 0; j < 10; j++ {
+					action := "accepted"
+					if (hold && j < 8) || (!hold && j < 1) {
+						action = "overridden"
+					}
+					out = append(out,
+						event{at.Add(-5 * time.Second), map[string]any{c.DecisionID: id("override_rate", k, j), c.DecisionLayer: "model",
+							c.DecisionEvent: "model.output", c.ModelVersion: "v2", c.ModelConfidence: 0.9}},
+						event{at, map[string]any{c.DecisionID: id("override_rate", k, j), c.DecisionLayer: "human",
+							c.DecisionEvent: "human.action", c.HumanAction: action}})
+				}
+				return out
+			},
+			labels:   map[string]string{"model_version": "v2"},
+			wantSumm: "reviewers override 80% of model v2",
+			examples: "override_rate-5-0 override_rate-5-1 override_rate-5-2",
+		},
+		{
+			kind: "unsupported_certainty_rate", rule: "window: 60s\n        max_rate: 0.5\n        min_count: 5",
+			summary: `{{ printf "%.0f" (mul100 .Value) }}% confident on stale or missing context`,
+			events: verdicts("unsupported_certainty_rate", func(a map[string]any, bad bool) {
+				if bad {
+					a[c.VerdictUnsupportedCertainty], a[c.VerdictContext] = true, "stale"
+				}
+			}),
+			wantSumm: "80% confident on stale or missing context",
+			examples: "unsupported_certainty_rate-5-0 unsupported_certainty_rate-5-1 unsupported_certainty_rate-5-2",
+		},
+		{
+			kind: "missing_context_rate", rule: "window: 60s\n        max_rate: 0.5\n        min_count: 5",
+			summary: `{{ printf "%.0f" (mul100 .Value) }}% miss context`,
+			events: verdicts("missing_context_rate", func(a map[string]any, bad bool) {
+				if bad {
+					a[c.VerdictContext] = "missing"
+				}
+			}),
+			wantSumm: "80% miss context",
+			examples: "missing_context_rate-5-0 missing_context_rate-5-1 missing_context_rate-5-2",
+		},
+		{
+			kind: "low_confidence_share", rule: "window: 60s\n        max_rate: 0.5\n        min_count: 5",
+			summary: `{{ printf "%.0f" (mul100 .Value) }}% low confidence`,
+			events: verdicts("low_confidence_share", func(a map[string]any, bad bool) {
+				if bad {
+					a[c.VerdictConfidenceLow] = true
+				}
+			}),
+			wantSumm: "80% low confidence",
+			examples: "low_confidence_share-5-0 low_confidence_share-5-1 low_confidence_share-5-2",
+		},
+		{
+			kind: "confidence_drift", rule: "window: 60s\n        baseline: 1h\n        max_drift: 0.25\n        min_count: 5",
+			summary: `mean confidence moved by {{ printf "%.2f" .Value }}`,
+			events: func(k int, at time.Time, hold bool) []event {
+				conf := 0.9
+				if hold {
+					conf = 0.4
+				}
+				var out []event
+				for j := 0; j < 10; j++ {
+					out = append(out, event{at, map[string]any{c.DecisionID: id("confidence_drift", k, j), c.DecisionLayer: "model",
+						c.DecisionEvent: "model.output", c.ModelVersion: "v2", c.ModelConfidence: conf}})
+				}
+				return out
+			},
+			// At 5: 0.4 now against the 59 evaluations before, 3 of them at
+			// 0.4 and 56 at 0.9: |0.4 - 51.6/59| = 0.4746.
+			wantSumm: "mean confidence moved by 0.47",
+			examples: "confidence_drift-5-0 confidence_drift-5-1 confidence_drift-5-2",
+		},
+		{
+			kind: "layer_silence", rule: "silent_for: 60s",
+			summary: `no {{ .Labels.layer }} signals for {{ printf "%.0f" .Value }}s`,
+			events: func(k int, at time.Time, hold bool) []event {
+				var out []event
+				for _, l := range []string{"data", "model", "workflow", "business"} {
+					out = append(out, event{at, map[string]any{c.DecisionID: id("layer_silence", k, 0), c.DecisionLayer: l, c.DecisionEvent: l + ".signal"}})
+				}
+				if !hold {
+					out = append(out, event{at, map[string]any{c.DecisionID: id("layer_silence", k, 0), c.DecisionLayer: "human",
+						c.DecisionEvent: "human.action", c.HumanAction: "accepted"}})
+				}
+				return out
+			},
+			labels:   map[string]string{"layer": "human"},
+			wantSumm: "no human signals for 210s",
+			// The layer's last decisions before it went quiet.
+			examples: "layer_silence-2-0 layer_silence-0-0 layer_silence--1-0",
+		},
+		{
+			kind: "custom_sql",
+			rule: `sql: |
+          SELECT workflow, toFloat64(count()) AS value FROM {db}.events
+          WHERE workflow = 'wf-custom_sql' AND event = 'workflow.exception' AND time > {now} - INTERVAL 60 SECOND AND time <= {now}
+          GROUP BY workflow HAVING value > 3`,
+			summary: `{{ printf "%.0f" .Value }} exceptions in a minute`,
+			events: func(k int, at time.Time, hold bool) []event {
+				n := 1
+				if hold {
+					n = 5
+				}
+				var out []event
+				for j := 0; j < n; j++ {
+					out = append(out, event{at, map[string]any{c.DecisionID: id("custom_sql", k, j), c.DecisionLayer: "workflow",
+						c.DecisionEvent: "workflow.exception", c.WorkflowExceptionType: "timeout"}})
+				}
+				return out
+			},
+			wantSumm: "5 exceptions in a minute",
+		},
+	}
+}
+
+func alertName(kind string) string {
+	var b strings.Builder
+	for _, p := range strings.Split(kind, "_") {
+		b.WriteString(strings.ToUpper(p[:1]) + p[1:])
+	}
+	return "Test" + b.String()
+}
+
+func kindRules(cases []kindCase) string {
+	var b strings.Builder
+	b.WriteString("groups:\n  - name: kinds\n    interval: 1m\n    rules:\n")
+	for _, kc := range cases {
+		wf := ""
+		if kc.kind != "custom_sql" {
+			wf = "\n        workflow: wf-" + kc.kind
+		}
+		fmt.Fprintf(&b, `      - alert: %s
+        kind: %s%s
+        %s
+        for: 2m
+        keep_firing_for: 2m
+        labels: {severity: page, team: team-%s}
+        annotations:
+          summary: '%s'
+          example_decisions: '{{ join .ExampleDecisions " " }}'
+          dashboard: '{{ .DashboardURL }}'
+`, alertName(kc.kind), kc.kind, wf, kc.rule, kc.kind, kc.summary)
+	}
+	return b.String()
+}
+
+// write stores events through the decision store, in one request.
+func (r *rig) write(t *testing.T, wf string, evs []event) {
+	t.Helper()
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for _, e := range evs {
+		lr := lrs.AppendEmpty()
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(e.at))
+		require.NoError(t, lr.Attributes().FromRaw(e.attrs))
+		if _, ok := e.attrs[c.DecisionWorkflow]; !ok {
+			lr.Attributes().PutStr(c.DecisionWorkflow, wf)
+		}
+	}
+	require.NoError(t, r.store.ConsumeLogs(context.Background(), ld))
+}
+
+// pager is a receiver evaluated on a virtual clock, feeding a real
+// alertmanager exporter, as one collector would run them.
+type pager struct {
+	rcv *alertReceiver
+	exp exporter.Logs
+}
+
+func (r *rig) pager(t *testing.T, rulesYAML, amURL string, now func() time.Time) *pager {
+	t.Helper()
+	path := filepath.Join(r.dir, "kinds.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(rulesYAML), 0o600))
+	user, pass := testenv.ClickHouseAuth()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = "clickhouse://" + r.addr
+	cfg.Username, cfg.Password = user, configopaque.String(pass)
+	cfg.Database = r.db
+	cfg.RuleFiles = []string{path}
+	cfg.DashboardURL = "http://grafana/d/decisiontrace-explorer?var-workflow={{ .Labels.workflow }}"
+	require.NoError(t, cfg.Validate())
+
+	ef := alertmanagerexporter.NewFactory()
+	ecfg := ef.CreateDefaultConfig().(*alertmanagerexporter.Config)
+	ecfg.Endpoints = []string{amURL}
+	// Synchronous: what an evaluation sends is in Alertmanager when it
+	// returns, so the test can look after each one.
+	ecfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	exp, err := ef.CreateLogs(context.Background(), exportertest.NewNopSettings(ef.Type()), ecfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+
+	rcv, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), exp)
+	require.NoError(t, err)
+	rcv.now = now
+	require.NoError(t, rcv.connect())
+	require.NoError(t, rcv.restore(context.Background()))
+	p := &pager{rcv: rcv, exp: exp}
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+func (p *pager) eval() {
+	for _, g := range p.rcv.groups {
+		p.rcv.evalGroup(context.Background(), g)
+	}
+}
+
+func (p *pager) stop(t *testing.T) {
+	if p.rcv.conn == nil {
+		return
+	}
+	require.NoError(t, p.rcv.Shutdown(context.Background()))
+	p.rcv.conn = nil
+	require.NoError(t, p.exp.Shutdown(context.Background()))
+}
+
+func TestIntegrationEveryKindFiresAndResolvesInAlertmanager(t *testing.T) {
+	r := newRig(t)
+	am, hook := amtest.StartNotifying(t)
+	cases := kindCases()
+
+	// Virtual time in the past: a resolve's endsAt (its resolved_at) is
+	// then in the past for Alertmanager, as it is in production.
+	base := time.Now().UTC().Truncate(time.Minute).Add(-3 * time.Hour)
+	tick := func(k int) time.Time { return base.Add(time.Duration(k) * time.Minute) }
+	for _, kc := range cases {
+		var evs []event
+		// An hour of normal operation first: the baseline of drift, and the
+		// history every kind starts from.
+		for k := -60; k < len(holds); k++ {
+			evs = append(evs, kc.events(k, tick(k).Add(-30*time.Second), k >= 0 && holds[k] == 'H')...)
+		}
+		r.write(t, "wf-"+kc.kind, evs)
+	}
+
+	var now time.Time
+	clock := func() time.Time { return now }
+	p := r.pager(t, kindRules(cases), am.URL(), clock)
+	for k := 0; k < len(holds); k++ {
+		if k == restartTick {
+			p.stop(t)
+			p = r.pager(t, kindRules(cases), am.URL(), clock)
+		}
+		now = tick(k)
+		p.eval()
+
+		active, err := am.Alerts()
+		require.NoError(t, err)
+		byName := map[string]map[string]string{}
+		annotations := map[string]map[string]string{}
+		starts := map[string]time.Time{}
+		for _, a := range active {
+			byName[a.Labels["alertname"]] = a.Labels
+			annotations[a.Labels["alertname"]] = a.Annotations
+			starts[a.Labels["alertname"]] = time.Time(*a.StartsAt)
+		}
+		for _, kc := range cases {
+			name := alertName(kc.kind)
+			labels, present := byName[name]
+			if firingAt[k] != 'F' {
+				assert.False(t, present, "evaluation %d: %s must not be in Alertmanager (condition %c)", k, name, holds[k])
+				continue
+			}
+			if !assert.True(t, present, "evaluation %d: %s must fire (condition %c)", k, name, holds[k]) {
+				continue
+			}
+			want := map[string]string{"alertname": name, "workflow": "wf-" + kc.kind, "severity": "page", "team": "team-" + kc.kind}
+			for k, v := range kc.labels {
+				want[k] = v
+			}
+			assert.Equal(t, want, map[string]string(labels), "labels of %s", name)
+			assert.True(t, tick(firedTick).Equal(starts[name]), "%s startsAt = when it fired, got %s", name, starts[name])
+			wantAnn := map[string]string{"summary": kc.wantSumm,
+				"dashboard": "http://grafana/d/decisiontrace-explorer?var-workflow=wf-" + kc.kind}
+			if kc.examples != "" {
+				wantAnn["example_decisions"] = kc.examples
+			}
+			assert.Equal(t, wantAnn, map[string]string(annotations[name]), "annotations of %s", name)
+		}
+	}
+
+	// Each alert notified exactly once firing and once resolved: neither
+	// the dips, nor the restart, nor the re-sends paged anyone again.
+	require.Eventually(t, func() bool {
+		for _, kc := range cases {
+			if len(hook.Notifications(t, alertName(kc.kind))) < 2 {
+				return false
+			}
+		}
+		return true
+	}, 15*time.Second, 100*time.Millisecond, "every alert notified firing and resolved")
+	time.Sleep(3 * time.Second) // three group intervals: room for any extra notification
+	for _, kc := range cases {
+		name := alertName(kc.kind)
+		var got []string
+		for _, n := range hook.Notifications(t, name) {
+			got = append(got, n.Status)
+			if n.Status == "firing" {
+				assert.True(t, tick(firedTick).Equal(n.StartsAt), "%s notified with startsAt %s", name, n.StartsAt)
+			} else {
+				assert.True(t, tick(resolvedTick).Equal(n.EndsAt), "%s resolved with endsAt %s", name, n.EndsAt)
+			}
+		}
+		sort.Strings(got)
+		assert.Equal(t, []string{"firing", "resolved"}, got, "notifications of %s", name)
+	}
+}
