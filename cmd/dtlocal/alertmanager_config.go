@@ -3,51 +3,83 @@ package main
 // builtinAlertmanagerConfig is deploy/local/alertmanager.yml, for when dtlocal
 // runs outside the repository (a test keeps the two identical).
 const builtinAlertmanagerConfig = `# Alertmanager (0.25+) configuration for the local decisiontrace stack, as
-# started by "dtlocal up" on http://127.0.0.1:19093. Check it with:
+# started by "dtlocal up" on http://127.0.0.1:19093, and an example of
+# routing decisiontrace's alerts in production. Check it with:
 #   amtool check-config deploy/local/alertmanager.yml
+#   amtool config routes test --config.file=deploy/local/alertmanager.yml team=claims-oncall severity=page
 #
-# Alerts are grouped per rule and per workflow, so that one misbehaving
-# workflow produces one notification, not one per decision or per instance.
+# Every decisiontrace alert carries a team (from the rule, or the paging
+# section of the workflow's contract) and a severity: page wakes someone
+# up, ticket waits for working hours. Routing is by team first, then by
+# severity. Alerts are grouped per rule and workflow, so that one
+# misbehaving workflow makes one notification, not one per source or layer.
 global:
   resolve_timeout: 5m
 
 route:
-  receiver: default
+  receiver: decision-platform-tickets   # whatever no team claims
   group_by: ['alertname', 'workflow']
-  group_wait: 10s
-  group_interval: 1m
-  repeat_interval: 4h
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 12h
   routes:
-    # Anything that needs a human now: critical severity, from any team.
-    - receiver: page
-      matchers:
-        - severity = "critical"
-      repeat_interval: 1h
-    # Team-owned alerts keep the team in the grouping, so two teams'
-    # alerts about one workflow are not merged into one notification.
-    - receiver: default
-      matchers:
-        - team =~ ".+"
-      group_by: ['alertname', 'workflow', 'team']
-    # Everything else (warning, info) falls through to the route's default.
+    # The evaluator's own alerts (a rule's query fails, or its signals have
+    # stopped) go to the team that runs decisiontrace, whichever team owns
+    # the rule: the fix is in the pipeline, not in the workflow.
+    - matchers: ['alertname =~ "DecisionRuleFailing|DecisionRuleNoData"']
+      receiver: decision-platform-tickets
+      group_by: ['alertname', 'rule']
+    - matchers: ['team =~ "claims-oncall|claims-ops"']
+      receiver: claims-tickets
+      routes:
+        - matchers: ['severity = "page"']
+          receiver: claims-pager
+          group_wait: 10s
+          repeat_interval: 1h
+    - matchers: ['team = "lending-oncall"']
+      receiver: lending-tickets
+      routes:
+        - matchers: ['severity = "page"']
+          receiver: lending-pager
+          group_wait: 10s
+          repeat_interval: 1h
+    - matchers: ['team = "ml-platform"']
+      receiver: ml-platform-tickets
+      routes:
+        - matchers: ['severity = "page"']
+          receiver: ml-platform-pager
+          group_wait: 10s
+          repeat_interval: 1h
+    - matchers: ['team = "decision-platform"']
+      receiver: decision-platform-tickets
+      routes:
+        - matchers: ['severity = "page"']
+          receiver: decision-platform-pager
+          group_wait: 10s
+          repeat_interval: 1h
 
-# A critical alert silences the warnings of the same rule and workflow.
 inhibit_rules:
-  - source_matchers:
-      - severity = "critical"
-    target_matchers:
-      - severity = "warning"
+  # A page silences the tickets of the same rule and workflow.
+  - source_matchers: ['severity = "page"']
+    target_matchers: ['severity = "ticket"']
     equal: ['alertname', 'workflow']
+  # A silent layer explains why a rule over that workflow has no data.
+  - source_matchers: ['alertname = "DecisionLayerSilent"']
+    target_matchers: ['alertname = "DecisionRuleNoData"']
+    equal: ['workflow']
 
+# No notifier locally: alerts are visible in the UI and the API
+# (GET http://127.0.0.1:19093/api/v2/alerts), which is what the local stack
+# and its tests need. In production give each receiver its notifier, e.g.
+#   pagerduty_configs: [{routing_key_file: /etc/alertmanager/claims-pd-key}]
+#   webhook_configs: [{url: http://tickets.internal/alertmanager, send_resolved: true}]
 receivers:
-  # No notifier: alerts are visible in the UI and the API
-  # (GET http://127.0.0.1:19093/api/v2/alerts), which is what the local
-  # stack and its tests need.
-  - name: default
-  - name: page
-    # To be notified, add a notifier, for example a webhook:
-    # webhook_configs:
-    #   - url: http://127.0.0.1:5001/alerts
-    #     send_resolved: true
-    #     max_alerts: 20
+  - name: claims-pager
+  - name: claims-tickets
+  - name: lending-pager
+  - name: lending-tickets
+  - name: ml-platform-pager
+  - name: ml-platform-tickets
+  - name: decision-platform-pager
+  - name: decision-platform-tickets
 `

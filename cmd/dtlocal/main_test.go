@@ -19,14 +19,43 @@ func TestBuiltinAlertmanagerConfigMatchesRepository(t *testing.T) {
 	}
 }
 
-func TestAlertmanagerConfigIsValid(t *testing.T) {
-	amtool, err := exec.LookPath("amtool")
+func amtool(t *testing.T, args ...string) string {
+	t.Helper()
+	bin, err := exec.LookPath("amtool")
 	if err != nil {
-		t.Skip("amtool not installed (Debian package prometheus-alertmanager)")
+		t.Fatalf("amtool is missing (apt-get install -y prometheus-alertmanager): %v", err)
 	}
-	out, err := exec.Command(amtool, "check-config", "../../deploy/local/alertmanager.yml").CombinedOutput()
+	out, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("%v: %s", err, out)
+		t.Fatalf("amtool %v: %v: %s", args, err, out)
+	}
+	return string(out)
+}
+
+func TestAlertmanagerConfigIsValid(t *testing.T) {
+	amtool(t, "check-config", "../../deploy/local/alertmanager.yml")
+}
+
+// The shipped routing sends each team's alerts to that team, pages only
+// for severity page, and sends the evaluator's own alerts to the platform
+// team whatever the rule's team.
+func TestAlertmanagerRoutesByTeamAndSeverity(t *testing.T) {
+	for _, tt := range []struct {
+		labels   []string
+		receiver string
+	}{
+		{[]string{"alertname=DecisionSourceStale", "team=claims-oncall", "severity=page", "workflow=claims-triage"}, "claims-pager"},
+		{[]string{"alertname=ClaimsReviewQueueDeep", "team=claims-ops", "severity=ticket", "workflow=claims-triage"}, "claims-tickets"},
+		{[]string{"alertname=DecisionOverrideRate", "team=lending-oncall", "severity=page", "workflow=loan-underwriting"}, "lending-pager"},
+		{[]string{"alertname=DecisionOverrideRate", "team=lending-oncall", "severity=ticket", "workflow=loan-underwriting"}, "lending-tickets"},
+		{[]string{"alertname=ModelConfidenceDrift", "team=ml-platform", "severity=ticket", "workflow=claims-triage"}, "ml-platform-tickets"},
+		{[]string{"alertname=OutcomeFeedSilent", "team=decision-platform", "severity=page", "workflow=claims-triage"}, "decision-platform-pager"},
+		{[]string{"alertname=DecisionRuleFailing", "team=claims-oncall", "severity=page", "rule=DecisionSourceStale"}, "decision-platform-tickets"},
+		{[]string{"alertname=DecisionRuleNoData", "team=lending-oncall", "severity=page", "rule=DecisionOverrideRate"}, "decision-platform-tickets"},
+		{[]string{"alertname=SomethingElse", "team=nobody-we-know", "severity=page"}, "decision-platform-tickets"},
+	} {
+		args := append([]string{"config", "routes", "test", "--config.file=../../deploy/local/alertmanager.yml", "--verify.receivers=" + tt.receiver}, tt.labels...)
+		amtool(t, args...)
 	}
 }
 

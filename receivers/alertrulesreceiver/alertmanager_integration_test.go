@@ -457,3 +457,66 @@ func TestIntegrationEveryKindFiresAndResolvesInAlertmanager(t *testing.T) {
 		assert.Equal(t, []string{"firing", "resolved"}, got, "notifications of %s", name)
 	}
 }
+
+// Alertmanager down for a minute while an alert starts firing: the shipped
+// exporter settings (sending queue, retry without a deadline, re-send)
+// deliver it once Alertmanager is back, and it is notified once.
+func TestIntegrationAlertmanagerDownForAMinute(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	am, hook := amtest.StartNotifying(t)
+	am.Stop()
+
+	path := filepath.Join(r.dir, "down.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+groups:
+  - name: down
+    interval: 1s
+    rules:
+      - alert: QueueDeepWhileAlertmanagerDown
+        kind: queue_depth
+        workflow: claims-triage
+        max_depth: 400
+        labels: {severity: page, team: claims-oncall}
+        annotations: {summary: 'queue {{ .Labels.queue }} holds {{ printf "%.0f" .Value }} items'}
+`), 0o600))
+	user, pass := testenv.ClickHouseAuth()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = "clickhouse://" + r.addr
+	cfg.Username, cfg.Password = user, configopaque.String(pass)
+	cfg.Database = r.db
+	cfg.RuleFiles = []string{path}
+
+	ef := alertmanagerexporter.NewFactory()
+	ecfg := ef.CreateDefaultConfig().(*alertmanagerexporter.Config)
+	ecfg.Endpoints = []string{am.URL()}
+	ctx := context.Background()
+	exp, err := ef.CreateLogs(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(ctx, componenttest.NewNopHost()))
+	defer func() { require.NoError(t, exp.Shutdown(ctx)) }()
+	rcv, err := NewFactory().CreateLogs(ctx, receivertest.NewNopSettings(metadata.Type), cfg, exp)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(ctx, componenttest.NewNopHost()))
+	defer func() { require.NoError(t, rcv.Shutdown(ctx)) }()
+
+	r.depth(t, 900)
+	require.Eventually(t, func() bool {
+		var n uint64
+		err := r.conn.QueryRow(ctx, "SELECT count() FROM "+r.db+".alert_history WHERE alertname = 'QueueDeepWhileAlertmanagerDown' AND state = 'firing'").Scan(&n)
+		return err == nil && n == 1
+	}, 20*time.Second, 100*time.Millisecond, "the alert fires while Alertmanager is down")
+	time.Sleep(time.Minute)
+
+	am.Restart()
+	// The retry's back-off is at most 30 s; the re-send comes within a minute.
+	var got []amtest.Notification
+	require.Eventually(t, func() bool {
+		got = hook.Notifications(t, "QueueDeepWhileAlertmanagerDown")
+		return len(got) > 0
+	}, 75*time.Second, 200*time.Millisecond, "the alert reaches Alertmanager after it returns")
+	assert.Equal(t, "firing", got[0].Status)
+	assert.Equal(t, "queue manual-review holds 900 items", got[0].Annotations["summary"])
+	time.Sleep(3 * time.Second)
+	assert.Len(t, hook.Notifications(t, "QueueDeepWhileAlertmanagerDown"), 1, "notified once")
+}

@@ -24,6 +24,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
@@ -38,6 +40,32 @@ type rig struct {
 	addr  string
 	db    string
 	dir   string
+	tel   *componenttest.Telemetry // of the last receiver
+}
+
+// gauge is the value of a gauge's data point with exactly attrs.
+func (r *rig) gauge(t *testing.T, name string, attrs ...attribute.KeyValue) (float64, bool) {
+	t.Helper()
+	m, err := r.tel.GetMetric(name)
+	if err != nil {
+		return 0, false
+	}
+	want := attribute.NewSet(attrs...)
+	switch d := m.Data.(type) {
+	case metricdata.Gauge[int64]:
+		for _, dp := range d.DataPoints {
+			if dp.Attributes.Equals(&want) {
+				return float64(dp.Value), true
+			}
+		}
+	case metricdata.Gauge[float64]:
+		for _, dp := range d.DataPoints {
+			if dp.Attributes.Equals(&want) {
+				return dp.Value, true
+			}
+		}
+	}
+	return 0, false
 }
 
 func newRig(t *testing.T) *rig {
@@ -113,7 +141,11 @@ func (r *rig) receiver(t *testing.T, sink *consumertest.LogsSink) receiver.Logs 
 	cfg.RuleFiles = []string{path}
 	cfg.DashboardURL = "http://grafana/d/decisiontrace-overview?var-workflow={{ .Labels.workflow }}"
 	require.NoError(t, cfg.Validate())
-	rcv, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	r.tel = componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = r.tel.Shutdown(context.Background()) })
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = r.tel.NewTelemetrySettings()
+	rcv, err := NewFactory().CreateLogs(context.Background(), set, cfg, sink)
 	require.NoError(t, err)
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
 	return rcv
@@ -173,7 +205,25 @@ func TestIntegrationPendingFiringResolvedAndRestartWithoutRepage(t *testing.T) {
 		recs := alerts(sink)
 		return find(recs, ruleFailingAlert, "firing") != nil && find(recs, ruleNoDataAlert, "firing") != nil
 	}, 10*time.Second, 50*time.Millisecond)
-	assert.Equal(t, "Broken", find(alerts(sink), ruleFailingAlert, "firing").labels["rule"])
+	failing := find(alerts(sink), ruleFailingAlert, "firing")
+	assert.Equal(t, "Broken", failing.labels["rule"])
+	assert.Contains(t, failing.annotations["error"], "no_such_table", "the failing alert says why")
+	// Rule health in the collector's own metrics, as Prometheus reports it.
+	for rule, health := range map[string]string{"Broken": "err", "ReviewQueueDeep": "ok", "VerdictsUnsupported": "nodata"} {
+		for _, h := range healthValues {
+			v, ok := r.gauge(t, "otelcol_alertrules_rule_health", attribute.String("rule", rule), attribute.String("health", h))
+			require.True(t, ok, "rule_health{rule=%s,health=%s}", rule, h)
+			assert.Equal(t, map[bool]float64{true: 1, false: 0}[h == health], v, "rule_health{rule=%s,health=%s}", rule, h)
+		}
+	}
+	lastErr, ok := r.gauge(t, "otelcol_alertrules_rule_last_error_timestamp", attribute.String("rule", "Broken"))
+	require.True(t, ok)
+	assert.InDelta(t, float64(time.Now().Unix()), lastErr, 30)
+	_, ok = r.gauge(t, "otelcol_alertrules_rule_last_error_timestamp", attribute.String("rule", "ReviewQueueDeep"))
+	assert.False(t, ok, "a healthy rule has no error time")
+	round, ok := r.gauge(t, "otelcol_alertrules_group_last_duration", attribute.String("group", "fast"))
+	require.True(t, ok)
+	assert.Greater(t, round, 0.0)
 	assert.Equal(t, "VerdictsUnsupported", find(alerts(sink), ruleNoDataAlert, "firing").labels["rule"])
 	assert.Nil(t, find(alerts(sink), "VerdictsUnsupported", "resolved"), "no data is never a resolve")
 

@@ -70,9 +70,16 @@ type alertReceiver struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	evaluations metric.Int64Counter
-	transitions metric.Int64Counter
+	evaluations  metric.Int64Counter
+	transitions  metric.Int64Counter
+	health       metric.Int64Gauge
+	ruleDuration metric.Float64Gauge
+	roundTime    metric.Float64Gauge
+	lastError    metric.Float64Gauge
 }
+
+// Rule health, as Prometheus reports it for its rules.
+var healthValues = []string{"ok", "err", "nodata"}
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alertReceiver, error) {
 	groups, err := cfg.loadRules()
@@ -98,6 +105,18 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alert
 	errs = append(errs, err)
 	r.transitions, err = meter.Int64Counter("otelcol_alertrules_transitions",
 		metric.WithDescription("Alert state changes, by rule and new state."), metric.WithUnit("{transition}"))
+	errs = append(errs, err)
+	r.health, err = meter.Int64Gauge("otelcol_alertrules_rule_health",
+		metric.WithDescription("1 for the rule's health at its last evaluation (ok, err: the query failed, nodata: its signals stopped), 0 for the others."))
+	errs = append(errs, err)
+	r.ruleDuration, err = meter.Float64Gauge("otelcol_alertrules_rule_last_evaluation_duration",
+		metric.WithDescription("Time of the rule's last evaluation: its query, and the no-data check when nothing matched."), metric.WithUnit("s"))
+	errs = append(errs, err)
+	r.roundTime, err = meter.Float64Gauge("otelcol_alertrules_group_last_duration",
+		metric.WithDescription("Time of the group's last evaluation round, all its rules and the state write; above the interval, rounds fall behind."), metric.WithUnit("s"))
+	errs = append(errs, err)
+	r.lastError, err = meter.Float64Gauge("otelcol_alertrules_rule_last_error_timestamp",
+		metric.WithDescription("Unix time of the rule's last failed evaluation; the error is in the log and in the DecisionRuleFailing alert."), metric.WithUnit("s"))
 	errs = append(errs, err)
 	return r, errors.Join(errs...)
 }
@@ -200,6 +219,7 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 	// The state is persisted at millisecond precision; keeping the same
 	// precision in memory makes a restored alert identical to the live one.
 	now := r.now().UTC().Truncate(time.Millisecond)
+	started := time.Now()
 	var records []record
 	for _, rl := range g.rules {
 		if ctx.Err() != nil {
@@ -207,6 +227,7 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		}
 		ev := r.byRule[ruleKey(rl)]
 		result := "ok"
+		ruleStarted := time.Now()
 		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
 		samples, err := rl.Run(qctx, r.conn, r.cfg.Database, now)
 		var hasData = true
@@ -226,7 +247,7 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		}
 		switch {
 		case err != nil:
-			result = "error"
+			result = "err"
 			r.logger.Warn("rule evaluation failed; its alerts keep their state", zap.String("rule", rl.Alert), zap.Error(err))
 		case !hasData:
 			result = "nodata"
@@ -235,25 +256,38 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 				records = append(records, r.record(ctx, ev.rule, t, now))
 			}
 		}
-		records = append(records, r.selfAlert(ctx, r.failing, rl, self, err != nil, now)...)
+		records = append(records, r.selfAlert(ctx, r.failing, rl, self, err, err != nil, now)...)
 		noDataLabels := map[string]string{}
 		for k, v := range self {
 			noDataLabels[k] = v
 		}
 		noDataLabels["alertname"] = ruleNoDataAlert
-		records = append(records, r.selfAlert(ctx, r.noData, rl, noDataLabels, err == nil && !hasData, now)...)
+		records = append(records, r.selfAlert(ctx, r.noData, rl, noDataLabels, nil, err == nil && !hasData, now)...)
 		r.mu.Unlock()
-		r.evaluations.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", rl.Alert), attribute.String("result", result)))
+		ruleAttr := attribute.String("rule", rl.Alert)
+		r.evaluations.Add(ctx, 1, metric.WithAttributes(ruleAttr, attribute.String("result", result)))
+		r.ruleDuration.Record(ctx, time.Since(ruleStarted).Seconds(), metric.WithAttributes(ruleAttr))
+		for _, h := range healthValues {
+			v := int64(0)
+			if h == result {
+				v = 1
+			}
+			r.health.Record(ctx, v, metric.WithAttributes(ruleAttr, attribute.String("health", h)))
+		}
+		if err != nil {
+			r.lastError.Record(ctx, float64(time.Now().UnixMilli())/1000, metric.WithAttributes(ruleAttr))
+		}
 	}
 	if err := r.persist(ctx, g, now, records); err != nil {
 		r.logger.Warn("alert state not persisted; it is retried next round", zap.String("group", g.name), zap.Error(err))
 	}
 	r.emit(ctx, records)
+	r.roundTime.Record(ctx, time.Since(started).Seconds(), metric.WithAttributes(attribute.String("group", g.name)))
 }
 
 // selfAlert drives the evaluator's own alert for one rule: the machine
 // holds one alert per rule, present while the condition holds.
-func (r *alertReceiver) selfAlert(ctx context.Context, m *alerting.Machine, rl *rules.Rule, labels map[string]string, holds bool, now time.Time) []record {
+func (r *alertReceiver) selfAlert(ctx context.Context, m *alerting.Machine, rl *rules.Rule, labels map[string]string, cause error, holds bool, now time.Time) []record {
 	fp := alerting.Fingerprint(labels)
 	var samples []alerting.Sample
 	var others []alerting.Sample
@@ -273,6 +307,9 @@ func (r *alertReceiver) selfAlert(ctx context.Context, m *alerting.Machine, rl *
 		if t.Alert.Fingerprint == fp {
 			rec := r.record(ctx, own, t, now)
 			rec.annotations = map[string]string{"summary": selfSummary(labels["alertname"], rl.Alert)}
+			if cause != nil {
+				rec.annotations["error"] = cause.Error()
+			}
 			out = append(out, rec)
 		}
 	}
