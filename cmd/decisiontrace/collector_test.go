@@ -57,6 +57,13 @@ func TestShippedConfigsValidate(t *testing.T) {
 			require.NoError(t, cmd.Execute())
 		})
 	}
+	// The latency probe's collector is the local one with an overlay.
+	t.Run("deploy/local/latency/collector.yaml over deploy/local/collector.yaml", func(t *testing.T) {
+		cmd := otelcol.NewCommand(settings())
+		cmd.SetArgs([]string{"validate", "--config", "deploy/local/collector.yaml", "--config", "deploy/local/latency/collector.yaml"})
+		cmd.SetOut(&bytes.Buffer{})
+		require.NoError(t, cmd.Execute())
+	})
 }
 
 type collectorEnv struct {

@@ -49,6 +49,12 @@ type options struct {
 	database      string
 	verifyTimeout time.Duration
 	collectorPID  int
+
+	probeAlertmanager string
+	probes            int
+	probeWorkflow     string
+	probeSpacing      time.Duration
+	probeTimeout      time.Duration
 }
 
 func parseFlags(args []string) (options, error) {
@@ -79,6 +85,11 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.database, "database", "decisiontrace", "ClickHouse database for --verify-clickhouse")
 	fs.DurationVar(&o.verifyTimeout, "verify-timeout", 2*time.Minute, "how long to wait for ClickHouse")
 	fs.IntVar(&o.collectorPID, "collector-pid", 0, "report this process's peak and current RSS")
+	fs.StringVar(&o.probeAlertmanager, "probe-alertmanager", "", "instead of traffic, measure event-to-alert latency: send probe events that a queue_depth rule turns into an alert, and time their arrival in this Alertmanager (e.g. http://127.0.0.1:19093)")
+	fs.IntVar(&o.probes, "probes", 8, "probe events (--probe-alertmanager)")
+	fs.StringVar(&o.probeWorkflow, "probe-workflow", "latency-probe", "workflow of the probe events; its rule alerts on queue depth over 1000")
+	fs.DurationVar(&o.probeSpacing, "probe-spacing", 7*time.Second, "time between probes; not a multiple of the rule interval, so probes land at every phase of it")
+	fs.DurationVar(&o.probeTimeout, "probe-timeout", 2*time.Minute, "how long to wait for one probe's alert")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -127,6 +138,8 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("--database %q is not a plain identifier", o.database)
 	case o.maxRetries < 0:
 		return o, errors.New("--max-retries must not be negative")
+	case o.probeAlertmanager != "" && o.probes < 1:
+		return o, errors.New("--probes must be at least 1")
 	}
 	if o.runID == "" {
 		var b [6]byte
@@ -235,6 +248,9 @@ func mainErr(o options, log zerolog.Logger) int {
 		exp = newHTTPExporter(o.endpoint, gz, o.workers)
 	}
 	defer func() { _ = exp.close() }()
+	if o.probeAlertmanager != "" {
+		return probe(o, exp, log)
+	}
 
 	batchSize := o.batch
 	if o.rate > 0 {

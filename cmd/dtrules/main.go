@@ -3,6 +3,7 @@
 //
 //	dtrules check FILE...     validate rule files
 //	dtrules test FILE...      run rule test files on ClickHouse
+//	dtrules bench FILE...     time evaluation rounds on a decision store
 //
 // Tests run on the embedded ClickHouse engine (started in a temporary
 // directory and stopped afterwards) unless --clickhouse names a server
@@ -33,9 +34,12 @@ func main() {
 }
 
 func run(args []string, log zerolog.Logger) int {
-	if len(args) < 2 || (args[0] != "check" && args[0] != "test") {
-		fmt.Fprintln(os.Stderr, "usage: dtrules check RULE_FILE... | dtrules test [--clickhouse host:9000] TEST_FILE...")
+	if len(args) < 2 || (args[0] != "check" && args[0] != "test" && args[0] != "bench") {
+		fmt.Fprintln(os.Stderr, "usage: dtrules check RULE_FILE... | dtrules test [--clickhouse host:9000] TEST_FILE... | dtrules bench [flags] RULE_FILE...")
 		return 2
+	}
+	if args[0] == "bench" {
+		return bench(args[1:], log)
 	}
 	if args[0] == "check" {
 		if _, err := rules.LoadFiles(args[1:]); err != nil {

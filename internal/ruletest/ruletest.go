@@ -149,31 +149,14 @@ func loadRules(dir string, f File) ([]*rules.Rule, error) {
 		}
 		return out
 	}
-	var out []*rules.Rule
-	files, err := rules.LoadFiles(abs(f.RuleFiles))
+	groups, err := rules.Load(abs(f.RuleFiles), abs(f.Contracts), f.EvaluationInterval.D())
 	if err != nil {
 		return nil, err
 	}
-	for fi := range files {
-		for gi := range files[fi].Groups {
-			for ri := range files[fi].Groups[gi].Rules {
-				out = append(out, &files[fi].Groups[gi].Rules[ri])
-			}
-		}
-	}
-	if len(f.Contracts) > 0 {
-		cs, err := contract.Load(abs(f.Contracts))
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range cs {
-			rs, err := rules.Defaults(c)
-			if err != nil {
-				return nil, err
-			}
-			for i := range rs {
-				out = append(out, &rs[i])
-			}
+	var out []*rules.Rule
+	for gi := range groups {
+		for ri := range groups[gi].Rules {
+			out = append(out, &groups[gi].Rules[ri])
 		}
 	}
 	if len(out) == 0 {
@@ -257,15 +240,9 @@ func runTest(ctx context.Context, env Env, ruleset []*rules.Rule, interval time.
 	for at := time.Duration(0); next < len(evals); at += interval {
 		now := t0.Add(at)
 		for i, r := range ruleset {
-			samples, err := r.Run(ctx, conn, db, now)
+			samples, has, err := r.Eval(ctx, conn, db, now)
 			if err != nil {
 				return nil, err
-			}
-			has := true
-			if len(samples) == 0 {
-				if has, err = r.HasData(ctx, conn, db, now); err != nil {
-					return nil, err
-				}
 			}
 			if has {
 				s := make([]alerting.Sample, len(samples))

@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/collector/config/configtls"
 
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
-	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/rules"
 )
 
@@ -103,47 +102,16 @@ type group struct {
 }
 
 func (cfg *Config) loadRules() ([]group, error) {
-	var errs []error
-	ruleFiles, err := expand("rule_files", cfg.RuleFiles)
-	errs = append(errs, err)
-	files, err := rules.LoadFiles(ruleFiles)
-	errs = append(errs, err)
-	var out []group
-	names := map[string]string{}
-	add := func(g group, where string) {
-		for _, r := range g.rules {
-			key := r.Alert + "\x00" + fmt.Sprint(r.Labels)
-			if prev, ok := names[key]; ok {
-				errs = append(errs, fmt.Errorf("%s: rule %s: defined twice with the same labels (also in %s)", where, r.Alert, prev))
-			}
-			names[key] = where
+	ruleFiles, errRules := expand("rule_files", cfg.RuleFiles)
+	contractFiles, errContracts := expand("contracts", cfg.Contracts)
+	loaded, err := rules.Load(ruleFiles, contractFiles, cfg.ContractRulesInterval)
+	out := make([]group, 0, len(loaded))
+	for gi := range loaded {
+		g := group{name: loaded[gi].Name, interval: loaded[gi].Interval.D()}
+		for ri := range loaded[gi].Rules {
+			g.rules = append(g.rules, &loaded[gi].Rules[ri])
 		}
 		out = append(out, g)
 	}
-	for _, f := range files {
-		for gi := range f.Groups {
-			fg := &f.Groups[gi]
-			g := group{name: fg.Name, interval: fg.Interval.D()}
-			for ri := range fg.Rules {
-				g.rules = append(g.rules, &fg.Rules[ri])
-			}
-			add(g, f.Path+": group "+fg.Name)
-		}
-	}
-	contractFiles, err := expand("contracts", cfg.Contracts)
-	errs = append(errs, err)
-	if len(contractFiles) > 0 {
-		contracts, err := contract.Load(contractFiles)
-		errs = append(errs, err)
-		for _, c := range contracts {
-			rs, err := rules.Defaults(c)
-			errs = append(errs, err)
-			g := group{name: "contract:" + c.Workflow, interval: cfg.ContractRulesInterval}
-			for i := range rs {
-				g.rules = append(g.rules, &rs[i])
-			}
-			add(g, c.File)
-		}
-	}
-	return out, errors.Join(errs...)
+	return out, errors.Join(errRules, errContracts, err)
 }

@@ -229,11 +229,7 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		result := "ok"
 		ruleStarted := time.Now()
 		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
-		samples, err := rl.Run(qctx, r.conn, r.cfg.Database, now)
-		var hasData = true
-		if err == nil && len(samples) == 0 {
-			hasData, err = rl.HasData(qctx, r.conn, r.cfg.Database, now)
-		}
+		samples, hasData, err := rl.Eval(qctx, r.conn, r.cfg.Database, now)
 		cancel()
 		if ctx.Err() != nil {
 			return
