@@ -88,7 +88,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.probeAlertmanager, "probe-alertmanager", "", "instead of traffic, measure event-to-alert latency: send probe events that a queue_depth rule turns into an alert, and time their arrival in this Alertmanager (e.g. http://127.0.0.1:19093)")
 	fs.IntVar(&o.probes, "probes", 8, "probe events (--probe-alertmanager)")
 	fs.StringVar(&o.probeWorkflow, "probe-workflow", "latency-probe", "workflow of the probe events; its rule alerts on queue depth over 1000")
-	fs.DurationVar(&o.probeSpacing, "probe-spacing", 7*time.Second, "time between probes; not a multiple of the rule interval, so probes land at every phase of it")
+	fs.DurationVar(&o.probeSpacing, "probe-spacing", 15*time.Second, "between probes, wait a random time of up to this (set it to the rule's interval), so probes land at every phase of the evaluation cycle")
 	fs.DurationVar(&o.probeTimeout, "probe-timeout", 2*time.Minute, "how long to wait for one probe's alert")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"sort"
@@ -50,8 +51,8 @@ func probe(o options, exp exporter, log zerolog.Logger) int {
 	ctx := context.Background()
 	rep := probeReport{Alertmanager: o.probeAlertmanager, Workflow: o.probeWorkflow, Probes: o.probes}
 	for i := 0; i < o.probes; i++ {
-		if i > 0 {
-			time.Sleep(o.probeSpacing)
+		if i > 0 && o.probeSpacing > 0 {
+			time.Sleep(time.Second + time.Duration(rand.Int64N(int64(o.probeSpacing))))
 		}
 		queue := fmt.Sprintf("probe-%s-%d", o.runID, i)
 		sent := time.Now()

@@ -3,8 +3,6 @@ package alertrulesreceiver
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -13,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
@@ -25,7 +22,6 @@ import (
 	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter"
 	"github.com/decisiontrace/decisiontrace/internal/amtest"
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
-	"github.com/decisiontrace/decisiontrace/internal/testenv"
 	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
 )
 
@@ -320,16 +316,7 @@ type pager struct {
 
 func (r *rig) pager(t *testing.T, rulesYAML, amURL string, now func() time.Time) *pager {
 	t.Helper()
-	path := filepath.Join(r.dir, "kinds.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(rulesYAML), 0o600))
-	user, pass := testenv.ClickHouseAuth()
-	cfg := createDefaultConfig().(*Config)
-	cfg.Endpoint = "clickhouse://" + r.addr
-	cfg.Username, cfg.Password = user, configopaque.String(pass)
-	cfg.Database = r.db
-	cfg.RuleFiles = []string{path}
-	cfg.DashboardURL = "http://grafana/d/decisiontrace-explorer?var-workflow={{ .Labels.workflow }}"
-	require.NoError(t, cfg.Validate())
+	cfg := r.config(t, rulesYAML)
 
 	ef := alertmanagerexporter.NewFactory()
 	ecfg := ef.CreateDefaultConfig().(*alertmanagerexporter.Config)
@@ -423,7 +410,7 @@ func TestIntegrationEveryKindFiresAndResolvesInAlertmanager(t *testing.T) {
 			assert.Equal(t, want, map[string]string(labels), "labels of %s", name)
 			assert.True(t, tick(firedTick).Equal(starts[name]), "%s startsAt = when it fired, got %s", name, starts[name])
 			wantAnn := map[string]string{"summary": kc.wantSumm,
-				"dashboard": "http://grafana/d/decisiontrace-explorer?var-workflow=wf-" + kc.kind}
+				"dashboard": "http://grafana/d/decisiontrace-overview?var-workflow=wf-" + kc.kind}
 			if kc.examples != "" {
 				wantAnn["example_decisions"] = kc.examples
 			}
@@ -467,8 +454,7 @@ func TestIntegrationAlertmanagerDownForAMinute(t *testing.T) {
 	am, hook := amtest.StartNotifying(t)
 	am.Stop()
 
-	path := filepath.Join(r.dir, "down.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(`
+	cfg := r.config(t, `
 groups:
   - name: down
     interval: 1s
@@ -479,13 +465,7 @@ groups:
         max_depth: 400
         labels: {severity: page, team: claims-oncall}
         annotations: {summary: 'queue {{ .Labels.queue }} holds {{ printf "%.0f" .Value }} items'}
-`), 0o600))
-	user, pass := testenv.ClickHouseAuth()
-	cfg := createDefaultConfig().(*Config)
-	cfg.Endpoint = "clickhouse://" + r.addr
-	cfg.Username, cfg.Password = user, configopaque.String(pass)
-	cfg.Database = r.db
-	cfg.RuleFiles = []string{path}
+`)
 
 	ef := alertmanagerexporter.NewFactory()
 	ecfg := ef.CreateDefaultConfig().(*alertmanagerexporter.Config)

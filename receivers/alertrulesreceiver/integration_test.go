@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -129,18 +129,28 @@ groups:
         min_count: 1
 `
 
-func (r *rig) receiver(t *testing.T, sink *consumertest.LogsSink) receiver.Logs {
+// config is the receiver's configuration on the rig's database, with
+// rulesYAML as its only rule file.
+func (r *rig) config(t *testing.T, rulesYAML string) *Config {
 	t.Helper()
-	path := filepath.Join(r.dir, "rules.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(testRules), 0o600))
+	f, err := os.CreateTemp(r.dir, "rules-*.yaml")
+	require.NoError(t, err)
+	_, err = f.WriteString(rulesYAML)
+	require.NoError(t, errors.Join(err, f.Close()))
 	user, pass := testenv.ClickHouseAuth()
 	cfg := createDefaultConfig().(*Config)
 	cfg.Endpoint = "clickhouse://" + r.addr
 	cfg.Username, cfg.Password = user, configopaque.String(pass)
 	cfg.Database = r.db
-	cfg.RuleFiles = []string{path}
+	cfg.RuleFiles = []string{f.Name()}
 	cfg.DashboardURL = "http://grafana/d/decisiontrace-overview?var-workflow={{ .Labels.workflow }}"
 	require.NoError(t, cfg.Validate())
+	return cfg
+}
+
+func (r *rig) receiver(t *testing.T, sink *consumertest.LogsSink) receiver.Logs {
+	t.Helper()
+	cfg := r.config(t, testRules)
 	r.tel = componenttest.NewTelemetry()
 	t.Cleanup(func() { _ = r.tel.Shutdown(context.Background()) })
 	set := receivertest.NewNopSettings(metadata.Type)
@@ -211,15 +221,15 @@ func TestIntegrationPendingFiringResolvedAndRestartWithoutRepage(t *testing.T) {
 	// Rule health in the collector's own metrics, as Prometheus reports it.
 	for rule, health := range map[string]string{"Broken": "err", "ReviewQueueDeep": "ok", "VerdictsUnsupported": "nodata"} {
 		for _, h := range healthValues {
-			v, ok := r.gauge(t, "otelcol_alertrules_rule_health", attribute.String("rule", rule), attribute.String("health", h))
+			v, ok := r.gauge(t, "otelcol_alertrules_rule_health", attribute.String("rule", rule), attribute.String("group", "fast"), attribute.String("health", h))
 			require.True(t, ok, "rule_health{rule=%s,health=%s}", rule, h)
 			assert.Equal(t, map[bool]float64{true: 1, false: 0}[h == health], v, "rule_health{rule=%s,health=%s}", rule, h)
 		}
 	}
-	lastErr, ok := r.gauge(t, "otelcol_alertrules_rule_last_error_timestamp", attribute.String("rule", "Broken"))
+	lastErr, ok := r.gauge(t, "otelcol_alertrules_rule_last_error_timestamp", attribute.String("rule", "Broken"), attribute.String("group", "fast"))
 	require.True(t, ok)
 	assert.InDelta(t, float64(time.Now().Unix()), lastErr, 30)
-	_, ok = r.gauge(t, "otelcol_alertrules_rule_last_error_timestamp", attribute.String("rule", "ReviewQueueDeep"))
+	_, ok = r.gauge(t, "otelcol_alertrules_rule_last_error_timestamp", attribute.String("rule", "ReviewQueueDeep"), attribute.String("group", "fast"))
 	assert.False(t, ok, "a healthy rule has no error time")
 	round, ok := r.gauge(t, "otelcol_alertrules_group_last_duration", attribute.String("group", "fast"))
 	require.True(t, ok)

@@ -260,18 +260,20 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		noDataLabels["alertname"] = ruleNoDataAlert
 		records = append(records, r.selfAlert(ctx, r.noData, rl, noDataLabels, nil, err == nil && !hasData, now)...)
 		r.mu.Unlock()
-		ruleAttr := attribute.String("rule", rl.Alert)
-		r.evaluations.Add(ctx, 1, metric.WithAttributes(ruleAttr, attribute.String("result", result)))
-		r.ruleDuration.Record(ctx, time.Since(ruleStarted).Seconds(), metric.WithAttributes(ruleAttr))
+		// Contract rules share names across workflows; the group tells them
+		// apart, as rule_group does in Prometheus.
+		ruleAttrs := []attribute.KeyValue{attribute.String("rule", rl.Alert), attribute.String("group", g.name)}
+		r.evaluations.Add(ctx, 1, metric.WithAttributes(append(ruleAttrs, attribute.String("result", result))...))
+		r.ruleDuration.Record(ctx, time.Since(ruleStarted).Seconds(), metric.WithAttributes(ruleAttrs...))
 		for _, h := range healthValues {
 			v := int64(0)
 			if h == result {
 				v = 1
 			}
-			r.health.Record(ctx, v, metric.WithAttributes(ruleAttr, attribute.String("health", h)))
+			r.health.Record(ctx, v, metric.WithAttributes(append(ruleAttrs, attribute.String("health", h))...))
 		}
 		if err != nil {
-			r.lastError.Record(ctx, float64(time.Now().UnixMilli())/1000, metric.WithAttributes(ruleAttr))
+			r.lastError.Record(ctx, float64(time.Now().UnixMilli())/1000, metric.WithAttributes(ruleAttrs...))
 		}
 	}
 	if err := r.persist(ctx, g, now, records); err != nil {
