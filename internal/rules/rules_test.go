@@ -2,29 +2,19 @@ package rules
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configopaque"
-	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
-	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/storetest"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
 
@@ -84,38 +74,9 @@ func TestDefaultsFromContract(t *testing.T) {
 
 // store is a decision store on the real ClickHouse, filled through the
 // decisionstore exporter the way the collector fills it.
-type store struct {
-	exp  exporter.Logs
-	conn driver.Conn
-	db   string
-}
+type store struct{ *storetest.Store }
 
-func newStore(t *testing.T) *store {
-	t.Helper()
-	addr := testenv.ClickHouse(t)
-	user, pass := testenv.ClickHouseAuth()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	s := &store{db: "dt_rules_" + hex.EncodeToString(b[:])}
-	f := decisionstoreexporter.NewFactory()
-	cfg := f.CreateDefaultConfig().(*decisionstoreexporter.Config)
-	cfg.Endpoint = "clickhouse://" + addr
-	cfg.Username, cfg.Password = user, configopaque.String(pass)
-	cfg.Database = s.db
-	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
-	var err error
-	s.exp, err = f.CreateLogs(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
-	require.NoError(t, err)
-	require.NoError(t, s.exp.Start(context.Background(), componenttest.NewNopHost()))
-	s.conn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = s.exp.Shutdown(context.Background())
-		_ = s.conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+s.db+" SYNC")
-		_ = s.conn.Close()
-	})
-	return s
-}
+func newStore(t *testing.T) *store { return &store{storetest.New(t, "dt_rules", nil)} }
 
 func (s *store) add(t *testing.T, ago time.Duration, attrs map[string]any) {
 	t.Helper()
@@ -123,7 +84,7 @@ func (s *store) add(t *testing.T, ago time.Duration, attrs map[string]any) {
 	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now().Add(-ago)))
 	require.NoError(t, lr.Attributes().FromRaw(attrs))
-	require.NoError(t, s.exp.ConsumeLogs(context.Background(), ld))
+	s.Write(t, ld)
 }
 
 func labelsOf(samples []Sample, keys ...string) []string {
@@ -196,7 +157,7 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 		t.Helper()
 		errs := r.validate()
 		require.Empty(t, errs)
-		got, err := r.Run(ctx, s.conn, s.db, time.Now())
+		got, err := r.Run(ctx, s.Conn, s.DB, time.Now())
 		require.NoError(t, err)
 		return got
 	}
@@ -250,7 +211,7 @@ func TestIntegrationLabelValuesCannotChangeARulesSQL(t *testing.T) {
 		c.DataSource: "policy-db", c.DataAsOf: time.Now().Add(-time.Hour).Format(time.RFC3339)})
 
 	r := Rule{Alert: "Stale", Kind: KindSourceStaleness, MaxAge: contract.Duration(time.Minute), Workflow: hostile}
-	got, err := r.Run(context.Background(), s.conn, s.db, time.Now())
+	got, err := r.Run(context.Background(), s.Conn, s.DB, time.Now())
 	require.NoError(t, err)
 	assert.Equal(t, []string{"[x' OR 1=1 -- src'); DROP TABLE events; --]"}, labelsOf(got, "workflow", "source"),
 		"the filter matched the hostile value literally, and only it")
@@ -261,17 +222,17 @@ func TestIntegrationLabelValuesCannotChangeARulesSQL(t *testing.T) {
 		c.DecisionEvent: "context.read", c.DataSource: "src'); DROP TABLE events; --"})
 	s.add(t, time.Minute, map[string]any{c.DecisionID: "d-other", c.DecisionWorkflow: "claims", c.DecisionLayer: "data",
 		c.DecisionEvent: "context.read", c.DataSource: "policy-db"})
-	ex, err := r.Examples(context.Background(), s.conn, s.db, time.Now(), got[0].Labels, 5)
+	ex, err := r.Examples(context.Background(), s.Conn, s.DB, time.Now(), got[0].Labels, 5)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"d-hostile"}, ex)
 
 	r.Workflow = "nobody' OR '1'='1"
-	got, err = r.Run(context.Background(), s.conn, s.db, time.Now())
+	got, err = r.Run(context.Background(), s.Conn, s.DB, time.Now())
 	require.NoError(t, err)
 	assert.Empty(t, got)
 
 	var n uint64
-	require.NoError(t, s.conn.QueryRow(context.Background(), "SELECT count() FROM "+s.db+".events").Scan(&n))
+	require.NoError(t, s.Conn.QueryRow(context.Background(), "SELECT count() FROM "+s.DB+".events").Scan(&n))
 	assert.Equal(t, uint64(4), n, "the table is intact")
 }
 

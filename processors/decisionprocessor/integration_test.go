@@ -15,16 +15,14 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
-	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
-	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/storetest"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
 
@@ -61,27 +59,9 @@ type storeRig struct {
 
 func newStoreRig(t *testing.T, mut func(*Config)) *storeRig {
 	t.Helper()
-	addr := testenv.ClickHouse(t)
-	user, pass := testenv.ClickHouseAuth()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	r := &storeRig{db: "dt_proc_" + hex.EncodeToString(b[:]), addr: addr}
+	store := storetest.New(t, "dt_proc", nil)
+	r := &storeRig{db: store.DB, addr: store.Addr, conn: store.Conn}
 	ctx := context.Background()
-
-	ecfg := decisionstoreexporter.NewFactory().CreateDefaultConfig().(*decisionstoreexporter.Config)
-	ecfg.Endpoint = "clickhouse://" + addr
-	ecfg.Username, ecfg.Password = user, configopaque.String(pass)
-	ecfg.Database = r.db
-	ecfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
-	ef := decisionstoreexporter.NewFactory()
-	eset := exportertest.NewNopSettings(ef.Type())
-	logsExp, err := ef.CreateLogs(ctx, eset, ecfg)
-	require.NoError(t, err)
-	tracesExp, err := ef.CreateTraces(ctx, eset, ecfg)
-	require.NoError(t, err)
-	require.NoError(t, logsExp.Start(ctx, componenttest.NewNopHost()))
-	require.NoError(t, tracesExp.Start(ctx, componenttest.NewNopHost()))
-
 	cfg := createDefaultConfig().(*Config)
 	cfg.Contracts = []string{"testdata/contracts/claims-triage.yaml"}
 	if mut != nil {
@@ -89,22 +69,18 @@ func newStoreRig(t *testing.T, mut func(*Config)) *storeRig {
 	}
 	require.NoError(t, cfg.Validate())
 	pset := processortest.NewNopSettings(typ)
-	r.logs, err = NewFactory().CreateLogs(ctx, pset, cfg, logsExp)
+	var err error
+	r.logs, err = NewFactory().CreateLogs(ctx, pset, cfg, store.Logs)
 	require.NoError(t, err)
-	r.traces, err = NewFactory().CreateTraces(ctx, pset, cfg, tracesExp)
+	r.traces, err = NewFactory().CreateTraces(ctx, pset, cfg, store.Traces)
 	require.NoError(t, err)
 	require.NoError(t, r.logs.Start(ctx, componenttest.NewNopHost()))
 	require.NoError(t, r.traces.Start(ctx, componenttest.NewNopHost()))
-
-	r.conn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
-	require.NoError(t, err)
+	// Registered after the store's: runs first, so the processors flush
+	// their last verdicts into a store that is still open.
 	t.Cleanup(func() {
 		_ = r.logs.Shutdown(ctx)
 		_ = r.traces.Shutdown(ctx)
-		_ = logsExp.Shutdown(ctx)
-		_ = tracesExp.Shutdown(ctx)
-		_ = r.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+r.db+" SYNC")
-		_ = r.conn.Close()
 	})
 	return r
 }

@@ -304,7 +304,7 @@ func (r *rig) write(t *testing.T, wf string, evs []event) {
 			lr.Attributes().PutStr(c.DecisionWorkflow, wf)
 		}
 	}
-	require.NoError(t, r.store.ConsumeLogs(context.Background(), ld))
+	r.Write(t, ld)
 }
 
 // pager is a receiver evaluated on a virtual clock, feeding a real
@@ -483,7 +483,7 @@ groups:
 	r.depth(t, 900)
 	require.Eventually(t, func() bool {
 		var n uint64
-		err := r.conn.QueryRow(ctx, "SELECT count() FROM "+r.db+".alert_history WHERE alertname = 'QueueDeepWhileAlertmanagerDown' AND state = 'firing'").Scan(&n)
+		err := r.Conn.QueryRow(ctx, "SELECT count() FROM "+r.DB+".alert_history WHERE alertname = 'QueueDeepWhileAlertmanagerDown' AND state = 'firing'").Scan(&n)
 		return err == nil && n == 1
 	}, 20*time.Second, 100*time.Millisecond, "the alert fires while Alertmanager is down")
 	time.Sleep(time.Minute)

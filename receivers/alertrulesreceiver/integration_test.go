@@ -2,24 +2,16 @@ package alertrulesreceiver
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
-	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
@@ -28,19 +20,21 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 
-	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/storetest"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
 )
 
 type rig struct {
-	store exporter.Logs
-	conn  driver.Conn
-	addr  string
-	db    string
-	dir   string
-	tel   *componenttest.Telemetry // of the last receiver
+	*storetest.Store
+	dir string
+	tel *componenttest.Telemetry // of the last receiver
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	return &rig{Store: storetest.New(t, "dt_alerts", nil), dir: t.TempDir()}
 }
 
 // gauge is the value of a gauge's data point with exactly attrs.
@@ -68,33 +62,6 @@ func (r *rig) gauge(t *testing.T, name string, attrs ...attribute.KeyValue) (flo
 	return 0, false
 }
 
-func newRig(t *testing.T) *rig {
-	t.Helper()
-	r := &rig{addr: testenv.ClickHouse(t), dir: t.TempDir()}
-	user, pass := testenv.ClickHouseAuth()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	r.db = "dt_alerts_" + hex.EncodeToString(b[:])
-	f := decisionstoreexporter.NewFactory()
-	cfg := f.CreateDefaultConfig().(*decisionstoreexporter.Config)
-	cfg.Endpoint = "clickhouse://" + r.addr
-	cfg.Username, cfg.Password = user, configopaque.String(pass)
-	cfg.Database = r.db
-	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
-	var err error
-	r.store, err = f.CreateLogs(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
-	require.NoError(t, err)
-	require.NoError(t, r.store.Start(context.Background(), componenttest.NewNopHost()))
-	r.conn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{r.addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = r.store.Shutdown(context.Background())
-		_ = r.conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+r.db+" SYNC")
-		_ = r.conn.Close()
-	})
-	return r
-}
-
 func (r *rig) depth(t *testing.T, depth int64) {
 	t.Helper()
 	ld := plog.NewLogs()
@@ -102,7 +69,7 @@ func (r *rig) depth(t *testing.T, depth int64) {
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
 	require.NoError(t, lr.Attributes().FromRaw(map[string]any{c.DecisionWorkflow: "claims-triage", c.DecisionLayer: "workflow",
 		c.DecisionEvent: "queue.depth", c.WorkflowQueue: "manual-review", c.WorkflowQueueDepth: depth}))
-	require.NoError(t, r.store.ConsumeLogs(context.Background(), ld))
+	r.Write(t, ld)
 }
 
 const testRules = `
@@ -139,9 +106,9 @@ func (r *rig) config(t *testing.T, rulesYAML string) *Config {
 	require.NoError(t, errors.Join(err, f.Close()))
 	user, pass := testenv.ClickHouseAuth()
 	cfg := createDefaultConfig().(*Config)
-	cfg.Endpoint = "clickhouse://" + r.addr
+	cfg.Endpoint = "clickhouse://" + r.Addr
 	cfg.Username, cfg.Password = user, configopaque.String(pass)
-	cfg.Database = r.db
+	cfg.Database = r.DB
 	cfg.RuleFiles = []string{f.Name()}
 	cfg.DashboardURL = "http://grafana/d/decisiontrace-overview?var-workflow={{ .Labels.workflow }}"
 	require.NoError(t, cfg.Validate())
@@ -261,7 +228,7 @@ func TestIntegrationPendingFiringResolvedAndRestartWithoutRepage(t *testing.T) {
 	require.Eventually(t, func() bool { return find(alerts(sink2), "ReviewQueueDeep", "resolved") != nil }, 10*time.Second, 50*time.Millisecond)
 
 	var states []string
-	rows, err := r.conn.Query(context.Background(), "SELECT state FROM "+r.db+".alert_history WHERE alertname = 'ReviewQueueDeep' ORDER BY time")
+	rows, err := r.Conn.Query(context.Background(), "SELECT state FROM "+r.DB+".alert_history WHERE alertname = 'ReviewQueueDeep' ORDER BY time")
 	require.NoError(t, err)
 	for rows.Next() {
 		var s string
