@@ -286,13 +286,15 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 			For: contract.Duration(time.Minute), KeepFiringFor: contract.Duration(5 * time.Minute)}))
 	}
 	for _, q := range c.Queues {
+		// A queue that spikes and drains within minutes is the queue
+		// working; a backlog that keeps growing for 5 minutes is not.
 		if q.MaxDepth > 0 {
 			out = append(out, with(Rule{Alert: "DecisionQueueDepth", Kind: KindQueueDepth, Queue: q.Name, MaxDepth: q.MaxDepth,
-				For: contract.Duration(5 * time.Minute)}))
+				For: contract.Duration(5 * time.Minute), KeepFiringFor: contract.Duration(5 * time.Minute)}))
 		}
 		if q.MaxGrowth > 0 {
 			out = append(out, with(Rule{Alert: "DecisionQueueGrowth", Kind: KindQueueGrowth, Queue: q.Name, MaxGrowth: q.MaxGrowth,
-				Window: q.GrowthWindow}))
+				Window: q.GrowthWindow, For: contract.Duration(5 * time.Minute), KeepFiringFor: contract.Duration(5 * time.Minute)}))
 		}
 	}
 	if o := c.OverrideRate; o != nil {
@@ -304,7 +306,10 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 			MaxRate: 0.05, MinCount: 20, For: contract.Duration(2 * time.Minute)}),
 		with(Rule{Alert: "DecisionMissingContext", Kind: KindMissingContext, Window: contract.Duration(15 * time.Minute),
 			MaxRate: 0.05, MinCount: 20, For: contract.Duration(2 * time.Minute)}),
-		with(Rule{Alert: "DecisionLayerSilent", Kind: KindLayerSilence, SilentFor: contract.Duration(15 * time.Minute)}),
+		// A producer restarting, or the collector starting before its
+		// traffic, is not a silent layer.
+		with(Rule{Alert: "DecisionLayerSilent", Kind: KindLayerSilence, SilentFor: contract.Duration(15 * time.Minute),
+			For: contract.Duration(5 * time.Minute)}),
 	)
 	summaries := map[Kind]string{
 		KindSourceStaleness:      `{{ .Labels.source }} feeding {{ .Labels.workflow }} is {{ printf "%.0f" .Value }}s old, over its freshness budget`,
