@@ -500,3 +500,63 @@ groups:
 	time.Sleep(3 * time.Second)
 	assert.Len(t, hook.Notifications(t, "QueueDeepWhileAlertmanagerDown"), 1, "notified once")
 }
+
+// Two collectors evaluating the same rules on the same store, as
+// Prometheus replicas do: Alertmanager holds one alert and notifies once,
+// and when one replica stops, the other keeps it firing and resolves it.
+func TestIntegrationTwoReplicasPageOnce(t *testing.T) {
+	r := newRig(t)
+	am, hook := amtest.StartNotifying(t)
+	rules := `
+groups:
+  - name: ha
+    interval: 1m
+    rules:
+      - alert: ReviewQueueDeep
+        kind: queue_depth
+        workflow: claims-triage
+        max_depth: 400
+        for: 2m
+        labels: {severity: page, team: claims-oncall}
+        annotations: {summary: 'manual review holds {{ printf "%.0f" .Value }} claims'}
+`
+	base := time.Now().UTC().Truncate(time.Minute).Add(-time.Hour)
+	var evs []event
+	for k := 0; k < 10; k++ {
+		depth := int64(100)
+		if k >= 1 && k <= 5 {
+			depth = 900
+		}
+		evs = append(evs, event{base.Add(time.Duration(k)*time.Minute - 30*time.Second), map[string]any{c.DecisionLayer: "workflow",
+			c.DecisionEvent: "queue.depth", c.WorkflowQueue: "manual-review", c.WorkflowQueueDepth: depth}})
+	}
+	r.write(t, "claims-triage", evs)
+
+	// The replicas evaluate a few seconds apart, as two collectors do.
+	var now time.Time
+	a := r.pager(t, rules, am.URL(), func() time.Time { return now })
+	b := r.pager(t, rules, am.URL(), func() time.Time { return now.Add(7 * time.Second) })
+	for k := 0; k < 10; k++ {
+		now = base.Add(time.Duration(k) * time.Minute)
+		a.eval()
+		if k < 4 {
+			b.eval()
+		} else if k == 4 {
+			b.stop(t) // one replica goes away while the alert fires
+		}
+		got, err := am.Alerts(`alertname="ReviewQueueDeep"`)
+		require.NoError(t, err)
+		if k >= 3 && k <= 5 {
+			require.Len(t, got, 1, "evaluation %d: one alert in Alertmanager", k)
+		} else {
+			require.Empty(t, got, "evaluation %d", k)
+		}
+	}
+	require.Eventually(t, func() bool { return len(hook.Notifications(t, "ReviewQueueDeep")) >= 2 }, 10*time.Second, 100*time.Millisecond)
+	time.Sleep(3 * time.Second)
+	var states []string
+	for _, n := range hook.Notifications(t, "ReviewQueueDeep") {
+		states = append(states, n.Status)
+	}
+	assert.Equal(t, []string{"firing", "resolved"}, states, "one page, one resolve")
+}
