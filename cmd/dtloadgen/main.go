@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 )
 
 type options struct {
@@ -134,7 +136,7 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("--events must not be negative")
 	case o.staleShare < 0 || o.missingShare < 0 || o.staleShare+o.missingShare > 1:
 		return o, errors.New("--stale-share and --missing-share must be fractions that add up to at most 1")
-	case o.verifyAddr != "" && !identRE.MatchString(o.database):
+	case o.verifyAddr != "" && !chconn.Identifier(o.database):
 		return o, fmt.Errorf("--database %q is not a plain identifier", o.database)
 	case o.maxRetries < 0:
 		return o, errors.New("--max-retries must not be negative")

@@ -5,16 +5,15 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/rs/zerolog"
-)
 
-var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
+)
 
 type verifyConfig struct {
 	addr     string
@@ -40,7 +39,7 @@ type verifyResult struct {
 // very ingestion being measured.
 func verify(ctx context.Context, vc verifyConfig, runID string, want int64, since time.Time, log zerolog.Logger) (verifyResult, error) {
 	var res verifyResult
-	if !identRE.MatchString(vc.database) {
+	if !chconn.Identifier(vc.database) {
 		return res, fmt.Errorf("database name %q is not a plain identifier", vc.database)
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
