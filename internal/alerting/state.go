@@ -45,7 +45,11 @@ func (s State) String() string {
 const ResolvedRetention = 15 * time.Minute
 
 // Alert is one instance of a rule: a label set and its timeline. Each
-// transition has its own timestamp.
+// transition has its own timestamp. When it was last sent and until when it
+// is valid (Prometheus' LastSentAt and ValidUntil) belong to the
+// alertmanager exporter, which re-sends every firing alert with endsAt
+// ahead; after a restart the evaluator re-announces firing alerts at once,
+// so nothing of the sending needs persisting.
 type Alert struct {
 	Fingerprint uint64
 	Labels      map[string]string
@@ -60,12 +64,6 @@ type Alert struct {
 	// KeepFiringSince: the condition stopped holding while firing, and
 	// keep_firing_for keeps the alert firing from then.
 	KeepFiringSince time.Time
-	// LastSentAt: the evaluator's last report to Alertmanager, kept here
-	// so a restart does not re-notify at once.
-	LastSentAt time.Time
-	// ValidUntil: when Alertmanager should consider the alert over if it
-	// is not re-sent (endsAt), as Prometheus sets it.
-	ValidUntil time.Time
 }
 
 // Fingerprint identifies a label set independently of map order.
@@ -191,13 +189,5 @@ func (m *Machine) Restore(alerts []Alert) {
 			a.Fingerprint = Fingerprint(a.Labels)
 		}
 		m.alerts[a.Fingerprint] = &a
-	}
-}
-
-// MarkSent records that an alert was reported at at, valid until until.
-func (m *Machine) MarkSent(fp uint64, at, until time.Time) {
-	if a, ok := m.alerts[fp]; ok {
-		a.LastSentAt = at
-		a.ValidUntil = until
 	}
 }
