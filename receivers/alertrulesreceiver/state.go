@@ -8,6 +8,7 @@ import (
 
 	"github.com/decisiontrace/decisiontrace/internal/alerting"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/rules"
 )
 
 // The evaluator's own tables, next to the decision store's. alert_state
@@ -29,6 +30,15 @@ var stateDDL = []string{
     is_deleted UInt8
 ) ENGINE = ReplacingMergeTree(updated_at, is_deleted)
 ORDER BY (rule_key, fingerprint)`,
+	// The freshness budgets of the contracts the receiver loaded, so that
+	// dashboards can plot a source's age against its budget.
+	`CREATE TABLE IF NOT EXISTS {db}.source_budgets (
+    workflow String,
+    source String,
+    max_age_s Float64,
+    updated_at DateTime64(3)
+) ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY (workflow, source)`,
 	`CREATE TABLE IF NOT EXISTS {db}.alert_history (
     time DateTime64(3),
     alertname LowCardinality(String),
@@ -56,6 +66,9 @@ func (r *alertReceiver) restore(ctx context.Context) error {
 		if err := r.conn.Exec(ctx, r.render(ddl)); err != nil {
 			return err
 		}
+	}
+	if err := r.writeBudgets(ctx); err != nil {
+		return err
 	}
 	rows, err := r.conn.Query(ctx, r.render(`SELECT rule_key, fingerprint, labels, state, value, active_at, fired_at, resolved_at, keep_firing_since
 FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
@@ -117,6 +130,33 @@ FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 	r.mu.Unlock()
 	r.emit(ctx, firing)
 	return nil
+}
+
+// writeBudgets records the contracts' freshness budgets (from their
+// staleness rules) in source_budgets.
+func (r *alertReceiver) writeBudgets(ctx context.Context) error {
+	batch, err := r.conn.PrepareBatch(ctx, r.render(`INSERT INTO {db}.source_budgets (workflow, source, max_age_s, updated_at)`))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = batch.Close() }()
+	now := r.now()
+	for _, g := range r.groups {
+		for _, rl := range g.rules {
+			if rl.Kind != rules.KindSourceStaleness || rl.Workflow == "" {
+				continue
+			}
+			for src, budget := range rl.Budgets {
+				if err := batch.Append(rl.Workflow, src, budget.D().Seconds(), now); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if batch.Rows() == 0 {
+		return nil
+	}
+	return batch.Send()
 }
 
 // firingAnnotations returns the annotations each firing alert was paged
