@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, out io.Writer, log zerolog.Logger) 
 	fs.StringVar(&o.endpoint, "endpoint", envOr("DECISIONTRACE_CLICKHOUSE_DSN", "clickhouse://127.0.0.1:19000"), "ClickHouse DSN of the decision store (env DECISIONTRACE_CLICKHOUSE_DSN)")
 	fs.StringVar(&o.database, "database", "decisiontrace", "database of the decision store")
 	fs.BoolVar(&o.asJSON, "json", false, "print JSON")
-	fs.StringVar(&o.contracts, "contracts", envOr("DECISIONTRACE_CONTRACTS", "deploy/contracts/*.yaml"), "contract files (glob) giving the sources' freshness budgets")
+	fs.StringVar(&o.contracts, "contracts", envOr("DECISIONTRACE_CONTRACTS", "deploy/contracts/*.yaml"), "contract files (glob) giving the sources' freshness budgets, besides those the alertrules receiver recorded in the store (source_budgets)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "query timeout")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -93,8 +93,21 @@ func run(ctx context.Context, args []string, out io.Writer, log zerolog.Logger) 
 	case "alerts":
 		result, err = loadAlerts(ctx, conn, o.database)
 	case "sources":
-		var budgets map[string]map[string]time.Duration
+		// The contracts at hand (optional sources included), then what the
+		// evaluator recorded (the required sources it pages on).
+		var budgets, stored map[string]map[string]time.Duration
 		budgets, err = loadBudgets(o.contracts)
+		if err == nil {
+			stored, err = storedBudgets(ctx, conn, o.database)
+		}
+		for wf, m := range stored {
+			if budgets[wf] == nil {
+				budgets[wf] = map[string]time.Duration{}
+			}
+			for src, b := range m {
+				budgets[wf][src] = b
+			}
+		}
 		if err == nil {
 			result, err = loadSources(ctx, conn, o.database, budgets, time.Now())
 		}
@@ -143,6 +156,33 @@ func connect(endpoint string) (driver.Conn, error) {
 		return nil, err
 	}
 	return clickhouse.Open(opts)
+}
+
+// storedBudgets reads the budgets the alertrules receiver recorded from
+// the contracts it evaluates (source_budgets); none when no receiver has run.
+func storedBudgets(ctx context.Context, conn driver.Conn, db string) (map[string]map[string]time.Duration, error) {
+	out := map[string]map[string]time.Duration{}
+	var exists uint8
+	if err := conn.QueryRow(ctx, "EXISTS TABLE "+db+".source_budgets").Scan(&exists); err != nil || exists == 0 {
+		return out, err
+	}
+	rows, err := conn.Query(ctx, "SELECT workflow, source, max_age_s FROM "+db+".source_budgets FINAL")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var wf, src string
+		var secs float64
+		if err := rows.Scan(&wf, &src, &secs); err != nil {
+			return nil, err
+		}
+		if out[wf] == nil {
+			out[wf] = map[string]time.Duration{}
+		}
+		out[wf][src] = time.Duration(secs * float64(time.Second))
+	}
+	return out, rows.Err()
 }
 
 // loadBudgets reads the contracts' freshness budgets: workflow → source →
