@@ -44,7 +44,12 @@ type Panel struct {
 	// Thresholds are the values where the color turns orange, then red;
 	// on time series they are drawn as dashed lines.
 	Thresholds []float64
-	W, H       int
+	// ColumnUnits override Unit for some columns of a table.
+	ColumnUnits map[string]string
+	// Matrix turns long rows (row, column, value) into one bar series per
+	// column value (Grafana's groupingToMatrix), for bar charts.
+	Matrix *[3]string
+	W, H   int
 }
 
 // Spec is one dashboard.
@@ -146,13 +151,27 @@ func panel(id uint32, p Panel, pos dashboard.GridPos) cog.Builder[dashboard.Pane
 			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"})).
 			WithTarget(query(p.SQL, true))
 	case Table:
-		return table.NewPanelBuilder().Id(id).Title(p.Title).Description(p.Question).Datasource(datasource()).GridPos(pos).
+		tb := table.NewPanelBuilder().Id(id).Title(p.Title).Description(p.Question).Datasource(datasource()).GridPos(pos).
 			Unit(p.Unit).Thresholds(thresholds(p.Thresholds)).WithTarget(query(p.SQL, true))
+		cols := make([]string, 0, len(p.ColumnUnits))
+		for c := range p.ColumnUnits {
+			cols = append(cols, c)
+		}
+		sort.Strings(cols)
+		for _, c := range cols {
+			tb = tb.OverrideByName(c, []dashboard.DynamicConfigValue{{Id: "unit", Value: p.ColumnUnits[c]}})
+		}
+		return tb
 	case BarChart:
-		return barchart.NewPanelBuilder().Id(id).Title(p.Title).Description(p.Question).Datasource(datasource()).GridPos(pos).
+		bb := barchart.NewPanelBuilder().Id(id).Title(p.Title).Description(p.Question).Datasource(datasource()).GridPos(pos).
 			Unit(p.Unit).Thresholds(thresholds(p.Thresholds)).XField(p.Columns[0]).
 			Legend(common.NewVizLegendOptionsBuilder().ShowLegend(true).DisplayMode(common.LegendDisplayModeList).Placement(common.LegendPlacementBottom)).
 			WithTarget(query(p.SQL, true))
+		if m := p.Matrix; m != nil {
+			bb = bb.WithTransformation(dashboard.DataTransformerConfig{Id: "groupingToMatrix",
+				Options: map[string]any{"rowField": m[0], "columnField": m[1], "valueField": m[2]}})
+		}
+		return bb
 	}
 	tb := timeseries.NewPanelBuilder().Id(id).Title(p.Title).Description(p.Question).Datasource(datasource()).GridPos(pos).
 		Unit(p.Unit).Thresholds(thresholds(p.Thresholds)).

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -133,12 +134,62 @@ func TestEveryQueryRunsOnClickHouse(t *testing.T) {
 				assert.Positive(t, rows)
 			})
 		}
+		// What two panels show, beyond their shape: a queue that grows in the
+		// data grows on the panel, and the stale episode of policy-db (twenty
+		// minutes at most 90 s budget) crosses the budget line while the
+		// source is otherwise within it.
+		if selName == "all" {
+			growth := values(t, conn, e, panelSQL(t, "decisiontrace-workflow", "Queue growth per interval"), "growth", "1")
+			assert.Positive(t, slices.Max(growth), "queue growth shows growth")
+			// Over budget from 90 s into the twenty stale minutes, and never
+			// because of a single old cached read.
+			ratio := values(t, conn, e, panelSQL(t, "decisiontrace-data", "Source age ÷ budget"), "age_over_budget", "source = 'claims-triage/policy-db'")
+			over := 0
+			for _, v := range ratio {
+				if v > 1 {
+					over++
+				}
+			}
+			assert.InDelta(t, 18, over, 2, "minutes of claims-triage/policy-db over its budget")
+		}
 		t.Run(selName+"/annotations", func(t *testing.T) {
 			cols, rows := run(t, conn, e, AnnotationSQL)
 			assert.Equal(t, AnnotationColumns, cols)
 			assert.Positive(t, rows)
 		})
 	}
+}
+
+func panelSQL(t *testing.T, uid, title string) string {
+	t.Helper()
+	for _, s := range Specs() {
+		for _, p := range s.Panels {
+			if s.UID == uid && p.Title == title {
+				return p.SQL
+			}
+		}
+	}
+	t.Fatalf("no panel %s/%s", uid, title)
+	return ""
+}
+
+// values returns one numeric column of a panel's rows.
+func values(t *testing.T, conn driver.Conn, e expansion, sql, col, where string) []float64 {
+	t.Helper()
+	q, err := e.expand(sql)
+	require.NoError(t, err)
+	rows, err := conn.Query(context.Background(), "SELECT toFloat64("+col+") FROM ("+q+") WHERE "+col+" IS NOT NULL AND "+where)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []float64
+	for rows.Next() {
+		var v float64
+		require.NoError(t, rows.Scan(&v))
+		out = append(out, v)
+	}
+	require.NoError(t, rows.Err())
+	require.NotEmpty(t, out, col)
+	return out
 }
 
 func run(t *testing.T, conn driver.Conn, e expansion, sql string) ([]string, int) {
@@ -223,6 +274,9 @@ func load(t *testing.T, s *storetest.Store, now time.Time) []string {
 					asOf := d.Add(-20 * time.Second)
 					if src == "policy-db" && k >= 60 && k < 80 {
 						asOf = start.Add(60 * time.Minute)
+					}
+					if r.Float64() < 0.03 {
+						asOf = d.Add(-3 * time.Hour) // a cached read: old, while the source is fresh
 					}
 					add(d, base("data", "context.read", map[string]any{c.DataSource: src, c.DataAsOf: asOf.Format(time.RFC3339Nano),
 						c.DataComplete: r.Float64() > 0.05, c.DataEntitySystem: "claims-dw", c.DataEntityID: fmt.Sprintf("CLM-%d", 1+r.IntN(3))}))

@@ -119,8 +119,11 @@ func TestKubernetesManifests(t *testing.T) {
 		_, ok := ports[p.TargetPort.StrVal]
 		assert.True(t, ok, "service port %s targets a container port", p.Name)
 	}
-	require.NotNil(t, pdb.Spec.MinAvailable)
-	assert.Less(t, pdb.Spec.MinAvailable.IntValue(), int(*deploy.Spec.Replicas), "a drain can evict one replica")
+	// One replica (a decision's signals must meet in one processor), and a
+	// budget that lets a node drain evict it.
+	assert.Equal(t, int32(1), *deploy.Spec.Replicas)
+	require.NotNil(t, pdb.Spec.MaxUnavailable)
+	assert.Equal(t, 1, pdb.Spec.MaxUnavailable.IntValue())
 }
 
 // The ClickHouseInstallation is a custom resource of the Altinity operator,
@@ -158,7 +161,7 @@ func TestClickHouseInstallationExample(t *testing.T) {
 func TestComposeFile(t *testing.T) {
 	ctx := context.Background()
 	opts, err := cli.NewProjectOptions([]string{"compose/compose.yaml"},
-		cli.WithName("decisiontrace"), cli.WithEnv([]string{"CLICKHOUSE_PASSWORD=from-the-environment"}))
+		cli.WithName("decisiontrace"), cli.WithEnv([]string{"CLICKHOUSE_PASSWORD=from-the-environment", "GRAFANA_ADMIN_PASSWORD=also"}))
 	require.NoError(t, err)
 	project, err := opts.LoadProject(ctx)
 	require.NoError(t, err)
@@ -182,7 +185,7 @@ func TestComposeFile(t *testing.T) {
 	}
 
 	// Without the password in the environment, the file says what is missing.
-	opts, err = cli.NewProjectOptions([]string{"compose/compose.yaml"}, cli.WithName("decisiontrace"), cli.WithEnv([]string{}))
+	opts, err = cli.NewProjectOptions([]string{"compose/compose.yaml"}, cli.WithName("decisiontrace"), cli.WithEnv([]string{"GRAFANA_ADMIN_PASSWORD=set"}))
 	require.NoError(t, err)
 	_, err = opts.LoadProject(ctx)
 	require.Error(t, err)

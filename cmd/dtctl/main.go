@@ -59,17 +59,27 @@ func run(ctx context.Context, args []string, out io.Writer, log zerolog.Logger) 
 	fs.BoolVar(&o.asJSON, "json", false, "print JSON")
 	fs.StringVar(&o.contracts, "contracts", envOr("DECISIONTRACE_CONTRACTS", "deploy/contracts/*.yaml"), "contract files (glob) giving the sources' freshness budgets, besides those the alertrules receiver recorded in the store (source_budgets)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "query timeout")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	// Flags may come before or after the command and its argument:
+	// dtctl --json alerts, dtctl decision ID --json.
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				printUsage(fs)
+				return 0
+			}
+			log.Error().Err(err).Msg("bad flags")
 			printUsage(fs)
-			return 0
+			return 2
 		}
-		log.Error().Err(err).Msg("bad flags")
-		printUsage(fs)
-		return 2
+		if fs.NArg() == 0 {
+			break
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	rest := fs.Args()
-	if len(rest) == 0 || (rest[0] == "decision") != (len(rest) == 2) || (rest[0] != "decision" && len(rest) != 1) {
+	if len(rest) == 0 || (rest[0] == "decision") != (len(rest) == 2) || (rest[0] != "decision" && len(rest) != 1) ||
+		(rest[0] == "decision" && rest[1] == "") {
 		printUsage(fs)
 		return 2
 	}

@@ -110,10 +110,17 @@ func TestDecisionPrintsTheFiveLayerTimelineWithItsVerdict(t *testing.T) {
 	assert.True(t, v.Verdict.UnsupportedCertainty)
 	assert.Len(t, v.Timeline, 6)
 
+	out, code = dtctl(t, s, "decision", "claim-2", "--json")
+	require.Equal(t, 0, code, "flags after the command")
+	require.NoError(t, json.Unmarshal([]byte(out), &v))
+	assert.Equal(t, "claim-2", v.DecisionID)
+
 	_, code = dtctl(t, s, "decision", "no-such-claim")
 	assert.Equal(t, 1, code)
 	_, code = dtctl(t, s, "decision")
 	assert.Equal(t, 2, code, "decision needs an ID")
+	_, code = dtctl(t, s, "decision", "")
+	assert.Equal(t, 2, code, "an empty ID would list every signal without a decision")
 }
 
 func TestSourcesAgainstContractBudgets(t *testing.T) {

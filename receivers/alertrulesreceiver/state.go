@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/decisiontrace/decisiontrace/internal/alerting"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/rules"
@@ -67,8 +69,10 @@ func (r *alertReceiver) restore(ctx context.Context) error {
 			return err
 		}
 	}
+	// Budgets only feed dashboards and dtctl: failing to record them must
+	// not keep the rules from being evaluated.
 	if err := r.writeBudgets(ctx); err != nil {
-		return err
+		r.logger.Warn("source budgets not recorded; dashboards and dtctl lack them", zap.Error(err))
 	}
 	rows, err := r.conn.Query(ctx, r.render(`SELECT rule_key, fingerprint, labels, state, value, active_at, fired_at, resolved_at, keep_firing_since
 FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
