@@ -254,6 +254,10 @@ func Specs() []Spec {
 					Question: "What happened to this decision, layer by layer, in order?",
 					SQL: "SELECT time, layer, event, source, as_of, model_version, confidence, recommendation, route, queue, human_action, human_actor, outcome, " +
 						"verdict_context, verdict_behaviour FROM events WHERE decision_id = ${decision_id:sqlstring} AND decision_id != '' " +
+						// The rollup (ordered by decision_id) bounds the time, so
+						// ClickHouse skips the other days.
+						"AND time >= (SELECT min(first_seen) FROM decisions WHERE decision_id = ${decision_id:sqlstring}) " +
+						"AND time <= (SELECT max(last_seen) FROM decisions WHERE decision_id = ${decision_id:sqlstring}) " +
 						"ORDER BY time, " + layerOrder + ", event = 'decision.verdict'",
 					Columns: []string{"time", "layer", "event", "source", "as_of", "model_version", "confidence", "recommendation", "route", "queue",
 						"human_action", "human_actor", "outcome", "verdict_context", "verdict_behaviour"}},

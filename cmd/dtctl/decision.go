@@ -54,8 +54,13 @@ func loadDecision(ctx context.Context, conn driver.Conn, db, id string) (*decisi
     outcome, cycle_time_s, business_cost, business_value,
     verdict_context, verdict_stale_source, verdict_stale_age_s, verdict_stale_budget_s, verdict_missing_sources,
     verdict_confidence_low, verdict_unsupported, verdict_behaviour
-FROM `+db+`.events WHERE decision_id = ?
-ORDER BY time, indexOf(['data', 'model', 'workflow', 'human', 'business'], layer), event = 'decision.verdict', event`, id)
+FROM `+db+`.events
+WHERE decision_id = ?
+  -- The rollup, ordered by decision_id, knows when the decision happened:
+  -- the time bounds let ClickHouse skip every other day and most granules.
+  AND time >= (SELECT min(first_seen) FROM `+db+`.decisions WHERE decision_id = ?)
+  AND time <= (SELECT max(last_seen) FROM `+db+`.decisions WHERE decision_id = ?)
+ORDER BY time, indexOf(['data', 'model', 'workflow', 'human', 'business'], layer), event = 'decision.verdict', event`, id, id, id)
 	if err != nil {
 		return nil, err
 	}

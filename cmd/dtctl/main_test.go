@@ -148,6 +148,10 @@ func TestSourcesAgainstContractBudgets(t *testing.T) {
 		"claims-triage/claims-history": "ok",
 		"claims-triage/fraud-signals":  "unavailable",
 		"support-assist/crm-profile":   "no_budget",
+		// Budgeted by the loan-underwriting contract, never heard of.
+		"loan-underwriting/credit-bureau":       "silent",
+		"loan-underwriting/document-store":      "silent",
+		"loan-underwriting/income-verification": "silent",
 	}, status)
 
 	out, code = dtctl(t, s, "sources")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -22,8 +23,10 @@ type sourceState struct {
 	BudgetS    *float64   `json:"budget_s,omitempty"`
 	Available  *bool      `json:"available,omitempty"`
 	LastError  string     `json:"last_error,omitempty"`
-	LastSignal time.Time  `json:"last_signal"`
-	Status     string     `json:"status"` // ok, stale, unavailable, no_budget
+	LastSignal *time.Time `json:"last_signal,omitempty"`
+	// Status: ok, stale, unavailable, no_budget, or silent (a budgeted
+	// source with no signal in the last day).
+	Status string `json:"status"`
 }
 
 // loadSources reports, per workflow and source seen in the last day, the
@@ -44,9 +47,11 @@ ORDER BY workflow, source`, now.UnixMilli(), now.UnixMilli())
 	v := &sourcesView{Sources: []sourceState{}}
 	for rows.Next() {
 		var s sourceState
-		if err := rows.Scan(&s.Workflow, &s.Source, &s.AsOf, &s.LastSignal, &s.Available, &s.LastError); err != nil {
+		var last time.Time
+		if err := rows.Scan(&s.Workflow, &s.Source, &s.AsOf, &last, &s.Available, &s.LastError); err != nil {
 			return nil, err
 		}
+		s.LastSignal = &last
 		if s.AsOf != nil {
 			age := now.Sub(*s.AsOf).Seconds()
 			s.AgeS = &age
@@ -67,7 +72,27 @@ ORDER BY workflow, source`, now.UnixMilli(), now.UnixMilli())
 		}
 		v.Sources = append(v.Sources, s)
 	}
-	return v, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, s := range v.Sources {
+		seen[s.Workflow+"\x00"+s.Source] = true
+	}
+	var silent []sourceState
+	for wf, m := range budgets {
+		for src, b := range m {
+			if !seen[wf+"\x00"+src] {
+				secs := b.Seconds()
+				silent = append(silent, sourceState{Workflow: wf, Source: src, BudgetS: &secs, Status: "silent"})
+			}
+		}
+	}
+	sort.Slice(silent, func(i, j int) bool {
+		return silent[i].Workflow+silent[i].Source < silent[j].Workflow+silent[j].Source
+	})
+	v.Sources = append(v.Sources, silent...)
+	return v, nil
 }
 
 func (v *sourcesView) text(w io.Writer) {
@@ -89,8 +114,11 @@ func (v *sourcesView) text(w io.Writer) {
 		if status != "ok" && status != "no_budget" {
 			status = "⚠ " + status
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Workflow, s.Source, age, budget, status,
-			s.LastSignal.UTC().Format("2006-01-02 15:04:05"), s.LastError)
+		last := "-"
+		if s.LastSignal != nil {
+			last = s.LastSignal.UTC().Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Workflow, s.Source, age, budget, status, last, s.LastError)
 	}
 	_ = tw.Flush()
 }

@@ -234,6 +234,7 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		if ctx.Err() != nil {
 			return
 		}
+		var changed []alerting.Transition
 		r.mu.Lock()
 		self := map[string]string{"alertname": ruleFailingAlert, "rule": rl.Alert}
 		for k, v := range rl.Labels {
@@ -248,9 +249,7 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		case !hasData:
 			result = "nodata"
 		default:
-			for _, t := range ev.machine.Eval(now, toSamples(samples)) {
-				records = append(records, r.record(ctx, ev.rule, t, now))
-			}
+			changed = ev.machine.Eval(now, toSamples(samples))
 		}
 		records = append(records, r.selfAlert(ctx, r.failing, rl, self, err, err != nil, now)...)
 		noDataLabels := map[string]string{}
@@ -260,6 +259,12 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		noDataLabels["alertname"] = ruleNoDataAlert
 		records = append(records, r.selfAlert(ctx, r.noData, rl, noDataLabels, nil, err == nil && !hasData, now)...)
 		r.mu.Unlock()
+		// Records are built outside the lock: a firing one looks up its
+		// example decisions in ClickHouse, which must not hold up the other
+		// groups.
+		for _, t := range changed {
+			records = append(records, r.record(ctx, ev.rule, t, now))
+		}
 		// Contract rules share names across workflows; the group tells them
 		// apart, as rule_group does in Prometheus.
 		ruleAttrs := []attribute.KeyValue{attribute.String("rule", rl.Alert), attribute.String("group", g.name)}
@@ -353,12 +358,24 @@ func (r *alertReceiver) record(ctx context.Context, rl *rules.Rule, t alerting.T
 		}
 		data.ExampleDecisions = ex
 	}
-	var url strings.Builder
-	if err := r.dashboard.Execute(&url, data); err == nil {
-		data.DashboardURL = url.String()
-	}
+	data.DashboardURL = r.dashboardURL(data)
 	r.transitions.Add(context.Background(), 1, metric.WithAttributes(attribute.String("rule", rl.Alert), attribute.String("state", state)))
 	return record{alert: t.Alert, state: state, annotations: rl.Annotate(data), generator: data.DashboardURL}
+}
+
+// announce is a restored firing alert on its way out again, with the
+// annotations it paged with: not a state change.
+func (r *alertReceiver) announce(a alerting.Alert, ann map[string]string) record {
+	data := rules.TemplateData{Labels: a.Labels, Value: a.Value, ExampleDecisions: strings.Fields(ann["example_decisions"])}
+	return record{alert: a, state: conventions.AlertStateFiring, annotations: ann, generator: r.dashboardURL(data)}
+}
+
+func (r *alertReceiver) dashboardURL(data rules.TemplateData) string {
+	var url strings.Builder
+	if err := r.dashboard.Execute(&url, data); err != nil {
+		return ""
+	}
+	return url.String()
 }
 
 func (r *alertReceiver) emit(ctx context.Context, recs []record) {

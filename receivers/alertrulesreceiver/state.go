@@ -106,8 +106,12 @@ FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 	if err != nil {
 		return err
 	}
+	type restoredAlert struct {
+		rule  *rules.Rule
+		alert alerting.Alert
+	}
+	var restored []restoredAlert
 	r.mu.Lock()
-	var firing []record
 	for key, alerts := range byRule {
 		switch {
 		case strings.HasPrefix(key, ruleFailingAlert+","):
@@ -122,16 +126,21 @@ FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 			ev.machine.Restore(alerts)
 			for _, a := range alerts {
 				if a.State == alerting.StateFiring {
-					rec := r.record(ctx, ev.rule, alerting.Transition{Alert: a, From: alerting.StateFiring}, r.now())
-					if ann, ok := announced[a.Fingerprint]; ok {
-						rec.annotations = ann
-					}
-					firing = append(firing, rec)
+					restored = append(restored, restoredAlert{ev.rule, a})
 				}
 			}
 		}
 	}
 	r.mu.Unlock()
+	var firing []record
+	for _, ra := range restored {
+		if ann, ok := announced[ra.alert.Fingerprint]; ok {
+			// What it paged with; the record's own lookup is not needed.
+			firing = append(firing, r.announce(ra.alert, ann))
+			continue
+		}
+		firing = append(firing, r.record(ctx, ra.rule, alerting.Transition{Alert: ra.alert, From: alerting.StateFiring}, r.now()))
+	}
 	r.emit(ctx, firing)
 	return nil
 }
