@@ -203,7 +203,7 @@ func Specs() []Spec {
 					Columns: []string{"time", "workflow", "median_s"}},
 				{Kind: Table, Title: "Reviewers", W: 24, H: 9, Unit: "short",
 					ColumnUnits: map[string]string{"override_rate": "percentunit", "ignore_rate": "percentunit", "escalate_rate": "percentunit"},
-					Question: "Which reviewers override, ignore or escalate most?",
+					Question:    "Which reviewers override, ignore or escalate most?",
 					SQL: "SELECT human_actor AS reviewer, count() AS actions, countIf(human_action = 'overridden') / count() AS override_rate, " +
 						"countIf(human_action = 'ignored') / count() AS ignore_rate, countIf(human_action = 'escalated') / count() AS escalate_rate FROM events " +
 						"WHERE $__timeFilter(time) AND layer = 'human' AND event = 'human.action' AND human_actor != '' AND " + wf("workflow") + " GROUP BY reviewer ORDER BY actions DESC LIMIT 50",
