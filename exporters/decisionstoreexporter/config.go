@@ -51,9 +51,33 @@ type Config struct {
 	TTL time.Duration `mapstructure:"ttl"`
 	// Unclassified is "store" or "refuse".
 	Unclassified Unclassified `mapstructure:"unclassified"`
+	// Cluster lays the schema out on a ClickHouse cluster: on every shard
+	// local tables (events_local, decisions_local), behind Distributed
+	// tables of the usual names sharded by decision ID, all created
+	// ON CLUSTER. Unset: one server.
+	Cluster configoptional.Optional[ClusterConfig] `mapstructure:"cluster"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// ClusterConfig names the cluster the schema spans.
+type ClusterConfig struct {
+	// Name is a cluster of the servers' remote_servers configuration.
+	Name string `mapstructure:"name"`
+	// Replicated makes the local tables Replicated*MergeTree, which needs
+	// Keeper and the {shard} and {replica} macros on every server.
+	Replicated bool `mapstructure:"replicated"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+func (cfg *Config) layout() layout {
+	if c := cfg.Cluster.Get(); c != nil {
+		return layout{cluster: c.Name, replicated: c.Replicated}
+	}
+	return layout{}
 }
 
 var _ component.Config = (*Config)(nil)
@@ -79,6 +103,9 @@ func (cfg *Config) Validate() error {
 	case UnclassifiedStore, UnclassifiedRefuse:
 	default:
 		errs = append(errs, fmt.Errorf("unclassified: %q is not one of store, refuse", cfg.Unclassified))
+	}
+	if c := cfg.Cluster.Get(); c != nil && !chconn.Identifier(c.Name) {
+		errs = append(errs, fmt.Errorf("cluster.name: %q is not a plain identifier", c.Name))
 	}
 	return errors.Join(errs...)
 }

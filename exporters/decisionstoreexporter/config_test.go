@@ -51,10 +51,14 @@ func TestLoadConfig(t *testing.T) {
 	bq.Batch = configoptional.Some(b)
 	batching.QueueConfig = configoptional.Some(bq)
 
+	cluster := createDefaultConfig().(*Config)
+	cluster.Cluster = configoptional.Some(ClusterConfig{Name: "decisiontrace", Replicated: true})
+
 	tests := []struct {
 		id       component.ID
 		expected component.Config
 	}{
+		{id: component.NewIDWithName(metadata.Type, "cluster"), expected: cluster},
 		{id: component.NewID(metadata.Type), expected: createDefaultConfig()},
 		{id: component.NewIDWithName(metadata.Type, "full"), expected: full},
 		{id: component.NewIDWithName(metadata.Type, "queue_batching"), expected: batching},
@@ -91,6 +95,9 @@ func TestValidate(t *testing.T) {
 			err: `database: "dt; DROP TABLE x" is not a plain identifier (letters, digits, underscore; not starting with a digit)`},
 		{name: "fractional ttl", cfg: valid(func(c *Config) { c.TTL = 1500 * time.Millisecond }),
 			err: "ttl: must be a whole number of seconds, got 1.5s"},
+		{name: "cluster name not an identifier", cfg: valid(func(c *Config) {
+			c.Cluster = configoptional.Some(ClusterConfig{Name: "dt'; DROP"})
+		}), err: `cluster.name: "dt'; DROP" is not a plain identifier`},
 		{name: "every problem at once", cfg: valid(func(c *Config) {
 			c.Endpoint = "mysql://x"
 			c.Database = "dt-prod"

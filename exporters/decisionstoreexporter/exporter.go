@@ -93,11 +93,11 @@ func (e *storeExporter) ensureSchema(ctx context.Context) error {
 	if e.schemaReady {
 		return nil
 	}
-	from, to, err := migrate(ctx, e.conn, e.cfg.Database)
+	from, to, err := migrate(ctx, e.conn, e.cfg.Database, e.cfg.layout())
 	if err != nil {
 		return err
 	}
-	if err := applyTTL(ctx, e.conn, e.cfg.Database, e.cfg.TTL); err != nil {
+	if err := applyTTL(ctx, e.conn, e.cfg.Database, e.cfg.layout(), e.cfg.TTL); err != nil {
 		return err
 	}
 	if from != to {
@@ -126,7 +126,7 @@ func (e *storeExporter) insert(ctx context.Context, r *rows) error {
 		}
 		return e.failed(ctx, err)
 	}
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+	settings := clickhouse.Settings{
 		"insert_deduplication_token": r.dedupToken(),
 		// ...and the rollup's materialized view drops it too: without this
 		// ClickHouse skips the duplicate in events but still feeds it to
@@ -137,7 +137,14 @@ func (e *storeExporter) insert(ctx context.Context, r *rows) error {
 		// hashes every value through an interface and was a tenth of the
 		// collector's CPU.
 		"low_cardinality_allow_in_native_format": 0,
-	}))
+	}
+	if e.cfg.layout().cluster != "" {
+		// The insert returns once every shard has its part: a failure is
+		// seen, and retried, instead of waiting in the Distributed
+		// table's own queue on one server.
+		settings["distributed_foreground_insert"] = 1
+	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
 	if err := e.send(ctx, r); err != nil {
 		return e.failed(ctx, classify(err))
 	}

@@ -269,10 +269,10 @@ func TestIntegrationMigrationsTwiceChangeNothing(t *testing.T) {
 	require.Contains(t, before, "decisions_mv")
 	require.Contains(t, before, "decision_summary")
 
-	from, to, err := migrate(ctx, h.exp.conn, h.db)
+	from, to, err := migrate(ctx, h.exp.conn, h.db, layout{})
 	require.NoError(t, err)
 	assert.Equal(t, from, to, "a second run applies nothing")
-	require.NoError(t, applyTTL(ctx, h.exp.conn, h.db, h.exp.cfg.TTL))
+	require.NoError(t, applyTTL(ctx, h.exp.conn, h.db, layout{}, h.exp.cfg.TTL))
 	assert.Equal(t, before, snapshot())
 	assert.Equal(t, uint64(len(migrations)), h.count(t, `SELECT count() FROM {db}.schema_migrations FINAL`))
 }
@@ -282,7 +282,7 @@ func TestIntegrationSchemaNewerThanBinaryIsAClearError(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, h.conn.Exec(ctx, render(`INSERT INTO {db}.schema_migrations (version, name, applied_at) VALUES (999, 'from the future', now())`, h.db)))
 
-	_, _, err := migrate(ctx, h.exp.conn, h.db)
+	_, _, err := migrate(ctx, h.exp.conn, h.db, layout{})
 	require.ErrorIs(t, err, errSchemaTooNew)
 	assert.Contains(t, err.Error(), fmt.Sprintf("database %s is at schema version 999 but this decisiontrace knows versions up to %d", h.db, len(migrations)))
 
@@ -305,11 +305,11 @@ func TestIntegrationTTLChangeReachesTables(t *testing.T) {
 	assert.Contains(t, ttlOf("events"), "TTL toDateTime(time) + toIntervalSecond(2592000)")
 	assert.Contains(t, ttlOf("decisions"), "TTL toDateTime(last_seen) + toIntervalSecond(2592000)")
 
-	require.NoError(t, applyTTL(ctx, h.exp.conn, h.db, 24*time.Hour))
+	require.NoError(t, applyTTL(ctx, h.exp.conn, h.db, layout{}, 24*time.Hour))
 	assert.Contains(t, ttlOf("events"), "toIntervalSecond(86400)")
 	assert.Contains(t, ttlOf("decisions"), "toIntervalSecond(86400)")
 
-	require.NoError(t, applyTTL(ctx, h.exp.conn, h.db, 0))
+	require.NoError(t, applyTTL(ctx, h.exp.conn, h.db, layout{}, 0))
 	assert.NotContains(t, ttlOf("events"), "TTL")
 }
 

@@ -186,25 +186,93 @@ var errSchemaTooNew = errors.New("schema is newer than this binary")
 
 func render(stmt, db string) string { return strings.ReplaceAll(stmt, "{db}", db) }
 
-// migrate brings the database to the newest known version and reports the
-// version it found. Running it again changes nothing.
-func migrate(ctx context.Context, conn driver.Conn, db string) (from, to uint32, err error) {
-	bootstrap := []string{
-		`CREATE DATABASE IF NOT EXISTS {db}`,
-		`CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
+// layout is how the schema's tables are laid out: on one server (the zero
+// value), or on a cluster, where events and the rollup are local tables on
+// every shard (replicated when asked) behind Distributed tables of the same
+// names, sharded by decision ID. Sharding by decision keeps all of a
+// decision's events, and so its rollup row, on one shard; the materialized
+// view rolls up each shard's local events.
+type layout struct {
+	cluster    string // empty: one server
+	replicated bool
+}
+
+func (l layout) onCluster() string {
+	if l.cluster == "" {
+		return ""
+	}
+	return " ON CLUSTER " + l.cluster
+}
+
+// statements renders one schema statement for the layout; on a cluster a
+// table becomes its local table and a Distributed table.
+func (l layout) statements(stmt, db string) []string {
+	if l.cluster == "" {
+		return []string{render(stmt, db)}
+	}
+	on := l.onCluster()
+	for _, t := range []struct{ table, engine string }{{"events", "MergeTree"}, {"decisions", "AggregatingMergeTree"}} {
+		head := "CREATE TABLE IF NOT EXISTS {db}." + t.table + " ("
+		if !strings.HasPrefix(stmt, head) {
+			continue
+		}
+		local := "CREATE TABLE IF NOT EXISTS {db}." + t.table + "_local" + on + " (" + strings.TrimPrefix(stmt, head)
+		if l.replicated {
+			local = strings.Replace(local, "ENGINE = "+t.engine+"\n",
+				"ENGINE = Replicated"+t.engine+"('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')\n", 1)
+			local = strings.ReplaceAll(local, "non_replicated_deduplication_window", "replicated_deduplication_window")
+		}
+		dist := "CREATE TABLE IF NOT EXISTS {db}." + t.table + on + " AS {db}." + t.table + "_local\n" +
+			"ENGINE = Distributed(" + l.cluster + ", {db}, " + t.table + "_local, cityHash64(decision_id))"
+		return []string{render(local, db), render(dist, db)}
+	}
+	switch {
+	case strings.HasPrefix(stmt, "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.decisions_mv TO {db}.decisions AS"):
+		stmt = strings.Replace(stmt, "{db}.decisions_mv TO {db}.decisions AS", "{db}.decisions_mv"+on+" TO {db}.decisions_local AS", 1)
+		stmt = strings.Replace(stmt, "FROM {db}.events\n", "FROM {db}.events_local\n", 1)
+	case strings.HasPrefix(stmt, "CREATE VIEW IF NOT EXISTS {db}.decision_summary AS"):
+		stmt = strings.Replace(stmt, "{db}.decision_summary AS", "{db}.decision_summary"+on+" AS", 1)
+	case strings.HasPrefix(stmt, "CREATE DATABASE IF NOT EXISTS {db}"):
+		stmt += on
+	case strings.HasPrefix(stmt, "CREATE TABLE IF NOT EXISTS {db}.schema_"):
+		name := strings.Fields(stmt)[5]
+		stmt = strings.Replace(stmt, name, name+on, 1)
+	}
+	return []string{render(stmt, db)}
+}
+
+// ttlTable is the table whose rows a TTL deletes: the local one on a cluster.
+func (l layout) ttlTable(table string) string {
+	if l.cluster == "" {
+		return table
+	}
+	return table + "_local" + l.onCluster()
+}
+
+// bootstrapStatements create the database and the tables that record its
+// schema version and settings.
+var bootstrapStatements = []string{
+	`CREATE DATABASE IF NOT EXISTS {db}`,
+	`CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
     version UInt32,
     name String,
     applied_at DateTime64(3)
 ) ENGINE = ReplacingMergeTree ORDER BY version`,
-		`CREATE TABLE IF NOT EXISTS {db}.schema_settings (
+	`CREATE TABLE IF NOT EXISTS {db}.schema_settings (
     key String,
     value String,
     updated_at DateTime64(3)
 ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY key`,
-	}
-	for _, s := range bootstrap {
-		if err := conn.Exec(ctx, render(s, db)); err != nil {
-			return 0, 0, fmt.Errorf("bootstrap schema of database %s: %w", db, err)
+}
+
+// migrate brings the database to the newest known version and reports the
+// version it found. Running it again changes nothing.
+func migrate(ctx context.Context, conn driver.Conn, db string, l layout) (from, to uint32, err error) {
+	for _, s := range bootstrapStatements {
+		for _, stmt := range l.statements(s, db) {
+			if err := conn.Exec(ctx, stmt); err != nil {
+				return 0, 0, fmt.Errorf("bootstrap schema of database %s: %w", db, err)
+			}
 		}
 	}
 	current, err := schemaVersion(ctx, conn, db)
@@ -220,8 +288,10 @@ func migrate(ctx context.Context, conn driver.Conn, db string) (from, to uint32,
 			continue
 		}
 		for i, s := range m.statements {
-			if err := conn.Exec(ctx, render(s, db)); err != nil {
-				return current, current, fmt.Errorf("migration %d (%s), statement %d: %w", m.version, m.name, i+1, err)
+			for _, stmt := range l.statements(s, db) {
+				if err := conn.Exec(ctx, stmt); err != nil {
+					return current, current, fmt.Errorf("migration %d (%s), statement %d: %w", m.version, m.name, i+1, err)
+				}
 			}
 		}
 		if err := conn.Exec(ctx, render(`INSERT INTO {db}.schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, db),
@@ -250,7 +320,7 @@ var ttlTables = []struct{ table, column string }{
 // applyTTL makes the tables' retention match the configuration. The applied
 // value is recorded so that an unchanged TTL costs no ALTER (which would
 // start a mutation) at each start, and a changed one reaches every table.
-func applyTTL(ctx context.Context, conn driver.Conn, db string, ttl time.Duration) error {
+func applyTTL(ctx context.Context, conn driver.Conn, db string, l layout, ttl time.Duration) error {
 	want := fmt.Sprint(int64(ttl / time.Second))
 	var have string
 	rows, err := conn.Query(ctx, render(`SELECT argMax(value, updated_at) FROM {db}.schema_settings WHERE key = 'ttl_seconds' GROUP BY key`, db))
@@ -271,9 +341,10 @@ func applyTTL(ctx context.Context, conn driver.Conn, db string, ttl time.Duratio
 		return nil
 	}
 	for _, t := range ttlTables {
-		stmt := fmt.Sprintf("ALTER TABLE %s.%s REMOVE TTL", db, t.table)
+		table := l.ttlTable(t.table)
+		stmt := fmt.Sprintf("ALTER TABLE %s.%s REMOVE TTL", db, table)
 		if ttl > 0 {
-			stmt = fmt.Sprintf("ALTER TABLE %s.%s MODIFY TTL toDateTime(%s) + toIntervalSecond(%d)", db, t.table, t.column, int64(ttl/time.Second))
+			stmt = fmt.Sprintf("ALTER TABLE %s.%s MODIFY TTL toDateTime(%s) + toIntervalSecond(%d)", db, table, t.column, int64(ttl/time.Second))
 		}
 		if err := conn.Exec(ctx, stmt); err != nil && !(ttl == 0 && isNoTTL(err)) {
 			return fmt.Errorf("apply ttl %s to %s.%s: %w", ttl, db, t.table, err)

@@ -48,6 +48,9 @@ type Options struct {
 	// LogPath receives the server log and the child's stdout/stderr; Start
 	// defaults it to clickhouse.log inside DataDir.
 	LogPath string `json:"log_path"`
+	// Config are further server settings as dotted paths, e.g.
+	// "remote_servers.dt.shard.replica.host=127.0.0.1".
+	Config []string `json:"config,omitempty"`
 }
 
 // Home is $DECISIONTRACE_HOME, else ~/.decisiontrace.

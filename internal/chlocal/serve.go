@@ -73,6 +73,9 @@ func serverArgs(opts Options) []string {
 	if opts.LogPath != "" {
 		args = append(args, "--logger.log="+opts.LogPath)
 	}
+	for _, c := range opts.Config {
+		args = append(args, "--"+c)
+	}
 	return args
 }
 
