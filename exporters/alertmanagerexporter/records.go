@@ -1,17 +1,15 @@
 package alertmanagerexporter
 
 import (
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/go-openapi/strfmt"
 	"github.com/prometheus/alertmanager/api/v2/models"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/decisiontrace/decisiontrace/internal/alerting"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 )
 
@@ -155,17 +153,5 @@ func stringMap(attrs pcommon.Map, k string) models.LabelSet {
 // than the rule evaluator leaves it out: the label set identifies the alert
 // for Alertmanager too.
 func labelsFingerprint(ls models.LabelSet) string {
-	keys := make([]string, 0, len(ls))
-	for k := range ls {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte(0xff)
-		b.WriteString(ls[k])
-		b.WriteByte(0xff)
-	}
-	return "labels:" + strconv.FormatUint(xxhash.Sum64String(b.String()), 16)
+	return "labels:" + strconv.FormatUint(alerting.Fingerprint(ls), 16)
 }
