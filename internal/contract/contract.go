@@ -11,7 +11,6 @@
 package contract
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/strictyaml"
 )
 
 // Contract is one workflow's dependency contract.
@@ -168,19 +168,9 @@ func LoadFile(path string) (*Contract, error) {
 
 // Parse decodes and validates one contract; name is used in messages.
 func Parse(name string, b []byte) (*Contract, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
 	var c Contract
-	if err := dec.Decode(&c); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			errs := make([]error, len(te.Errors))
-			for i, e := range te.Errors {
-				errs[i] = fmt.Errorf("%s: %s", name, e)
-			}
-			return nil, errors.Join(errs...)
-		}
-		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	if err := strictyaml.Decode(name, b, &c); err != nil {
+		return nil, err
 	}
 	c.File = name
 	c.applyDefaults()

@@ -6,7 +6,6 @@
 package rules
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -16,9 +15,8 @@ import (
 	"text/template"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/decisiontrace/decisiontrace/internal/contract"
+	"github.com/decisiontrace/decisiontrace/internal/strictyaml"
 )
 
 // Kind is a built-in rule kind.
@@ -116,19 +114,9 @@ func LoadFiles(paths []string) ([]File, error) {
 
 // Parse decodes and validates one rule file.
 func Parse(name string, b []byte) (*File, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
 	var f File
-	if err := dec.Decode(&f); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			errs := make([]error, len(te.Errors))
-			for i, e := range te.Errors {
-				errs[i] = fmt.Errorf("%s: %s", name, e)
-			}
-			return nil, errors.Join(errs...)
-		}
-		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	if err := strictyaml.Decode(name, b, &f); err != nil {
+		return nil, err
 	}
 	f.Path = name
 	if err := f.validate(); err != nil {
