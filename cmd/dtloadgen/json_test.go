@@ -22,6 +22,7 @@ import (
 
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/decision"
+	"github.com/decisiontrace/decisiontrace/internal/testenv"
 	"github.com/decisiontrace/decisiontrace/receivers/decisioneventsreceiver"
 )
 
@@ -126,23 +127,12 @@ func TestJSONEncodingEscapesAndNestsExtraAttributes(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
 // TestJSONThroughReceiver sends generated traffic through the real
 // decisionevents receiver: every event must be accepted as it is generated.
 func TestJSONThroughReceiver(t *testing.T) {
 	f := decisioneventsreceiver.NewFactory()
 	cfg := f.CreateDefaultConfig().(*decisioneventsreceiver.Config)
-	addr := freePort(t)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t)))
 	cfg.NetAddr.Endpoint = addr
 	sink := &consumertest.LogsSink{}
 	rcv, err := f.CreateLogs(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, sink)

@@ -26,6 +26,8 @@ import (
 	amclient "github.com/prometheus/alertmanager/api/v2/client"
 	"github.com/prometheus/alertmanager/api/v2/client/alert"
 	"github.com/prometheus/alertmanager/api/v2/models"
+
+	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
 
 // Binary is the Alertmanager the tests run.
@@ -95,21 +97,10 @@ func start(t testing.TB, cfg string) *Alertmanager {
 	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	am := &Alertmanager{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t))), dir: dir}
+	am := &Alertmanager{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))), dir: dir}
 	am.start()
 	t.Cleanup(am.Stop)
 	return am
-}
-
-// FreePort returns a TCP port of 127.0.0.1 that nothing listens on now.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // URL is the base URL to configure as an endpoint, e.g. http://127.0.0.1:PORT.

@@ -12,7 +12,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
 
 const (
@@ -86,7 +87,7 @@ func Start(t testing.TB, args ...string) *Server {
 	if out, err := init.CombinedOutput(); err != nil {
 		t.Fatalf("mariadbtest: mariadb-install-db: %v\n%s", err, out)
 	}
-	s.port = freePort(t)
+	s.port = testenv.FreePort(t)
 	s.Addr = fmt.Sprintf("127.0.0.1:%d", s.port)
 	s.DSN = fmt.Sprintf("root@tcp(%s)/", s.Addr)
 	s.Restart(t)
@@ -226,14 +227,4 @@ func currentUser() string {
 		return u
 	}
 	return fmt.Sprint(os.Geteuid())
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
