@@ -12,8 +12,6 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
@@ -64,12 +62,8 @@ func (r *rig) gauge(t *testing.T, name string, attrs ...attribute.KeyValue) (flo
 
 func (r *rig) depth(t *testing.T, depth int64) {
 	t.Helper()
-	ld := plog.NewLogs()
-	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
-	require.NoError(t, lr.Attributes().FromRaw(map[string]any{c.DecisionWorkflow: "claims-triage", c.DecisionLayer: "workflow",
-		c.DecisionEvent: "queue.depth", c.WorkflowQueue: "manual-review", c.WorkflowQueueDepth: depth}))
-	r.Write(t, ld)
+	r.write(t, "claims-triage", []event{{time.Now(), map[string]any{c.DecisionLayer: "workflow",
+		c.DecisionEvent: "queue.depth", c.WorkflowQueue: "manual-review", c.WorkflowQueueDepth: depth}}})
 }
 
 const testRules = `
