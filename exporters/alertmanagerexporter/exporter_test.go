@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
@@ -161,12 +162,14 @@ func TestMapping(t *testing.T) {
 	})
 	t.Run("unparseable time falls back", func(t *testing.T) {
 		ld := alertLogs(firing("BadTime", time.Time{}))
-		attrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes()
-		attrs.PutStr(conventions.AlertFiredAt, "yesterday")
-		attrs.Remove(conventions.AlertActiveAt)
+		lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+		// The record's own time, on the test's clock: never today's date.
+		recTime := now.Add(-90 * time.Second)
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(recTime))
+		lr.Attributes().PutStr(conventions.AlertFiredAt, "yesterday")
+		lr.Attributes().Remove(conventions.AlertActiveAt)
 		require.NoError(t, e.pushLogs(ctx, ld))
-		recTime := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Timestamp().AsTime()
-		assert.True(t, recTime.Truncate(time.Millisecond).Equal(time.Time(f.last()[0].StartsAt)), "got %s", f.last()[0].StartsAt)
+		assert.True(t, recTime.Equal(time.Time(f.last()[0].StartsAt)), "got %s", f.last()[0].StartsAt)
 	})
 	t.Run("resolved without resolved_at ends now, never before it starts", func(t *testing.T) {
 		r := firing("ResolvedNow", now.Add(time.Hour)) // clock skew of the evaluator
