@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
+	"github.com/decisiontrace/decisiontrace/internal/store"
 )
 
 // Unclassified says what happens to a record that carries no decision.*
@@ -55,30 +56,13 @@ type Config struct {
 	// local tables (events_local, decisions_local), behind Distributed
 	// tables of the usual names sharded by decision ID, all created
 	// ON CLUSTER. Unset: one server.
-	Cluster configoptional.Optional[ClusterConfig] `mapstructure:"cluster"`
+	Cluster configoptional.Optional[store.ClusterConfig] `mapstructure:"cluster"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
 
-// ClusterConfig names the cluster the schema spans.
-type ClusterConfig struct {
-	// Name is a cluster of the servers' remote_servers configuration.
-	Name string `mapstructure:"name"`
-	// Replicated makes the local tables Replicated*MergeTree, which needs
-	// Keeper and the {shard} and {replica} macros on every server.
-	Replicated bool `mapstructure:"replicated"`
-
-	// prevent unkeyed literal initialization
-	_ struct{}
-}
-
-func (cfg *Config) layout() layout {
-	if c := cfg.Cluster.Get(); c != nil {
-		return layout{cluster: c.Name, replicated: c.Replicated}
-	}
-	return layout{}
-}
+func (cfg *Config) layout() store.Layout { return store.LayoutOf(cfg.Cluster.Get()) }
 
 var _ component.Config = (*Config)(nil)
 
@@ -104,8 +88,10 @@ func (cfg *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("unclassified: %q is not one of store, refuse", cfg.Unclassified))
 	}
-	if c := cfg.Cluster.Get(); c != nil && !chconn.Identifier(c.Name) {
-		errs = append(errs, fmt.Errorf("cluster.name: %q is not a plain identifier", c.Name))
+	if c := cfg.Cluster.Get(); c != nil {
+		if err := c.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("cluster.%w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter/internal/metadata"
+	"github.com/decisiontrace/decisiontrace/internal/store"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -52,7 +53,7 @@ func TestLoadConfig(t *testing.T) {
 	batching.QueueConfig = configoptional.Some(bq)
 
 	cluster := createDefaultConfig().(*Config)
-	cluster.Cluster = configoptional.Some(ClusterConfig{Name: "decisiontrace", Replicated: true})
+	cluster.Cluster = configoptional.Some(store.ClusterConfig{Name: "decisiontrace", Replicated: true})
 
 	tests := []struct {
 		id       component.ID
@@ -96,7 +97,7 @@ func TestValidate(t *testing.T) {
 		{name: "fractional ttl", cfg: valid(func(c *Config) { c.TTL = 1500 * time.Millisecond }),
 			err: "ttl: must be a whole number of seconds, got 1.5s"},
 		{name: "cluster name not an identifier", cfg: valid(func(c *Config) {
-			c.Cluster = configoptional.Some(ClusterConfig{Name: "dt'; DROP"})
+			c.Cluster = configoptional.Some(store.ClusterConfig{Name: "dt'; DROP"})
 		}), err: `cluster.name: "dt'; DROP" is not a plain identifier`},
 		{name: "every problem at once", cfg: valid(func(c *Config) {
 			c.Endpoint = "mysql://x"

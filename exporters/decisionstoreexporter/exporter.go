@@ -19,13 +19,15 @@ import (
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter/internal/metadata"
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
+	"github.com/decisiontrace/decisiontrace/internal/store"
 )
 
 type storeExporter struct {
 	cfg    *Config
 	logger *zap.Logger
 
-	conn driver.Conn
+	conn  driver.Conn
+	store *store.Store
 
 	// schemaMu guards schemaReady: the schema is created at start when
 	// ClickHouse answers, or by the first push after it comes back, so a
@@ -68,10 +70,11 @@ func (e *storeExporter) start(ctx context.Context, _ component.Host) error {
 		return fmt.Errorf("decisionstore: open %s: %w", chconn.Redact(e.cfg.Endpoint), err)
 	}
 	e.conn = conn
+	e.store = store.New(conn, e.cfg.Database, e.cfg.layout())
 	ctx, cancel := context.WithTimeout(ctx, 2*e.cfg.ConnectTimeout+e.cfg.Timeout)
 	defer cancel()
 	if err := e.ensureSchema(ctx); err != nil {
-		if errors.Is(err, errSchemaTooNew) {
+		if errors.Is(err, store.ErrSchemaTooNew) {
 			return fmt.Errorf("decisionstore: %w", err)
 		}
 		e.logger.Warn("ClickHouse not ready at start; accepted data waits in the sending queue and the schema is created once it answers",
@@ -93,11 +96,11 @@ func (e *storeExporter) ensureSchema(ctx context.Context) error {
 	if e.schemaReady {
 		return nil
 	}
-	from, to, err := migrate(ctx, e.conn, e.cfg.Database, e.cfg.layout())
+	from, to, err := e.store.Migrate(ctx)
 	if err != nil {
 		return err
 	}
-	if err := applyTTL(ctx, e.conn, e.cfg.Database, e.cfg.layout(), e.cfg.TTL); err != nil {
+	if err := e.store.ApplyTTL(ctx, e.cfg.TTL); err != nil {
 		return err
 	}
 	if from != to {
@@ -108,78 +111,42 @@ func (e *storeExporter) ensureSchema(ctx context.Context) error {
 }
 
 func (e *storeExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
-	return e.insert(ctx, newBuilder(e.cfg.Unclassified).logs(ld))
+	return e.insert(ctx, store.LogEvents(ld, e.cfg.Unclassified == UnclassifiedStore))
 }
 
 func (e *storeExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
-	return e.insert(ctx, newBuilder(e.cfg.Unclassified).traces(td))
+	return e.insert(ctx, store.SpanEvents(td, e.cfg.Unclassified == UnclassifiedStore))
 }
 
-func (e *storeExporter) insert(ctx context.Context, r *rows) error {
+func (e *storeExporter) insert(ctx context.Context, r *store.Events) error {
 	e.count(ctx, r)
-	if r.len() == 0 {
+	if r.Len() == 0 {
 		return nil
 	}
 	if err := e.ensureSchema(ctx); err != nil {
-		if errors.Is(err, errSchemaTooNew) {
+		if errors.Is(err, store.ErrSchemaTooNew) {
 			return e.failed(ctx, consumererror.NewPermanent(err))
 		}
 		return e.failed(ctx, err)
 	}
-	settings := clickhouse.Settings{
-		"insert_deduplication_token": r.dedupToken(),
-		// ...and the rollup's materialized view drops it too: without this
-		// ClickHouse skips the duplicate in events but still feeds it to
-		// the view.
-		"deduplicate_blocks_in_dependent_materialized_views": 1,
-		// Send LowCardinality columns as plain strings and let the server
-		// build the dictionaries: clickhouse-go's own LowCardinality encoder
-		// hashes every value through an interface and was a tenth of the
-		// collector's CPU.
-		"low_cardinality_allow_in_native_format": 0,
-	}
-	if e.cfg.layout().cluster != "" {
-		// The insert returns once every shard has its part: a failure is
-		// seen, and retried, instead of waiting in the Distributed
-		// table's own queue on one server.
-		settings["distributed_foreground_insert"] = 1
-	}
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
-	if err := e.send(ctx, r); err != nil {
+	if err := e.store.InsertEvents(ctx, r); err != nil {
 		return e.failed(ctx, classify(err))
 	}
-	e.rowsInserted.Add(ctx, int64(r.len()))
+	e.rowsInserted.Add(ctx, int64(r.Len()))
 	return nil
 }
 
-// send writes one request as one native batch.
-func (e *storeExporter) send(ctx context.Context, r *rows) error {
-	batch, err := e.conn.PrepareBatch(ctx, insertStatement(e.cfg.Database))
-	if err != nil {
-		return fmt.Errorf("prepare insert: %w", err)
-	}
-	defer func() { _ = batch.Close() }()
-	for i, col := range r.columns() {
-		if err := batch.Column(i).Append(col); err != nil {
-			return consumererror.NewPermanent(fmt.Errorf("append column %s: %w", insertColumns[i], err))
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("send %d events: %w", r.len(), err)
-	}
-	return nil
-}
-
-func (e *storeExporter) count(ctx context.Context, r *rows) {
-	for key, n := range r.parseErrorsByKey {
+func (e *storeExporter) count(ctx context.Context, r *store.Events) {
+	for key, n := range r.ParseErrors() {
 		e.parseErrors.Add(ctx, int64(n), metric.WithAttributes(attribute.String("attribute", key)))
 	}
-	if r.unclassifiedStored > 0 {
-		e.unclassified.Add(ctx, int64(r.unclassifiedStored), metric.WithAttributes(attribute.String("action", "stored")))
+	stored, refused := r.Unclassified()
+	if stored > 0 {
+		e.unclassified.Add(ctx, int64(stored), metric.WithAttributes(attribute.String("action", "stored")))
 	}
-	if r.unclassifiedRefused > 0 {
-		e.unclassified.Add(ctx, int64(r.unclassifiedRefused), metric.WithAttributes(attribute.String("action", "refused")))
-		e.logger.Debug("refused records without decision.* attributes", zap.Int("records", r.unclassifiedRefused))
+	if refused > 0 {
+		e.unclassified.Add(ctx, int64(refused), metric.WithAttributes(attribute.String("action", "refused")))
+		e.logger.Debug("refused records without decision.* attributes", zap.Int("records", refused))
 	}
 }
 
@@ -215,6 +182,10 @@ var permanentCodes = map[int32]string{
 func classify(err error) error {
 	if consumererror.IsPermanent(err) {
 		return err
+	}
+	var col *store.ColumnError
+	if errors.As(err, &col) {
+		return consumererror.NewPermanent(err)
 	}
 	var ex *clickhouse.Exception
 	if errors.As(err, &ex) {

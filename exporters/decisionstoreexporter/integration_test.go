@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/store"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
 
@@ -72,6 +74,8 @@ func newHarness(t *testing.T, mut func(*Config)) *harness {
 	})
 	return &harness{exp: exp, conn: conn, db: db, tel: tel}
 }
+
+func render(q, db string) string { return strings.ReplaceAll(q, "{db}", db) }
 
 func (h *harness) count(t *testing.T, query string, args ...any) uint64 {
 	t.Helper()
@@ -199,8 +203,12 @@ func TestIntegrationRollupOneRowPerDecisionInAnyOrder(t *testing.T) {
 			require.NoError(t, h.exp.pushLogs(ctx, r))
 		}
 	}
-	// A redelivered request must not change the summary either.
+	// A redelivered request must not change the summary either, nor events
+	// a producer resends in another request.
 	require.NoError(t, h.exp.pushLogs(ctx, fiveLayers("loan-00", base)[3]))
+	resent := fiveLayers("loan-01", base)
+	resent[1].ResourceLogs().MoveAndAppendTo(resent[2].ResourceLogs())
+	require.NoError(t, h.exp.pushLogs(ctx, resent[2]))
 
 	assert.Equal(t, uint64(decisions), h.count(t, `SELECT count() FROM {db}.decision_summary`))
 	rows, err := h.conn.Query(ctx, render(`SELECT decision_id, workflow, first_seen, last_seen, layers_seen, events,
@@ -248,69 +256,18 @@ func deref(s *string) string {
 	return *s
 }
 
-func TestIntegrationMigrationsTwiceChangeNothing(t *testing.T) {
-	h := newHarness(t, nil) // start already migrated once
-	ctx := context.Background()
-	snapshot := func() map[string]string {
-		rows, err := h.conn.Query(ctx, `SELECT name, create_table_query FROM system.tables WHERE database = ?`, h.db)
-		require.NoError(t, err)
-		defer rows.Close()
-		out := map[string]string{}
-		for rows.Next() {
-			var n, q string
-			require.NoError(t, rows.Scan(&n, &q))
-			out[n] = q
-		}
-		return out
-	}
-	before := snapshot()
-	require.Contains(t, before, "events")
-	require.Contains(t, before, "decisions")
-	require.Contains(t, before, "decisions_mv")
-	require.Contains(t, before, "decision_summary")
-
-	from, to, err := migrate(ctx, h.exp.conn, h.db, layout{})
-	require.NoError(t, err)
-	assert.Equal(t, from, to, "a second run applies nothing")
-	require.NoError(t, applyTTL(ctx, h.exp.conn, h.db, layout{}, h.exp.cfg.TTL))
-	assert.Equal(t, before, snapshot())
-	assert.Equal(t, uint64(len(migrations)), h.count(t, `SELECT count() FROM {db}.schema_migrations FINAL`))
-}
-
-func TestIntegrationSchemaNewerThanBinaryIsAClearError(t *testing.T) {
+func TestIntegrationSchemaNewerThanBinaryStopsStart(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
 	require.NoError(t, h.conn.Exec(ctx, render(`INSERT INTO {db}.schema_migrations (version, name, applied_at) VALUES (999, 'from the future', now())`, h.db)))
-
-	_, _, err := migrate(ctx, h.exp.conn, h.db, layout{})
-	require.ErrorIs(t, err, errSchemaTooNew)
-	assert.Contains(t, err.Error(), fmt.Sprintf("database %s is at schema version 999 but this decisiontrace knows versions up to %d", h.db, len(migrations)))
 
 	cfg := *h.exp.cfg
 	exp, err := newExporter(&cfg, exportertest.NewNopSettings(typ))
 	require.NoError(t, err)
 	err = exp.start(ctx, componenttest.NewNopHost())
-	require.ErrorIs(t, err, errSchemaTooNew, "start refuses to write into a newer schema")
+	require.ErrorIs(t, err, store.ErrSchemaTooNew, "start refuses to write into a newer schema")
+	assert.Contains(t, err.Error(), fmt.Sprintf("database %s is at schema version 999 but this decisiontrace knows versions up to %d", h.db, store.Latest()))
 	require.NoError(t, exp.shutdown(ctx))
-}
-
-func TestIntegrationTTLChangeReachesTables(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.TTL = 720 * time.Hour })
-	ctx := context.Background()
-	ttlOf := func(table string) string {
-		var q string
-		require.NoError(t, h.conn.QueryRow(ctx, `SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?`, h.db, table).Scan(&q))
-		return q
-	}
-	assert.Contains(t, ttlOf("events"), "TTL toDateTime(time) + toIntervalSecond(2592000)")
-	assert.Contains(t, ttlOf("decisions"), "TTL toDateTime(last_seen) + toIntervalSecond(2592000)")
-
-	require.NoError(t, applyTTL(ctx, h.exp.conn, h.db, layout{}, 24*time.Hour))
-	assert.Contains(t, ttlOf("events"), "toIntervalSecond(86400)")
-	assert.Contains(t, ttlOf("decisions"), "toIntervalSecond(86400)")
-
-	require.NoError(t, applyTTL(ctx, h.exp.conn, h.db, layout{}, 0))
-	assert.NotContains(t, ttlOf("events"), "TTL")
 }
 
 func TestIntegrationWrongTypedAttributesAreStoredAndCounted(t *testing.T) {

@@ -48,8 +48,14 @@ type Contract struct {
 
 	OverrideRate *OverrideRate `yaml:"override_rate"`
 
-	// File is where the contract was loaded from, for messages.
-	File string `yaml:"-"`
+	// MaxContextLag is how far (in event time) a required source's context
+	// reads may trail the workflow's decisions before a decision whose read
+	// has not arrived counts as missing rather than pending.
+	MaxContextLag Duration `yaml:"max_context_lag"`
+
+	// File is where the contract was loaded from, for messages; it is not
+	// part of the contract's content (or its hash).
+	File string `yaml:"-" json:"-"`
 }
 
 // Source is a context source the workflow reads.
@@ -111,6 +117,9 @@ var behaviours = []string{
 	conventions.BehaviourEscalate,
 }
 
+// Behaviours lists the behaviours, mildest first.
+func Behaviours() []string { return append([]string(nil), behaviours...) }
+
 // Severity orders behaviours; unknown ones rank lowest.
 func Severity(b string) int {
 	for i, x := range behaviours {
@@ -134,6 +143,7 @@ const (
 	DefaultOnStale         = conventions.BehaviourWarn
 	DefaultOnMissing       = conventions.BehaviourWarn
 	DefaultOnLowConfidence = conventions.BehaviourEscalate
+	DefaultMaxContextLag   = Duration(10 * time.Minute)
 )
 
 // Load reads and validates contract files. Every problem in every file is
@@ -184,6 +194,9 @@ func (c *Contract) applyDefaults() {
 	if c.OnLowConfidence == "" {
 		c.OnLowConfidence = DefaultOnLowConfidence
 	}
+	if c.MaxContextLag == 0 {
+		c.MaxContextLag = DefaultMaxContextLag
+	}
 	for _, list := range [][]Source{c.Sources.Required, c.Sources.Optional} {
 		for i := range list {
 			if list[i].OnStale == "" {
@@ -219,6 +232,9 @@ func (c *Contract) Validate() error {
 		}
 	}
 	checkBehaviour("on_low_confidence", c.OnLowConfidence)
+	if c.MaxContextLag < 0 {
+		bad("max_context_lag", "must not be negative")
+	}
 	seen := map[string]string{}
 	for kind, list := range map[string][]Source{"required": c.Sources.Required, "optional": c.Sources.Optional} {
 		for i, s := range list {

@@ -141,6 +141,10 @@ const (
 	ContextFresh   = "fresh"
 	ContextStale   = "stale"
 	ContextMissing = "missing"
+	// ContextPending: a required source's read has not reached the store
+	// yet, and may still (its reads lag the decision by less than the
+	// contract's max_context_lag). Rates leave pending decisions out.
+	ContextPending = "pending"
 
 	BehaviourProceed           = "proceed"
 	BehaviourWarn              = "warn"

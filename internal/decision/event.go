@@ -63,17 +63,6 @@ type Event struct {
 	Cost       *float64
 	Value      *float64
 
-	// Verdict fields, set on decision.verdict records.
-	VerdictContext        string
-	VerdictStaleSources   []string
-	VerdictMissingSources []string
-	VerdictStaleSource    string
-	VerdictStaleAgeS      *float64
-	VerdictStaleBudgetS   *float64
-	VerdictConfidenceLow  *bool
-	VerdictUnsupported    *bool
-	VerdictBehaviour      string
-
 	// Classified is true when the record carried at least one decision.*
 	// attribute, or a GenAI model attribute that makes it a model signal.
 	Classified bool
@@ -114,9 +103,6 @@ func init() {
 		conventions.HumanAction, conventions.HumanActor, conventions.HumanReason,
 		conventions.BusinessOutcome, conventions.BusinessCycleTimeS, conventions.BusinessCost, conventions.BusinessValue,
 		conventions.DataAgeS, conventions.DataError, conventions.DataEntityCanonicalID, conventions.DataEntityResolved,
-		conventions.VerdictContext, conventions.VerdictStaleSources, conventions.VerdictMissingSources, conventions.VerdictStaleSource,
-		conventions.VerdictStaleAgeS, conventions.VerdictStaleBudgetS, conventions.VerdictConfidenceLow,
-		conventions.VerdictUnsupportedCertainty, conventions.VerdictBehaviour,
 	} {
 		typedKeys[k] = struct{}{}
 	}
@@ -126,8 +112,7 @@ func init() {
 // to judge whether an as_of lies implausibly far in the future. Extract never
 // fails: every problem becomes a ParseError and the pipeline carries on.
 func Extract(attrs pcommon.Map, recordTime time.Time, ev *Event) {
-	*ev = Event{ParseErrors: ev.ParseErrors[:0],
-		VerdictStaleSources: ev.VerdictStaleSources[:0], VerdictMissingSources: ev.VerdictMissingSources[:0]}
+	*ev = Event{ParseErrors: ev.ParseErrors[:0]}
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		if strings.HasPrefix(k, "decision.") {
 			ev.Classified = true
@@ -212,24 +197,6 @@ func Extract(attrs pcommon.Map, recordTime time.Time, ev *Event) {
 		case conventions.BusinessValue:
 			ev.Value = number(ev, k, v)
 
-		case conventions.VerdictContext:
-			ev.VerdictContext = oneOf(ev, k, v, conventions.ContextFresh, conventions.ContextStale, conventions.ContextMissing)
-		case conventions.VerdictStaleSources:
-			ev.VerdictStaleSources = strs(ev, k, v, ev.VerdictStaleSources)
-		case conventions.VerdictMissingSources:
-			ev.VerdictMissingSources = strs(ev, k, v, ev.VerdictMissingSources)
-		case conventions.VerdictStaleSource:
-			ev.VerdictStaleSource = str(ev, k, v)
-		case conventions.VerdictStaleAgeS:
-			ev.VerdictStaleAgeS = nonNegative(ev, k, v)
-		case conventions.VerdictStaleBudgetS:
-			ev.VerdictStaleBudgetS = nonNegative(ev, k, v)
-		case conventions.VerdictConfidenceLow:
-			ev.VerdictConfidenceLow = boolean(ev, k, v)
-		case conventions.VerdictUnsupportedCertainty:
-			ev.VerdictUnsupported = boolean(ev, k, v)
-		case conventions.VerdictBehaviour:
-			ev.VerdictBehaviour = str(ev, k, v)
 		}
 		return true
 	})
@@ -291,39 +258,6 @@ func str(ev *Event, k string, v pcommon.Value) string {
 		return v.AsString()
 	}
 	ev.fail(k, "expected a string, got %s", v.Type())
-	return ""
-}
-
-// strs accepts an array of strings, or one string as a one-element list.
-func strs(ev *Event, k string, v pcommon.Value, buf []string) []string {
-	switch v.Type() {
-	case pcommon.ValueTypeStr:
-		return append(buf, v.Str())
-	case pcommon.ValueTypeSlice:
-		sl := v.Slice()
-		for i := 0; i < sl.Len(); i++ {
-			if sl.At(i).Type() != pcommon.ValueTypeStr {
-				ev.fail(k, "element %d is a %s, not a string", i, sl.At(i).Type())
-				return buf[:0]
-			}
-			buf = append(buf, sl.At(i).Str())
-		}
-		return buf
-	}
-	ev.fail(k, "expected an array of strings, got %s", v.Type())
-	return buf[:0]
-}
-
-func oneOf(ev *Event, k string, v pcommon.Value, allowed ...string) string {
-	s := str(ev, k, v)
-	for _, a := range allowed {
-		if s == a {
-			return s
-		}
-	}
-	if s != "" {
-		ev.fail(k, "%s is not one of %s", quote(v), strings.Join(allowed, ", "))
-	}
 	return ""
 }
 

@@ -88,32 +88,16 @@ func TestExtractReusesEvent(t *testing.T) {
 	assert.Equal(t, "d2", ev.ID)
 }
 
-func TestExtractVerdictAndIdentityFields(t *testing.T) {
+func TestExtractIdentityFields(t *testing.T) {
 	ev := extract(t, map[string]any{
-		conventions.DecisionID: "d", conventions.DecisionEvent: conventions.EventVerdict,
-		conventions.VerdictContext: "stale", conventions.VerdictStaleSources: []any{"a", "b"},
-		conventions.VerdictMissingSources: "c", conventions.VerdictUnsupportedCertainty: true,
-		conventions.VerdictStaleAgeS: 120.5, conventions.DataEntityResolved: false, conventions.DataAgeS: 3,
+		conventions.DecisionID: "d", conventions.DataEntityResolved: false, conventions.DataAgeS: 3,
 	})
 	assert.Empty(t, ev.ParseErrors)
-	assert.Equal(t, "stale", ev.VerdictContext)
-	assert.Equal(t, []string{"a", "b"}, ev.VerdictStaleSources)
-	assert.Equal(t, []string{"c"}, ev.VerdictMissingSources, "one string is a one-element list")
-	assert.True(t, *ev.VerdictUnsupported)
-	assert.Equal(t, 120.5, *ev.VerdictStaleAgeS)
 	assert.False(t, *ev.Resolved)
 	assert.Equal(t, 3.0, *ev.AgeS)
 
-	bad := extract(t, map[string]any{
-		conventions.DecisionID: "d", conventions.VerdictContext: "rotten",
-		conventions.VerdictStaleSources: []any{"a", 1}, conventions.DataAgeS: -1,
-	})
-	msgs := map[string]string{}
-	for _, pe := range bad.ParseErrors {
-		msgs[pe.Key] = pe.Reason
-	}
-	assert.Equal(t, `"rotten" is not one of fresh, stale, missing`, msgs[conventions.VerdictContext])
-	assert.Equal(t, "element 1 is a Int, not a string", msgs[conventions.VerdictStaleSources])
-	assert.Equal(t, "-1 is negative", msgs[conventions.DataAgeS])
-	assert.Empty(t, bad.VerdictStaleSources)
+	bad := extract(t, map[string]any{conventions.DecisionID: "d", conventions.DataAgeS: -1})
+	require.Len(t, bad.ParseErrors, 1)
+	assert.Equal(t, conventions.DataAgeS, bad.ParseErrors[0].Key)
+	assert.Equal(t, "-1 is negative", bad.ParseErrors[0].Reason)
 }

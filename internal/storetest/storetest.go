@@ -1,80 +1,103 @@
 // Package storetest gives an integration test a decision store of its own
-// on the real ClickHouse of internal/testenv: a fresh database, created and
-// filled by the decisionstore exporter the way the collector fills it, and
-// dropped when the test ends. Writes are synchronous (no sending queue):
-// what a write returned from is stored.
+// on the real ClickHouse of internal/testenv: a fresh database, migrated by
+// internal/store and written the way the decisionstore exporter writes it,
+// dropped when the test ends. Writes are synchronous: what a write
+// returned from is stored.
 package storetest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configopaque"
-	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
-	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
+	"github.com/decisiontrace/decisiontrace/internal/contract"
+	"github.com/decisiontrace/decisiontrace/internal/store"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
 
 // Store is one test's decision store.
 type Store struct {
-	Addr   string // ClickHouse native host:port
-	DB     string
-	Conn   driver.Conn
-	Logs   exporter.Logs
-	Traces exporter.Traces
+	*store.Store
+	Addr string // ClickHouse native host:port
+	DB   string
+	Conn driver.Conn
 }
 
-// New creates the store in a database named prefix_<random>; mut, when
-// given, adjusts the exporter's configuration first.
-func New(t testing.TB, prefix string, mut func(*decisionstoreexporter.Config)) *Store {
+// New creates and migrates the store in a database named prefix_<random>.
+func New(t testing.TB, prefix string) *Store {
 	t.Helper()
-	s := &Store{Addr: testenv.ClickHouse(t)}
+	return NewOn(t, testenv.ClickHouse(t), prefix)
+}
+
+// NewOn is New on the ClickHouse at addr (host:port of the native
+// protocol), with the credentials of internal/testenv.
+func NewOn(t testing.TB, addr, prefix string) *Store {
+	t.Helper()
 	user, pass := testenv.ClickHouseAuth()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	s.DB = prefix + "_" + hex.EncodeToString(b[:])
-	f := decisionstoreexporter.NewFactory()
-	cfg := f.CreateDefaultConfig().(*decisionstoreexporter.Config)
-	cfg.Endpoint = "clickhouse://" + s.Addr
-	cfg.Username, cfg.Password = user, configopaque.String(pass)
-	cfg.Database = s.DB
-	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
-	if mut != nil {
-		mut(cfg)
-	}
-	ctx := context.Background()
-	set := exportertest.NewNopSettings(f.Type())
+	s := &Store{Addr: addr, DB: prefix + "_" + hex.EncodeToString(b[:])}
 	var err error
-	s.Logs, err = f.CreateLogs(ctx, set, cfg)
+	s.Conn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
 	require.NoError(t, err)
-	s.Traces, err = f.CreateTraces(ctx, set, cfg)
-	require.NoError(t, err)
-	require.NoError(t, s.Logs.Start(ctx, componenttest.NewNopHost()))
-	require.NoError(t, s.Traces.Start(ctx, componenttest.NewNopHost()))
-	s.Conn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{s.Addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
+	s.Store = store.New(s.Conn, s.DB, store.Layout{})
+	ctx := context.Background()
+	_, _, err = s.Migrate(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		_ = s.Logs.Shutdown(ctx)
-		_ = s.Traces.Shutdown(ctx)
-		_ = s.Conn.Exec(ctx, "DROP DATABASE IF EXISTS "+s.DB+" SYNC")
+		_ = s.Conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+s.DB+" SYNC")
 		_ = s.Conn.Close()
 	})
 	return s
 }
 
-// Write stores logs; it fails the test if the exporter refuses them.
+// Write stores logs as the exporter does (records without decision.*
+// attributes kept as unclassified).
 func (s *Store) Write(t testing.TB, ld plog.Logs) {
 	t.Helper()
-	require.NoError(t, s.Logs.ConsumeLogs(context.Background(), ld))
+	require.NoError(t, s.InsertEvents(context.Background(), store.LogEvents(ld, true)))
 }
+
+// WriteSpans stores spans as the exporter does.
+func (s *Store) WriteSpans(t testing.TB, td ptrace.Traces) {
+	t.Helper()
+	require.NoError(t, s.InsertEvents(context.Background(), store.SpanEvents(td, true)))
+}
+
+// Contracts loads contract files and writes them into the store, in force
+// from now.
+func (s *Store) Contracts(t testing.TB, now time.Time, files ...string) map[string]*contract.Contract {
+	t.Helper()
+	cs, err := contract.Load(files)
+	require.NoError(t, err)
+	require.NoError(t, s.WriteContracts(context.Background(), cs, now))
+	return cs
+}
+
+// Refresh judges the decisions that changed, as the rule evaluator does
+// before its rounds.
+func (s *Store) Refresh(t testing.TB) {
+	t.Helper()
+	_, err := s.RefreshVerdicts(context.Background())
+	require.NoError(t, err)
+}
+
+// Count runs a query that returns one count; {db} stands for the database.
+func (s *Store) Count(t testing.TB, query string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	require.NoError(t, s.Conn.QueryRow(context.Background(), Render(query, s.DB), args...).Scan(&n))
+	return n
+}
+
+// Render puts the database's name for each {db} of a query.
+func Render(query, db string) string { return strings.ReplaceAll(query, "{db}", db) }

@@ -1,4 +1,4 @@
-package decisionstoreexporter
+package store
 
 import (
 	"fmt"
@@ -42,8 +42,8 @@ func TestLogRowTypedColumns(t *testing.T) {
 		conventions.DataSource: "policy-db", conventions.DataAsOf: "2026-11-26T11:59:00Z",
 		conventions.DataComplete: true, "tenant": "acme",
 	})
-	r := newBuilder(UnclassifiedStore).logs(ld)
-	require.Equal(t, 1, r.len())
+	r := newBuilder(true).logs(ld)
+	require.Equal(t, 1, r.Len())
 	assert.Equal(t, "d-1", r.decisionID[0])
 	assert.Equal(t, "claims-triage", r.workflow[0])
 	assert.Equal(t, "data", r.layer[0])
@@ -70,8 +70,8 @@ func TestWrongTypedAttributesKeepRawValue(t *testing.T) {
 	decisionLog(ld, t0, map[string]any{
 		conventions.DecisionID: "d-3", conventions.DecisionLayer: "model", conventions.ModelConfidence: 0.91,
 	})
-	r := newBuilder(UnclassifiedStore).logs(ld)
-	require.Equal(t, 2, r.len(), "the record with bad values is kept, and so is its neighbour")
+	r := newBuilder(true).logs(ld)
+	require.Equal(t, 2, r.Len(), "the record with bad values is kept, and so is its neighbour")
 	assert.Nil(t, r.confidence[0])
 	assert.Nil(t, r.asOf[0])
 	assert.Nil(t, r.queueDepth[0])
@@ -89,25 +89,26 @@ func TestWrongTypedAttributesKeepRawValue(t *testing.T) {
 
 func TestUnclassifiedRecords(t *testing.T) {
 	for _, tt := range []struct {
-		mode            Unclassified
+		name            string
+		keep            bool
 		rows            int
 		stored, refused int
 	}{
-		{UnclassifiedStore, 2, 1, 0},
-		{UnclassifiedRefuse, 1, 0, 1},
+		{"kept", true, 2, 1, 0},
+		{"refused", false, 1, 0, 1},
 	} {
-		t.Run(string(tt.mode), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			ld := plog.NewLogs()
 			decisionLog(ld, t0, map[string]any{"http.route": "/health"})
 			decisionLog(ld, t0, map[string]any{conventions.DecisionID: "d-4", conventions.DecisionLayer: "human", conventions.HumanAction: "overridden"})
-			r := newBuilder(tt.mode).logs(ld)
-			require.Equal(t, tt.rows, r.len())
+			r := newBuilder(tt.keep).logs(ld)
+			require.Equal(t, tt.rows, r.Len())
 			assert.Equal(t, tt.stored, r.unclassifiedStored)
 			assert.Equal(t, tt.refused, r.unclassifiedRefused)
-			if tt.mode == UnclassifiedStore {
+			if tt.keep {
 				assert.Equal(t, conventions.LayerUnclassified, r.layer[0])
 			}
-			assert.Equal(t, "overridden", r.humanAction[r.len()-1])
+			assert.Equal(t, "overridden", r.humanAction[r.Len()-1])
 		})
 	}
 }
@@ -125,8 +126,8 @@ func TestGenAISpanIsModelOutput(t *testing.T) {
 		conventions.DecisionID: "d-5", conventions.GenAIRequestModel: "claims-model",
 		conventions.GenAIUsageInputTokens: 812, conventions.ModelConfidence: 0.7,
 	}))
-	r := newBuilder(UnclassifiedStore).traces(td)
-	require.Equal(t, 1, r.len())
+	r := newBuilder(true).traces(td)
+	require.Equal(t, 1, r.Len())
 	assert.Equal(t, "model", r.layer[0])
 	assert.Equal(t, "model.output", r.event[0])
 	assert.Equal(t, "claims-model", r.modelName[0])
@@ -138,11 +139,11 @@ func TestGenAISpanIsModelOutput(t *testing.T) {
 }
 
 func TestEventIDStableAcrossRedelivery(t *testing.T) {
-	build := func() *rows {
+	build := func() *Events {
 		ld := plog.NewLogs()
 		decisionLog(ld, t0, map[string]any{conventions.DecisionID: "d-6", conventions.DecisionLayer: "business", conventions.BusinessOutcome: "paid"})
 		decisionLog(ld, t0, map[string]any{conventions.DecisionID: "d-6", conventions.DecisionLayer: "business", conventions.BusinessOutcome: "reopened"})
-		return newBuilder(UnclassifiedStore).logs(ld)
+		return newBuilder(true).logs(ld)
 	}
 	a, b := build(), build()
 	assert.Equal(t, a.eventID, b.eventID)
@@ -152,7 +153,7 @@ func TestEventIDStableAcrossRedelivery(t *testing.T) {
 	ld := plog.NewLogs()
 	decisionLog(ld, t0, map[string]any{conventions.DecisionID: "d-7", conventions.DecisionEventID: "producer-key-1"})
 	decisionLog(ld, t0.Add(time.Second), map[string]any{conventions.DecisionID: "d-7", conventions.DecisionEventID: "producer-key-1", "retry": true})
-	r := newBuilder(UnclassifiedStore).logs(ld)
+	r := newBuilder(true).logs(ld)
 	assert.Equal(t, r.eventID[0], r.eventID[1], "a producer's own idempotency key wins")
 }
 
@@ -167,7 +168,7 @@ func BenchmarkBuildLogRows(b *testing.B) {
 			conventions.ModelConfidence: 0.82, "tenant": "acme",
 		})
 	}
-	bld := newBuilder(UnclassifiedStore)
+	bld := newBuilder(true)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

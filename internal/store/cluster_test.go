@@ -1,12 +1,10 @@
-package decisionstoreexporter
+package store
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/stretchr/testify/assert"
@@ -16,23 +14,8 @@ import (
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
 
-// clusterStatements is the whole clustered schema, bootstrap and
-// migrations, in order.
-func clusterStatements(l layout, db string) []string {
-	var out []string
-	for _, s := range bootstrapStatements {
-		out = append(out, l.statements(s, db)...)
-	}
-	for _, m := range migrations {
-		for _, s := range m.statements {
-			out = append(out, l.statements(s, db)...)
-		}
-	}
-	return out
-}
-
 func TestClusterLayoutStatements(t *testing.T) {
-	stmts := clusterStatements(layout{cluster: "dt", replicated: true}, "decisiontrace")
+	stmts := Statements(Layout{Cluster: "dt", Replicated: true}, "decisiontrace")
 	joined := strings.Join(stmts, "\n;\n")
 	for _, want := range []string{
 		"CREATE DATABASE IF NOT EXISTS decisiontrace ON CLUSTER dt",
@@ -42,21 +25,28 @@ func TestClusterLayoutStatements(t *testing.T) {
 		"CREATE TABLE IF NOT EXISTS decisiontrace.events ON CLUSTER dt AS decisiontrace.events_local\nENGINE = Distributed(dt, decisiontrace, events_local, cityHash64(decision_id))",
 		"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')",
 		"CREATE TABLE IF NOT EXISTS decisiontrace.decisions ON CLUSTER dt AS decisiontrace.decisions_local\nENGINE = Distributed(dt, decisiontrace, decisions_local, cityHash64(decision_id))",
-		"CREATE MATERIALIZED VIEW IF NOT EXISTS decisiontrace.decisions_mv ON CLUSTER dt TO decisiontrace.decisions_local AS",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS decisiontrace.decisions_v2_mv ON CLUSTER dt TO decisiontrace.decisions_local AS",
 		"FROM decisiontrace.events_local\n",
-		"CREATE VIEW IF NOT EXISTS decisiontrace.decision_summary ON CLUSTER dt AS",
+		"ALTER TABLE decisiontrace.decisions_local ON CLUSTER dt\n    ADD COLUMN IF NOT EXISTS event_ids",
+		"ALTER TABLE decisiontrace.decisions ON CLUSTER dt\n    ADD COLUMN IF NOT EXISTS event_ids",
+		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', judged_at)",
+		"CREATE TABLE IF NOT EXISTS decisiontrace.verdicts ON CLUSTER dt AS decisiontrace.verdicts_local\nENGINE = Distributed(dt, decisiontrace, verdicts_local, cityHash64(decision_id))",
+		"CREATE OR REPLACE VIEW decisiontrace.decision_verdicts ON CLUSTER dt AS",
 		"CREATE TABLE IF NOT EXISTS decisiontrace.schema_migrations ON CLUSTER dt (",
 	} {
 		assert.Contains(t, joined, want)
 	}
 	assert.NotContains(t, joined, "non_replicated_deduplication_window")
+	assert.NotContains(t, joined, "{from}")
+	assert.NotContains(t, joined, "{db}")
 	for _, s := range stmts {
-		if strings.HasPrefix(s, "CREATE") {
-			assert.Contains(t, s, " ON CLUSTER dt", "every statement runs on every server: %.60s", s)
+		if !strings.HasPrefix(s, "INSERT") {
+			assert.Contains(t, s, " ON CLUSTER dt", "every DDL statement runs on every server: %.60s", s)
 		}
 	}
-	assert.Equal(t, "events_local ON CLUSTER dt", layout{cluster: "dt"}.ttlTable("events"))
-	assert.Equal(t, []string{render(migrations[0].statements[0], "x")}, layout{}.statements(migrations[0].statements[0], "x"), "one server: unchanged")
+	single := strings.Join(Statements(Layout{}, "x"), "\n")
+	assert.NotContains(t, single, "ON CLUSTER")
+	assert.NotContains(t, single, "_local")
 }
 
 // The embedded engine is clickhouse-local: it takes a remote_servers
@@ -65,8 +55,8 @@ func TestClusterLayoutStatements(t *testing.T) {
 // replicated schema with the server's own parser (formatQuery), and runs the
 // non-replicated clustered schema without ON CLUSTER on a one-shard cluster
 // of the server itself: Distributed tables route by decision ID, the
-// materialized view rolls up the local events, and decision_summary reads
-// the rollup through its Distributed table.
+// materialized views roll up the local events, and the verdicts are derived
+// through the Distributed tables.
 func TestIntegrationClusterSchemaOnAOneShardCluster(t *testing.T) {
 	port := testenv.FreePort(t)
 	srv, err := chlocal.Start(context.Background(), chlocal.Options{DataDir: t.TempDir(), TCPPort: port, Config: []string{
@@ -80,29 +70,22 @@ func TestIntegrationClusterSchemaOnAOneShardCluster(t *testing.T) {
 	defer conn.Close()
 	ctx := context.Background()
 
-	for _, s := range clusterStatements(layout{cluster: "dt", replicated: true}, "dt_cluster") {
+	for _, s := range Statements(Layout{Cluster: "dt", Replicated: true}, "dt_cluster") {
 		var formatted string
 		require.NoError(t, conn.QueryRow(ctx, "SELECT formatQuery(?)", s).Scan(&formatted), "ClickHouse parses:\n%s", s)
 	}
 
-	for _, s := range clusterStatements(layout{cluster: "dt"}, "dt_cluster") {
-		require.NoError(t, conn.Exec(ctx, strings.ReplaceAll(s, " ON CLUSTER dt", "")), "%s", s)
+	l := Layout{Cluster: "dt"}
+	s := New(conn, "dt_cluster", l)
+	for _, stmt := range Statements(l, "dt_cluster") {
+		require.NoError(t, conn.Exec(s.WriteContext(ctx), strings.ReplaceAll(stmt, " ON CLUSTER dt", "")), "%s", stmt)
 	}
-	now := time.Now().UTC()
-	for i, layer := range []string{"data", "model", "workflow", "human", "business"} {
-		ictx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_foreground_insert": 1}))
-		require.NoError(t, conn.Exec(ictx, fmt.Sprintf(`INSERT INTO dt_cluster.events (time, decision_id, workflow, layer, event, event_id)
-VALUES (fromUnixTimestamp64Milli(%d), 'd-1', 'claims-triage', '%s', 'x', %d)`, now.Add(time.Duration(i)*time.Second).UnixMilli(), layer, i+1)))
-	}
+	checkVerdictsThroughStore(t, s)
+
 	var local, distributed uint64
 	require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM dt_cluster.events_local").Scan(&local))
 	require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM dt_cluster.events").Scan(&distributed))
-	assert.Equal(t, uint64(5), local)
-	assert.Equal(t, uint64(5), distributed)
-	var layers []string
-	var events uint64
-	require.NoError(t, conn.QueryRow(ctx, "SELECT layers_seen, events FROM dt_cluster.decision_summary WHERE decision_id = 'd-1'").Scan(&layers, &events))
-	assert.Equal(t, []string{"data", "model", "workflow", "human", "business"}, layers)
-	assert.Equal(t, uint64(5), events)
-	require.NoError(t, applyTTL(ctx, conn, "dt_cluster", layout{}, 0), "schema_settings exists on the cluster too")
+	assert.Positive(t, local)
+	assert.Equal(t, local, distributed)
+	require.NoError(t, New(conn, "dt_cluster", Layout{}).ApplyTTL(ctx, 0), "schema_settings exists on the cluster too")
 }

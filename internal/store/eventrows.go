@@ -1,13 +1,14 @@
-package decisionstoreexporter
+package store
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -17,7 +18,7 @@ import (
 	"github.com/decisiontrace/decisiontrace/internal/decision"
 )
 
-// insertColumns is the column list of every insert; rows.appendTo appends the
+// insertColumns is the column list of every insert; Events.columns returns the
 // columns in exactly this order.
 var insertColumns = []string{
 	"time", "observed_time", "event_id", "signal", "decision_id", "workflow", "layer", "event",
@@ -28,8 +29,6 @@ var insertColumns = []string{
 	"queue", "route", "queue_depth", "exception_type",
 	"human_action", "human_actor", "human_reason",
 	"outcome", "cycle_time_s", "business_cost", "business_value",
-	"verdict_context", "verdict_stale_sources", "verdict_missing_sources", "verdict_stale_source",
-	"verdict_stale_age_s", "verdict_stale_budget_s", "verdict_confidence_low", "verdict_unsupported", "verdict_behaviour",
 	"attributes", "resource_attributes", "scope_name", "parse_errors",
 }
 
@@ -37,9 +36,10 @@ func insertStatement(db string) string {
 	return fmt.Sprintf("INSERT INTO %s.events (%s)", db, strings.Join(insertColumns, ", "))
 }
 
-// rows holds one request's events column by column: clickhouse-go appends a
-// whole column slice far faster than row by row.
-type rows struct {
+// Events holds one request's events column by column, as the events table
+// stores them: clickhouse-go appends a whole column slice far faster than
+// row by row.
+type Events struct {
 	time, observedTime                   []time.Time
 	eventID                              []uint64
 	signal, decisionID, workflow, layer  []string
@@ -67,12 +67,6 @@ type rows struct {
 	humanAction, humanActor, humanReason []string
 	outcome                              []string
 	cycleTimeS, cost, value              []*float64
-	verdictContext                       []string
-	verdictStale, verdictMissing         [][]string
-	verdictStaleSource                   []string
-	verdictStaleAge, verdictStaleBudget  []*float64
-	verdictConfLow, verdictUnsupported   []*bool
-	verdictBehaviour                     []string
 	attributes, resourceAttributes       []map[string]string
 	scopeName                            []string
 	parseErrors                          [][]string
@@ -84,8 +78,8 @@ type rows struct {
 
 // newRows sizes every column for n events up front: growing 44 slices
 // append by append was a visible share of the exporter's CPU.
-func newRows(n int) *rows {
-	return &rows{
+func newRows(n int) *Events {
+	return &Events{
 		time: mk[time.Time](n), observedTime: mk[time.Time](n), eventID: mk[uint64](n),
 		signal: mk[string](n), decisionID: mk[string](n), workflow: mk[string](n), layer: mk[string](n),
 		event: mk[string](n), serviceName: mk[string](n), traceID: mk[string](n), spanID: mk[string](n),
@@ -99,9 +93,6 @@ func newRows(n int) *rows {
 		queue: mk[string](n), route: mk[string](n), queueDepth: mk[*int64](n), exceptionType: mk[string](n),
 		humanAction: mk[string](n), humanActor: mk[string](n), humanReason: mk[string](n),
 		outcome: mk[string](n), cycleTimeS: mk[*float64](n), cost: mk[*float64](n), value: mk[*float64](n),
-		verdictContext: mk[string](n), verdictStale: mk[[]string](n), verdictMissing: mk[[]string](n),
-		verdictStaleSource: mk[string](n), verdictStaleAge: mk[*float64](n), verdictStaleBudget: mk[*float64](n),
-		verdictConfLow: mk[*bool](n), verdictUnsupported: mk[*bool](n), verdictBehaviour: mk[string](n),
 		attributes: mk[map[string]string](n), resourceAttributes: mk[map[string]string](n),
 		scopeName: mk[string](n), parseErrors: mk[[]string](n),
 	}
@@ -109,10 +100,21 @@ func newRows(n int) *rows {
 
 func mk[T any](n int) []T { return make([]T, 0, n) }
 
-func (r *rows) len() int { return len(r.eventID) }
+// Len is the number of events.
+func (r *Events) Len() int { return len(r.eventID) }
+
+// ParseErrors counts, per attribute, the values that did not fit their
+// convention (stored raw in attributes).
+func (r *Events) ParseErrors() map[string]int { return r.parseErrorsByKey }
+
+// Unclassified counts the records without decision.* attributes that were
+// kept (layer "unclassified") and refused.
+func (r *Events) Unclassified() (stored, refused int) {
+	return r.unclassifiedStored, r.unclassifiedRefused
+}
 
 // columns returns the column slices in insertColumns order.
-func (r *rows) columns() []any {
+func (r *Events) columns() []any {
 	return []any{
 		r.time, r.observedTime, r.eventID, r.signal, r.decisionID, r.workflow, r.layer, r.event,
 		r.serviceName, r.traceID, r.spanID, r.name, r.durationNS, r.severity, r.body,
@@ -122,15 +124,13 @@ func (r *rows) columns() []any {
 		r.queue, r.route, r.queueDepth, r.exceptionType,
 		r.humanAction, r.humanActor, r.humanReason,
 		r.outcome, r.cycleTimeS, r.cost, r.value,
-		r.verdictContext, r.verdictStale, r.verdictMissing, r.verdictStaleSource,
-		r.verdictStaleAge, r.verdictStaleBudget, r.verdictConfLow, r.verdictUnsupported, r.verdictBehaviour,
 		r.attributes, r.resourceAttributes, r.scopeName, r.parseErrors,
 	}
 }
 
 // dedupToken identifies a request's content, so that ClickHouse drops a
 // retried insert of the same rows (insert_deduplication_token).
-func (r *rows) dedupToken() string {
+func (r *Events) dedupToken() string {
 	var b [8]byte
 	h := xxhash.New()
 	for _, id := range r.eventID {
@@ -140,17 +140,29 @@ func (r *rows) dedupToken() string {
 	return fmt.Sprintf("dt-%016x-%d", h.Sum64(), len(r.eventID))
 }
 
-// builder turns pdata into rows; one per request, not shared.
+// builder turns pdata into Events; one per request, not shared.
 type builder struct {
-	unclassified Unclassified
-	now          func() time.Time
-	ev           decision.Event
-	hash         *xxhash.Digest
-	buf          []byte
+	keepUnclassified bool
+	now              func() time.Time
+	ev               decision.Event
+	hash             *xxhash.Digest
+	buf              []byte
 }
 
-func newBuilder(u Unclassified) *builder {
-	return &builder{unclassified: u, now: time.Now, hash: xxhash.New()}
+func newBuilder(keepUnclassified bool) *builder {
+	return &builder{keepUnclassified: keepUnclassified, now: time.Now, hash: xxhash.New()}
+}
+
+// LogEvents turns logs into events; records without decision.* attributes
+// are kept with layer "unclassified" when keepUnclassified, else counted
+// and left out.
+func LogEvents(ld plog.Logs, keepUnclassified bool) *Events {
+	return newBuilder(keepUnclassified).logs(ld)
+}
+
+// SpanEvents turns spans into events, as LogEvents does logs.
+func SpanEvents(td ptrace.Traces, keepUnclassified bool) *Events {
+	return newBuilder(keepUnclassified).traces(td)
 }
 
 // record is what logs and spans have in common, so one path fills the row.
@@ -174,7 +186,7 @@ type record struct {
 	identityText           string
 }
 
-func (b *builder) logs(ld plog.Logs) *rows {
+func (b *builder) logs(ld plog.Logs) *Events {
 	r := newRows(ld.LogRecordCount())
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
@@ -212,7 +224,7 @@ func (b *builder) logs(ld plog.Logs) *rows {
 	return r
 }
 
-func (b *builder) traces(td ptrace.Traces) *rows {
+func (b *builder) traces(td ptrace.Traces) *Events {
 	r := newRows(td.SpanCount())
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
@@ -250,11 +262,11 @@ func (rec *record) bodyText() string {
 	return ""
 }
 
-func (b *builder) add(r *rows, rec *record) {
+func (b *builder) add(r *Events, rec *record) {
 	ev := &b.ev
 	decision.Extract(rec.attrs, rec.time, ev)
 	if !ev.Classified {
-		if b.unclassified == UnclassifiedRefuse {
+		if !b.keepUnclassified {
 			r.unclassifiedRefused++
 			return
 		}
@@ -314,17 +326,6 @@ func (b *builder) add(r *rows, rec *record) {
 	r.cycleTimeS = append(r.cycleTimeS, ev.CycleTimeS)
 	r.cost = append(r.cost, ev.Cost)
 	r.value = append(r.value, ev.Value)
-
-	r.verdictContext = append(r.verdictContext, ev.VerdictContext)
-	// Extract reuses these slices for the next record: copy them.
-	r.verdictStale = append(r.verdictStale, slices.Clone(ev.VerdictStaleSources))
-	r.verdictMissing = append(r.verdictMissing, slices.Clone(ev.VerdictMissingSources))
-	r.verdictStaleSource = append(r.verdictStaleSource, ev.VerdictStaleSource)
-	r.verdictStaleAge = append(r.verdictStaleAge, ev.VerdictStaleAgeS)
-	r.verdictStaleBudget = append(r.verdictStaleBudget, ev.VerdictStaleBudgetS)
-	r.verdictConfLow = append(r.verdictConfLow, ev.VerdictConfidenceLow)
-	r.verdictUnsupported = append(r.verdictUnsupported, ev.VerdictUnsupported)
-	r.verdictBehaviour = append(r.verdictBehaviour, ev.VerdictBehaviour)
 
 	r.attributes = append(r.attributes, flatten(rec.attrs, ev))
 	r.resourceAttributes = append(r.resourceAttributes, rec.resourceMap)
@@ -453,3 +454,53 @@ func spanHex(id pcommon.SpanID) string {
 	}
 	return hex.EncodeToString(id[:])
 }
+
+// InsertEvents writes one request's events as one native batch. A retried
+// insert of the same events is dropped by ClickHouse (its deduplication
+// token is their IDs), by the events table and by the materialized views
+// that feed on it alike.
+func (s *Store) InsertEvents(ctx context.Context, r *Events) error {
+	if r.Len() == 0 {
+		return nil
+	}
+	settings := clickhouse.Settings{
+		"insert_deduplication_token": r.dedupToken(),
+		// ...and the rollup's materialized view drops it too: without this
+		// ClickHouse skips the duplicate in events but still feeds it to
+		// the views.
+		"deduplicate_blocks_in_dependent_materialized_views": 1,
+		// Send LowCardinality columns as plain strings and let the server
+		// build the dictionaries: clickhouse-go's own LowCardinality encoder
+		// hashes every value through an interface and was a tenth of the
+		// collector's CPU.
+		"low_cardinality_allow_in_native_format": 0,
+	}
+	if s.layout.Cluster != "" {
+		settings["distributed_foreground_insert"] = 1 // see WriteContext
+	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
+	batch, err := s.conn.PrepareBatch(ctx, insertStatement(s.db))
+	if err != nil {
+		return fmt.Errorf("prepare insert: %w", err)
+	}
+	defer func() { _ = batch.Close() }()
+	for i, col := range r.columns() {
+		if err := batch.Column(i).Append(col); err != nil {
+			return &ColumnError{Column: insertColumns[i], Err: err}
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("send %d events: %w", r.Len(), err)
+	}
+	return nil
+}
+
+// ColumnError is a column the driver could not encode: the same events
+// would fail again.
+type ColumnError struct {
+	Column string
+	Err    error
+}
+
+func (e *ColumnError) Error() string { return "append column " + e.Column + ": " + e.Err.Error() }
+func (e *ColumnError) Unwrap() error { return e.Err }

@@ -1,0 +1,272 @@
+// Package store owns decisiontrace's ClickHouse schema: every table, view
+// and materialized view, their versioned migrations and their clustered
+// layout, and the statements that write events and contracts and derive
+// verdicts. The exporter, the rule evaluator, dtrules, dtctl and the tests
+// all go through it, so that each table and each piece of SQL that shapes
+// stored data lives in one place.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Store is a decision store: a database on a ClickHouse connection.
+type Store struct {
+	conn   driver.Conn
+	db     string
+	layout Layout
+}
+
+// New returns the store in database db (a plain identifier: identifiers
+// cannot be bound as parameters, so callers validate it).
+func New(conn driver.Conn, db string, l Layout) *Store {
+	return &Store{conn: conn, db: db, layout: l}
+}
+
+// DB is the store's database.
+func (s *Store) DB() string { return s.db }
+
+// Conn is the store's connection.
+func (s *Store) Conn() driver.Conn { return s.conn }
+
+// WriteContext is ctx for a statement that writes: on a cluster the write
+// returns once every shard has its part, so that a failure is seen (and
+// retried) and what was written is visible to the next query, instead of
+// waiting in a Distributed table's queue on one server.
+func (s *Store) WriteContext(ctx context.Context) context.Context {
+	if s.layout.Cluster == "" {
+		return ctx
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_foreground_insert": 1}))
+}
+
+// ErrSchemaTooNew is returned when the database was migrated by a newer
+// decisiontrace: writing with an older row layout could corrupt it.
+var ErrSchemaTooNew = errors.New("schema is newer than this binary")
+
+// migration is one versioned schema step. Every statement is idempotent on
+// its own (IF NOT EXISTS, OR REPLACE, aggregates that a repeated insert
+// does not change), so that two processes migrating together, or a crash
+// between a statement and its record, leave a correct schema.
+type migration struct {
+	version    uint32
+	name       string
+	statements func(l Layout, db string) []string
+}
+
+// migrations is append-only: never edit a released step, add a new one.
+var migrations = []migration{
+	{
+		version: 1,
+		name:    "events table, per-decision rollup and its materialized view",
+		statements: func(l Layout, db string) []string {
+			var out []string
+			out = append(out, l.create(db, eventsTable)...)
+			out = append(out, l.create(db, decisionsTable)...)
+			out = append(out, l.materializedView(db, "decisions_mv", "decisions", "events", decisionsV1Select),
+				createView(l, db, "decision_summary", decisionSummaryV1))
+			return out
+		},
+	},
+	{
+		version: 2,
+		name:    "verdicts derived in the store: rollup inputs, watermarks, polls, contracts, verdicts, alert tables",
+		statements: func(l Layout, db string) []string {
+			var out []string
+			// The rollup gains what verdicts need. The new materialized view
+			// starts before the old one stops, and the backfill repeats what
+			// both wrote: every aggregate is idempotent, so the overlap
+			// changes nothing.
+			out = append(out, l.addColumns(db, "decisions", decisionsV2Columns...)...)
+			out = append(out, l.materializedView(db, "decisions_v2_mv", "decisions", "events", decisionsV2Select))
+			out = append(out, l.drop(db, "VIEW", "decisions_mv")...)
+			out = append(out, "INSERT INTO "+db+".decisions ("+decisionsV2Insert+")\n"+strings.ReplaceAll(decisionsV2Select, "{from}", db+".events"))
+
+			for _, t := range []struct {
+				table  table
+				mv     string
+				query  string
+				refill bool
+			}{
+				{watermarksTable, "watermarks_mv", watermarksSelect, true},
+				{sourcePollsTable, "source_polls_mv", sourcePollsSelect, true},
+				{decisionChangesTable, "decision_changes_mv", decisionChangesSelect, false},
+			} {
+				out = append(out, l.create(db, t.table)...)
+				out = append(out, l.materializedView(db, t.mv, t.table.name, "events", t.query))
+				if t.refill {
+					// Idempotent too: watermarks are maxima; polls are read
+					// by an ASOF join, which a twin row does not change.
+					out = append(out, "INSERT INTO "+db+"."+t.table.name+"\n"+strings.ReplaceAll(t.query, "{from}", db+".events"))
+				}
+			}
+			for _, t := range []table{contractsTable, verdictsTable, verdictRefreshesTable, alertStateTable, alertHistoryTable} {
+				out = append(out, l.create(db, t)...)
+			}
+			// Budgets now come from the contracts in force.
+			out = append(out, l.drop(db, "TABLE", "source_budgets")...)
+			out = append(out,
+				createView(l, db, "contract_sources", contractSourcesView),
+				createView(l, db, "read_lag", readLagView),
+				createView(l, db, "decision_verdicts", decisionVerdictsView()),
+				createView(l, db, "decision_summary", decisionSummaryV2))
+			return out
+		},
+	},
+}
+
+func createView(l Layout, db, name, query string) string { return l.view(db, name, query) }
+
+// bootstrap creates the database and the tables that record its schema
+// version and settings. They are per server, also on a cluster.
+func bootstrap(l Layout, db string) []string {
+	on := l.onCluster()
+	return []string{
+		"CREATE DATABASE IF NOT EXISTS " + db + on,
+		"CREATE TABLE IF NOT EXISTS " + db + ".schema_migrations" + on + ` (
+    version UInt32,
+    name String,
+    applied_at DateTime64(3)
+) ENGINE = ReplacingMergeTree ORDER BY version`,
+		"CREATE TABLE IF NOT EXISTS " + db + ".schema_settings" + on + ` (
+    key String,
+    value String,
+    updated_at DateTime64(3)
+) ENGINE = ReplacingMergeTree(updated_at) ORDER BY key`,
+	}
+}
+
+// Statements is the whole schema for a layout, bootstrap and migrations in
+// order: what Migrate runs on an empty database.
+func Statements(l Layout, db string) []string {
+	out := bootstrap(l, db)
+	for _, m := range migrations {
+		out = append(out, m.statements(l, db)...)
+	}
+	return out
+}
+
+// Latest is the newest schema version this binary knows.
+func Latest() uint32 { return migrations[len(migrations)-1].version }
+
+// Migrate brings the database to the newest known version and reports the
+// version it found. Running it again changes nothing.
+func (s *Store) Migrate(ctx context.Context) (from, to uint32, err error) {
+	for _, stmt := range bootstrap(s.layout, s.db) {
+		if err := s.conn.Exec(ctx, stmt); err != nil {
+			return 0, 0, fmt.Errorf("bootstrap schema of database %s: %w", s.db, err)
+		}
+	}
+	current, err := s.Version(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	found := current
+	if current > Latest() {
+		return current, current, fmt.Errorf("database %s is at schema version %d but this decisiontrace knows versions up to %d: upgrade decisiontrace or point it at another database: %w", s.db, current, Latest(), ErrSchemaTooNew)
+	}
+	for _, m := range migrations {
+		if m.version <= current {
+			continue
+		}
+		for i, stmt := range m.statements(s.layout, s.db) {
+			if err := s.conn.Exec(s.WriteContext(ctx), stmt); err != nil {
+				return found, current, fmt.Errorf("migration %d (%s), statement %d: %w", m.version, m.name, i+1, err)
+			}
+		}
+		if err := s.conn.Exec(ctx, "INSERT INTO "+s.db+".schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+			m.version, m.name, time.Now()); err != nil {
+			return found, current, fmt.Errorf("record migration %d: %w", m.version, err)
+		}
+		current = m.version
+	}
+	return found, Latest(), nil
+}
+
+// Version reads the database's schema version (0: none).
+func (s *Store) Version(ctx context.Context) (uint32, error) {
+	var v uint32
+	if err := s.conn.QueryRow(ctx, "SELECT max(version) FROM "+s.db+".schema_migrations").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version of database %s: %w", s.db, err)
+	}
+	return v, nil
+}
+
+// ttlTables names the tables retention applies to and the time column that
+// ages them.
+var ttlTables = []struct{ table, column string }{
+	{"events", "time"},
+	{"decisions", "last_seen"},
+	{"verdicts", "decision_time"},
+	{"source_polls", "time"},
+}
+
+// ApplyTTL makes the tables' retention match ttl (0: keep forever). The
+// applied value is recorded per table, so an unchanged TTL costs no ALTER
+// (which would start a mutation) at each start, and a changed one, or a
+// table a migration added, gets it.
+func (s *Store) ApplyTTL(ctx context.Context, ttl time.Duration) error {
+	applied, err := s.settings(ctx)
+	if err != nil {
+		return err
+	}
+	want := fmt.Sprint(int64(ttl / time.Second))
+	for _, t := range ttlTables {
+		have, ok := applied["ttl_seconds."+t.table]
+		if !ok && (t.table == "events" || t.table == "decisions") {
+			have, ok = applied["ttl_seconds"] // recorded by version 1 for both
+		}
+		if !ok {
+			have = "0" // a table is created without TTL
+		}
+		if have == want {
+			continue
+		}
+		name := t.table
+		if s.layout.Cluster != "" {
+			name += "_local"
+		}
+		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s REMOVE TTL", s.db, name, s.layout.onCluster())
+		if ttl > 0 {
+			stmt = fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY TTL toDateTime(%s) + toIntervalSecond(%d)", s.db, name, s.layout.onCluster(), t.column, int64(ttl/time.Second))
+		}
+		if err := s.conn.Exec(ctx, stmt); err != nil && !(ttl == 0 && isNoTTL(err)) {
+			return fmt.Errorf("apply ttl %s to %s.%s: %w", ttl, s.db, t.table, err)
+		}
+		if err := s.conn.Exec(ctx, "INSERT INTO "+s.db+".schema_settings (key, value, updated_at) VALUES (?, ?, ?)",
+			"ttl_seconds."+t.table, want, time.Now()); err != nil {
+			return fmt.Errorf("record ttl of %s.%s: %w", s.db, t.table, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) settings(ctx context.Context) (map[string]string, error) {
+	rows, err := s.conn.Query(ctx, "SELECT key, argMax(value, updated_at) FROM "+s.db+".schema_settings GROUP BY key")
+	if err != nil {
+		return nil, fmt.Errorf("read schema settings: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("read schema settings: %w", err)
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+// isNoTTL recognizes REMOVE TTL on a table that has none, which is already
+// the wanted state.
+func isNoTTL(err error) bool {
+	return strings.Contains(err.Error(), "doesn't have TTL") || strings.Contains(err.Error(), "does not have TTL")
+}

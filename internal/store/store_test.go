@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	c "github.com/decisiontrace/decisiontrace/internal/conventions"
+)
+
+func (s *Store) count(t *testing.T, query string) uint64 {
+	t.Helper()
+	var n uint64
+	require.NoError(t, s.conn.QueryRow(context.Background(), fmt.Sprintf(query, s.db)).Scan(&n))
+	return n
+}
+
+func (s *Store) schema(t *testing.T) map[string]string {
+	t.Helper()
+	rows, err := s.conn.Query(context.Background(), `SELECT name, create_table_query FROM system.tables WHERE database = ?`, s.db)
+	require.NoError(t, err)
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var n, q string
+		require.NoError(t, rows.Scan(&n, &q))
+		out[n] = q
+	}
+	return out
+}
+
+func TestIntegrationMigrationsTwiceChangeNothing(t *testing.T) {
+	s := freshStore(t)
+	ctx := context.Background()
+	before := s.schema(t)
+	for _, table := range []string{"events", "decisions", "decisions_v2_mv", "decision_summary", "watermarks", "source_polls",
+		"decision_changes", "contracts", "verdicts", "decision_verdicts", "alert_state", "alert_history", "contract_sources", "read_lag"} {
+		assert.Contains(t, before, table)
+	}
+	assert.NotContains(t, before, "decisions_mv", "version 1's feed is replaced")
+	from, to, err := s.Migrate(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, from, to, "a second run applies nothing")
+	require.NoError(t, s.ApplyTTL(ctx, 0))
+	assert.Equal(t, before, s.schema(t))
+	assert.Equal(t, uint64(len(migrations)), s.count(t, `SELECT count() FROM %s.schema_migrations FINAL`))
+}
+
+func TestIntegrationSchemaNewerThanBinaryIsAClearError(t *testing.T) {
+	s := freshStore(t)
+	ctx := context.Background()
+	require.NoError(t, s.conn.Exec(ctx, "INSERT INTO "+s.db+".schema_migrations (version, name, applied_at) VALUES (999, 'from the future', now())"))
+	_, _, err := s.Migrate(ctx)
+	require.ErrorIs(t, err, ErrSchemaTooNew)
+	assert.Contains(t, err.Error(), fmt.Sprintf("database %s is at schema version 999 but this decisiontrace knows versions up to %d", s.db, Latest()))
+}
+
+func TestIntegrationTTLChangeReachesTables(t *testing.T) {
+	s := freshStore(t)
+	ctx := context.Background()
+	ttlOf := func(table string) string { return s.schema(t)[table] }
+	require.NoError(t, s.ApplyTTL(ctx, 720*time.Hour))
+	for _, tt := range ttlTables {
+		assert.Contains(t, ttlOf(tt.table), "TTL toDateTime("+tt.column+") + toIntervalSecond(2592000)", tt.table)
+	}
+	require.NoError(t, s.ApplyTTL(ctx, 24*time.Hour))
+	assert.Contains(t, ttlOf("events"), "toIntervalSecond(86400)")
+	assert.Contains(t, ttlOf("verdicts"), "toIntervalSecond(86400)")
+	require.NoError(t, s.ApplyTTL(ctx, 0))
+	assert.NotContains(t, ttlOf("events"), "TTL")
+	assert.NotContains(t, ttlOf("verdicts"), "TTL")
+}
+
+// A database that version 1 created and filled migrates forward without
+// losing anything: the rollup gains its new columns for the decisions
+// already stored, and verdicts are derived for them.
+func TestIntegrationVersion1DatabaseMigratesForward(t *testing.T) {
+	s := freshStore(t)
+	ctx := context.Background()
+	// Rebuild the database as version 1 left it, with version 1's TTL.
+	require.NoError(t, s.conn.Exec(ctx, "DROP DATABASE "+s.db+" SYNC"))
+	for _, stmt := range bootstrap(Layout{}, s.db) {
+		require.NoError(t, s.conn.Exec(ctx, stmt))
+	}
+	for _, stmt := range migrations[0].statements(Layout{}, s.db) {
+		require.NoError(t, s.conn.Exec(ctx, stmt))
+	}
+	require.NoError(t, s.conn.Exec(ctx, "INSERT INTO "+s.db+".schema_migrations VALUES (1, 'v1', now())"))
+	require.NoError(t, s.conn.Exec(ctx, "INSERT INTO "+s.db+".schema_settings VALUES ('ttl_seconds', '2592000', now())"))
+	// Version 1's alert tables came from the rule evaluator.
+	require.NoError(t, s.conn.Exec(ctx, "CREATE TABLE "+s.db+".source_budgets (workflow String, source String, max_age_s Float64, updated_at DateTime64(3)) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (workflow, source)"))
+	for _, tb := range []table{alertStateTable, alertHistoryTable} {
+		require.NoError(t, s.conn.Exec(ctx, Layout{}.create(s.db, tb)[0]))
+	}
+	require.NoError(t, s.conn.Exec(ctx, "INSERT INTO "+s.db+".alert_history (time, alertname, fingerprint, state, value, labels, annotations) VALUES (now(), 'Old', 1, 'firing', 1, map(), map())"))
+
+	// The data is an hour old, whatever today is: the 30-day TTL applied
+	// below keeps it.
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	old := newLogs()
+	for i := 0; i < 20; i++ {
+		id := fmt.Sprintf("old-%d", i)
+		at := base.Add(time.Duration(i) * time.Second)
+		old.add(output(id, at, 0.9))
+		old.add(read(id, "a", at, ago(at, time.Duration(i)*10*time.Second), true))
+		old.add(read(id, "b", at, ago(at, time.Minute), true))
+		// version 1's processor wrote verdict records; they are events of
+		// the past, not verdicts.
+		old.add(at.Add(time.Second), map[string]any{c.DecisionID: id, c.DecisionWorkflow: "claims", c.DecisionLayer: c.LayerModel,
+			c.DecisionEvent: c.EventVerdict, "verdict.context": "missing"})
+	}
+	old.add(poll("a", base, base))
+	s.write(t, old)
+	s.write(t, old) // version 1 deduplicated a redelivered request by its token
+	eventsBefore := s.count(t, "SELECT count() FROM %s.events")
+	require.Equal(t, uint64(81), eventsBefore)
+
+	from, to, err := s.Migrate(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(1), from)
+	assert.Equal(t, Latest(), to)
+	require.NoError(t, s.ApplyTTL(ctx, 30*24*time.Hour))
+	sc := s.schema(t)
+	assert.Contains(t, sc["verdicts"], "toIntervalSecond(2592000)", "a table the migration added gets the TTL")
+	assert.NotContains(t, sc, "source_budgets")
+
+	assert.Equal(t, eventsBefore, s.count(t, "SELECT count() FROM %s.events"), "no event lost")
+	assert.Equal(t, uint64(1), s.count(t, "SELECT count() FROM %s.alert_history"), "alert history kept")
+	assert.Equal(t, uint64(20), s.count(t, "SELECT count() FROM %s.decision_summary WHERE events = 3"), "decision.verdict records are not events of the decision")
+	assert.Equal(t, uint64(1), s.count(t, "SELECT count() FROM %s.source_polls"))
+
+	require.NoError(t, s.WriteContracts(ctx, parseContract(t, claimsContract), base))
+	got := s.refresh(t)
+	require.Len(t, got, 20, "decisions stored before the migration are judged")
+	stale := 0
+	for _, v := range got {
+		if v.Context == c.ContextStale {
+			stale++
+		}
+	}
+	assert.Equal(t, 10, stale, "a is over its 90s budget from the 10th decision on")
+
+	// New events go through the new feed only: once into the rollup.
+	s.write(t, newLogs().add(read("old-0", "c", base, ago(base, time.Second), true)))
+	assert.Equal(t, uint64(4), s.count(t, "SELECT events FROM %s.decision_summary WHERE decision_id = 'old-0'"))
+}
