@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,19 +21,9 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configopaque"
-	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/processor/processortest"
-	"go.opentelemetry.io/collector/receiver/receivertest"
 
-	c "github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/storetest"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
-	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor"
-	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -84,80 +78,168 @@ func TestJSONUnmarshalsIntoTheSDKDashboard(t *testing.T) {
 	}
 }
 
-// TestEveryQueryRunsOnClickHouse runs every panel's, variable's and
-// annotation's SQL from the committed JSON, expanded as Grafana and the
-// plugin expand it, on the real ClickHouse holding decisions that went
-// through the decision processor and rules the alertrules receiver
-// evaluated. Each must return rows with the columns its panel expects,
-// with every variable at All and with workflows selected.
-func TestEveryQueryRunsOnClickHouse(t *testing.T) {
-	s := storetest.New(t, "dt_dash", nil)
-	now := time.Now().UTC()
-	ids := load(t, s, now)
-	evaluate(t, s)
+// base is when the test workload starts: a fixed day, so that nothing
+// depends on today's date (the panels' range is the workload's).
+var base = time.Date(2026, 1, 5, 6, 0, 0, 0, time.UTC)
 
-	user, pass := testenv.ClickHouseAuth()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.Addr},
-		Auth: clickhouse.Auth{Database: s.DB, Username: user, Password: pass}})
-	require.NoError(t, err)
-	defer conn.Close()
+// TestEveryQueryOnClickHouse runs every panel's SQL from the committed JSON
+// and every variable's and annotation's (TestCommittedJSONIsCurrent keeps
+// the JSON equal to them), expanded as Grafana and the plugin expand it, with every variable at All and with values selected,
+// on two stores holding the same realistic workload (storetest.Workload):
+// one with every request delivered once, one with every request delivered
+// again in other batch compositions (and some a third time).
+//
+//   - runs: on the first, each query returns rows with the columns its
+//     panel expects, and some panels show what the workload holds;
+//   - redelivery: each query returns the same rows on both.
+func TestEveryQueryOnClickHouse(t *testing.T) {
+	w := storetest.NewWorkload(base)
+	once, twice := storetest.New(t, "dt_dash"), storetest.New(t, "dt_dash")
+	var wg sync.WaitGroup
+	var errOnce, errTwice error
+	wg.Add(2)
+	go func() { defer wg.Done(); errOnce = once.LoadWorkload(context.Background(), w, w.Requests) }()
+	go func() {
+		defer wg.Done()
+		errTwice = twice.LoadWorkload(context.Background(), w, storetest.Redelivered(w.Requests))
+	}()
+	wg.Wait()
+	require.NoError(t, errOnce)
+	require.NoError(t, errTwice)
+	events := "SELECT count() FROM {db}.events"
+	distinctEvents := "SELECT uniqExact(event_id) FROM {db}.events"
+	require.Equal(t, once.Count(t, events), once.Count(t, distinctEvents), "delivered once: no duplicate rows")
+	require.Equal(t, once.Count(t, distinctEvents), twice.Count(t, distinctEvents), "the same events")
+	require.Greater(t, twice.Count(t, events), 2*twice.Count(t, distinctEvents), "delivered twice, some three times: duplicate rows landed")
 
+	connOnce, connTwice := connect(t, once), connect(t, twice)
 	expected := map[string]Panel{}
 	for _, sp := range Specs() {
 		for _, p := range sp.Panels {
 			expected[sp.UID+"/"+p.Title] = p
 		}
 	}
-	selections := map[string]map[string][]string{
-		"all": {"workflow": nil, "model_version": nil, "source": nil, "decision_id": {ids[0]}},
-		"selected": {"workflow": {"claims-triage", "loan-underwriting"}, "model_version": {"2025.11.0"},
-			"source": {"policy-db", "credit-bureau"}, "decision_id": {ids[1]}},
+	type query struct {
+		name, sql string
+		columns   []string // nil: not checked
 	}
-	for selName, vars := range selections {
-		e := expansion{from: now.Add(-6 * time.Hour), to: now.Add(time.Minute), interval: time.Minute, vars: vars}
-		for uid, d := range loaded(t) {
-			for _, p := range d.Panels {
-				title := *p.Panel.Title
-				want, ok := expected[uid+"/"+title]
-				require.True(t, ok, "%s: panel %q has no expectation", uid, title)
-				t.Run(selName+"/"+uid+"/"+title, func(t *testing.T) {
-					cols, rows := run(t, conn, e, p.Panel.Targets[0].(Query).RawSQL)
-					assert.Equal(t, want.Columns, cols)
-					assert.Positive(t, rows, "the panel shows data")
-				})
-			}
+	var queries []query
+	boards := loaded(t)
+	for _, sp := range Specs() {
+		for _, p := range boards[sp.UID].Panels {
+			title := *p.Panel.Title
+			want, ok := expected[sp.UID+"/"+title]
+			require.True(t, ok, "%s: panel %q has no expectation", sp.UID, title)
+			queries = append(queries, query{sp.UID + "/" + title, p.Panel.Targets[0].(Query).RawSQL, want.Columns})
 		}
-		for _, v := range []string{"workflow", "model_version", "source"} {
-			sql, _ := VariableSQL(v)
-			t.Run(selName+"/variable/"+v, func(t *testing.T) {
-				_, rows := run(t, conn, e, sql)
-				assert.Positive(t, rows)
+	}
+	for _, v := range []string{"workflow", "model_version", "source"} {
+		sql, _ := VariableSQL(v)
+		queries = append(queries, query{"variable/" + v, sql, []string{v}})
+	}
+	queries = append(queries, query{"annotations", AnnotationSQL, AnnotationColumns})
+
+	selections := []struct {
+		name string
+		vars map[string][]string
+	}{
+		{"all", map[string][]string{"workflow": nil, "model_version": nil, "source": nil, "decision_id": {w.Complete[0]}}},
+		{"selected", map[string][]string{"workflow": {"claims-triage", "loan-underwriting"}, "model_version": {"2025.11.0"},
+			"source": {"policy-db", "document-store"}, "decision_id": {w.LateContext}}},
+	}
+	for _, sel := range selections {
+		e := expansion{from: w.Start, to: w.End, interval: time.Minute, vars: sel.vars}
+		for _, q := range queries {
+			t.Run("runs/"+sel.name+"/"+q.name, func(t *testing.T) {
+				cols, rows := result(t, connOnce, e, q.sql)
+				if q.columns != nil {
+					assert.Equal(t, q.columns, cols)
+				}
+				assert.NotEmpty(t, rows, "the panel shows data")
+			})
+			t.Run("redelivery/"+sel.name+"/"+q.name, func(t *testing.T) {
+				_, a := result(t, connOnce, e, q.sql)
+				_, b := result(t, connTwice, e, q.sql)
+				sameRows(t, a, b)
 			})
 		}
-		// What two panels show, beyond their shape: a queue that grows in the
-		// data grows on the panel, and the stale episode of policy-db (twenty
-		// minutes at most 90 s budget) crosses the budget line while the
-		// source is otherwise within it.
-		if selName == "all" {
-			growth := values(t, conn, e, panelSQL(t, "decisiontrace-workflow", "Queue growth per interval"), "growth", "1")
-			assert.Positive(t, slices.Max(growth), "queue growth shows growth")
-			// Over budget from 90 s into the twenty stale minutes, and never
-			// because of a single old cached read.
-			ratio := values(t, conn, e, panelSQL(t, "decisiontrace-data", "Source age ÷ budget"), "age_over_budget", "source = 'claims-triage/policy-db'")
-			over := 0
-			for _, v := range ratio {
-				if v > 1 {
-					over++
-				}
-			}
-			assert.InDelta(t, 18, over, 2, "minutes of claims-triage/policy-db over its budget")
-		}
-		t.Run(selName+"/annotations", func(t *testing.T) {
-			cols, rows := run(t, conn, e, AnnotationSQL)
-			assert.Equal(t, AnnotationColumns, cols)
-			assert.Positive(t, rows)
-		})
 	}
+
+	// What some panels show, beyond their shape.
+	e := expansion{from: w.Start, to: w.End, interval: time.Minute, vars: selections[0].vars}
+	t.Run("values", func(t *testing.T) {
+		// A queue that grows in the data grows on the panel.
+		growth := values(t, connOnce, e, panelSQL(t, "decisiontrace-workflow", "Queue growth per interval"), "growth", "1")
+		assert.Positive(t, slices.Max(growth), "queue growth shows growth")
+		// policy-db's stale episode (twenty minutes of data 20 minutes old,
+		// 90 s budget) crosses the budget line from 90 s into it, and never
+		// because of a single old cached read.
+		ratio := values(t, connOnce, e, panelSQL(t, "decisiontrace-data", "Source age ÷ budget"), "age_over_budget", "source = 'claims-triage/policy-db'")
+		over := 0
+		for _, v := range ratio {
+			if v > 1 {
+				over++
+			}
+		}
+		assert.InDelta(t, 18, over, 2, "minutes of claims-triage/policy-db over its budget")
+		// document-store's reads arrive 4 minutes late: its lag shows, and
+		// the last minutes' decisions wait for it.
+		lag := values(t, connOnce, e, panelSQL(t, "decisiontrace-data", "Read lag and pending decisions"), "lag_s", "source = 'document-store'")
+		assert.InDelta(t, 240, lag[0], 5)
+		pending := values(t, connOnce, e, panelSQL(t, "decisiontrace-data", "Read lag and pending decisions"), "pending_decisions", "source = 'document-store'")
+		assert.Equal(t, []float64{12}, pending, "four minutes of loan-underwriting decisions, three a minute")
+		assert.Equal(t, []float64{12}, values(t, connOnce, e, panelSQL(t, "decisiontrace-overview", "Pending decisions"), "pending", "1"))
+		contexts := values(t, connOnce, e, panelSQL(t, "decisiontrace-overview", "Verdicts by context"), "decisions", "context = 'pending'")
+		assert.Equal(t, 12.0, sum(contexts))
+		// The unsupported-certainty share leaves the pending decisions out.
+		share := values(t, connOnce, e, panelSQL(t, "decisiontrace-overview", "Unsupported certainty"), "unsupported", "1")
+		judged := once.Count(t, "SELECT countIf(context != 'pending') FROM {db}.verdicts FINAL WHERE decision_time >= ? AND decision_time <= ?", w.Start, w.End)
+		unsupported := once.Count(t, "SELECT countIf(unsupported_certainty) FROM {db}.verdicts FINAL WHERE decision_time >= ? AND decision_time <= ?", w.Start, w.End)
+		assert.Positive(t, unsupported)
+		assert.InDelta(t, float64(unsupported)/float64(judged), share[0], 1e-9)
+	})
+	t.Run("explorer", func(t *testing.T) {
+		// The decision whose reads have not arrived is pending, waiting for
+		// document-store; the stale one is unsupported certainty.
+		for id, want := range map[string][]string{
+			w.Pending:     {"pending", "document-store", "no"},
+			w.Unsupported: {"stale", "", "yes"},
+		} {
+			e := expansion{from: w.Start, to: w.End, interval: time.Minute, vars: map[string][]string{"decision_id": {id}}}
+			_, rows := result(t, connOnce, e, "SELECT context, pending, if(unsupported_certainty, 'yes', 'no') FROM ("+panelSQL(t, "decisiontrace-explorer", "Verdict")+")")
+			require.Len(t, rows, 1, id)
+			assert.Equal(t, want, []string{rows[0][0].(string), rows[0][1].(string), rows[0][2].(string)}, id)
+		}
+		// The explorer's recent list is the unsupported decisions of the range.
+		_, rows := result(t, connOnce, e, panelSQL(t, "decisiontrace-explorer", "Recent decisions confident on stale or missing context"))
+		ids := make([]string, len(rows))
+		for i, r := range rows {
+			ids[i] = r[1].(string)
+		}
+		assert.Contains(t, ids, w.Unsupported)
+	})
+}
+
+func sum(vs []float64) float64 {
+	var s float64
+	for _, v := range vs {
+		s += v
+	}
+	return s
+}
+
+// connect opens a connection whose default database is the store's, as the
+// datasource's is, with the defaults of the oldest ClickHouse the project
+// supports (24.8) where they differ from the test server's.
+func connect(t *testing.T, s *storetest.Store) driver.Conn {
+	t.Helper()
+	user, pass := testenv.ClickHouseAuth()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.Addr},
+		Auth:     clickhouse.Auth{Database: s.DB, Username: user, Password: pass},
+		Settings: clickhouse.Settings{"compatibility": "24.8"}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }
 
 func panelSQL(t *testing.T, uid, title string) string {
@@ -192,160 +274,89 @@ func values(t *testing.T, conn driver.Conn, e expansion, sql, col, where string)
 	return out
 }
 
-func run(t *testing.T, conn driver.Conn, e expansion, sql string) ([]string, int) {
+// result runs a query and returns its columns and rows, each value
+// dereferenced (nil for NULL), times in UTC.
+func result(t *testing.T, conn driver.Conn, e expansion, sql string) ([]string, [][]any) {
 	t.Helper()
 	q, err := e.expand(sql)
 	require.NoError(t, err)
 	rows, err := conn.Query(context.Background(), q)
 	require.NoError(t, err, "query:\n%s", q)
 	defer rows.Close()
-	n := 0
+	types := rows.ColumnTypes()
+	var out [][]any
 	for rows.Next() {
-		n++
+		ptrs := make([]any, len(types))
+		for i, ct := range types {
+			ptrs[i] = reflect.New(ct.ScanType()).Interface()
+		}
+		require.NoError(t, rows.Scan(ptrs...))
+		row := make([]any, len(ptrs))
+		for i, p := range ptrs {
+			v := reflect.ValueOf(p).Elem()
+			for v.Kind() == reflect.Pointer {
+				if v.IsNil() {
+					break
+				}
+				v = v.Elem()
+			}
+			switch {
+			case v.Kind() == reflect.Pointer:
+				row[i] = nil
+			case v.Type() == reflect.TypeOf(time.Time{}):
+				row[i] = v.Interface().(time.Time).UTC()
+			default:
+				row[i] = v.Interface()
+			}
+		}
+		out = append(out, row)
 	}
 	require.NoError(t, rows.Err())
-	return rows.Columns(), n
+	return rows.Columns(), out
 }
 
-// load writes three hours of decisions of three workflows (two with
-// contracts) through the decision processor: every layer, a stale-source
-// episode, unresolved entity IDs, exceptions, rework, queue depths and
-// source freshness. It returns two decision IDs with all five layers.
-func load(t *testing.T, s *storetest.Store, now time.Time) []string {
+// sameRows compares two results as sets of rows; floating-point values
+// may differ in their last bits (the order of a sum).
+func sameRows(t *testing.T, a, b [][]any) {
 	t.Helper()
-	dir := t.TempDir()
-	aliases := filepath.Join(dir, "aliases.csv")
-	require.NoError(t, os.WriteFile(aliases, []byte("system,local_id,canonical_id\nclaims-dw,CLM-1,entity-1\nclaims-dw,CLM-2,entity-2\n"), 0o600))
-	f := decisionprocessor.NewFactory()
-	cfg := f.CreateDefaultConfig().(*decisionprocessor.Config)
-	cfg.Contracts = []string{"../deploy/contracts/*.yaml"}
-	cfg.Aliases.Files = []string{aliases}
-	ctx := context.Background()
-	proc, err := f.CreateLogs(ctx, processortest.NewNopSettings(f.Type()), cfg, s.Logs)
-	require.NoError(t, err)
-	require.NoError(t, proc.Start(ctx, componenttest.NewNopHost()))
-
-	type wf struct {
-		name, queue string
-		sources     []string
-		versions    []string
-	}
-	workflows := []wf{
-		{"claims-triage", "manual-review", []string{"policy-db", "claims-history", "fraud-signals"}, []string{"2025.09.1", "2025.11.0"}},
-		{"loan-underwriting", "underwriter-review", []string{"credit-bureau", "document-store", "income-verification"}, []string{"2025.10.2", "2025.11.0"}},
-		{"support-assist", "", []string{"crm-profile"}, []string{"2025.08.0"}},
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	var ids []string
-	start := now.Add(-3 * time.Hour)
-	for k := 0; k < 180; k++ {
-		at := start.Add(time.Duration(k) * time.Minute)
-		ld := plog.NewLogs()
-		lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-		add := func(ts time.Time, attrs map[string]any) {
-			lr := lrs.AppendEmpty()
-			lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
-			require.NoError(t, lr.Attributes().FromRaw(attrs))
-		}
-		for wi, w := range workflows {
-			for _, src := range w.sources {
-				asOf := at.Add(-30 * time.Second)
-				if src == "policy-db" && k >= 60 && k < 80 {
-					asOf = start.Add(60 * time.Minute) // twenty minutes stale
-				}
-				add(at, map[string]any{c.DecisionWorkflow: w.name, c.DecisionLayer: "data", c.DecisionEvent: "source.freshness",
-					c.DataSource: src, c.DataAsOf: asOf.Format(time.RFC3339Nano), c.DataAvailable: r.Float64() > 0.02})
-			}
-			if w.queue != "" {
-				add(at, map[string]any{c.DecisionWorkflow: w.name, c.DecisionLayer: "workflow", c.DecisionEvent: "queue.depth",
-					c.WorkflowQueue: w.queue, c.WorkflowQueueDepth: int64(100 + r.IntN(50) + k)})
-			}
-			for j := 0; j < 3; j++ {
-				id := fmt.Sprintf("%s-%d-%d", w.name, k, j)
-				if wi == 0 && j == 0 && len(ids) < 2 {
-					ids = append(ids, id)
-				}
-				d := at.Add(time.Duration(j) * 10 * time.Second)
-				base := func(layer, event string, m map[string]any) map[string]any {
-					m[c.DecisionID], m[c.DecisionWorkflow], m[c.DecisionLayer], m[c.DecisionEvent] = id, w.name, layer, event
-					return m
-				}
-				for _, src := range w.sources {
-					asOf := d.Add(-20 * time.Second)
-					if src == "policy-db" && k >= 60 && k < 80 {
-						asOf = start.Add(60 * time.Minute)
-					}
-					if r.Float64() < 0.03 {
-						asOf = d.Add(-3 * time.Hour) // a cached read: old, while the source is fresh
-					}
-					add(d, base("data", "context.read", map[string]any{c.DataSource: src, c.DataAsOf: asOf.Format(time.RFC3339Nano),
-						c.DataComplete: r.Float64() > 0.05, c.DataEntitySystem: "claims-dw", c.DataEntityID: fmt.Sprintf("CLM-%d", 1+r.IntN(3))}))
-				}
-				add(d.Add(time.Second), base("model", "model.output", map[string]any{c.ModelName: w.name + "-llm",
-					c.ModelVersion: w.versions[r.IntN(len(w.versions))], c.ModelConfidence: 0.5 + r.Float64()/2,
-					c.ModelLatencyMS: 200 + r.Float64()*800, c.ModelUnsafe: r.Float64() < 0.05, c.ModelRecommendation: "approve",
-					c.GenAIUsageInputTokens: int64(500 + r.IntN(500)), c.GenAIUsageOutputTokens: int64(50 + r.IntN(100))}))
-				routed := map[string]any{c.WorkflowRoute: []string{"auto", "review", "escalated"}[r.IntN(3)]}
-				if w.queue != "" && routed[c.WorkflowRoute] != "auto" {
-					routed[c.WorkflowQueue] = w.queue
-				}
-				add(d.Add(2*time.Second), base("workflow", "workflow.routed", routed))
-				if r.Float64() < 0.1 {
-					add(d.Add(3*time.Second), base("workflow", "workflow.exception", map[string]any{c.WorkflowExceptionType: "timeout"}))
-				}
-				if r.Float64() < 0.1 {
-					add(d.Add(4*time.Second), base("workflow", "workflow.rework", map[string]any{}))
-				}
-				add(d.Add(time.Duration(30+r.IntN(300))*time.Second), base("human", "human.action", map[string]any{
-					c.HumanAction: []string{"accepted", "accepted", "modified", "overridden", "ignored", "escalated"}[r.IntN(6)],
-					c.HumanActor:  fmt.Sprintf("reviewer-%d", r.IntN(8))}))
-				add(d.Add(10*time.Minute), base("business", "business.outcome", map[string]any{
-					c.BusinessOutcome: []string{"paid", "denied", "reopened"}[r.IntN(3)], c.BusinessCycleTimeS: 600 + r.Float64()*3600,
-					c.BusinessCost: r.Float64() * 20}))
+	key := func(r []any) string {
+		parts := make([]string, len(r))
+		for i, v := range r {
+			if f, ok := toFloat(v); ok {
+				parts[i] = fmt.Sprintf("%.6g", f)
+			} else {
+				parts[i] = fmt.Sprint(v)
 			}
 		}
-		require.NoError(t, proc.ConsumeLogs(ctx, ld))
+		return strings.Join(parts, "\x00")
 	}
-	// Shutdown judges every decision still open and writes its verdict.
-	require.NoError(t, proc.Shutdown(ctx))
-	return ids
+	sortRows := func(rs [][]any) {
+		sort.SliceStable(rs, func(i, j int) bool { return key(rs[i]) < key(rs[j]) })
+	}
+	sortRows(a)
+	sortRows(b)
+	require.Equal(t, len(a), len(b), "rows")
+	for i := range a {
+		for j := range a[i] {
+			fa, okA := toFloat(a[i][j])
+			fb, okB := toFloat(b[i][j])
+			if okA && okB {
+				if !(math.IsNaN(fa) && math.IsNaN(fb)) {
+					assert.InEpsilon(t, 1+fa, 1+fb, 1e-9, "row %d column %d: %v vs %v", i, j, a[i], b[i])
+				}
+				continue
+			}
+			assert.Equal(t, a[i][j], b[i][j], "row %d column %d: %v vs %v", i, j, a[i], b[i])
+		}
+	}
 }
 
-// evaluate runs the alertrules receiver with the shipped rules and
-// contracts until an alert fires, so alert_state, alert_history and
-// source_budgets hold what a running collector keeps there.
-func evaluate(t *testing.T, s *storetest.Store) {
-	t.Helper()
-	f := alertrulesreceiver.NewFactory()
-	cfg := f.CreateDefaultConfig().(*alertrulesreceiver.Config)
-	user, pass := testenv.ClickHouseAuth()
-	cfg.Endpoint, cfg.Username, cfg.Password, cfg.Database = "clickhouse://"+s.Addr, user, configopaque.String(pass), s.DB
-	cfg.Contracts = []string{"../deploy/contracts/*.yaml"}
-	rules := filepath.Join(t.TempDir(), "rules.yaml")
-	require.NoError(t, os.WriteFile(rules, []byte(`
-groups:
-  - name: g
-    interval: 200ms
-    rules:
-      - alert: ClaimsOverridden
-        kind: override_rate
-        workflow: claims-triage
-        window: 6h
-        max_rate: 0.01
-        min_count: 1
-        labels: {severity: ticket, team: claims-ops}
-        annotations: {summary: 'override rate {{ printf "%.2f" .Value }}'}
-`), 0o600))
-	cfg.RuleFiles = []string{rules}
-	require.NoError(t, cfg.Validate())
-	sink := new(consumertest.LogsSink)
-	rcv, err := f.CreateLogs(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, sink)
-	require.NoError(t, err)
-	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
-	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
-	require.Eventually(t, func() bool {
-		var n uint64
-		err := s.Conn.QueryRow(context.Background(), "SELECT count() FROM "+s.DB+".alert_state FINAL WHERE state = 'firing'").Scan(&n)
-		return err == nil && n > 0
-	}, 30*time.Second, 100*time.Millisecond, "an alert fires")
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	}
+	return 0, false
 }

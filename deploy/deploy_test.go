@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -54,11 +55,13 @@ func documents(t *testing.T, path string) [][]byte {
 func TestKubernetesManifests(t *testing.T) {
 	var (
 		cm     corev1.ConfigMap
-		deploy appsv1.Deployment
+		deploy appsv1.StatefulSet
 		svc    corev1.Service
 		pdb    policyv1.PodDisruptionBudget
+		hpa    autoscalingv2.HorizontalPodAutoscaler
 	)
-	kinds := map[string]any{"ConfigMap": &cm, "Deployment": &deploy, "Service": &svc, "PodDisruptionBudget": &pdb}
+	kinds := map[string]any{"ConfigMap": &cm, "StatefulSet": &deploy, "Service": &svc, "PodDisruptionBudget": &pdb,
+		"HorizontalPodAutoscaler": &hpa}
 	seen := map[string]bool{}
 	for i, doc := range documents(t, "kubernetes/decisiontrace.yaml") {
 		var meta struct{ Kind string }
@@ -107,6 +110,16 @@ func TestKubernetesManifests(t *testing.T) {
 	assert.Equal(t, "/etc/decisiontrace/config", mounts["config"])
 	assert.Contains(t, c.Args, "/etc/decisiontrace/config/collector.yaml")
 	assert.Equal(t, "/var/lib/decisiontrace", mounts["queue"], "the queue directory is writable (the root filesystem is not)")
+	// The queue is a volume of each collector's own, which outlives the
+	// pod: what it acknowledged survives a rescheduling.
+	require.Len(t, deploy.Spec.VolumeClaimTemplates, 1)
+	assert.Equal(t, "queue", deploy.Spec.VolumeClaimTemplates[0].Name)
+	for _, v := range pod.Spec.Volumes {
+		assert.NotEqual(t, "queue", v.Name, "not an emptyDir")
+	}
+	require.NotNil(t, c.Lifecycle, "a pause before stopping lets the queue empty")
+	require.NotNil(t, c.Lifecycle.PreStop.Sleep)
+	assert.Greater(t, *pod.Spec.TerminationGracePeriodSeconds, c.Lifecycle.PreStop.Sleep.Seconds)
 
 	labels := pod.Labels
 	for what, sel := range map[string]map[string]string{"deployment": deploy.Spec.Selector.MatchLabels,
@@ -119,11 +132,17 @@ func TestKubernetesManifests(t *testing.T) {
 		_, ok := ports[p.TargetPort.StrVal]
 		assert.True(t, ok, "service port %s targets a container port", p.Name)
 	}
-	// One replica (a decision's signals must meet in one processor), and a
-	// budget that lets a node drain evict it.
-	assert.Equal(t, int32(1), *deploy.Spec.Replicas)
+	// Stateless collectors: two or more behind the Service, scaled by the
+	// autoscaler, drained one at a time.
+	assert.Equal(t, int32(2), *deploy.Spec.Replicas)
+	assert.Equal(t, svc.Name, deploy.Spec.ServiceName)
 	require.NotNil(t, pdb.Spec.MaxUnavailable)
 	assert.Equal(t, 1, pdb.Spec.MaxUnavailable.IntValue())
+	assert.Equal(t, autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: deploy.Name}, hpa.Spec.ScaleTargetRef)
+	require.NotNil(t, hpa.Spec.MinReplicas)
+	assert.Equal(t, *deploy.Spec.Replicas, *hpa.Spec.MinReplicas)
+	assert.Greater(t, hpa.Spec.MaxReplicas, *hpa.Spec.MinReplicas)
+	require.NotEmpty(t, hpa.Spec.Metrics)
 }
 
 // The ClickHouseInstallation is a custom resource of the Altinity operator,

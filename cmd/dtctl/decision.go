@@ -10,31 +10,24 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/store"
 )
 
 var errNotFound = errors.New("not found")
 
-var layers = []string{"data", "model", "workflow", "human", "business"}
-
-// decisionView is one decision: its verdict and its timeline.
+// decisionView is one decision: its verdict as the store judges it now, and
+// its timeline.
 type decisionView struct {
 	DecisionID string   `json:"decision_id"`
 	Workflow   string   `json:"workflow"`
 	LayersSeen []string `json:"layers_seen"`
 	Missing    []string `json:"layers_missing"`
-	Verdict    *verdict `json:"verdict,omitempty"`
-	Timeline   []step   `json:"timeline"`
-}
-
-type verdict struct {
-	Context              string   `json:"context"`
-	StaleSource          string   `json:"stale_source,omitempty"`
-	StaleAgeS            *float64 `json:"stale_age_s,omitempty"`
-	StaleBudgetS         *float64 `json:"stale_budget_s,omitempty"`
-	MissingSources       []string `json:"missing_sources,omitempty"`
-	ConfidenceLow        bool     `json:"confidence_low"`
-	UnsupportedCertainty bool     `json:"unsupported_certainty"`
-	Behaviour            string   `json:"behaviour,omitempty"`
+	// Verdict is nil when the decision has no model output yet or its
+	// workflow no contract.
+	Verdict  *store.Verdict `json:"verdict,omitempty"`
+	Timeline []step         `json:"timeline"`
 }
 
 // step is one event of the timeline; Details are its typed fields that are
@@ -46,23 +39,51 @@ type step struct {
 	Details []string  `json:"details"`
 }
 
-func loadDecision(ctx context.Context, conn driver.Conn, db, id string) (*decisionView, error) {
-	rows, err := conn.Query(ctx, `SELECT time, workflow, layer, event, source, as_of, data_complete, data_available,
+// timelineSQL lists a decision's events in event time, each stored event
+// once (a producer that resent a request stored it twice). The rollup,
+// ordered by decision_id, knows when the decision happened: the time
+// bounds let ClickHouse skip every other day and most granules. Version 1's
+// decision.verdict records are left out: the verdict comes from the store.
+const timelineSQL = `SELECT time, workflow, layer, event, source, as_of, data_complete, data_available,
     entity_system, entity_id, entity_canonical_id, entity_resolved,
     model_name, model_version, confidence, recommendation, model_latency_ms, model_unsafe,
     queue, route, queue_depth, exception_type, human_action, human_actor, human_reason,
-    outcome, cycle_time_s, business_cost, business_value,
-    verdict_context, verdict_stale_source, verdict_stale_age_s, verdict_stale_budget_s, verdict_missing_sources,
-    verdict_confidence_low, verdict_unsupported, verdict_behaviour
-FROM `+db+`.events
-WHERE decision_id = ?
-  -- The rollup, ordered by decision_id, knows when the decision happened:
-  -- the time bounds let ClickHouse skip every other day and most granules.
-  AND time >= (SELECT min(first_seen) FROM `+db+`.decisions WHERE decision_id = ?)
-  AND time <= (SELECT max(last_seen) FROM `+db+`.decisions WHERE decision_id = ?)
-ORDER BY time, indexOf(['data', 'model', 'workflow', 'human', 'business'], layer), event = 'decision.verdict', event`, id, id, id)
+    outcome, cycle_time_s, business_cost, business_value
+FROM {db}.events
+WHERE decision_id = ? AND event != '` + conventions.EventVerdict + `'
+  AND time >= (SELECT min(first_seen) FROM {db}.decisions WHERE decision_id = ?)
+  AND time <= (SELECT max(last_seen) FROM {db}.decisions WHERE decision_id = ?)
+ORDER BY time, indexOf(['data', 'model', 'workflow', 'human', 'business'], layer), event, event_id
+LIMIT 1 BY event_id`
+
+// loadDecision reads the decision's timeline and its live verdict
+// (decision_verdicts) at once.
+func loadDecision(ctx context.Context, conn driver.Conn, db, id string) (*decisionView, error) {
+	type verdictResult struct {
+		v   *store.Verdict
+		err error
+	}
+	verdict := make(chan verdictResult, 1)
+	go func() {
+		v, err := store.New(conn, db, store.Layout{}).Verdict(ctx, id)
+		verdict <- verdictResult{v, err}
+	}()
+	v, err := loadTimeline(ctx, conn, db, id)
+	vr := <-verdict
 	if err != nil {
 		return nil, err
+	}
+	if vr.err != nil {
+		return nil, vr.err
+	}
+	v.Verdict = vr.v
+	return v, nil
+}
+
+func loadTimeline(ctx context.Context, conn driver.Conn, db, id string) (*decisionView, error) {
+	rows, err := conn.Query(ctx, strings.ReplaceAll(timelineSQL, "{db}", db), id, id, id)
+	if err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", id, err)
 	}
 	defer rows.Close()
 	v := &decisionView{DecisionID: id}
@@ -74,20 +95,16 @@ ORDER BY time, indexOf(['data', 'model', 'workflow', 'human', 'business'], layer
 			asOf                                                *time.Time
 			complete, available, resolved, unsafe               *bool
 			modelName, modelVersion, rec                        string
-			conf, latency, cycle, cost, value, staleAge, budget *float64
+			conf, latency, cycle, cost, value                   *float64
 			queue, route, exception, action, actor, reason, out string
 			depth                                               *int64
-			vctx, staleSrc, behaviour                           string
-			missing                                             []string
-			confLow, unsupported                                *bool
 		)
 		if err := rows.Scan(&e.Time, &wf, &e.Layer, &e.Event, &source, &asOf, &complete, &available,
 			&entSys, &entID, &entCanon, &resolved,
 			&modelName, &modelVersion, &conf, &rec, &latency, &unsafe,
 			&queue, &route, &depth, &exception, &action, &actor, &reason,
-			&out, &cycle, &cost, &value,
-			&vctx, &staleSrc, &staleAge, &budget, &missing, &confLow, &unsupported, &behaviour); err != nil {
-			return nil, err
+			&out, &cycle, &cost, &value); err != nil {
+			return nil, fmt.Errorf("timeline of %s: %w", id, err)
 		}
 		if v.Workflow == "" {
 			v.Workflow = wf
@@ -127,26 +144,16 @@ ORDER BY time, indexOf(['data', 'model', 'workflow', 'human', 'business'], layer
 		addFloat(d, "cycle_time_s", cycle, "%.0f")
 		addFloat(d, "cost", cost, "%.2f")
 		addFloat(d, "value", value, "%.2f")
-		if vctx != "" {
-			v.Verdict = &verdict{Context: vctx, StaleSource: staleSrc, StaleAgeS: staleAge, StaleBudgetS: budget,
-				MissingSources: missing, ConfidenceLow: confLow != nil && *confLow,
-				UnsupportedCertainty: unsupported != nil && *unsupported, Behaviour: behaviour}
-			add(d, "context", vctx)
-			add(d, "behaviour", behaviour)
-			if v.Verdict.UnsupportedCertainty {
-				add(d, "unsupported_certainty", "true")
-			}
-		}
 		v.Timeline = append(v.Timeline, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("timeline of %s: %w", id, err)
 	}
 	if len(v.Timeline) == 0 {
 		return nil, errNotFound
 	}
 	v.LayersSeen, v.Missing = []string{}, []string{}
-	for _, l := range layers {
+	for _, l := range conventions.Layers {
 		if seen[l] {
 			v.LayersSeen = append(v.LayersSeen, l)
 		} else {
@@ -177,7 +184,7 @@ func addFloat(d *[]string, k string, v *float64, format string) {
 func (v *decisionView) text(w io.Writer) {
 	fmt.Fprintf(w, "decision %s  workflow %s\n", v.DecisionID, v.Workflow)
 	var marks []string
-	for _, l := range layers {
+	for _, l := range conventions.Layers {
 		mark := "-"
 		for _, s := range v.LayersSeen {
 			if s == l {
@@ -188,25 +195,31 @@ func (v *decisionView) text(w io.Writer) {
 	}
 	fmt.Fprintf(w, "layers   %s\n", strings.Join(marks, "  "))
 	if vd := v.Verdict; vd != nil {
-		line := "context " + vd.Context
-		if vd.StaleSource != "" && vd.StaleAgeS != nil && vd.StaleBudgetS != nil {
-			line += fmt.Sprintf(" (%s %.0fs old, budget %.0fs)", vd.StaleSource, *vd.StaleAgeS, *vd.StaleBudgetS)
+		decided := vd.DecisionTime.UTC().Format("2006-01-02 15:04:05.000") + " UTC"
+		if m := strings.TrimSpace(vd.ModelName + " " + vd.ModelVersion); m != "" {
+			decided += " by " + m
 		}
-		if len(vd.MissingSources) > 0 {
-			line += " (missing " + strings.Join(vd.MissingSources, ", ") + ")"
+		if vd.Confidence != nil {
+			decided += fmt.Sprintf(", confidence %.2f (floor %.2f)", *vd.Confidence, vd.ConfidenceFloor)
 		}
-		if vd.ConfidenceLow {
-			line += ", low confidence"
+		fmt.Fprintf(w, "decided  %s\n", decided)
+		fmt.Fprintf(w, "verdict  %s\n", verdictLine(vd))
+		var srcs []string
+		for _, s := range []struct {
+			what string
+			list []string
+		}{{"stale", vd.StaleSources}, {"missing", vd.MissingSources}, {"pending", vd.PendingSources}} {
+			if len(s.list) > 0 {
+				srcs = append(srcs, s.what+" "+strings.Join(s.list, ", "))
+			}
 		}
-		if vd.UnsupportedCertainty {
-			line += ", UNSUPPORTED CERTAINTY"
+		if len(srcs) == 0 {
+			srcs = append(srcs, "every required source fresh")
 		}
-		if vd.Behaviour != "" {
-			line += ", behaviour " + vd.Behaviour
-		}
-		fmt.Fprintf(w, "verdict  %s\n", line)
+		srcs = append(srcs, "freshness from "+vd.ContextSource, "contract "+vd.ContractHash)
+		fmt.Fprintf(w, "sources  %s\n", strings.Join(srcs, " · "))
 	} else {
-		fmt.Fprintln(w, "verdict  none (no contract for the workflow, or not judged yet)")
+		fmt.Fprintln(w, "verdict  none (no model output yet, or no contract for the workflow)")
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -215,4 +228,30 @@ func (v *decisionView) text(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Time.UTC().Format("2006-01-02 15:04:05.000"), s.Layer, s.Event, strings.Join(s.Details, " "))
 	}
 	_ = tw.Flush()
+}
+
+// verdictLine is the verdict in one line: the context and why, then what
+// the contract prescribes.
+func verdictLine(vd *store.Verdict) string {
+	line := "context " + vd.Context
+	switch vd.Context {
+	case conventions.ContextStale:
+		if vd.StaleSource != "" && vd.StaleAgeS != nil && vd.StaleBudgetS != nil {
+			line += fmt.Sprintf(" (%s %.0fs old, budget %.0fs)", vd.StaleSource, *vd.StaleAgeS, *vd.StaleBudgetS)
+		}
+	case conventions.ContextMissing:
+		line += " (missing " + strings.Join(vd.MissingSources, ", ") + ")"
+	case conventions.ContextPending:
+		line += " (waiting for " + strings.Join(vd.PendingSources, ", ") + ")"
+	}
+	if vd.ConfidenceLow {
+		line += ", low confidence"
+	}
+	if vd.UnsupportedCertainty {
+		line += ", UNSUPPORTED CERTAINTY"
+	}
+	if vd.Behaviour != "" {
+		line += ", behaviour " + vd.Behaviour
+	}
+	return line
 }

@@ -1,9 +1,11 @@
 // Command dtctl is decisiontrace's on-call CLI: it reads the decision store
 // in ClickHouse and answers the first questions of a page.
 //
-//	dtctl decision ID     the decision's timeline across the five layers, with its verdict
+//	dtctl decision ID     the decision's verdict (as the store judges it now) and its
+//	                      timeline across the five layers
 //	dtctl alerts          active alerts, with example decisions
-//	dtctl sources         each source's freshness against its contract budget
+//	dtctl sources         each source's freshness against the budget of the contract
+//	                      in force, and how far its reads trail the decisions
 //
 // Output is for a terminal; --json prints the same as JSON for scripts.
 // The store is DECISIONTRACE_CLICKHOUSE_DSN (default the local stack's
@@ -18,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -27,7 +28,7 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
-	"github.com/decisiontrace/decisiontrace/internal/contract"
+	"github.com/decisiontrace/decisiontrace/internal/store"
 )
 
 const usage = `usage: dtctl [flags] decision ID | alerts | sources
@@ -39,26 +40,26 @@ func main() {
 	fi, _ := os.Stderr.Stat()
 	tty := fi != nil && fi.Mode()&os.ModeCharDevice != 0
 	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly, NoColor: !tty}).With().Timestamp().Logger()
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, log))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, log, time.Now()))
 }
 
 type options struct {
-	endpoint  string
-	database  string
-	asJSON    bool
-	contracts string
-	timeout   time.Duration
+	endpoint string
+	database string
+	asJSON   bool
+	timeout  time.Duration
 }
 
-func run(ctx context.Context, args []string, out io.Writer, log zerolog.Logger) int {
+// run runs one command; now is the time sources' ages are measured at.
+func run(ctx context.Context, args []string, out io.Writer, log zerolog.Logger, now time.Time) int {
 	var o options
 	fs := flag.NewFlagSet("dtctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.endpoint, "endpoint", envOr("DECISIONTRACE_CLICKHOUSE_DSN", "clickhouse://127.0.0.1:19000"), "ClickHouse DSN of the decision store (env DECISIONTRACE_CLICKHOUSE_DSN)")
 	fs.StringVar(&o.database, "database", "decisiontrace", "database of the decision store")
 	fs.BoolVar(&o.asJSON, "json", false, "print JSON")
-	fs.StringVar(&o.contracts, "contracts", envOr("DECISIONTRACE_CONTRACTS", "deploy/contracts/*.yaml"), "contract files (glob) giving the sources' freshness budgets, besides those the alertrules receiver recorded in the store (source_budgets)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "query timeout")
+	contracts := fs.String("contracts", "", "ignored: budgets come from the contracts the collector keeps in the store (contract_sources)")
 	// Flags may come before or after the command and its argument:
 	// dtctl --json alerts, dtctl decision ID --json.
 	var rest []string
@@ -83,6 +84,9 @@ func run(ctx context.Context, args []string, out io.Writer, log zerolog.Logger) 
 		printUsage(fs)
 		return 2
 	}
+	if *contracts != "" {
+		log.Warn().Msg("--contracts is ignored: budgets come from the contracts in force in the store (contract_sources)")
+	}
 	if !chconn.Identifier(o.database) {
 		log.Error().Str("database", o.database).Msg("--database must be a plain identifier")
 		return 2
@@ -103,27 +107,16 @@ func run(ctx context.Context, args []string, out io.Writer, log zerolog.Logger) 
 	case "alerts":
 		result, err = loadAlerts(ctx, conn, o.database)
 	case "sources":
-		// The contracts at hand (optional sources included), then what the
-		// evaluator recorded (the required sources it pages on).
-		var budgets, stored map[string]map[string]time.Duration
-		budgets, err = loadBudgets(o.contracts)
-		if err == nil {
-			stored, err = storedBudgets(ctx, conn, o.database)
-		}
-		for wf, m := range stored {
-			if budgets[wf] == nil {
-				budgets[wf] = map[string]time.Duration{}
-			}
-			for src, b := range m {
-				budgets[wf][src] = b
-			}
-		}
-		if err == nil {
-			result, err = loadSources(ctx, conn, o.database, budgets, time.Now())
-		}
+		result, err = loadSources(ctx, conn, o.database, now)
 	default:
 		printUsage(fs)
 		return 2
+	}
+	if err != nil && !errors.Is(err, errNotFound) && rest[0] != "alerts" {
+		// Say so when the store is older than the verdicts these read.
+		if serr := needVerdicts(ctx, conn, o.database); errors.Is(serr, errOldSchema) {
+			err = serr
+		}
 	}
 	if errors.Is(err, errNotFound) {
 		log.Error().Str("decision", rest[1]).Msg("no such decision in the store")
@@ -168,55 +161,28 @@ func connect(endpoint string) (driver.Conn, error) {
 	return clickhouse.Open(opts)
 }
 
-// storedBudgets reads the budgets the alertrules receiver recorded from
-// the contracts it evaluates (source_budgets); none when no receiver has run.
-func storedBudgets(ctx context.Context, conn driver.Conn, db string) (map[string]map[string]time.Duration, error) {
-	out := map[string]map[string]time.Duration{}
-	var exists uint8
-	if err := conn.QueryRow(ctx, "EXISTS TABLE "+db+".source_budgets").Scan(&exists); err != nil || exists == 0 {
-		return out, err
-	}
-	rows, err := conn.Query(ctx, "SELECT workflow, source, max_age_s FROM "+db+".source_budgets FINAL")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var wf, src string
-		var secs float64
-		if err := rows.Scan(&wf, &src, &secs); err != nil {
-			return nil, err
-		}
-		if out[wf] == nil {
-			out[wf] = map[string]time.Duration{}
-		}
-		out[wf][src] = time.Duration(secs * float64(time.Second))
-	}
-	return out, rows.Err()
-}
+// verdictsSchema is the first schema version with verdicts, contracts
+// and read lag in the store.
+const verdictsSchema = 2
 
-// loadBudgets reads the contracts' freshness budgets: workflow → source →
-// max age. No contract is no budget, not an error: sources still list.
-func loadBudgets(pattern string) (map[string]map[string]time.Duration, error) {
-	files, err := filepath.Glob(pattern)
-	if err != nil {
-		return nil, fmt.Errorf("--contracts %q: %w", pattern, err)
+var errOldSchema = errors.New("no decisiontrace schema with verdicts")
+
+// needVerdicts checks that the store's schema has what decision and sources
+// read.
+func needVerdicts(ctx context.Context, conn driver.Conn, db string) error {
+	var exists uint8
+	if err := conn.QueryRow(ctx, "EXISTS TABLE "+db+".schema_migrations").Scan(&exists); err != nil {
+		return err
 	}
-	out := map[string]map[string]time.Duration{}
-	if len(files) == 0 {
-		return out, nil
-	}
-	cs, err := contract.Load(files)
-	if err != nil {
-		return nil, err
-	}
-	for wf, c := range cs {
-		out[wf] = map[string]time.Duration{}
-		for _, s := range append(c.Sources.Required, c.Sources.Optional...) {
-			if s.MaxAge > 0 {
-				out[wf][s.Name] = s.MaxAge.D()
-			}
+	var v uint32
+	if exists == 1 {
+		var err error
+		if v, err = store.New(conn, db, store.Layout{}).Version(ctx); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	if v < verdictsSchema {
+		return fmt.Errorf("database %s has schema version %d, need %d: start the collector of this release on it once to migrate it: %w", db, v, verdictsSchema, errOldSchema)
+	}
+	return nil
 }

@@ -78,14 +78,19 @@ decisiontrace demo is running ($rate decision events/s).
                   health http://127.0.0.1:13133/  own metrics http://127.0.0.1:8888/metrics
   Data and logs   $home  (logs/, run/, clickhouse/, queue/)
 
-Queries to try. Decisions of the last 5 minutes, with the layers seen and
-the verdicts of workflows that have a contract (deploy/contracts):
+Queries to try. Decisions of the last 5 minutes per workflow, with the
+layers seen, and the verdicts the store derives for workflows that have a
+contract (deploy/contracts; pending: context still on its way):
 
-  curl -s http://127.0.0.1:18123/ --data-binary "SELECT workflow, count() AS decisions, countIf(length(layers_seen) = 5) AS all_five_layers, round(avg(confidence), 3) AS avg_confidence, countIf(human_action = 'overridden') AS overridden, countIf(verdict_context = 'stale') AS stale_context, countIf(verdict_context = 'missing') AS missing_context, countIf(unsupported_certainty) AS unsupported_certainty FROM decisiontrace.decision_summary WHERE last_seen > now() - INTERVAL 5 MINUTE GROUP BY workflow ORDER BY workflow FORMAT PrettyCompact"
+  curl -s http://127.0.0.1:18123/ --data-binary "SELECT s.workflow AS workflow, count() AS decisions, countIf(length(s.layers_seen) = 5) AS all_five_layers, round(avg(s.confidence), 3) AS avg_confidence, countIf(s.human_action = 'overridden') AS overridden, countIf(v.context = 'pending') AS pending, countIf(v.context = 'stale') AS stale_context, countIf(v.context = 'missing') AS missing_context, countIf(v.unsupported_certainty) AS unsupported_certainty FROM decisiontrace.decision_summary AS s LEFT JOIN (SELECT decision_id, context, unsupported_certainty FROM decisiontrace.verdicts FINAL WHERE decision_time > now() - INTERVAL 10 MINUTE) AS v USING (decision_id) WHERE s.last_seen > now() - INTERVAL 5 MINUTE GROUP BY workflow ORDER BY workflow FORMAT PrettyCompact"
 
-The latest unsupported-certainty verdicts, with the source that was stale:
+The latest unsupported-certainty verdicts, with the stalest source:
 
-  curl -s http://127.0.0.1:18123/ --data-binary "SELECT time, workflow, decision_id, confidence, verdict_context, verdict_stale_source, round(verdict_stale_age_s) AS age_s, verdict_stale_budget_s AS budget_s, verdict_missing_sources, verdict_behaviour FROM decisiontrace.events WHERE event = 'decision.verdict' AND verdict_unsupported ORDER BY time DESC LIMIT 10 FORMAT PrettyCompact"
+  curl -s http://127.0.0.1:18123/ --data-binary "SELECT decision_time, workflow, decision_id, confidence, context, stale_source, round(stale_age_s) AS age_s, stale_budget_s AS budget_s, missing_sources, behaviour FROM decisiontrace.verdicts FINAL WHERE unsupported_certainty AND decision_time > now() - INTERVAL 1 HOUR ORDER BY decision_time DESC LIMIT 10 FORMAT PrettyCompact"
+
+How far each source's context reads trail its workflow's decisions:
+
+  curl -s http://127.0.0.1:18123/ --data-binary "SELECT * FROM decisiontrace.read_lag ORDER BY workflow, source FORMAT PrettyCompact"
 
 Alerts (rules in deploy/rules, and every contract's defaults), with every
 state change; the demo's incident makes DecisionSourceStale and

@@ -74,37 +74,6 @@ const (
 	BusinessValue      = "business.value"
 )
 
-// Verdict: what the decision processor concludes about one decision from
-// its workflow's dependency contract. It travels as a log record with
-// decision.event = decision.verdict on the model layer (it judges the model
-// output).
-const (
-	// VerdictContext is fresh, stale or missing.
-	VerdictContext = "verdict.context"
-	// VerdictStaleSources and VerdictMissingSources list required sources
-	// (string arrays).
-	VerdictStaleSources   = "verdict.stale_sources"
-	VerdictMissingSources = "verdict.missing_sources"
-	// VerdictStaleSource, VerdictStaleAgeS and VerdictStaleBudgetS describe
-	// the stalest required source: its name, its age at decision time and
-	// its freshness budget, in seconds.
-	VerdictStaleSource  = "verdict.stale_source"
-	VerdictStaleAgeS    = "verdict.stale_age_s"
-	VerdictStaleBudgetS = "verdict.stale_budget_s"
-	// VerdictConfidenceLow is true when the confidence is under the floor.
-	VerdictConfidenceLow   = "verdict.confidence_low"
-	VerdictConfidenceFloor = "verdict.confidence_floor"
-	// VerdictUnsupportedCertainty is true when the confidence is at or
-	// above the floor while required context is stale or missing.
-	VerdictUnsupportedCertainty = "verdict.unsupported_certainty"
-	// VerdictBehaviour is what the contract prescribes for this decision:
-	// proceed, warn, abstain, degrade, escalate or proceed_with_limits.
-	VerdictBehaviour = "verdict.behaviour"
-	// VerdictContextSource says where freshness was judged from: the
-	// decision's own context reads, or the latest polled freshness.
-	VerdictContextSource = "verdict.context_source"
-)
-
 // Alert records: what the rule evaluator emits at each state change of an
 // alert and what the Alertmanager exporter sends on. One log record per
 // alert instance (rule + label set).
@@ -136,7 +105,10 @@ const (
 	AlertStateResolved = "resolved"
 )
 
-// Verdict values.
+// Verdict values: a decision's context and behaviour as the decision store
+// judges them (its verdicts table and decision_verdicts view). Verdicts are
+// not an OTLP signal: no decisiontrace component sends or accepts verdict.*
+// attributes.
 const (
 	ContextFresh   = "fresh"
 	ContextStale   = "stale"
@@ -180,7 +152,12 @@ const (
 	EventQueueDepth        = "queue.depth"
 	EventHumanAction       = "human.action"
 	EventBusinessOutcome   = "business.outcome"
-	EventVerdict           = "decision.verdict"
+
+	// EventVerdict marks the verdict records version 1's decision processor
+	// wrote (with verdict.* attributes); nothing writes them now and the
+	// store leaves such records out of every verdict. Kept so that old data
+	// can be recognized.
+	EventVerdict = "decision.verdict"
 )
 
 // Human actions.

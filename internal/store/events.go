@@ -268,8 +268,8 @@ const readLagView = `SELECT
     r.until AS read_until,
     d.until AS decided_until,
     greatest(toFloat64(dateDiff('millisecond', r.until, d.until)) / 1000, 0) AS lag_s
-FROM (SELECT workflow, source, max(until) AS until FROM {db}.watermarks WHERE stream = 'reads' GROUP BY workflow, source) AS r
-INNER JOIN (SELECT workflow, max(until) AS until FROM {db}.watermarks WHERE stream = 'decisions' GROUP BY workflow) AS d
+FROM (SELECT workflow, source, CAST(max(until), 'DateTime64(9)') AS until FROM {db}.watermarks WHERE stream = 'reads' GROUP BY workflow, source) AS r
+INNER JOIN (SELECT workflow, CAST(max(until), 'DateTime64(9)') AS until FROM {db}.watermarks WHERE stream = 'decisions' GROUP BY workflow) AS d
 ON r.workflow = d.workflow`
 
 // Version 1's rollup feed and summary, as released.

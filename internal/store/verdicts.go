@@ -23,8 +23,9 @@ import (
 //     age nobody can tell, is missing;
 //   - a source the decision has no read of is pending while it may still
 //     arrive, and missing once the source's reads for the workflow have
-//     reached past the decision (its watermark), or the workflow's decisions
-//     have moved more than max_context_lag past it;
+//     reached past the decision (its watermark, with watermarkGrace to
+//     spare), or the workflow's decisions have moved more than
+//     max_context_lag past it;
 //   - context is missing if a required source is, else pending if one is,
 //     else stale if one is, else fresh; unsupported certainty is a confident
 //     output (at or above the floor) on stale or missing context; the
@@ -64,6 +65,7 @@ func decisionVerdictsView() string {
 		"{missing}", "'"+conventions.ContextMissing+"'",
 		"{pending}", "'"+conventions.ContextPending+"'",
 		"{no_output}", "toDateTime64('2200-01-01 00:00:00', 9)",
+		"{grace}", fmt.Sprint(int(watermarkGrace/time.Second)),
 	)
 	return r.Replace(`SELECT
     decision_id, workflow, decision_time, model_name, model_version, confidence, contract_hash,
@@ -72,9 +74,9 @@ func decisionVerdictsView() string {
     tupleElement(stalest, 1) AS stale_source,
     if(stale_source = '', NULL, tupleElement(stalest, 2)) AS stale_age_s,
     if(stale_source = '', NULL, tupleElement(stalest, 3)) AS stale_budget_s,
-    confidence IS NOT NULL AND confidence < confidence_floor AS confidence_low,
+    toBool(confidence IS NOT NULL AND confidence < confidence_floor) AS confidence_low,
     confidence_floor,
-    confidence IS NOT NULL AND NOT confidence_low AND context IN ({stale}, {missing}) AS unsupported_certainty,
+    toBool(confidence IS NOT NULL AND NOT confidence_low AND context IN ({stale}, {missing})) AS unsupported_certainty,
     {severity}[arrayMax(arrayMap(b -> greatest(indexOf({severity}, b), 1), arrayConcat(behaviours, if(confidence_low, [on_low_confidence], []), [{proceed}])))] AS behaviour,
     multiIf(from_reads > 0 AND from_polls > 0, 'reads+polled', from_polls > 0, 'polled', 'reads') AS context_source
 FROM (
@@ -103,7 +105,7 @@ FROM (
             multiIf(
                 s.source = '', '',
                 s.code IS NULL,
-                    if(s.read_until >= s.decision_time OR (toUnixTimestamp64Micro(s.decided_until) - t_us) / 1e6 > s.max_context_lag_s, {missing}, {pending}),
+                    if(s.read_until >= s.decision_time + toIntervalSecond({grace}) OR (toUnixTimestamp64Micro(s.decided_until) - t_us) / 1e6 > s.max_context_lag_s, {missing}, {pending}),
                 as_of_us IS NULL, {missing},
                 age_s > s.budget_s, {stale},
                 {fresh}) AS status
@@ -191,12 +193,21 @@ var verdictRefreshesTable = table{
 	shardBy: "rand()",
 }
 
+// watermarkGrace is how far past a decision a source's reads must have
+// reached before its own read counts as missing rather than pending: reads
+// of neighbouring decisions travel in different requests (several
+// collectors, several export consumers) and may be stored a little out of
+// order.
+const watermarkGrace = 30 * time.Second
+
 // How a refresh bounds its work.
 const (
 	// refreshMargin is how far before the last refresh's time changes are
 	// looked at again: an insert stamps its changes when ClickHouse
-	// processes it and is visible a moment later.
-	refreshMargin = 30 * time.Second
+	// processes it and is visible a moment later (on a cluster, by another
+	// server's clock). Every decision inside it is judged again, so it is
+	// a cost: 10 s against inserts that take well under a second.
+	refreshMargin = 10 * time.Second
 	// chunkDecisions bounds how many decisions one refresh statement
 	// judges, so that judging a long history (a new contract, a first
 	// start on an old database) never needs the memory of all of it.

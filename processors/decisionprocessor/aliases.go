@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,8 +72,10 @@ type fileStamp struct {
 
 // aliases holds the merged alias maps: the files, reloaded when their
 // modification time or size changes, and an optional ClickHouse table,
-// re-read at every reload. Lookups never block on a reload.
+// re-read at every reload. Lookups never block on a reload; reloads (the
+// loop's, and a test's) take turns.
 type aliases struct {
+	reloadMu  sync.Mutex
 	files     []string
 	stamps    []fileStamp
 	fromFiles aliasMap
@@ -97,6 +100,8 @@ func (a *aliases) lookup(system, localID string) (string, bool) {
 // reload re-reads changed files and the table, and reports whether the
 // merged map changed. On an error the previous maps stay in force.
 func (a *aliases) reload(ctx context.Context) (bool, error) {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
 	filesChanged, err := a.reloadFiles()
 	if err != nil {
 		return false, err
@@ -188,6 +193,8 @@ func (a *aliases) readTable(ctx context.Context) (aliasMap, error) {
 }
 
 func (a *aliases) close() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
 	if a.conn == nil {
 		return nil
 	}

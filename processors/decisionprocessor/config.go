@@ -3,7 +3,6 @@ package decisionprocessor
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,27 +12,23 @@ import (
 	"go.opentelemetry.io/collector/config/configtls"
 
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
-	"github.com/decisiontrace/decisiontrace/internal/contract"
 )
 
-// Config is the decision processor's configuration.
+// Config is the decision processor's configuration. The processor holds no
+// decision state, so nothing here concerns verdicts: the decision store
+// derives them from the stored events (see the README's migration note).
 type Config struct {
-	// Contracts are dependency contract files, one workflow each; glob
-	// patterns are expanded. They are validated at start (and by
-	// `decisiontrace validate`).
-	Contracts []string `mapstructure:"contracts"`
-	// VerdictWindow is how long after a decision's model output its
-	// context reads may still arrive; the verdict goes out when every
-	// required source has been read or the window has passed.
-	VerdictWindow time.Duration `mapstructure:"verdict_window"`
-	// MaxPendingDecisions bounds the decisions held while waiting; past it
-	// the oldest is evicted and counted.
-	MaxPendingDecisions int `mapstructure:"max_pending_decisions"`
 	// Aliases map a source system's local entity ID to the canonical one.
 	Aliases AliasesConfig `mapstructure:"aliases"`
 	// QueueMetrics turn metrics of stock receivers (prometheus, rabbitmq,
 	// redis, ...) into workflow-layer queue.depth signals.
 	QueueMetrics []QueueMetric `mapstructure:"queue_metrics"`
+
+	// Version 1's verdict settings, read only so that Validate can refuse
+	// them saying what replaced each (see removedSetting).
+	RemovedContracts           any `mapstructure:"contracts"`
+	RemovedVerdictWindow       any `mapstructure:"verdict_window"`
+	RemovedMaxPendingDecisions any `mapstructure:"max_pending_decisions"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -92,35 +87,31 @@ type QueueMetric struct {
 
 var _ component.Config = (*Config)(nil)
 
-// contractFiles expands the configured patterns.
-func (cfg *Config) contractFiles() ([]string, error) {
-	var files []string
-	var errs []error
-	for i, pattern := range cfg.Contracts {
-		matches, err := filepath.Glob(pattern)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("contracts[%d]: %q: %w", i, pattern, err))
-		case len(matches) == 0:
-			errs = append(errs, fmt.Errorf("contracts[%d]: %q matches no file", i, pattern))
-		}
-		files = append(files, matches...)
-	}
-	return files, errors.Join(errs...)
+// removedSetting is a setting of the verdict tracker that version 1 of the
+// processor had, with what replaced it. A configuration that still sets one
+// is refused with this text, rather than with the collector's bare
+// "invalid keys", so that whoever upgrades learns where verdicts went.
+type removedSetting struct {
+	key, instead string
+	value        any
 }
 
-// Validate checks the settings and the contracts themselves, so that
-// `decisiontrace validate` catches a broken contract before a deploy does.
+func (cfg *Config) removedSettings() []removedSetting {
+	return []removedSetting{
+		{"contracts", "verdicts are derived by the decision store, against the contracts written into it (list the files in the alertrules receiver's contracts)", cfg.RemovedContracts},
+		{"verdict_window", "verdicts are derived by the decision store, where a decision whose context is late stays pending until the context arrives or the contract's max_context_lag has passed", cfg.RemovedVerdictWindow},
+		{"max_pending_decisions", "the processor holds no decisions", cfg.RemovedMaxPendingDecisions},
+	}
+}
+
+// Validate checks the settings, and the alias files themselves, so that
+// `decisiontrace validate` catches a broken map before a deploy does.
 func (cfg *Config) Validate() error {
 	var errs []error
-	if len(cfg.Contracts) == 0 {
-		errs = append(errs, errors.New("contracts: at least one dependency contract file is required"))
-	}
-	if cfg.VerdictWindow <= 0 {
-		errs = append(errs, fmt.Errorf("verdict_window: must be positive, got %s", cfg.VerdictWindow))
-	}
-	if cfg.MaxPendingDecisions <= 0 {
-		errs = append(errs, fmt.Errorf("max_pending_decisions: must be positive, got %d", cfg.MaxPendingDecisions))
+	for _, s := range cfg.removedSettings() {
+		if s.value != nil {
+			errs = append(errs, fmt.Errorf("%s: removed: %s; delete it (see the migration note in the decision processor's README)", s.key, s.instead))
+		}
 	}
 	if t := cfg.Aliases.ClickHouse.Get(); t != nil {
 		if err := chconn.ValidateEndpoint(t.Endpoint); err != nil {
@@ -130,8 +121,13 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("aliases.clickhouse.table: %q is not database.table (plain identifiers)", t.Table))
 		}
 	}
-	if (len(cfg.Aliases.Files) > 0 || cfg.Aliases.ClickHouse.HasValue()) && cfg.Aliases.ReloadInterval <= 0 {
+	if cfg.reconciles() && cfg.Aliases.ReloadInterval <= 0 {
 		errs = append(errs, fmt.Errorf("aliases.reload_interval: must be positive, got %s", cfg.Aliases.ReloadInterval))
+	}
+	for i, f := range cfg.Aliases.Files {
+		if _, err := loadAliasFile(f); err != nil {
+			errs = append(errs, fmt.Errorf("aliases.files[%d]: %w", i, err))
+		}
 	}
 	for i, q := range cfg.QueueMetrics {
 		if q.Metric == "" {
@@ -141,16 +137,11 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("queue_metrics[%d]: set exactly one of queue and queue_from", i))
 		}
 	}
-	files, err := cfg.contractFiles()
-	errs = append(errs, err)
-	if len(files) > 0 {
-		_, err := contract.Load(files)
-		errs = append(errs, err)
-	}
-	for i, f := range cfg.Aliases.Files {
-		if _, err := loadAliasFile(f); err != nil {
-			errs = append(errs, fmt.Errorf("aliases.files[%d]: %w", i, err))
-		}
-	}
 	return errors.Join(errs...)
+}
+
+// reconciles is whether any alias map is configured: without one there is
+// nothing to reconcile identifiers against.
+func (cfg *Config) reconciles() bool {
+	return len(cfg.Aliases.Files) > 0 || cfg.Aliases.ClickHouse.HasValue()
 }

@@ -19,31 +19,60 @@ func TestLoadConfig(t *testing.T) {
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)
 
-	def := createDefaultConfig().(*Config)
-	def.Contracts = []string{"testdata/contracts/*.yaml"}
-
 	full := createDefaultConfig().(*Config)
-	full.Contracts = []string{"testdata/contracts/claims-triage.yaml"}
-	full.VerdictWindow = 30 * time.Second
-	full.MaxPendingDecisions = 5000
 	full.Aliases.Files = []string{"testdata/aliases.csv"}
 	full.Aliases.ReloadInterval = 2 * time.Second
+	full.QueueMetrics = []QueueMetric{{Metric: "rabbitmq.message.current", QueueFrom: "rabbitmq.queue.name",
+		Workflow: "claims-triage", Match: map[string]string{"state": "ready"}}}
+
+	v1 := createDefaultConfig().(*Config)
+	v1.Aliases.Files = []string{"testdata/aliases.csv"}
+	v1.RemovedContracts = []any{"deploy/contracts/*.yaml"}
+	v1.RemovedVerdictWindow = "2m"
+	v1.RemovedMaxPendingDecisions = 200000
+
+	invalid := createDefaultConfig().(*Config)
+	invalid.Aliases.Files = []string{"testdata/broken/aliases.csv"}
+	invalid.Aliases.ReloadInterval = 0
+	invalid.QueueMetrics = []QueueMetric{{Queue: "manual-review"}}
 
 	tests := []struct {
 		id       component.ID
 		expected component.Config
+		// unmarshalErr and validateErr are whole error texts.
+		unmarshalErr, validateErr string
 	}{
-		{id: component.NewID(metadata.Type), expected: def},
+		{id: component.NewID(metadata.Type), expected: createDefaultConfig()},
 		{id: component.NewIDWithName(metadata.Type, "full"), expected: full},
+		{id: component.NewIDWithName(metadata.Type, "v1"), expected: v1, validateErr: "" +
+			"contracts: removed: verdicts are derived by the decision store, against the contracts written into it (list the files in the alertrules receiver's contracts); delete it (see the migration note in the decision processor's README)\n" +
+			"verdict_window: removed: verdicts are derived by the decision store, where a decision whose context is late stays pending until the context arrives or the contract's max_context_lag has passed; delete it (see the migration note in the decision processor's README)\n" +
+			"max_pending_decisions: removed: the processor holds no decisions; delete it (see the migration note in the decision processor's README)"},
+		{id: component.NewIDWithName(metadata.Type, "unknown"), unmarshalErr: "decoding failed due to the following error(s):\n\n'decisionprocessor.Config' has invalid keys: alias"},
+		{id: component.NewIDWithName(metadata.Type, "invalid"), expected: invalid, validateErr: "aliases.reload_interval: must be positive, got 0s\n" +
+			"aliases.files[0]: testdata/broken/aliases.csv: line 3: system, local_id and canonical_id must all be set\n" +
+			"queue_metrics[0].metric: required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
 			cfg := NewFactory().CreateDefaultConfig()
 			sub, err := cm.Sub(tt.id.String())
 			require.NoError(t, err)
-			require.NoError(t, sub.Unmarshal(cfg))
-			assert.NoError(t, confmap.Validate(cfg))
+			err = sub.Unmarshal(cfg)
+			if tt.unmarshalErr != "" {
+				require.Error(t, err)
+				assert.Equal(t, tt.unmarshalErr, err.Error())
+				return
+			}
+			require.NoError(t, err)
 			assert.Equal(t, tt.expected, cfg)
+			err = confmap.Validate(cfg)
+			if tt.validateErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tt.validateErr, err.Error())
 		})
 	}
 }
@@ -51,7 +80,6 @@ func TestLoadConfig(t *testing.T) {
 func TestValidate(t *testing.T) {
 	valid := func(mut func(*Config)) *Config {
 		c := createDefaultConfig().(*Config)
-		c.Contracts = []string{"testdata/contracts/claims-triage.yaml"}
 		mut(c)
 		return c
 	}
@@ -60,31 +88,33 @@ func TestValidate(t *testing.T) {
 		cfg  *Config
 		want string
 	}{
-		{"valid", valid(func(*Config) {}), ""},
-		{"no contracts", valid(func(c *Config) { c.Contracts = nil }),
-			"contracts: at least one dependency contract file is required"},
-		{"pattern matches nothing", valid(func(c *Config) { c.Contracts = []string{"testdata/nope/*.yaml"} }),
-			`contracts[0]: "testdata/nope/*.yaml" matches no file`},
-		{"window, pending and reload", valid(func(c *Config) {
-			c.VerdictWindow = 0
-			c.MaxPendingDecisions = 0
+		{"default", valid(func(*Config) {}), ""},
+		{"no reload interval needed without alias maps", valid(func(c *Config) { c.Aliases.ReloadInterval = 0 }), ""},
+		{"reload interval", valid(func(c *Config) {
 			c.Aliases.Files = []string{"testdata/aliases.csv"}
-			c.Aliases.ReloadInterval = 0
-		}), "verdict_window: must be positive, got 0s\n" +
-			"max_pending_decisions: must be positive, got 0\n" +
-			"aliases.reload_interval: must be positive, got 0s"},
-		{"broken contract names file, workflow and field", valid(func(c *Config) { c.Contracts = []string{"testdata/broken/bad-floor.yaml"} }),
-			"testdata/broken/bad-floor.yaml: workflow loans: confidence_floor: 2 is outside [0, 1]"},
+			c.Aliases.ReloadInterval = -time.Second
+		}), "aliases.reload_interval: must be positive, got -1s"},
 		{"queue metrics", valid(func(c *Config) {
-			c.QueueMetrics = []QueueMetric{{Queue: "q"}, {Metric: "m", Queue: "q", QueueFrom: "queue"}}
+			c.QueueMetrics = []QueueMetric{{Queue: "q"}, {Metric: "m", Queue: "q", QueueFrom: "queue"}, {Metric: "m"}}
 		}), "queue_metrics[0].metric: required\n" +
-			"queue_metrics[1]: set exactly one of queue and queue_from"},
+			"queue_metrics[1]: set exactly one of queue and queue_from\n" +
+			"queue_metrics[2]: set exactly one of queue and queue_from"},
 		{"alias table", valid(func(c *Config) {
 			c.Aliases.ClickHouse = configoptional.Some(AliasTableConfig{Endpoint: "mysql://h", Table: "aliases; DROP TABLE x"})
 		}), "aliases.clickhouse.endpoint: scheme \"mysql\" is not one of clickhouse, clickhouses, tcp, http, https\n" +
 			"aliases.clickhouse.table: \"aliases; DROP TABLE x\" is not database.table (plain identifiers)"},
-		{"broken alias map", valid(func(c *Config) { c.Aliases.Files = []string{"testdata/broken/aliases.csv"} }),
-			"aliases.files[0]: testdata/broken/aliases.csv: line 3: system, local_id and canonical_id must all be set"},
+		{"broken and absent alias maps", valid(func(c *Config) {
+			c.Aliases.Files = []string{"testdata/broken/aliases.csv", "testdata/none.csv"}
+		}), "aliases.files[0]: testdata/broken/aliases.csv: line 3: system, local_id and canonical_id must all be set\n" +
+			"aliases.files[1]: open testdata/none.csv: no such file or directory"},
+		{"every error at once", valid(func(c *Config) {
+			c.Aliases.ClickHouse = configoptional.Some(AliasTableConfig{Endpoint: "clickhouse://h:9000", Table: "aliases"})
+			c.Aliases.ReloadInterval = 0
+			c.QueueMetrics = []QueueMetric{{}}
+		}), "aliases.clickhouse.table: \"aliases\" is not database.table (plain identifiers)\n" +
+			"aliases.reload_interval: must be positive, got 0s\n" +
+			"queue_metrics[0].metric: required\n" +
+			"queue_metrics[0]: set exactly one of queue and queue_from"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

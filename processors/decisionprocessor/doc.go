@@ -1,12 +1,12 @@
 // Package decisionprocessor is the decision processor: it classifies every
-// log record and span into a decision layer and event, reconciles entity
-// identifiers through alias maps, and judges each decision against its
-// workflow's dependency contract, emitting a decision.verdict log record
-// (context fresh, stale or missing; confidence low; unsupported certainty;
-// the behaviour the contract prescribes).
+// log record and span into a decision layer and event (a GenAI span is a
+// model.output), reconciles entity identifiers through alias maps, and turns
+// configured queue metrics into queue.depth signals.
 //
-// One instance serves the logs and the traces pipeline it is configured in
-// (the same component ID shares one state), because a decision's context
-// reads often arrive as logs and its model output as a GenAI span. Verdicts
-// leave through the logs pipeline.
+// It is stateless: it judges nothing and holds no decision. Verdicts are
+// derived by the decision store (internal/store) from the stored events, in
+// event time, so the signals of a decision may arrive in any order, minutes
+// apart, through any number of collectors. One instance serves every
+// pipeline of a component ID, for one alias map and so that queue.depth
+// signals from the metrics pipeline leave through the logs pipeline.
 package decisionprocessor // import "github.com/decisiontrace/decisiontrace/processors/decisionprocessor"

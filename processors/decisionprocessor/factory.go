@@ -26,14 +26,15 @@ func NewFactory() processor.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		VerdictWindow:       2 * time.Minute,
-		MaxPendingDecisions: 200000,
-		Aliases:             AliasesConfig{ReloadInterval: 10 * time.Second},
+		Aliases: AliasesConfig{ReloadInterval: 10 * time.Second},
 	}
 }
 
-// instances shares one processor between the logs and traces pipelines of a
-// component ID, as the OTLP receiver shares its servers.
+// instances shares one processor between the pipelines of a component ID,
+// as the OTLP receiver shares its servers: one alias map, one reload loop
+// and one alias-table connection for all of them, and the metrics
+// pipeline's queue.depth signals reach the logs pipeline's next consumer.
+// No decision state is shared: there is none.
 var instances = struct {
 	sync.Mutex
 	m map[component.ID]*decisionProcessor
@@ -53,10 +54,14 @@ func instance(cfg *Config, set processor.Settings) (*decisionProcessor, error) {
 	return p, nil
 }
 
-// release forgets the instance once every pipeline using it has shut down,
-// so a reloaded configuration builds a fresh one.
-func release(id component.ID, p *decisionProcessor) func(context.Context) error {
+// release shuts a pipeline's use of the instance down, and forgets the
+// instance once every pipeline using it has shut down, so a reloaded
+// configuration builds a fresh one. before runs first (nil: nothing).
+func release(id component.ID, p *decisionProcessor, before func()) func(context.Context) error {
 	return func(ctx context.Context) error {
+		if before != nil {
+			before()
+		}
 		err := p.shutdown(ctx)
 		p.mu.Lock()
 		idle := p.starts == 0
@@ -77,11 +82,13 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 	if err != nil {
 		return nil, err
 	}
-	p.setNextLogs(next)
+	p.attachLogs(next)
 	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
 		processorhelper.WithStart(p.start),
-		processorhelper.WithShutdown(release(set.ID, p)))
+		// Once the logs pipeline's part has shut down, no queue.depth
+		// signal goes to its next consumer, which shuts down after it.
+		processorhelper.WithShutdown(release(set.ID, p, func() { p.detachLogs(next) })))
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
@@ -92,7 +99,7 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
 		processorhelper.WithStart(p.start),
-		processorhelper.WithShutdown(release(set.ID, p)))
+		processorhelper.WithShutdown(release(set.ID, p, nil)))
 }
 
 func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
@@ -103,5 +110,5 @@ func createMetrics(ctx context.Context, set processor.Settings, cfg component.Co
 	return processorhelper.NewMetrics(ctx, set, cfg, next, p.processMetrics,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		processorhelper.WithStart(p.start),
-		processorhelper.WithShutdown(release(set.ID, p)))
+		processorhelper.WithShutdown(release(set.ID, p, nil)))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -23,62 +24,95 @@ import (
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 )
 
+// t0 is the tests' clock: records carry times from it, never from today.
+var t0 = time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC)
+
 type pipelines struct {
-	logs      processor.Logs
-	traces    processor.Traces
-	logsSink  *consumertest.LogsSink
-	spansSink *consumertest.TracesSink
-	tel       *componenttest.Telemetry
+	id          component.ID
+	logs        processor.Logs
+	traces      processor.Traces
+	metrics     processor.Metrics
+	logsSink    *consumertest.LogsSink
+	spansSink   *consumertest.TracesSink
+	metricsSink *consumertest.MetricsSink
+	tel         *componenttest.Telemetry
 }
 
-// startPipelines builds the processor into a logs and a traces pipeline
-// under one component ID, as a collector configuration would.
+// startPipelines builds the processor into a logs, a traces and a metrics
+// pipeline under one component ID, as a collector configuration would.
 func startPipelines(t *testing.T, mut func(*Config)) *pipelines {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
-	cfg.Contracts = []string{"testdata/contracts/claims-triage.yaml"}
 	if mut != nil {
 		mut(cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	p := &pipelines{logsSink: new(consumertest.LogsSink), spansSink: new(consumertest.TracesSink), tel: componenttest.NewTelemetry()}
+	p := &pipelines{
+		id:       component.NewIDWithName(typ, t.Name()),
+		logsSink: new(consumertest.LogsSink), spansSink: new(consumertest.TracesSink), metricsSink: new(consumertest.MetricsSink),
+		tel: componenttest.NewTelemetry(),
+	}
 	set := processortest.NewNopSettings(typ)
+	set.ID = p.id
 	set.TelemetrySettings = p.tel.NewTelemetrySettings()
 	f := NewFactory()
+	ctx := context.Background()
 	var err error
-	p.logs, err = f.CreateLogs(context.Background(), set, cfg, p.logsSink)
+	p.logs, err = f.CreateLogs(ctx, set, cfg, p.logsSink)
 	require.NoError(t, err)
-	p.traces, err = f.CreateTraces(context.Background(), set, cfg, p.spansSink)
+	p.traces, err = f.CreateTraces(ctx, set, cfg, p.spansSink)
 	require.NoError(t, err)
-	require.NoError(t, p.logs.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, p.traces.Start(context.Background(), componenttest.NewNopHost()))
+	p.metrics, err = f.CreateMetrics(ctx, set, cfg, p.metricsSink)
+	require.NoError(t, err)
+	for _, c := range []component.Component{p.logs, p.traces, p.metrics} {
+		require.NoError(t, c.Start(ctx, componenttest.NewNopHost()))
+	}
 	t.Cleanup(func() {
-		_ = p.logs.Shutdown(context.Background())
-		_ = p.traces.Shutdown(context.Background())
+		p.shutdown(t)
 		_ = p.tel.Shutdown(context.Background())
 	})
 	return p
 }
 
+// shutdown shuts the pipelines down as the collector does, the logs
+// pipeline first; shutting down again is harmless.
 func (p *pipelines) shutdown(t *testing.T) {
-	require.NoError(t, p.logs.Shutdown(context.Background()))
-	require.NoError(t, p.traces.Shutdown(context.Background()))
+	for _, c := range []component.Component{p.logs, p.traces, p.metrics} {
+		require.NoError(t, c.Shutdown(context.Background()))
+	}
 }
 
-func contextRead(id, source string, asOf time.Time, extra map[string]any) plog.Logs {
+// instance is the processor the pipelines share.
+func (p *pipelines) instance(t *testing.T) *decisionProcessor {
+	t.Helper()
+	instances.Lock()
+	defer instances.Unlock()
+	dp := instances.m[p.id]
+	require.NotNil(t, dp)
+	return dp
+}
+
+func logRecord(at time.Time, attrs map[string]any) plog.Logs {
 	ld := plog.NewLogs()
 	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
+	if err := lr.Attributes().FromRaw(attrs); err != nil {
+		panic(err)
+	}
+	return ld
+}
+
+// contextRead is a read as applications often log it: no decision.layer,
+// no decision.event.
+func contextRead(id, source string, asOf time.Time, extra map[string]any) plog.Logs {
 	attrs := map[string]any{
 		conventions.DecisionID: id, conventions.DecisionWorkflow: "claims-triage",
-		conventions.DecisionLayer: "data", conventions.DecisionEvent: "context.read",
 		conventions.DataSource: source, conventions.DataAsOf: asOf.Format(time.RFC3339Nano),
 	}
 	for k, v := range extra {
 		attrs[k] = v
 	}
-	_ = lr.Attributes().FromRaw(attrs)
-	return ld
+	return logRecord(asOf.Add(time.Second), attrs)
 }
 
 // genAISpan is a model call as GenAI instrumentation records it: no
@@ -97,66 +131,92 @@ func genAISpan(id string, conf float64, at time.Time) ptrace.Traces {
 	return td
 }
 
-func verdicts(sink *consumertest.LogsSink) map[string]map[string]any {
-	out := map[string]map[string]any{}
-	for _, ld := range sink.AllLogs() {
-		rls := ld.ResourceLogs()
-		for i := 0; i < rls.Len(); i++ {
-			sls := rls.At(i).ScopeLogs()
-			for j := 0; j < sls.Len(); j++ {
-				lrs := sls.At(j).LogRecords()
-				for k := 0; k < lrs.Len(); k++ {
-					a := lrs.At(k).Attributes().AsRaw()
-					if a[conventions.DecisionEvent] == conventions.EventVerdict {
-						out[a[conventions.DecisionID].(string)] = a
-					}
-				}
-			}
-		}
-	}
-	return out
+func firstLogAttrs(ld plog.Logs) map[string]any {
+	return ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
 }
 
-func TestGenAISpanIsClassifiedAndJoinsLogContextIntoAVerdict(t *testing.T) {
+func firstSpanAttrs(td ptrace.Traces) map[string]any {
+	return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().AsRaw()
+}
+
+func TestGenAISpanBecomesModelOutputAndNothingIsJudged(t *testing.T) {
 	p := startPipelines(t, nil)
 	ctx := context.Background()
-	now := time.Now()
-	require.NoError(t, p.logs.ConsumeLogs(ctx, contextRead("d1", "policy-db", now.Add(-time.Hour), nil)))
-	require.NoError(t, p.logs.ConsumeLogs(ctx, contextRead("d1", "claims-history", now, nil)))
-	require.NoError(t, p.traces.ConsumeTraces(ctx, genAISpan("d1", 0.92, now)))
+	require.NoError(t, p.logs.ConsumeLogs(ctx, contextRead("d1", "policy-db", t0.Add(-time.Hour), nil)))
+	require.NoError(t, p.logs.ConsumeLogs(ctx, contextRead("d1", "claims-history", t0, nil)))
+	require.NoError(t, p.traces.ConsumeTraces(ctx, genAISpan("d1", 0.92, t0)))
 
 	// The span went on, classified.
 	require.Equal(t, 1, p.spansSink.SpanCount())
-	attrs := p.spansSink.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().AsRaw()
+	attrs := firstSpanAttrs(p.spansSink.AllTraces()[0])
 	assert.Equal(t, "model", attrs[conventions.DecisionLayer])
 	assert.Equal(t, "model.output", attrs[conventions.DecisionEvent])
 
-	// The verdict leaves through the logs pipeline, with the next tick.
-	require.Eventually(t, func() bool { return verdicts(p.logsSink)["d1"] != nil }, 5*time.Second, 10*time.Millisecond)
-	v := verdicts(p.logsSink)["d1"]
-	assert.Equal(t, "stale", v[conventions.VerdictContext])
-	assert.Equal(t, []any{"policy-db"}, v[conventions.VerdictStaleSources])
-	assert.Equal(t, true, v[conventions.VerdictUnsupportedCertainty])
-	assert.Equal(t, "escalate", v[conventions.VerdictBehaviour])
-	assert.Equal(t, "claims-model", v[conventions.ModelName])
-	assert.Equal(t, "7", v[conventions.ModelVersion])
-	assert.InDelta(t, 3600, v[conventions.VerdictStaleAgeS], 5)
-	assert.InDelta(t, 90, v[conventions.VerdictStaleBudgetS], 1e-9)
-	assert.Equal(t, "verdict/d1", v[conventions.DecisionEventID])
+	// The reads went on, classified, and nothing else: no decision.verdict
+	// record (the decision store judges the decision from these).
+	require.Len(t, p.logsSink.AllLogs(), 2)
+	assert.Equal(t, 2, p.logsSink.LogRecordCount())
+	for _, ld := range p.logsSink.AllLogs() {
+		a := firstLogAttrs(ld)
+		assert.Equal(t, "data", a[conventions.DecisionLayer])
+		assert.NotContains(t, a, conventions.DecisionEvent, "a read that names no event is left so; the store counts it as a read")
+	}
 }
 
-func TestMissingContextVerdictAfterWindow(t *testing.T) {
-	p := startPipelines(t, func(c *Config) { c.VerdictWindow = 100 * time.Millisecond })
+func TestExplicitEventsAndNonSpanModelRecordsKeepTheirEvent(t *testing.T) {
+	p := startPipelines(t, nil)
 	ctx := context.Background()
-	now := time.Now()
-	require.NoError(t, p.logs.ConsumeLogs(ctx, contextRead("d2", "policy-db", now, nil)))
-	require.NoError(t, p.traces.ConsumeTraces(ctx, genAISpan("d2", 0.9, now)))
-	assert.Empty(t, verdicts(p.logsSink), "claims-history may still arrive")
-	require.Eventually(t, func() bool { return verdicts(p.logsSink)["d2"] != nil }, 5*time.Second, 10*time.Millisecond)
-	v := verdicts(p.logsSink)["d2"]
-	assert.Equal(t, "missing", v[conventions.VerdictContext])
-	assert.Equal(t, []any{"claims-history"}, v[conventions.VerdictMissingSources])
-	assert.Equal(t, true, v[conventions.VerdictUnsupportedCertainty])
+	td := genAISpan("d1", 0.9, t0)
+	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutStr(conventions.DecisionEvent, "model.retry")
+	require.NoError(t, p.traces.ConsumeTraces(ctx, td))
+	assert.Equal(t, "model.retry", firstSpanAttrs(p.spansSink.AllTraces()[0])[conventions.DecisionEvent])
+
+	// A log with a confidence is on the model layer, but only a span is the
+	// model call itself.
+	require.NoError(t, p.logs.ConsumeLogs(ctx, logRecord(t0, map[string]any{conventions.DecisionID: "d1", conventions.ModelConfidence: 0.8})))
+	a := firstLogAttrs(p.logsSink.AllLogs()[0])
+	assert.Equal(t, "model", a[conventions.DecisionLayer])
+	assert.NotContains(t, a, conventions.DecisionEvent)
+
+	// A record with no decision attribute passes untouched.
+	require.NoError(t, p.logs.ConsumeLogs(ctx, logRecord(t0, map[string]any{"http.route": "/claims"})))
+	assert.Equal(t, map[string]any{"http.route": "/claims"}, firstLogAttrs(p.logsSink.AllLogs()[1]))
+}
+
+// The processor holds nothing between records: a decision's signals come
+// out the same in any order, through any instance.
+func TestOutputDoesNotDependOnOrderOrInstance(t *testing.T) {
+	dir := t.TempDir()
+	aliasFile := filepath.Join(dir, "aliases.csv")
+	require.NoError(t, os.WriteFile(aliasFile, []byte("system,local_id,canonical_id\ncrm,C-1,customer-001\n"), 0o600))
+	withAliases := func(c *Config) { c.Aliases.Files = []string{aliasFile} }
+	signals := func() []plog.Logs {
+		return []plog.Logs{
+			contextRead("o1", "policy-db", t0.Add(-time.Minute), map[string]any{conventions.DataEntitySystem: "crm", conventions.DataEntityID: "C-1"}),
+			contextRead("o1", "claims-history", t0.Add(-time.Hour), map[string]any{conventions.DataEntitySystem: "crm", conventions.DataEntityID: "C-2"}),
+			logRecord(t0, map[string]any{conventions.DecisionID: "o1", conventions.DecisionWorkflow: "claims-triage",
+				conventions.DecisionEvent: conventions.EventModelOutput, conventions.ModelConfidence: 0.95}),
+			logRecord(t0.Add(time.Minute), map[string]any{conventions.DecisionID: "o1", conventions.HumanAction: "overridden"}),
+		}
+	}
+	run := func(order []int) []map[string]any {
+		p := startPipelines(t, withAliases)
+		in := signals()
+		out := make([]map[string]any, len(in))
+		for _, i := range order {
+			require.NoError(t, p.logs.ConsumeLogs(context.Background(), in[i]))
+			all := p.logsSink.AllLogs()
+			out[i] = firstLogAttrs(all[len(all)-1])
+		}
+		p.shutdown(t)
+		return out
+	}
+	inOrder := run([]int{0, 1, 2, 3})
+	assert.Equal(t, inOrder, run([]int{3, 2, 1, 0}))
+	assert.Equal(t, inOrder, run([]int{2, 0, 3, 1}))
+	assert.Equal(t, "customer-001", inOrder[0][conventions.DataEntityCanonicalID])
+	assert.Equal(t, false, inOrder[1][conventions.DataEntityResolved])
+	assert.Equal(t, "human", inOrder[3][conventions.DecisionLayer])
 }
 
 func TestIdentifiersResolvedOrMarkedAndCounted(t *testing.T) {
@@ -165,14 +225,14 @@ func TestIdentifiersResolvedOrMarkedAndCounted(t *testing.T) {
 	require.NoError(t, os.WriteFile(aliasFile, []byte("system,local_id,canonical_id\ncrm,C-1,customer-001\n"), 0o600))
 	p := startPipelines(t, func(c *Config) {
 		c.Aliases.Files = []string{aliasFile}
-		c.Aliases.ReloadInterval = 20 * time.Millisecond
+		c.Aliases.ReloadInterval = time.Hour // reloaded by hand below
 	})
 	ctx := context.Background()
 	send := func(id, entity string) map[string]any {
-		ld := contextRead(id, "policy-db", time.Now(), map[string]any{conventions.DataEntitySystem: "crm", conventions.DataEntityID: entity})
+		ld := contextRead(id, "policy-db", t0, map[string]any{conventions.DataEntitySystem: "crm", conventions.DataEntityID: entity})
 		require.NoError(t, p.logs.ConsumeLogs(ctx, ld))
 		all := p.logsSink.AllLogs()
-		return all[len(all)-1].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+		return firstLogAttrs(all[len(all)-1])
 	}
 	a := send("i1", "C-1")
 	assert.Equal(t, "customer-001", a[conventions.DataEntityCanonicalID])
@@ -187,56 +247,56 @@ func TestIdentifiersResolvedOrMarkedAndCounted(t *testing.T) {
 	require.Len(t, sum.DataPoints, 1)
 	assert.Equal(t, int64(1), sum.DataPoints[0].Value)
 
-	// The map changes on disk; the running processor picks it up.
+	// The map changes on disk; the running processor picks it up at its
+	// next reload.
+	dp := p.instance(t)
 	require.NoError(t, os.WriteFile(aliasFile, []byte("system,local_id,canonical_id\ncrm,C-1,customer-001\ncrm,C-2,customer-002\n"), 0o600))
-	require.Eventually(t, func() bool {
-		return send("i3", "C-2")[conventions.DataEntityCanonicalID] == "customer-002"
-	}, 5*time.Second, 30*time.Millisecond)
+	touch(t, aliasFile)
+	dp.reloadAliases(ctx)
+	assert.Equal(t, "customer-002", send("i3", "C-2")[conventions.DataEntityCanonicalID])
 
-	// A broken edit keeps the last good map.
+	// A broken edit keeps the last good map, and is counted.
 	require.NoError(t, os.WriteFile(aliasFile, []byte("system,local_id\ncrm,C-1\n"), 0o600))
-	require.Eventually(t, func() bool {
-		m, err := p.tel.GetMetric("otelcol_decision_alias_reload_errors")
-		return err == nil && m.Data.(metricdata.Sum[int64]).DataPoints[0].Value > 0
-	}, 5*time.Second, 20*time.Millisecond)
+	touch(t, aliasFile)
+	dp.reloadAliases(ctx)
+	m, err = p.tel.GetMetric("otelcol_decision_alias_reload_errors")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
 	assert.Equal(t, "customer-002", send("i4", "C-2")[conventions.DataEntityCanonicalID])
 }
 
-func TestNothingAfterShutdownAndNoLeaks(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	p := startPipelines(t, func(c *Config) { c.VerdictWindow = time.Hour })
-	ctx := context.Background()
-	now := time.Now()
-	require.NoError(t, p.traces.ConsumeTraces(ctx, genAISpan("s1", 0.9, now)))
-	p.shutdown(t)
-	// Shutdown decided what it held rather than forgetting it.
-	require.NotNil(t, verdicts(p.logsSink)["s1"])
-	n := len(p.logsSink.AllLogs())
-	time.Sleep(50 * time.Millisecond)
-	assert.Len(t, p.logsSink.AllLogs(), n, "nothing emitted after Shutdown")
+// touch moves a file's modification time on, so a reload sees the change
+// even when the file system's clock granularity hides a quick rewrite.
+func touch(t *testing.T, path string) {
+	t.Helper()
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	next := st.ModTime().Add(time.Second)
+	require.NoError(t, os.Chtimes(path, next, next))
 }
 
-func TestQueueMetricsOfStockReceiversBecomeQueueDepthSignals(t *testing.T) {
-	cfg := createDefaultConfig().(*Config)
-	cfg.Contracts = []string{"testdata/contracts/claims-triage.yaml"}
-	// As the rabbitmq receiver reports it: one data point per queue.
-	cfg.QueueMetrics = []QueueMetric{{Metric: "rabbitmq.message.current", QueueFrom: "rabbitmq.queue.name",
-		Workflow: "claims-triage", Match: map[string]string{"state": "ready"}}}
-	require.NoError(t, cfg.Validate())
-	set := processortest.NewNopSettings(typ)
-	logsSink, metricsSink := new(consumertest.LogsSink), new(consumertest.MetricsSink)
-	f := NewFactory()
-	lp, err := f.CreateLogs(context.Background(), set, cfg, logsSink)
-	require.NoError(t, err)
-	mp, err := f.CreateMetrics(context.Background(), set, cfg, metricsSink)
-	require.NoError(t, err)
-	require.NoError(t, lp.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, mp.Start(context.Background(), componenttest.NewNopHost()))
-	defer func() {
-		require.NoError(t, mp.Shutdown(context.Background()))
-		require.NoError(t, lp.Shutdown(context.Background()))
-	}()
+// The reload loop itself: a changed file takes effect without a restart.
+func TestAliasFileReloadedByTheRunningProcessor(t *testing.T) {
+	dir := t.TempDir()
+	aliasFile := filepath.Join(dir, "aliases.csv")
+	require.NoError(t, os.WriteFile(aliasFile, []byte("system,local_id,canonical_id\ncrm,C-1,customer-001\n"), 0o600))
+	p := startPipelines(t, func(c *Config) {
+		c.Aliases.Files = []string{aliasFile}
+		c.Aliases.ReloadInterval = 10 * time.Millisecond
+	})
+	require.NoError(t, os.WriteFile(aliasFile, []byte("system,local_id,canonical_id\ncrm,C-1,customer-111\n"), 0o600))
+	touch(t, aliasFile)
+	// A condition, not a deadline: the generous bound only stops a broken
+	// loop from hanging the test.
+	require.Eventually(t, func() bool {
+		require.NoError(t, p.logs.ConsumeLogs(context.Background(),
+			contextRead("r1", "policy-db", t0, map[string]any{conventions.DataEntitySystem: "crm", conventions.DataEntityID: "C-1"})))
+		all := p.logsSink.AllLogs()
+		return firstLogAttrs(all[len(all)-1])[conventions.DataEntityCanonicalID] == "customer-111"
+	}, time.Minute, 20*time.Millisecond)
+}
 
+func rabbitQueueMetrics() pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
 	rm.Resource().Attributes().PutStr("rabbitmq.queue.name", "manual-review")
@@ -245,6 +305,7 @@ func TestQueueMetricsOfStockReceiversBecomeQueueDepthSignals(t *testing.T) {
 	dps := m.SetEmptySum().DataPoints()
 	ready := dps.AppendEmpty()
 	ready.Attributes().PutStr("state", "ready")
+	ready.SetTimestamp(pcommon.NewTimestampFromTime(t0))
 	ready.SetIntValue(412)
 	unacked := dps.AppendEmpty()
 	unacked.Attributes().PutStr("state", "unacknowledged")
@@ -252,24 +313,72 @@ func TestQueueMetricsOfStockReceiversBecomeQueueDepthSignals(t *testing.T) {
 	other := rm.ScopeMetrics().At(0).Metrics().AppendEmpty()
 	other.SetName("rabbitmq.consumer.count")
 	other.SetEmptySum().DataPoints().AppendEmpty().SetIntValue(3)
-	require.NoError(t, mp.ConsumeMetrics(context.Background(), md))
+	return md
+}
 
-	assert.Equal(t, 3, metricsSink.DataPointCount(), "metrics pass through unchanged")
-	require.Equal(t, 1, logsSink.LogRecordCount())
-	a := logsSink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+func rabbitQueueConfig(c *Config) {
+	// As the rabbitmq receiver reports it: one data point per queue state.
+	c.QueueMetrics = []QueueMetric{{Metric: "rabbitmq.message.current", QueueFrom: "rabbitmq.queue.name",
+		Workflow: "claims-triage", Match: map[string]string{"state": "ready"}}}
+}
+
+func TestQueueMetricsOfStockReceiversBecomeQueueDepthSignals(t *testing.T) {
+	p := startPipelines(t, rabbitQueueConfig)
+	require.NoError(t, p.metrics.ConsumeMetrics(context.Background(), rabbitQueueMetrics()))
+
+	assert.Equal(t, 3, p.metricsSink.DataPointCount(), "metrics pass through unchanged")
+	require.Equal(t, 1, p.logsSink.LogRecordCount())
+	lr := p.logsSink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	assert.Equal(t, t0, lr.Timestamp().AsTime().UTC(), "the data point's own time")
 	assert.Equal(t, map[string]any{
 		conventions.DecisionLayer: "workflow", conventions.DecisionEvent: "queue.depth",
 		conventions.WorkflowQueue: "manual-review", conventions.WorkflowQueueDepth: int64(412),
 		conventions.DecisionWorkflow: "claims-triage",
-	}, a)
+	}, lr.Attributes().AsRaw())
+}
+
+func TestNothingAfterShutdownAndNoLeaks(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := startPipelines(t, func(c *Config) {
+		rabbitQueueConfig(c)
+		c.Aliases.Files = []string{"testdata/aliases.csv"}
+		c.Aliases.ReloadInterval = 5 * time.Millisecond // the reload loop runs
+	})
+	ctx := context.Background()
+	require.NoError(t, p.metrics.ConsumeMetrics(ctx, rabbitQueueMetrics()))
+	require.Equal(t, 1, p.logsSink.LogRecordCount())
+
+	// The collector shuts the logs pipeline down before the metrics
+	// pipeline: from then on queue.depth signals have nowhere to go, and
+	// the logs pipeline's next consumer gets none.
+	require.NoError(t, p.logs.Shutdown(ctx))
+	require.NoError(t, p.metrics.ConsumeMetrics(ctx, rabbitQueueMetrics()))
+	assert.Equal(t, 6, p.metricsSink.DataPointCount(), "metrics still pass through")
+	require.NoError(t, p.traces.Shutdown(ctx))
+	require.NoError(t, p.metrics.Shutdown(ctx))
+	assert.Equal(t, 1, p.logsSink.LogRecordCount(), "nothing emitted after Shutdown")
+	assert.Equal(t, 1, len(p.logsSink.AllLogs()))
 }
 
 func TestNoAliasMapsNoReconciliation(t *testing.T) {
 	p := startPipelines(t, nil)
-	ld := contextRead("n1", "policy-db", time.Now(), map[string]any{conventions.DataEntitySystem: "crm", conventions.DataEntityID: "C-1"})
+	ld := contextRead("n1", "policy-db", t0, map[string]any{conventions.DataEntitySystem: "crm", conventions.DataEntityID: "C-1"})
 	require.NoError(t, p.logs.ConsumeLogs(context.Background(), ld))
-	a := p.logsSink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	a := firstLogAttrs(p.logsSink.AllLogs()[0])
 	assert.NotContains(t, a, conventions.DataEntityResolved)
 	_, err := p.tel.GetMetric("otelcol_decision_unresolved_identifiers")
 	assert.Error(t, err, "nothing counted as unresolved")
+}
+
+// The instance is shared by the pipelines of one component ID and built
+// afresh once all of them have shut down (a reloaded configuration).
+func TestInstanceSharedAndReleased(t *testing.T) {
+	p := startPipelines(t, nil)
+	dp := p.instance(t)
+	p.shutdown(t)
+	instances.Lock()
+	_, kept := instances.m[p.id]
+	instances.Unlock()
+	assert.False(t, kept)
+	assert.Nil(t, dp.nextLogs)
 }

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
 
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor/internal/metadata"
@@ -62,15 +63,19 @@ func (p *decisionProcessor) processMetrics(ctx context.Context, md pmetric.Metri
 			}
 		}
 	}
-	if out.LogRecordCount() > 0 {
-		p.mu.Lock()
-		next := p.nextLogs
-		p.mu.Unlock()
-		if next == nil {
-			p.logger.Debug("queue metrics matched but the decision processor is in no logs pipeline")
-		} else if err := next.ConsumeLogs(ctx, out); err != nil {
-			return md, err
-		}
+	if out.LogRecordCount() == 0 {
+		return md, nil
+	}
+	// Held while sending: the logs pipeline's shutdown waits for this send
+	// and then detaches, so nothing reaches its next consumer afterwards.
+	p.logsMu.RLock()
+	defer p.logsMu.RUnlock()
+	if p.nextLogs == nil {
+		p.logger.Debug("queue metrics matched but the decision processor is in no running logs pipeline", zap.Int("signals", out.LogRecordCount()))
+		return md, nil
+	}
+	if err := p.nextLogs.ConsumeLogs(ctx, out); err != nil {
+		return md, err
 	}
 	return md, nil
 }

@@ -372,6 +372,9 @@ func (d *decoder) event() bool {
 		} else {
 			f, ok := eventFields[string(kb)]
 			switch {
+			case !ok && isVerdict(string(kb)):
+				d.fail(string(kb), verdictReason)
+				return p.skip(&n, 1)
 			case !ok:
 				d.fail(string(kb), "unknown field; decision.* conventions go at the top level, anything else under \"attributes\"")
 				return p.skip(&n, 1)
@@ -533,6 +536,10 @@ func (d *decoder) attributes(attrs pcommon.Map) bool {
 		d.nExtra++
 		if bad >= 0 {
 			d.failUTF8(keyAttributes, bad, "a key")
+			return p.skip(&d.nExtra, 2)
+		}
+		if isVerdict(string(kb)) {
+			d.fail(keyAttributes+"."+string(kb), verdictReason)
 			return p.skip(&d.nExtra, 2)
 		}
 		if reservedAttribute(string(kb)) {

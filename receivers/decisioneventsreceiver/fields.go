@@ -18,9 +18,21 @@ type fieldKind uint8
 const (
 	fieldConvention fieldKind = iota
 	// fieldProcessor marks names the decision processor derives; taking them
-	// from producers would let a producer forge a verdict or a resolution.
+	// from producers would let a producer forge a resolution.
 	fieldProcessor
 )
+
+// verdictPrefix starts the names of a decision's verdict (verdict.context,
+// verdict.unsupported_certainty, ...). The decision store derives verdicts
+// from the stored events; version 1's decision processor sent them as
+// verdict.* attributes. A producer's verdict.* field, at the top level or
+// under attributes, would claim a verdict nobody judged, so it is refused
+// with verdictReason.
+const verdictPrefix = "verdict."
+
+const verdictReason = "verdict.* is derived by the decision store from the stored events; producers do not set it"
+
+func isVerdict(k string) bool { return strings.HasPrefix(k, verdictPrefix) }
 
 type eventField struct {
 	// name is the convention's constant, so a record's key strings are
@@ -44,12 +56,7 @@ func init() {
 	} {
 		eventFields[k] = eventField{name: k, kind: fieldConvention}
 	}
-	for _, k := range []string{
-		c.DataEntityCanonicalID, c.DataEntityResolved,
-		c.VerdictContext, c.VerdictStaleSources, c.VerdictMissingSources, c.VerdictStaleSource,
-		c.VerdictStaleAgeS, c.VerdictStaleBudgetS, c.VerdictConfidenceLow, c.VerdictConfidenceFloor,
-		c.VerdictUnsupportedCertainty, c.VerdictBehaviour, c.VerdictContextSource,
-	} {
+	for _, k := range []string{c.DataEntityCanonicalID, c.DataEntityResolved} {
 		eventFields[k] = eventField{name: k, kind: fieldProcessor}
 	}
 }
@@ -58,7 +65,7 @@ func init() {
 // convention: such a value would skip the checks its top-level form gets.
 func reservedAttribute(k string) bool {
 	_, known := eventFields[k]
-	return known || strings.HasPrefix(k, "decision.") || strings.HasPrefix(k, "verdict.")
+	return known || strings.HasPrefix(k, "decision.") || isVerdict(k)
 }
 
 // humanFields maps the human-actions webhook's field names to conventions.

@@ -540,14 +540,33 @@ func TestUnknownAndProcessorFields(t *testing.T) {
 	h := start(t, nil, nil)
 	a := h.events(t, array(
 		model("d-0", `"model.confidance":0.8`),
-		model("d-1", `"verdict.context":"fresh"`),
+		model("d-1", `"data.entity.resolved":true`),
 		`42`,
 		model("d-3", ""),
 	))
 	requireRefused(t, a, 1, 3, "[0].model.confidance", `unknown field; decision.* conventions go at the top level, anything else under "attributes"`)
-	requireError(t, a, "[1].verdict.context", "derived by the decision processor")
+	requireError(t, a, "[1].data.entity.resolved", "derived by the decision processor; producers do not set it")
 	requireError(t, a, "[2]", "expected a JSON object, got a number")
 	require.Equal(t, []string{"d-3"}, h.ids())
+}
+
+// A verdict is the decision store's, derived from the stored events: a
+// producer cannot send one, by any name, top level or under attributes.
+func TestVerdictFieldsRefused(t *testing.T) {
+	h := start(t, nil, nil)
+	a := h.events(t, array(
+		model("d-0", `"verdict.context":"fresh"`),
+		model("d-1", `"verdict.unsupported_certainty":false`),
+		model("d-2", `"attributes":{"verdict.behaviour":"proceed"}`),
+		model("d-3", `"verdict.anything_new":1`),
+		model("d-4", ""),
+	))
+	const reason = "verdict.* is derived by the decision store from the stored events; producers do not set it"
+	requireRefused(t, a, 1, 4, "[0].verdict.context", reason)
+	requireError(t, a, "[1].verdict.unsupported_certainty", reason)
+	requireError(t, a, "[2].attributes.verdict.behaviour", reason)
+	requireError(t, a, "[3].verdict.anything_new", reason)
+	require.Equal(t, []string{"d-4"}, h.ids())
 }
 
 func TestDuplicateFields(t *testing.T) {
