@@ -3,6 +3,7 @@
 // their data, logs and pid files under $DECISIONTRACE_HOME (~/.decisiontrace).
 //
 //	dtlocal fetch [--install]   download the ClickHouse engine, check Alertmanager
+//	dtlocal fetch --engine V    download another version of the engine (e.g. 26.5.0)
 //	dtlocal up                  start both (idempotent)
 //	dtlocal down                stop both; data stays
 //	dtlocal status              exit 0 only if both are healthy
@@ -81,13 +82,16 @@ func usage() {
 	fmt.Fprintf(os.Stderr, `usage: dtlocal <command> [flags]
 
   fetch [--install]  download the embedded ClickHouse engine (npm) into %s/lib
-                     and check Alertmanager (--install: apt-get it when root)
+                     and check Alertmanager (--install: apt-get it when root);
+                     prints the library's path
+  fetch --engine V   download version V of the engine (e.g. 26.5.0) beside it,
+                     for running tests on it with %s=<printed path>
   up                 start ClickHouse and Alertmanager in the background
   down               stop them (data is kept)
   status             show them; exit 0 only if both are healthy
 
 Everything lives under $%s (now %s). Run "dtlocal <command> -h" for flags.
-`, chlocal.Home(), chlocal.HomeEnv, chlocal.Home())
+`, chlocal.Home(), chlocal.LibEnv, chlocal.HomeEnv, chlocal.Home())
 }
 
 // stack holds the settings and paths shared by the commands.
@@ -163,19 +167,35 @@ func (s *stack) fromState() {
 	}
 }
 
-func cmdFetch(args []string) error {
+func cmdFetch(args []string) error { return fetch(args, os.Stdout) }
+
+// fetch installs the ClickHouse engine and prints the library's path on
+// out (a line a script can take). With --engine it installs that version
+// of the engine beside the default one and checks nothing else.
+func fetch(args []string, out io.Writer) error {
 	var s stack
 	var install bool
+	var engine string
 	if err := s.parse("fetch", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&install, "install", false, "install Alertmanager with apt-get when missing (root only)")
+		fs.StringVar(&engine, "engine", "", "install this version of the engine (npm "+chlocal.PackageName+", e.g. 26.5.0) into "+
+			"$"+chlocal.HomeEnv+"/lib/<version>/ instead of the default "+chlocal.DefaultEngine+"; run tests on it with "+chlocal.LibEnv+"=<printed path>")
 	}); err != nil {
 		return err
 	}
-	p, err := chlocal.Fetch(context.Background(), s.home, log)
+	p, err := chlocal.FetchEngine(context.Background(), s.home, engine, log)
 	if err != nil {
 		return err
 	}
-	log.Info().Str("path", p).Msg("ClickHouse engine ready")
+	version := engine
+	if version == "" {
+		version = chlocal.DefaultEngine
+	}
+	log.Info().Str("path", p).Str("engine", version).Msg("ClickHouse engine ready")
+	fmt.Fprintln(out, p)
+	if engine != "" {
+		return nil
+	}
 	if _, err := os.Stat(alertmanagerBin); err == nil {
 		log.Info().Str("path", alertmanagerBin).Msg("Alertmanager present")
 		return nil

@@ -1,10 +1,18 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/decisiontrace/decisiontrace/internal/chlocal"
 )
 
 // The built-in copy is what users outside the repository run; it must not
@@ -80,5 +88,48 @@ func TestRunningPIDRejectsStrangers(t *testing.T) {
 	}
 	if _, ok := runningPID(filepath.Join(t.TempDir(), "none.pid"), isAlertmanager); ok {
 		t.Fatal("missing pid file taken as running")
+	}
+}
+
+// fetch --engine installs that version from the cached tarball beside the
+// default engine and prints the library's path, and only that, on stdout.
+func TestFetchEnginePrintsItsPath(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv(chlocal.HomeEnv, home)
+	t.Setenv("PATH", "") // no npm and no network: the cached tarball must do
+	if err := os.MkdirAll(filepath.Join(home, "cache"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tgz, err := os.Create(filepath.Join(home, "cache", "chdb-lib-linux-x64-gnu-26.5.0.tgz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(tgz)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: chlocal.PackageFile, Mode: 0o755, Size: 3, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write([]byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []interface{ Close() error }{tw, zw, tgz} {
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log = zerolog.Nop()
+	var out bytes.Buffer
+	if err := fetch([]string{"--engine", "26.5.0"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(home, "lib", "26.5.0", "libchdb.so")
+	if out.String() != want+"\n" {
+		t.Fatalf("stdout %q, want the path %s", out.String(), want)
+	}
+
+	out.Reset()
+	err = fetch([]string{"--engine", "newest"}, &out)
+	if err == nil || !strings.Contains(err.Error(), `"newest" is not a version of @chdb/lib-linux-x64-gnu`) || out.Len() != 0 {
+		t.Fatalf("err = %v, stdout %q", err, out.String())
 	}
 }

@@ -51,7 +51,8 @@ fi
 go version >&2
 
 # The embedded ClickHouse engine (libchdb.so, ClickHouse 26.7), cached under
-# ${DECISIONTRACE_HOME:-$HOME/.decisiontrace}/lib.
+# ${DECISIONTRACE_HOME:-$HOME/.decisiontrace}/lib (fetch prints its path).
+# Other versions: bin/dtlocal fetch --engine <npm version>.
 mkdir -p bin
 go build -o bin/dtlocal ./cmd/dtlocal
-bin/dtlocal fetch
+bin/dtlocal fetch >/dev/null

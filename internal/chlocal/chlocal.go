@@ -1,5 +1,8 @@
 // Package chlocal runs a real ClickHouse server (the 26.7 engine shipped as
 // libchdb.so) for development, tests and single-machine deployments.
+// Other versions of the engine install beside it (FetchEngine) and run by
+// DECISIONTRACE_LIBCHDB; one older than chDB 26.7, which cannot open
+// ClickHouse's listeners itself, is served through a bridge (bridge.go).
 //
 // The library is large (~566 MB mapped, 200-350 MB resident), so callers never
 // load it themselves: Start re-executes the current binary with ServeEnv set,
@@ -25,11 +28,14 @@ const LibEnv = "DECISIONTRACE_LIBCHDB"
 // files of the local stack.
 const HomeEnv = "DECISIONTRACE_HOME"
 
-// Package is the npm package that carries the engine, and PackageFile the
-// library inside its tarball.
+// PackageName is the npm package that carries the engine (chDB's build of
+// ClickHouse), DefaultEngine the version of it decisiontrace runs on,
+// Package the two together, and PackageFile the library inside its tarball.
 const (
-	Package     = "@chdb/lib-linux-x64-gnu@26.7.3-stable.1"
-	PackageFile = "package/libchdb.so"
+	PackageName   = "@chdb/lib-linux-x64-gnu"
+	DefaultEngine = "26.7.3-stable.1" // ClickHouse 26.7.2.1
+	Package       = PackageName + "@" + DefaultEngine
+	PackageFile   = "package/libchdb.so"
 )
 
 // Options describes one embedded server.
@@ -51,6 +57,11 @@ type Options struct {
 	// Config are further server settings as dotted paths, e.g.
 	// "remote_servers.dt.shard.replica.host=127.0.0.1".
 	Config []string `json:"config,omitempty"`
+	// Bridge serves the engine through chlocal's own implementation of
+	// the native and HTTP protocols (see bridge.go) even when it could open
+	// ClickHouse's listeners; engines before chDB 26.7 always are. For
+	// testing the bridge.
+	Bridge bool `json:"bridge,omitempty"`
 }
 
 // Home is $DECISIONTRACE_HOME, else ~/.decisiontrace.
@@ -66,6 +77,15 @@ func Home() string {
 
 // HomeLibPath is where Fetch puts the library for a given home directory.
 func HomeLibPath(home string) string { return filepath.Join(home, "lib", "libchdb.so") }
+
+// EngineLibPath is where FetchEngine puts the library of an engine version
+// other than the default: home/lib/<version>/libchdb.so.
+func EngineLibPath(home, version string) string {
+	if version == "" || version == DefaultEngine {
+		return HomeLibPath(home)
+	}
+	return filepath.Join(home, "lib", version, "libchdb.so")
+}
 
 // ErrNoLibrary is wrapped by LibPath's error when the library is missing.
 var ErrNoLibrary = errors.New("libchdb.so (the embedded ClickHouse engine) not found")

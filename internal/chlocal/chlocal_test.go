@@ -77,20 +77,20 @@ func TestFillDefaults(t *testing.T) {
 	}
 }
 
-// Fetch with a cached tarball must extract without calling npm.
-func TestFetchFromCachedTarball(t *testing.T) {
-	home := t.TempDir()
+// writeTarball writes a fake npm tarball of the engine into home's cache.
+func writeTarball(t *testing.T, home, version, lib string) {
+	t.Helper()
 	cache := filepath.Join(home, "cache")
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Create(filepath.Join(cache, "chdb-lib-linux-x64-gnu-26.7.3-stable.1.tgz"))
+	f, err := os.Create(filepath.Join(cache, "chdb-lib-linux-x64-gnu-"+version+".tgz"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	zw := gzip.NewWriter(f)
 	tw := tar.NewWriter(zw)
-	for name, body := range map[string]string{"package/README.md": "readme", "package/libchdb.so": "ELF..."} {
+	for name, body := range map[string]string{"package/README.md": "readme", "package/libchdb.so": lib} {
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
 			t.Fatal(err)
 		}
@@ -103,6 +103,12 @@ func TestFetchFromCachedTarball(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Fetch with a cached tarball must extract without calling npm.
+func TestFetchFromCachedTarball(t *testing.T) {
+	home := t.TempDir()
+	writeTarball(t, home, "26.7.3-stable.1", "ELF...")
 	t.Setenv("PATH", "") // no npm: must not be needed
 	p, err := chlocal.Fetch(context.Background(), home, nopLog)
 	if err != nil {
@@ -115,6 +121,47 @@ func TestFetchFromCachedTarball(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(p))
 	if len(entries) != 1 {
 		t.Fatalf("temporary files left: %v", entries)
+	}
+}
+
+// Another engine version goes beside the default one, from its own
+// cached tarball, and leaves the default alone.
+func TestFetchEngineVersionBesideTheDefault(t *testing.T) {
+	home := t.TempDir()
+	writeTarball(t, home, "26.5.0", "old engine")
+	t.Setenv("PATH", "")
+	p, err := chlocal.FetchEngine(context.Background(), home, "26.5.0", nopLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(home, "lib", "26.5.0", "libchdb.so"); p != want || p != chlocal.EngineLibPath(home, "26.5.0") {
+		t.Fatalf("path %s, want %s", p, want)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "old engine" {
+		t.Fatalf("%q %v", b, err)
+	}
+	if _, err := os.Stat(chlocal.HomeLibPath(home)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the default engine appeared: %v", err)
+	}
+	// Installed: a second fetch needs neither npm nor the tarball.
+	if err := os.RemoveAll(filepath.Join(home, "cache")); err != nil {
+		t.Fatal(err)
+	}
+	if p2, err := chlocal.FetchEngine(context.Background(), home, "26.5.0", nopLog); err != nil || p2 != p {
+		t.Fatalf("second fetch: %s, %v", p2, err)
+	}
+	if chlocal.EngineLibPath(home, "") != chlocal.HomeLibPath(home) || chlocal.EngineLibPath(home, chlocal.DefaultEngine) != chlocal.HomeLibPath(home) {
+		t.Fatal("the default engine has its own path")
+	}
+}
+
+func TestFetchEngineRejectsWhatIsNotAVersion(t *testing.T) {
+	t.Setenv("PATH", "")
+	for _, v := range []string{"latest", "26.5", "../26.5.0", "26.5.0/x", "26.5.0 --registry=http://x", "@chdb/lib-linux-x64-gnu@26.5.0"} {
+		_, err := chlocal.FetchEngine(context.Background(), t.TempDir(), v, nopLog)
+		if err == nil || !strings.Contains(err.Error(), "is not a version of "+chlocal.PackageName) {
+			t.Errorf("%q: err = %v", v, err)
+		}
 	}
 }
 

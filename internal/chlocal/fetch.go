@@ -11,24 +11,44 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 )
 
-// tarballName is the file `npm pack` writes for Package.
-const tarballName = "chdb-lib-linux-x64-gnu-26.7.3-stable.1.tgz"
+// tarballName is the file `npm pack` writes for a version of PackageName.
+func tarballName(version string) string { return "chdb-lib-linux-x64-gnu-" + version + ".tgz" }
 
-// Fetch makes sure home/lib/libchdb.so exists and returns its path. The npm
-// client downloads the package (from whatever registry the user's npm is
-// configured for) into home/cache, where the tarball is kept so a second
-// extraction needs no network. An empty home means Home().
+// engineVersion is what an npm version of the engine looks like; anything
+// else would reach npm's command line and the file system unchecked.
+var engineVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z]+(\.[0-9A-Za-z]+)*)?$`)
+
+// Fetch makes sure home/lib/libchdb.so (the DefaultEngine) exists and
+// returns its path. The npm client downloads the package (from whatever
+// registry the user's npm is configured for) into home/cache, where the
+// tarball is kept so a second extraction needs no network. An empty home
+// means Home().
 func Fetch(ctx context.Context, home string, log zerolog.Logger) (string, error) {
+	return FetchEngine(ctx, home, DefaultEngine, log)
+}
+
+// FetchEngine is Fetch for any version of PackageName (e.g. "26.5.0"; ""
+// is DefaultEngine), installed at EngineLibPath(home, version): other
+// engines sit beside the default one, for running the schema's tests on
+// them (point DECISIONTRACE_LIBCHDB at the returned path).
+func FetchEngine(ctx context.Context, home, version string, log zerolog.Logger) (string, error) {
+	if version == "" {
+		version = DefaultEngine
+	}
+	if !engineVersion.MatchString(version) {
+		return "", fmt.Errorf("chlocal: %q is not a version of %s (like %s or 26.5.0; `npm view %s versions` lists them)", version, PackageName, DefaultEngine, PackageName)
+	}
 	if home == "" {
 		home = Home()
 	}
-	dst := HomeLibPath(home)
+	dst := EngineLibPath(home, version)
 	if fi, err := os.Stat(dst); err == nil && fi.Size() > 0 {
 		log.Debug().Str("path", dst).Msg("libchdb.so already present")
 		return dst, nil
@@ -37,9 +57,9 @@ func Fetch(ctx context.Context, home string, log zerolog.Logger) (string, error)
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return "", err
 	}
-	tgz := filepath.Join(cache, tarballName)
+	tgz := filepath.Join(cache, tarballName(version))
 	if _, err := os.Stat(tgz); err != nil {
-		if err := npmPack(ctx, cache, tgz, log); err != nil {
+		if err := npmPack(ctx, cache, version, tgz, log); err != nil {
 			return "", err
 		}
 	} else {
@@ -54,7 +74,7 @@ func Fetch(ctx context.Context, home string, log zerolog.Logger) (string, error)
 	return dst, nil
 }
 
-func npmPack(ctx context.Context, cache, tgz string, log zerolog.Logger) error {
+func npmPack(ctx context.Context, cache, version, tgz string, log zerolog.Logger) error {
 	npm, err := exec.LookPath("npm")
 	if err != nil {
 		return errors.New("chlocal: npm is needed to download the ClickHouse engine: apt-get install -y npm")
@@ -66,18 +86,20 @@ func npmPack(ctx context.Context, cache, tgz string, log zerolog.Logger) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	log.Info().Str("package", Package).Msg("downloading the ClickHouse engine with npm pack (~178 MB, about a minute)")
+	pkg := PackageName + "@" + version
+	log.Info().Str("package", pkg).Msg("downloading the ClickHouse engine with npm pack (~160-180 MB, about a minute)")
 	began := time.Now()
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, npm, "pack", "--silent", Package)
+	// --loglevel=error: no progress, but npm's reason when it fails.
+	cmd := exec.CommandContext(ctx, npm, "pack", "--loglevel=error", pkg)
 	cmd.Dir = tmp
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("chlocal: npm pack %s: %w: %s", Package, err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("chlocal: npm pack %s: %w: %s (`npm view %s versions` lists the versions)", pkg, err, strings.TrimSpace(out.String()), PackageName)
 	}
-	got := filepath.Join(tmp, tarballName)
+	got := filepath.Join(tmp, tarballName(version))
 	if _, err := os.Stat(got); err != nil {
-		return fmt.Errorf("chlocal: npm pack %s did not write %s: %s", Package, tarballName, strings.TrimSpace(out.String()))
+		return fmt.Errorf("chlocal: npm pack %s did not write %s: %s", pkg, tarballName(version), strings.TrimSpace(out.String()))
 	}
 	if err := os.Rename(got, tgz); err != nil {
 		return err

@@ -11,9 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
-	"github.com/ebitengine/purego"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,14 +49,22 @@ const shutdownGrace = 3 * time.Second
 
 // serverArgs is the clickhouse-local command line; separate for testing.
 func serverArgs(opts Options) []string {
+	return commandLine(opts, "--query=SYSTEM START LISTEN TCP; SYSTEM START LISTEN HTTP; "+blockingQuery)
+}
+
+// commandLine is clickhouse-local's command line with the server settings
+// of opts; query ("" for none) is the query argument.
+func commandLine(opts Options, query string) []string {
 	args := []string{"clickhouse", "--path=" + opts.DataDir}
 	if opts.LogPath != "" {
 		// clickhouse-local logs at trace level unless told otherwise, and
 		// ignores logger.level for that.
 		args = append(args, "--log-level=information")
 	}
+	if query != "" {
+		args = append(args, query)
+	}
 	args = append(args,
-		"--query=SYSTEM START LISTEN TCP; SYSTEM START LISTEN HTTP; "+blockingQuery,
 		"--",
 		"--tcp_port="+strconv.Itoa(opts.TCPPort),
 		"--http_port="+strconv.Itoa(opts.HTTPPort),
@@ -117,9 +123,11 @@ func Serve(opts Options) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	var stopping atomic.Bool
+	stop := make(chan struct{})
 	go func() {
 		<-sigs
 		stopping.Store(true)
+		close(stop)
 		_ = w.Close()
 		// clickhouse-local's shutdown waits 5 s for every idle keep-alive
 		// connection (shutdown_wait_unfinished does not apply to it).
@@ -131,47 +139,50 @@ func Serve(opts Options) error {
 	}()
 
 	runtime.LockOSThread()
-	lib, err := purego.Dlopen(opts.LibPath, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	eng, err := loadEngine(opts.LibPath)
 	if err != nil {
-		return fmt.Errorf("chlocal: load %s: %w", opts.LibPath, err)
+		return err
 	}
-	var (
-		queryCmdline  func(argc int32, argv **byte) uintptr
-		resultError   func(res uintptr) *byte
-		destroyResult func(res uintptr)
-	)
-	purego.RegisterLibFunc(&queryCmdline, lib, "chdb_query_cmdline")
-	purego.RegisterLibFunc(&resultError, lib, "chdb_result_error")
-	purego.RegisterLibFunc(&destroyResult, lib, "chdb_destroy_query_result")
-
-	args := serverArgs(opts)
-	argv := make([]*byte, len(args)+1)
-	for i, a := range args {
-		b := append([]byte(a), 0)
-		argv[i] = &b[0]
+	if opts.Bridge || os.Getenv(bridgeEnv) != "" {
+		return serveBridge(eng, opts, stop)
 	}
-	res := queryCmdline(int32(len(args)), &argv[0])
-	runtime.KeepAlive(argv)
-	if res == 0 {
-		return errors.New("chlocal: chdb_query_cmdline returned no result")
+	msg, err := eng.cmdline(serverArgs(opts))
+	if err != nil {
+		return err
 	}
-	defer destroyResult(res)
-	if msg := cString(resultError(res)); msg != "" {
+	if msg != "" {
 		return fmt.Errorf("chlocal: server on tcp %d / http %d: %s", opts.TCPPort, opts.HTTPPort, msg)
 	}
-	if !stopping.Load() {
-		return errors.New("chlocal: server query ended without a stop signal")
+	if stopping.Load() {
+		return nil
 	}
-	return nil
+	// The query ended by itself. An engine older than chDB 26.7 does that:
+	// its clickhouse-local refuses SYSTEM START LISTEN (printing the error
+	// rather than returning it). Such an engine serves through the bridge,
+	// in a fresh process image, as the library cannot open a session after
+	// a command line in the same process.
+	return reexecAsBridge(opts)
 }
 
-func cString(p *byte) string {
-	if p == nil {
-		return ""
+// bridgeEnv makes a re-executed server child serve through the bridge.
+const bridgeEnv = "DECISIONTRACE_CHLOCAL_BRIDGE"
+
+func reexecAsBridge(opts Options) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("chlocal: find own executable: %w", err)
 	}
-	n := 0
-	for *(*byte)(unsafe.Add(unsafe.Pointer(p), n)) != 0 {
-		n++
+	enc, err := json.Marshal(opts)
+	if err != nil {
+		return err
 	}
-	return string(unsafe.Slice(p, n))
+	env := append(envWithout(envWithout(os.Environ(), ServeEnv), bridgeEnv), ServeEnv+"="+string(enc), bridgeEnv+"=1")
+	// The pid, process group, log and parent stay: to Start this is the
+	// same child. (The parent-death signal does not when this is not the
+	// main thread; serveBridge sets it again.)
+	return fmt.Errorf("chlocal: re-execute %s as the bridge: %w", exe, syscall.Exec(exe, os.Args, env))
 }
+
+// listenUnsupported is how engines before chDB 26.7 refuse SYSTEM START
+// LISTEN in clickhouse-local.
+const listenUnsupported = "SYSTEM START LISTEN query is not supported in clickhouse-local"

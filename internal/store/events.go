@@ -116,16 +116,18 @@ var decisionsTable = table{
 // noOutput is the output column's value for an event that is not a model
 // output: later than any real one, so min() picks the decision's first
 // output.
-const noOutput = "tuple(toDateTime64('2200-01-01 00:00:00', 9), CAST(NULL, 'Nullable(Float64)'), '', '')"
+const noOutput = "tuple(toDateTime64('2200-01-01 00:00:00', 9), toUInt64(0), CAST(NULL, 'Nullable(Float64)'), '', '')"
 
 // decisionsV2Columns are what verdicts need per decision: the distinct
 // event IDs (so a resent event is counted once), the first model output
-// (its time is the decision time), and per context source the best read:
+// (its time is the decision time; its event ID settles a tie between two
+// outputs of the same time, which min() over a Nullable element would
+// settle by storage order), and per context source the best read:
 // the freshest as_of in microseconds, 0 for a read without as_of, -1 for a
 // read that found the source unavailable.
 var decisionsV2Columns = []string{
 	"event_ids SimpleAggregateFunction(groupUniqArrayArray, Array(UInt64))",
-	"output SimpleAggregateFunction(min, Tuple(DateTime64(9), Nullable(Float64), String, String)) DEFAULT " + noOutput,
+	"output SimpleAggregateFunction(min, Tuple(DateTime64(9), UInt64, Nullable(Float64), String, String)) DEFAULT " + noOutput,
 	"reads SimpleAggregateFunction(maxMap, Tuple(Array(String), Array(Int64)))",
 }
 
@@ -158,7 +160,7 @@ const decisionsV2Select = `SELECT
     tuple(if(cycle_time_s IS NULL, toDateTime64(0, 9), time), cycle_time_s) AS latest_cycle_time_s,
     tuple(if(business_cost IS NULL, toDateTime64(0, 9), time), business_cost) AS latest_business_cost,
     tuple(toDateTime64(0, 9), '', '', toUInt8(0)) AS latest_verdict,
-    if(event = 'model.output', tuple(time, confidence, toString(model_name), toString(model_version)), ` + noOutput + `) AS output,
+    if(event = 'model.output', tuple(time, event_id, confidence, toString(model_name), toString(model_version)), ` + noOutput + `) AS output,
     if(` + isRead + `,
        tuple([toString(source)], [multiIf(data_available = false, toInt64(-1), as_of IS NULL, toInt64(0), greatest(toInt64(1), toUnixTimestamp64Micro(assumeNotNull(as_of))))]),
        tuple(CAST([], 'Array(String)'), CAST([], 'Array(Int64)'))) AS reads
@@ -176,8 +178,9 @@ var watermarksTable = table{
     stream LowCardinality(String),
     source String,
     until SimpleAggregateFunction(max, DateTime64(9))`,
-	engine:  "AggregatingMergeTree",
-	tail:    "ORDER BY (workflow, stream, source)",
+	engine: "AggregatingMergeTree",
+	// A redelivered block is dropped here as at the events table.
+	tail:    "ORDER BY (workflow, stream, source)\nSETTINGS non_replicated_deduplication_window = 1000",
 	shardBy: "cityHash64(workflow, source)",
 }
 
@@ -202,7 +205,7 @@ var sourcePollsTable = table{
     available Nullable(Bool),
     workflow LowCardinality(String)`,
 	engine:  "MergeTree",
-	tail:    "PARTITION BY toYYYYMM(time)\nORDER BY (source, time)",
+	tail:    "PARTITION BY toYYYYMM(time)\nORDER BY (source, time)\nSETTINGS non_replicated_deduplication_window = 1000",
 	shardBy: "cityHash64(source)",
 }
 
@@ -220,7 +223,7 @@ var decisionChangesTable = table{
     changed_at DateTime64(3),
     decision_id String`,
 	engine:  "MergeTree",
-	tail:    "PARTITION BY toDate(changed_at)\nORDER BY changed_at\nTTL toDateTime(changed_at) + toIntervalDay(" + changesRetentionDays + ")",
+	tail:    "PARTITION BY toDate(changed_at)\nORDER BY changed_at\nTTL toDateTime(changed_at) + toIntervalDay(" + changesRetentionDays + ")\nSETTINGS non_replicated_deduplication_window = 1000",
 	shardBy: "cityHash64(decision_id)",
 }
 

@@ -111,31 +111,43 @@ FROM (
                 {fresh}) AS status
         FROM (
             SELECT
-                d.decision_id AS decision_id, d.workflow AS workflow, d.decision_time AS decision_time, d.confidence AS confidence,
-                d.model_name AS model_name, d.model_version AS model_version,
-                c.contract_hash AS contract_hash, c.confidence_floor AS confidence_floor, c.on_low_confidence AS on_low_confidence,
-                c.max_context_lag_s AS max_context_lag_s,
+                j.decision_id AS decision_id, j.workflow AS workflow, j.decision_time AS decision_time, j.confidence AS confidence,
+                j.model_name AS model_name, j.model_version AS model_version,
+                j.contract_hash AS contract_hash, j.confidence_floor AS confidence_floor, j.on_low_confidence AS on_low_confidence,
+                j.max_context_lag_s AS max_context_lag_s,
                 tupleElement(src, 1) AS source, tupleElement(src, 2) AS required, tupleElement(src, 3) AS budget_s,
                 tupleElement(src, 4) AS on_stale, tupleElement(src, 5) AS on_missing,
-                indexOf(tupleElement(d.reads, 1), source) AS read_at,
-                if(read_at = 0, NULL, tupleElement(d.reads, 2)[read_at]) AS code,
-                w.decided_until AS decided_until, w.read_until[source] AS read_until
+                indexOf(tupleElement(j.reads, 1), source) AS read_at,
+                if(read_at = 0, NULL, tupleElement(j.reads, 2)[read_at]) AS code,
+                j.decided_until AS decided_until, j.read_until_by_source[source] AS read_until
             FROM (
-                SELECT decision_id, max(workflow) AS workflow, min(output) AS first_output, maxMap(reads) AS reads,
-                    tupleElement(first_output, 1) AS decision_time, tupleElement(first_output, 2) AS confidence,
-                    tupleElement(first_output, 3) AS model_name, tupleElement(first_output, 4) AS model_version
-                FROM {db}.decisions
-                GROUP BY decision_id
-                HAVING decision_time < {no_output}
-            ) AS d
-            ASOF INNER JOIN (SELECT * FROM {db}.contracts FINAL) AS c ON d.workflow = c.workflow AND d.decision_time >= c.effective_from
-            LEFT JOIN (
-                SELECT workflow, maxIf(until, stream = 'decisions') AS decided_until,
-                    CAST(tuple(groupArrayIf(source, stream = 'reads'), groupArrayIf(until, stream = 'reads')), 'Map(String, DateTime64(9))') AS read_until
-                FROM (SELECT workflow, stream, source, max(until) AS until FROM {db}.watermarks GROUP BY workflow, stream, source)
-                GROUP BY workflow
-            ) AS w ON d.workflow = w.workflow
-            LEFT ARRAY JOIN arrayZip(c.source_names, c.source_required, c.source_max_age_s, c.source_on_stale, c.source_on_missing) AS src
+                -- The joins in a subquery of their own and the ARRAY JOIN
+                -- on its result: ClickHouse without the analyzer (24.8 with
+                -- allow_experimental_analyzer = 0) refuses the two mixed.
+                SELECT
+                    d.decision_id AS decision_id, d.workflow AS workflow, d.decision_time AS decision_time, d.confidence AS confidence,
+                    d.model_name AS model_name, d.model_version AS model_version, d.reads AS reads,
+                    c.contract_hash AS contract_hash, c.confidence_floor AS confidence_floor, c.on_low_confidence AS on_low_confidence,
+                    c.max_context_lag_s AS max_context_lag_s,
+                    arrayZip(c.source_names, c.source_required, c.source_max_age_s, c.source_on_stale, c.source_on_missing) AS sources,
+                    w.decided_until AS decided_until, w.read_until AS read_until_by_source
+                FROM (
+                    SELECT decision_id, max(workflow) AS workflow, min(output) AS first_output, maxMap(reads) AS reads,
+                        tupleElement(first_output, 1) AS decision_time, tupleElement(first_output, 3) AS confidence,
+                        tupleElement(first_output, 4) AS model_name, tupleElement(first_output, 5) AS model_version
+                    FROM {db}.decisions
+                    GROUP BY decision_id
+                    HAVING decision_time < {no_output}
+                ) AS d
+                ASOF INNER JOIN (SELECT * FROM {db}.contracts FINAL) AS c ON d.workflow = c.workflow AND d.decision_time >= c.effective_from
+                LEFT JOIN (
+                    SELECT workflow, maxIf(until, stream = 'decisions') AS decided_until,
+                        CAST(tuple(groupArrayIf(source, stream = 'reads'), groupArrayIf(until, stream = 'reads')), 'Map(String, DateTime64(9))') AS read_until
+                    FROM (SELECT workflow, stream, source, max(until) AS until FROM {db}.watermarks GROUP BY workflow, stream, source)
+                    GROUP BY workflow
+                ) AS w ON d.workflow = w.workflow
+            ) AS j
+            LEFT ARRAY JOIN j.sources AS src
         ) AS s
         ASOF LEFT JOIN (
             SELECT toString(source) AS source, time AS polled_at, as_of AS polled_as_of, available AS polled_available
