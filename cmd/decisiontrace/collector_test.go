@@ -73,7 +73,39 @@ type collectorEnv struct {
 
 func writeConfig(t *testing.T, dir, clickhouseAddr, db string) collectorEnv {
 	t.Helper()
+	return collectorConfig(t, dir, clickhouseAddr, db, false)
+}
+
+// collectorConfig writes the configuration of a test's collector: OTLP in,
+// the decision store with a persistent queue. With evaluator, also the
+// decision processor, and the rule evaluator (contracts from
+// deploy/contracts, evaluated and refreshing verdicts every second) with
+// its alerts to the debug exporter.
+func collectorConfig(t *testing.T, dir, clickhouseAddr, db string, evaluator bool) collectorEnv {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(dir, 0o755))
 	env := collectorEnv{configPath: filepath.Join(dir, "collector.yaml"), httpPort: testenv.FreePort(t)}
+	receivers, processors, exporters, pipelines := "", "", "", ""
+	if evaluator {
+		receivers = fmt.Sprintf(`
+  alertrules:
+    endpoint: clickhouse://%[1]s
+    database: %[2]s
+    contracts: ["%[3]s/deploy/contracts/*.yaml"]
+    contract_rules_interval: 1s
+    verdict_refresh_interval: 1s`, clickhouseAddr, db, repoRoot)
+		processors = `
+processors:
+  decision: {}`
+		exporters = `
+  debug:
+    verbosity: basic`
+		pipelines = `
+      processors: [decision]
+    logs/alerts:
+      receivers: [alertrules]
+      exporters: [debug]`
+	}
 	cfg := fmt.Sprintf(`
 extensions:
   file_storage:
@@ -85,11 +117,12 @@ receivers:
       grpc:
         endpoint: 127.0.0.1:%[2]d
       http:
-        endpoint: 127.0.0.1:%[3]d
-exporters:
+        endpoint: 127.0.0.1:%[3]d%[6]s%[7]s
+exporters:%[8]s
   decisionstore:
     endpoint: clickhouse://%[4]s
     database: %[5]s
+    ttl: 0s
     connect_timeout: 500ms
     timeout: 5s
     retry_on_failure:
@@ -113,8 +146,8 @@ service:
   pipelines:
     logs:
       receivers: [otlp]
-      exporters: [decisionstore]
-`, filepath.Join(dir, "queue"), testenv.FreePort(t), env.httpPort, clickhouseAddr, db)
+      exporters: [decisionstore]%[9]s
+`, filepath.Join(dir, "queue"), testenv.FreePort(t), env.httpPort, clickhouseAddr, db, receivers, processors, exporters, pipelines)
 	require.NoError(t, os.WriteFile(env.configPath, []byte(cfg), 0o600))
 	return env
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -38,71 +37,11 @@ import (
 
 var repoRoot, _ = filepath.Abs(filepath.Join("..", ".."))
 
-// verdictCollector writes the configuration of one collector of a verdict
-// test: OTLP/HTTP in, the decision processor, the decision store with a
-// persistent queue, and the rule evaluator (contracts from deploy/contracts,
-// evaluated and refreshed every second) with its alerts to the debug
-// exporter.
+// verdictCollector is a collector of a verdict test (collectorConfig with
+// the evaluator).
 func verdictCollector(t *testing.T, dir, addr, db string) collectorEnv {
 	t.Helper()
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	env := collectorEnv{configPath: filepath.Join(dir, "collector.yaml"), httpPort: testenv.FreePort(t)}
-	cfg := fmt.Sprintf(`
-extensions:
-  file_storage:
-    directory: %[1]s
-    create_directory: true
-receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:%[2]d
-  alertrules:
-    endpoint: clickhouse://%[3]s
-    database: %[4]s
-    contracts: ["%[5]s/deploy/contracts/*.yaml"]
-    contract_rules_interval: 1s
-    verdict_refresh_interval: 1s
-processors:
-  decision: {}
-exporters:
-  debug:
-    verbosity: basic
-  decisionstore:
-    endpoint: clickhouse://%[3]s
-    database: %[4]s
-    ttl: 0s
-    connect_timeout: 500ms
-    timeout: 5s
-    retry_on_failure:
-      enabled: true
-      initial_interval: 100ms
-      max_interval: 500ms
-      max_elapsed_time: 0s
-    sending_queue:
-      enabled: true
-      storage: file_storage
-      num_consumers: 2
-      batch:
-        flush_timeout: 100ms
-service:
-  extensions: [file_storage]
-  telemetry:
-    logs:
-      level: warn
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [otlp]
-      processors: [decision]
-      exporters: [decisionstore]
-    logs/alerts:
-      receivers: [alertrules]
-      exporters: [debug]
-`, filepath.Join(dir, "queue"), env.httpPort, addr, db, repoRoot)
-	require.NoError(t, os.WriteFile(env.configPath, []byte(cfg), 0o600))
-	return env
+	return collectorConfig(t, dir, addr, db, true)
 }
 
 func randomDB(prefix string) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,7 +16,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
+	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/rules"
+	"github.com/decisiontrace/decisiontrace/internal/store"
 )
 
 type globs []string
@@ -24,35 +27,49 @@ func (g *globs) String() string     { return strings.Join(*g, ",") }
 func (g *globs) Set(v string) error { *g = append(*g, v); return nil }
 
 type benchReport struct {
-	Database     string             `json:"database"`
-	Events       uint64             `json:"events"`
-	EventsFrom   time.Time          `json:"events_from"`
-	EventsTo     time.Time          `json:"events_to"`
-	Rules        int                `json:"rules"`
-	Rounds       int                `json:"rounds"`
+	Database   string    `json:"database"`
+	Events     uint64    `json:"events"`
+	EventsFrom time.Time `json:"events_from"`
+	EventsTo   time.Time `json:"events_to"`
+	Verdicts   uint64    `json:"verdicts"`
+	Rules      int       `json:"rules"`
+	Rounds     int       `json:"rounds"`
+	// CatchUpMS is the refresh before the first round: on a store whose
+	// verdicts were never refreshed, or not for long, it judges the
+	// backlog, which the rounds' refreshes then do not.
+	CatchUpMS float64 `json:"catch_up_refresh_ms"`
+	// A round is one verdict refresh and then every rule; the refresh's
+	// time is in the round's and also on its own.
 	RoundMinMS   float64            `json:"round_min_ms"`
 	RoundMedMS   float64            `json:"round_median_ms"`
 	RoundMaxMS   float64            `json:"round_max_ms"`
+	RefreshMinMS float64            `json:"refresh_min_ms"`
+	RefreshMedMS float64            `json:"refresh_median_ms"`
+	RefreshMaxMS float64            `json:"refresh_max_ms"`
 	RuleMedianMS map[string]float64 `json:"rule_median_ms"`
 	Firing       map[string]int     `json:"matching_label_sets"`
 }
 
 // bench times evaluation rounds of rules over an existing decision store,
-// each rule evaluated as the alertrules receiver does (its query, then the
-// no-data check when nothing matched), one after the other: the round time
-// is what one group holding every rule would take.
-func bench(args []string, log zerolog.Logger) int {
+// as the alertrules receiver runs them: a verdict refresh (which the
+// receiver runs every verdict_refresh_interval, and which the verdict rules
+// read), then each rule (its query, and the no-data check when nothing
+// matched), one after the other: the round time is what one group holding
+// every rule would take, its verdicts refreshed.
+func bench(args []string, log zerolog.Logger, out io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	addr := fs.String("clickhouse", "127.0.0.1:19000", "ClickHouse native host:port holding the decision store (CLICKHOUSE_USER / CLICKHOUSE_PASSWORD)")
 	db := fs.String("database", "decisiontrace", "database of the decision store")
 	rounds := fs.Int("rounds", 10, "evaluation rounds")
+	cluster := fs.String("cluster", "", "cluster of a clustered store (its writes wait for every shard, as the receiver's do)")
+	writeContracts := fs.Bool("write-contracts", false, "write the --contracts into the store first, in force from now, as the receiver does at start (a changed contract then judges the store's decisions anew: not on a store in use)")
 	var contracts globs
 	fs.Var(&contracts, "contracts", "contract files whose default rules are evaluated too (glob; repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if !chconn.Identifier(*db) || *rounds < 1 {
-		fmt.Fprintln(os.Stderr, "--database must be a plain identifier and --rounds at least 1")
+	if !chconn.Identifier(*db) || *rounds < 1 || (*cluster != "" && !chconn.Identifier(*cluster)) {
+		fmt.Fprintln(os.Stderr, "--database (and --cluster) must be plain identifiers and --rounds at least 1")
 		return 2
 	}
 	var contractFiles []string
@@ -79,18 +96,45 @@ func bench(args []string, log zerolog.Logger) int {
 		return 1
 	}
 	defer conn.Close()
+	st := store.New(conn, *db, store.Layout{Cluster: *cluster})
+	if *writeContracts {
+		cs, err := contract.Load(contractFiles)
+		if err == nil {
+			err = st.WriteContracts(ctx, cs, time.Now())
+		}
+		if err != nil {
+			log.Error().Err(err).Msg("writing contracts")
+			return 1
+		}
+	}
 	rep := benchReport{Database: *db, Rules: len(ruleset), Rounds: *rounds, RuleMedianMS: map[string]float64{}, Firing: map[string]int{}}
 	if err := conn.QueryRow(ctx, "SELECT count(), min(time), max(time) FROM "+*db+".events").Scan(&rep.Events, &rep.EventsFrom, &rep.EventsTo); err != nil {
 		log.Error().Err(err).Msg("counting events")
 		return 1
 	}
-	log.Info().Uint64("events", rep.Events).Int("rules", len(ruleset)).Msg("evaluating")
+	log.Info().Uint64("events", rep.Events).Int("rules", len(ruleset)).Msg("catching up on verdicts")
+	started := time.Now()
+	if _, err := st.RefreshVerdicts(ctx); err != nil {
+		log.Error().Err(err).Msg("refreshing verdicts")
+		return 1
+	}
+	rep.CatchUpMS = ms(time.Since(started))
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+*db+".verdicts FINAL").Scan(&rep.Verdicts); err != nil {
+		log.Error().Err(err).Msg("counting verdicts")
+		return 1
+	}
+	log.Info().Uint64("verdicts", rep.Verdicts).Float64("catch_up_ms", rep.CatchUpMS).Msg("evaluating")
 
-	var roundMS []float64
+	var roundMS, refreshMS []float64
 	perRule := make([][]float64, len(ruleset))
 	for i := 0; i < *rounds; i++ {
 		now := time.Now()
 		start := time.Now()
+		if _, err := st.RefreshVerdicts(ctx); err != nil {
+			log.Error().Err(err).Msg("refreshing verdicts")
+			return 1
+		}
+		refreshMS = append(refreshMS, ms(time.Since(start)))
 		for ri, r := range ruleset {
 			t := time.Now()
 			samples, _, err := r.Eval(ctx, conn, *db, now)
@@ -102,21 +146,27 @@ func bench(args []string, log zerolog.Logger) int {
 			rep.Firing[ruleName(r)] = len(samples)
 		}
 		roundMS = append(roundMS, ms(time.Since(start)))
-		log.Info().Int("round", i+1).Float64("ms", roundMS[i]).Msg("round")
+		log.Info().Int("round", i+1).Float64("ms", roundMS[i]).Float64("refresh_ms", refreshMS[i]).Msg("round")
 	}
-	sort.Float64s(roundMS)
-	rep.RoundMinMS, rep.RoundMedMS, rep.RoundMaxMS = roundMS[0], roundMS[len(roundMS)/2], roundMS[len(roundMS)-1]
+	rep.RoundMinMS, rep.RoundMedMS, rep.RoundMaxMS = spread(roundMS)
+	rep.RefreshMinMS, rep.RefreshMedMS, rep.RefreshMaxMS = spread(refreshMS)
 	for ri, r := range ruleset {
 		sort.Float64s(perRule[ri])
 		rep.RuleMedianMS[ruleName(r)] = perRule[ri][len(perRule[ri])/2]
 	}
-	enc := json.NewEncoder(os.Stdout)
+	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(rep)
 	return 0
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// spread is the minimum, median and maximum of samples (sorted in place).
+func spread(samples []float64) (lo, med, hi float64) {
+	sort.Float64s(samples)
+	return samples[0], samples[len(samples)/2], samples[len(samples)-1]
+}
 
 // ruleName tells apart contract rules, which share names across workflows.
 func ruleName(r *rules.Rule) string {

@@ -3,7 +3,8 @@
 //
 //	dtrules check FILE...     validate rule files
 //	dtrules test FILE...      run rule test files on ClickHouse
-//	dtrules bench FILE...     time evaluation rounds on a decision store
+//	dtrules bench FILE...     time evaluation rounds (a verdict refresh and
+//	                          every rule) on a decision store
 //
 // Tests run on the embedded ClickHouse engine (started in a temporary
 // directory and stopped afterwards) unless --clickhouse names a server
@@ -39,7 +40,7 @@ func run(args []string, log zerolog.Logger) int {
 		return 2
 	}
 	if args[0] == "bench" {
-		return bench(args[1:], log)
+		return bench(args[1:], log, os.Stdout)
 	}
 	if args[0] == "check" {
 		if _, err := rules.LoadFiles(args[1:]); err != nil {

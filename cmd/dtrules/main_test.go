@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	c "github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/storetest"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
@@ -24,11 +30,66 @@ func TestCheckExitCodes(t *testing.T) {
 }
 
 // The benchmark evaluates every shipped rule, contract defaults included,
-// on a real decision store; a query that fails there fails the command.
-func TestBenchRunsEveryShippedRule(t *testing.T) {
-	store := storetest.New(t, "dt_bench", nil)
-	code := bench([]string{"--clickhouse", store.Addr, "--database", store.DB, "--rounds", "2",
-		"--contracts", "../../deploy/contracts/*.yaml", "../../deploy/rules/demo.yaml"}, zerolog.Nop())
-	assert.Equal(t, 0, code)
-	assert.Equal(t, 2, bench([]string{"--database", "not-an-identifier", "../../deploy/rules/demo.yaml"}, zerolog.Nop()))
+// on a real decision store, each round after a verdict refresh; a query
+// that fails there fails the command.
+func TestBenchRunsEveryShippedRuleAfterARefresh(t *testing.T) {
+	store := storetest.New(t, "dt_bench")
+	// Decisions of claims-triage, judged by the refreshes (recent: the
+	// rules look back from the wall clock).
+	now := time.Now()
+	var evs []storetest.Event
+	for i := 0; i < 50; i++ {
+		id, at := fmt.Sprintf("d-%d", i), now.Add(-time.Duration(i)*10*time.Second)
+		evs = append(evs,
+			storetest.Event{At: at, Attrs: map[string]any{c.DecisionID: id, c.DecisionWorkflow: "claims-triage", c.DecisionLayer: "model",
+				c.DecisionEvent: "model.output", c.ModelConfidence: 0.9}},
+			storetest.Event{At: at, Attrs: map[string]any{c.DecisionID: id, c.DecisionWorkflow: "claims-triage", c.DecisionLayer: "data",
+				c.DecisionEvent: "context.read", c.DataSource: "policy-db", c.DataAsOf: at.Add(-time.Hour).Format(time.RFC3339Nano)}},
+			storetest.Event{At: at, Attrs: map[string]any{c.DecisionID: id, c.DecisionWorkflow: "claims-triage", c.DecisionLayer: "data",
+				c.DecisionEvent: "context.read", c.DataSource: "claims-history", c.DataAsOf: at.Add(-time.Minute).Format(time.RFC3339Nano)}})
+	}
+	store.WriteEvents(t, evs...)
+
+	var out bytes.Buffer
+	code := bench([]string{"--clickhouse", store.Addr, "--database", store.DB, "--rounds", "2", "--write-contracts",
+		"--contracts", "../../deploy/contracts/*.yaml", "../../deploy/rules/demo.yaml"}, zerolog.Nop(), &out)
+	require.Equal(t, 0, code)
+	var rep benchReport
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
+	assert.Equal(t, uint64(150), rep.Events)
+	assert.Equal(t, uint64(50), rep.Verdicts, "the contracts were written and every decision judged")
+	assert.Equal(t, 2, rep.Rounds)
+	assert.Positive(t, rep.RefreshMedMS)
+	assert.GreaterOrEqual(t, rep.RoundMinMS, rep.RefreshMinMS, "a round's time holds its refresh")
+	assert.Len(t, rep.RuleMedianMS, rep.Rules)
+	// Every decision is confident on a policy-db read an hour old.
+	assert.Equal(t, 1, rep.Firing["DecisionUnsupportedCertainty{workflow=claims-triage}"])
+
+	assert.Equal(t, 2, bench([]string{"--database", "not-an-identifier", "../../deploy/rules/demo.yaml"}, zerolog.Nop(), &out))
+}
+
+// dtrules test exits 0 when every test passes, 1 when one fails.
+func TestTestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	rules := "groups:\n  - name: g\n    interval: 15s\n    rules:\n      - alert: Deep\n        kind: queue_depth\n        max_depth: 10\n"
+	test := func(want string) string {
+		return `rule_files: [r.yaml]
+tests:
+  - name: deep
+    input_events:
+      - {at: 0s, every: 15s, until: 1m, attributes: {decision.workflow: w, decision.layer: workflow, decision.event: queue.depth, workflow.queue: q, workflow.queue.depth: 50}}
+    alert_eval:
+      - {at: 30s, alertname: Deep, expected_alerts: ` + want + `}
+`
+	}
+	for name, body := range map[string]string{"r.yaml": rules, "pass.yaml": test("[{labels: {workflow: w, queue: q}}]"), "fail.yaml": test("[]")} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600))
+	}
+	user, pass := testenv.ClickHouseAuth()
+	t.Setenv("CLICKHOUSE_USER", user)
+	t.Setenv("CLICKHOUSE_PASSWORD", pass)
+	addr := testenv.ClickHouse(t)
+	assert.Equal(t, 0, run([]string{"test", "--clickhouse", addr, filepath.Join(dir, "pass.yaml")}, zerolog.Nop()))
+	assert.Equal(t, 1, run([]string{"test", "--clickhouse", addr, filepath.Join(dir, "pass.yaml"), filepath.Join(dir, "fail.yaml")}, zerolog.Nop()))
+	assert.Equal(t, 1, run([]string{"test", "--clickhouse", addr, filepath.Join(dir, "missing.yaml")}, zerolog.Nop()))
 }

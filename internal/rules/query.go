@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
 )
 
 // bindNow turns each {now} of a query into a bound parameter holding the
@@ -33,6 +35,18 @@ func bindNow(q string, args []any, now time.Time) (string, []any) {
 		}
 	}
 	return b.String(), out
+}
+
+// judgedIn selects the verdicts of the decisions taken in a rule's window
+// ({now} - ? seconds to {now}) whose context is known: pending ones are
+// left out of every verdict rate.
+const judgedIn = "decision_time >= {now} - toIntervalSecond(?) AND decision_time <= {now} AND context != '" + conventions.ContextPending + "'"
+
+// verdictCondition is the finding each verdict kind counts.
+var verdictCondition = map[Kind]string{
+	KindUnsupportedCertainty: "unsupported_certainty",
+	KindMissingContext:       "context = '" + conventions.ContextMissing + "'",
+	KindLowConfidence:        "confidence_low",
 }
 
 // Lookback bounds how far back the freshness, queue and silence kinds look
@@ -97,10 +111,21 @@ HAVING value > ?`
 		return q, append(append([]any{window}, args...), float64(limit))
 	case KindOverrideRate:
 		filter("workflow", r.Workflow)
+		// Rates count decisions, each by its latest action in the window,
+		// so that a resent action (the same event stored twice) or a
+		// decision acted on twice changes no number.
+		// The subqueries' aliases differ from column names: ClickHouse
+		// resolves an alias before a column in WHERE.
+		actions := `SELECT decision_id, any(workflow) AS wf, argMax(human_action, time) AS action
+  FROM ` + ev + `
+  WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND decision_id != ''
+    AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
+  GROUP BY decision_id`
 		if !r.ByModel {
-			q := `SELECT workflow, countIf(human_action = 'overridden') / count() AS value
-FROM ` + ev + `
-WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
+			q := `SELECT wf AS workflow, countIf(action = 'overridden') / count() AS value
+FROM (
+  ` + actions + `
+)
 GROUP BY workflow
 HAVING count() >= ? AND value > ?`
 			return q, append(append([]any{seconds(r.Window)}, args...), r.MinCount, r.MaxRate)
@@ -108,17 +133,12 @@ HAVING count() >= ? AND value > ?`
 		// Human actions rarely carry the model version: take it from the
 		// decision's model output, which may precede the action by up to
 		// the lookback.
-		// The subqueries' aliases differ from column names: ClickHouse
-		// resolves an alias before a column in WHERE.
 		// The workflow filter applies to both sides: a decision's model
 		// output belongs to the same workflow, and the output side is the
 		// larger scan (a third of the round time on 10M events without it).
 		q := `SELECT h.wf AS workflow, o.mv AS model_version, countIf(h.action = 'overridden') / count() AS value
 FROM (
-  SELECT decision_id, any(workflow) AS wf, argMax(human_action, time) AS action
-  FROM ` + ev + `
-  WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
-  GROUP BY decision_id
+  ` + actions + `
 ) AS h
 INNER JOIN (
   SELECT decision_id, any(model_version) AS mv
@@ -134,26 +154,44 @@ HAVING count() >= ? AND value > ?`
 		return q, append(out, r.MinCount, r.MaxRate)
 	case KindUnsupportedCertainty, KindMissingContext, KindLowConfidence:
 		filter("workflow", r.Workflow)
-		cond := map[Kind]string{
-			KindUnsupportedCertainty: "verdict_unsupported",
-			KindMissingContext:       "verdict_context = 'missing'",
-			KindLowConfidence:        "verdict_confidence_low",
-		}[r.Kind]
-		q := `SELECT workflow, countIf(` + cond + `) / count() AS value
-FROM ` + ev + `
-WHERE layer = 'model' AND event = 'decision.verdict' AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
+		// Verdicts are derived by ClickHouse and kept in verdicts, one row
+		// per decision (FINAL: its latest judgment), counted by decision
+		// time. A pending decision (context that may still arrive) is in
+		// neither the numerator nor the denominator.
+		q := `SELECT workflow, countIf(` + verdictCondition[r.Kind] + `) / count() AS value
+FROM ` + db + `.verdicts FINAL
+WHERE ` + judgedIn + and() + `
 GROUP BY workflow
 HAVING count() >= ? AND value > ?`
 		return q, append(append([]any{seconds(r.Window)}, args...), r.MinCount, r.MaxRate)
 	case KindConfidenceDrift:
 		filter("workflow", r.Workflow)
 		w := seconds(r.Window)
-		q := `SELECT workflow, abs(avgIf(confidence, time >= {now} - toIntervalSecond(?)) - avgIf(confidence, time < {now} - toIntervalSecond(?))) AS value
-FROM ` + ev + `
-WHERE layer = 'model' AND event = 'model.output' AND confidence IS NOT NULL AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
+		// A resent output must not count twice. A workflow with a contract
+		// has one verdict per decision, with its first output's confidence
+		// and time (verdicts FINAL: a tenth of the cost of grouping its
+		// outputs by event_id over the baseline); the outputs of the other
+		// workflows are counted once per event_id.
+		q := `SELECT workflow, abs(avgIf(c, t >= {now} - toIntervalSecond(?)) - avgIf(c, t < {now} - toIntervalSecond(?))) AS value
+FROM (
+  SELECT workflow, decision_time AS t, confidence AS c
+  FROM ` + db + `.verdicts FINAL
+  WHERE confidence IS NOT NULL AND decision_time >= {now} - toIntervalSecond(?) AND decision_time <= {now}` + and() + `
+  UNION ALL
+  SELECT wf AS workflow, t, c
+  FROM (
+    SELECT event_id, any(workflow) AS wf, any(time) AS t, any(confidence) AS c
+    FROM ` + ev + `
+    WHERE layer = 'model' AND event = 'model.output' AND confidence IS NOT NULL AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
+      AND workflow NOT IN (SELECT workflow FROM ` + db + `.contracts)
+    GROUP BY event_id
+  )
+)
 GROUP BY workflow
-HAVING countIf(time >= {now} - toIntervalSecond(?)) >= ? AND countIf(time < {now} - toIntervalSecond(?)) >= ? AND value > ?`
-		return q, append(append([]any{w, w, seconds(r.Baseline)}, args...), w, r.MinCount, w, r.MinCount, r.MaxDrift)
+HAVING countIf(t >= {now} - toIntervalSecond(?)) >= ? AND countIf(t < {now} - toIntervalSecond(?)) >= ? AND value > ?`
+		out := append([]any{w, w, seconds(r.Baseline)}, args...)
+		out = append(append(out, seconds(r.Baseline)), args...)
+		return q, append(out, w, r.MinCount, w, r.MinCount, r.MaxDrift)
 	case KindLayerSilence:
 		filter("workflow", r.Workflow)
 		q := `SELECT workflow, layer, toFloat64(dateDiff('millisecond', max(time), {now})) / 1000 AS value
@@ -269,7 +307,15 @@ func (r *Rule) presenceQuery(db string) (q string, args []any, ok bool) {
 	case KindOverrideRate:
 		layer, event = "human", "human.action"
 	case KindUnsupportedCertainty, KindMissingContext, KindLowConfidence:
-		layer, event = "model", "decision.verdict"
+		// The decisions judged in the window: while every one is pending
+		// (context on its way), the rate is unknown, not zero.
+		q = "SELECT count() FROM " + db + ".verdicts FINAL WHERE " + judgedIn
+		args = []any{seconds(r.Window)}
+		if r.Workflow != "" {
+			q += " AND workflow = ?"
+			args = append(args, r.Workflow)
+		}
+		return q, args, true
 	case KindConfidenceDrift:
 		layer, event = "model", "model.output"
 	case KindQueueGrowth:
@@ -295,6 +341,14 @@ func (r *Rule) presenceQuery(db string) (q string, args []any, ok bool) {
 func (r *Rule) exampleQuery(db string, labels map[string]string, n int) (q string, args []any, ok bool) {
 	ev := db + ".events"
 	window := seconds(r.Window)
+	if cond, ok := verdictCondition[r.Kind]; ok {
+		// The latest decisions of the window whose verdict shows it.
+		q = `SELECT decision_id FROM ` + db + `.verdicts FINAL
+WHERE workflow = ? AND ` + judgedIn + ` AND ` + cond + `
+ORDER BY decision_time DESC, decision_id
+LIMIT ?`
+		return q, []any{labels["workflow"], window, n}, true
+	}
 	switch {
 	case r.Kind == KindLayerSilence:
 		window = int64(Lookback / time.Second)
@@ -323,12 +377,6 @@ func (r *Rule) exampleQuery(db string, labels map[string]string, n int) (q strin
     AND model_version = ? AND time >= {now} - toIntervalSecond(?) AND time <= {now})`)
 			args = append(args, mv, window+int64(Lookback/time.Second))
 		}
-	case KindUnsupportedCertainty:
-		where = append(where, "layer = 'model'", "event = 'decision.verdict'", "verdict_unsupported")
-	case KindMissingContext:
-		where = append(where, "layer = 'model'", "event = 'decision.verdict'", "verdict_context = 'missing'")
-	case KindLowConfidence:
-		where = append(where, "layer = 'model'", "event = 'decision.verdict'", "verdict_confidence_low")
 	case KindConfidenceDrift:
 		where = append(where, "layer = 'model'", "event = 'model.output'", "confidence IS NOT NULL")
 	case KindLayerSilence:

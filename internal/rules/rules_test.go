@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
@@ -72,19 +71,25 @@ func TestDefaultsFromContract(t *testing.T) {
 	assert.Equal(t, 90*time.Second, rs[0].Budgets["policy-db"].D())
 }
 
-// store is a decision store on the real ClickHouse, filled through the
-// decisionstore exporter the way the collector fills it.
-type store struct{ *storetest.Store }
+// t0 is the evaluation time of the store tests, far from today: rules are
+// evaluated at the time they are given, never the wall clock's.
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-func newStore(t *testing.T) *store { return &store{storetest.New(t, "dt_rules", nil)} }
+// store is a decision store on the real ClickHouse, written the way the
+// collector writes it.
+type store struct {
+	*storetest.Store
+	evs []storetest.Event
+}
 
+func newStore(t *testing.T) *store { return &store{Store: storetest.New(t, "dt_rules")} }
+
+// add stores one event at t0 - ago, and keeps it for a resend.
 func (s *store) add(t *testing.T, ago time.Duration, attrs map[string]any) {
 	t.Helper()
-	ld := plog.NewLogs()
-	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now().Add(-ago)))
-	require.NoError(t, lr.Attributes().FromRaw(attrs))
-	s.Write(t, ld)
+	e := storetest.Event{At: t0.Add(-ago), Attrs: attrs}
+	s.evs = append(s.evs, e)
+	s.WriteEvents(t, e)
 }
 
 func labelsOf(samples []Sample, keys ...string) []string {
@@ -100,24 +105,199 @@ func labelsOf(samples []Sample, keys ...string) []string {
 	return out
 }
 
-func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
+func (s *store) run(t *testing.T, r Rule) []Sample {
+	t.Helper()
+	require.Empty(t, r.validate())
+	got, err := r.Run(context.Background(), s.Conn, s.DB, t0)
+	require.NoError(t, err)
+	return got
+}
+
+// verdictContracts: one required source, judged against 90 s; the
+// confidence floor is 0.7.
+const verdictContracts = `
+workflow: v-claims
+owner: claims-platform
+sources:
+  required:
+    - {name: ledger, max_age: 90s}
+confidence_floor: 0.7
+---
+workflow: v-loans
+owner: lending-platform
+sources:
+  required:
+    - {name: ledger, max_age: 90s}
+confidence_floor: 0.7
+---
+workflow: v-late
+owner: late-platform
+sources:
+  required:
+    - {name: ledger, max_age: 90s}
+confidence_floor: 0.7
+`
+
+// decisionEvents is one decision's events: a model output at t0 - ago, and
+// a read of ledger a second before it when read is not "none" ("fresh":
+// as_of 30 s before; "stale": 20 minutes before; "unavailable": the source
+// could not be read).
+func decisionEvents(id, wf string, ago time.Duration, conf float64, read string) []storetest.Event {
+	at := t0.Add(-ago)
+	out := []storetest.Event{{At: at, Attrs: map[string]any{c.DecisionID: id, c.DecisionWorkflow: wf, c.DecisionLayer: c.LayerModel,
+		c.DecisionEvent: c.EventModelOutput, c.ModelVersion: "v1", c.ModelConfidence: conf}}}
+	if read == "none" {
+		return out
+	}
+	attrs := map[string]any{c.DecisionID: id, c.DecisionWorkflow: wf, c.DecisionLayer: c.LayerData, c.DecisionEvent: c.EventContextRead,
+		c.DataSource: "ledger", c.DataAvailable: read != "unavailable"}
+	switch read {
+	case "fresh":
+		attrs[c.DataAsOf] = at.Add(-31 * time.Second).Format(time.RFC3339Nano)
+	case "stale":
+		attrs[c.DataAsOf] = at.Add(-20 * time.Minute).Format(time.RFC3339Nano)
+	}
+	return append(out, storetest.Event{At: at.Add(-time.Second), Attrs: attrs})
+}
+
+// verdictScenario stores the decisions of the verdict kinds' tests, each
+// workflow in one request:
+//
+//	v-claims: 20 judged decisions: 6 confident on stale context (unsupported
+//	          certainty), 2 low-confidence on stale context, 2
+//	          low-confidence whose source was unavailable (missing), 10
+//	          fine; then 10 low-confidence decisions whose reads have not
+//	          arrived (pending). 20 earlier decisions, half an hour to an
+//	          hour and a half before, at 0.4.
+//	v-loans:  20 fine decisions.
+//	v-late:   10 decisions, all pending.
+func verdictScenario(t *testing.T, s *store) []storetest.Event {
+	t.Helper()
+	s.ContractsYAML(t, t0, strings.Split(verdictContracts, "---")...)
+	var all []storetest.Event
+	var claims []storetest.Event
+	for i := 0; i < 30; i++ {
+		conf, read := 0.9, "fresh"
+		switch {
+		case i < 6:
+			read = "stale"
+		case i < 8:
+			conf, read = 0.5, "stale"
+		case i < 10:
+			conf, read = 0.5, "unavailable"
+		case i >= 20:
+			conf, read = 0.5, "none"
+		}
+		claims = append(claims, decisionEvents(fmt.Sprintf("c-%02d", i), "v-claims", 10*time.Minute-time.Duration(i)*10*time.Second, conf, read)...)
+	}
+	// A baseline of confidence for drift: 20 decisions 30 to 87 minutes
+	// ago, at 0.4, outside every verdict window of these tests.
+	for i := 0; i < 20; i++ {
+		claims = append(claims, decisionEvents(fmt.Sprintf("cb-%02d", i), "v-claims", 30*time.Minute+time.Duration(i)*3*time.Minute, 0.4, "fresh")...)
+	}
+	var loans, late []storetest.Event
+	for i := 0; i < 20; i++ {
+		loans = append(loans, decisionEvents(fmt.Sprintf("l-%02d", i), "v-loans", 10*time.Minute-time.Duration(i)*10*time.Second, 0.9, "fresh")...)
+	}
+	// v-late's last read of ledger is 20 minutes old (outside the
+	// window); its decisions since are waiting for theirs.
+	late = append(late, decisionEvents("x-read", "v-late", 20*time.Minute, 0.9, "fresh")...)
+	for i := 0; i < 10; i++ {
+		late = append(late, decisionEvents(fmt.Sprintf("x-%02d", i), "v-late", 3*time.Minute-time.Duration(i)*10*time.Second, 0.9, "none")...)
+	}
+	for _, evs := range [][]storetest.Event{claims, loans, late} {
+		s.WriteEvents(t, evs...)
+		all = append(all, evs...)
+	}
+	s.Refresh(t)
+	return all
+}
+
+func TestIntegrationVerdictKindsCountJudgedDecisionsByDecisionTime(t *testing.T) {
 	s := newStore(t)
+	verdictScenario(t, s)
 	ctx := context.Background()
-	now := time.Now()
-	fresh, old := now.Add(-30*time.Second).Format(time.RFC3339Nano), now.Add(-20*time.Minute).Format(time.RFC3339Nano)
+	window := contract.Duration(15 * time.Minute)
+
+	unsup := s.run(t, Rule{Alert: "Unsup", Kind: KindUnsupportedCertainty, Window: window, MaxRate: 0.1, MinCount: 10})
+	assert.Equal(t, []string{"[v-claims]"}, labelsOf(unsup, "workflow"))
+	assert.InDelta(t, 6.0/20, unsup[0].Value, 1e-9)
+	missing := s.run(t, Rule{Alert: "Missing", Kind: KindMissingContext, Window: window, MaxRate: 0.05, MinCount: 10})
+	assert.Equal(t, []string{"[v-claims]"}, labelsOf(missing, "workflow"))
+	assert.InDelta(t, 2.0/20, missing[0].Value, 1e-9)
+	// Pending decisions are in neither side of the share: counted, the
+	// share would be 14/30.
+	low := s.run(t, Rule{Alert: "Low", Kind: KindLowConfidence, Window: window, MaxRate: 0.1, MinCount: 10})
+	assert.Equal(t, []string{"[v-claims]"}, labelsOf(low, "workflow"))
+	assert.InDelta(t, 4.0/20, low[0].Value, 1e-9)
+	assert.Empty(t, s.run(t, Rule{Alert: "Low", Kind: KindLowConfidence, Window: window, MaxRate: 0.1, MinCount: 21}),
+		"20 judged decisions are under a minimum of 21: pending ones do not count")
+	assert.Empty(t, s.run(t, Rule{Alert: "Low", Kind: KindLowConfidence, Window: window, MaxRate: 0.3, MinCount: 10}))
+
+	// The window is over decision time: 8 minutes hold claims' judged
+	// decisions c-12 to c-19 (all fine) and its pending ones.
+	assert.Empty(t, s.run(t, Rule{Alert: "Unsup", Kind: KindUnsupportedCertainty, Window: contract.Duration(8 * time.Minute), MaxRate: 0.01, MinCount: 1}))
+	// An hour later the decisions are out of the window: no data, not zero.
+	r := Rule{Alert: "Unsup", Kind: KindUnsupportedCertainty, Window: window, MaxRate: 0.1, MinCount: 10, Workflow: "v-claims"}
+	_, has, err := r.Eval(ctx, s.Conn, s.DB, t0.Add(time.Hour))
+	require.NoError(t, err)
+	assert.False(t, has)
+
+	// A workflow whose decisions are all pending has no data: its rate is
+	// unknown until its context arrives (or the contract's lag passes).
+	r = Rule{Alert: "Missing", Kind: KindMissingContext, Window: window, MaxRate: 0.05, MinCount: 1, Workflow: "v-late"}
+	samples, has, err := r.Eval(ctx, s.Conn, s.DB, t0)
+	require.NoError(t, err)
+	assert.Empty(t, samples)
+	assert.False(t, has, "only pending decisions: no data")
+	r.Workflow = "v-loans"
+	samples, has, err = r.Eval(ctx, s.Conn, s.DB, t0)
+	require.NoError(t, err)
+	assert.Empty(t, samples)
+	assert.True(t, has, "judged decisions, none missing: data, and a healthy rate")
+
+	// Example decisions: the latest of the window whose verdict shows it.
+	for _, tt := range []struct {
+		kind Kind
+		want []string
+	}{
+		{KindUnsupportedCertainty, []string{"c-05", "c-04", "c-03"}},
+		{KindMissingContext, []string{"c-09", "c-08"}},
+		{KindLowConfidence, []string{"c-09", "c-08", "c-07"}},
+	} {
+		r := Rule{Alert: "X", Kind: tt.kind, Window: window, MaxRate: 0.1}
+		ex, err := r.Examples(ctx, s.Conn, s.DB, t0, map[string]string{"workflow": "v-claims"}, 3)
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, ex, "examples of %s", tt.kind)
+	}
+}
+
+// kindScenario stores events for every built-in kind (the verdict
+// scenario's among them), in a few requests, and returns them all.
+func kindScenario(t *testing.T, s *store) []storetest.Event {
+	t.Helper()
+	var evs []storetest.Event
+	add := func(ago time.Duration, attrs map[string]any) {
+		evs = append(evs, storetest.Event{At: t0.Add(-ago), Attrs: attrs})
+	}
+	fresh, old := t0.Add(-30*time.Second).Format(time.RFC3339Nano), t0.Add(-20*time.Minute).Format(time.RFC3339Nano)
 	for _, wf := range []struct{ name, asOf string }{{"claims", old}, {"loans", fresh}} {
-		s.add(t, time.Minute, map[string]any{c.DecisionWorkflow: wf.name, c.DecisionLayer: "data", c.DecisionEvent: "source.freshness",
+		add(time.Minute, map[string]any{c.DecisionWorkflow: wf.name, c.DecisionLayer: "data", c.DecisionEvent: "source.freshness",
 			c.DataSource: "policy-db", c.DataAsOf: wf.asOf})
 	}
+	// fraud-signals is 20 minutes old too; no contract budgets it.
+	add(time.Minute, map[string]any{c.DecisionWorkflow: "claims", c.DecisionLayer: "data", c.DecisionEvent: "source.freshness",
+		c.DataSource: "fraud-signals", c.DataAsOf: old})
 	// Queues: claims' queue grows from 100 to 480; loans' stays at 50.
 	for i, d := range []int64{100, 250, 480} {
-		s.add(t, time.Duration(10-3*i)*time.Minute, map[string]any{c.DecisionWorkflow: "claims", c.DecisionLayer: "workflow",
+		add(time.Duration(10-3*i)*time.Minute, map[string]any{c.DecisionWorkflow: "claims", c.DecisionLayer: "workflow",
 			c.DecisionEvent: "queue.depth", c.WorkflowQueue: "manual-review", c.WorkflowQueueDepth: d})
-		s.add(t, time.Duration(10-3*i)*time.Minute, map[string]any{c.DecisionWorkflow: "loans", c.DecisionLayer: "workflow",
+		add(time.Duration(10-3*i)*time.Minute, map[string]any{c.DecisionWorkflow: "loans", c.DecisionLayer: "workflow",
 			c.DecisionEvent: "queue.depth", c.WorkflowQueue: "underwriter-review", c.WorkflowQueueDepth: int64(50)})
 	}
 	// Human actions: claims' reviewers override model v2 8 times out of 10,
-	// v1 once in 10; loans overrides rarely.
+	// v1 once in 10; loans never. A decision's latest action counts: h-12
+	// was overridden, then accepted; h-13 accepted twice, then overridden.
 	for i := 0; i < 40; i++ {
 		wf, version, action := "claims", "v1", c.ActionAccepted
 		switch {
@@ -134,70 +314,174 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 			wf = "loans"
 		}
 		id := fmt.Sprintf("h-%d", i)
-		s.add(t, 5*time.Minute, map[string]any{c.DecisionID: id, c.DecisionWorkflow: wf, c.DecisionLayer: "model",
+		add(5*time.Minute, map[string]any{c.DecisionID: id, c.DecisionWorkflow: wf, c.DecisionLayer: "model",
 			c.DecisionEvent: "model.output", c.ModelVersion: version, c.ModelConfidence: 0.9})
-		s.add(t, 4*time.Minute, map[string]any{c.DecisionID: id, c.DecisionWorkflow: wf, c.DecisionLayer: "human",
+		add(4*time.Minute, map[string]any{c.DecisionID: id, c.DecisionWorkflow: wf, c.DecisionLayer: "human",
 			c.DecisionEvent: "human.action", c.HumanAction: action})
 	}
-	// Verdicts: claims has 6 unsupported certainty out of 20.
+	add(4*time.Minute+time.Second, map[string]any{c.DecisionID: "h-12", c.DecisionWorkflow: "claims", c.DecisionLayer: "human",
+		c.DecisionEvent: "human.action", c.HumanAction: c.ActionOverridden})
+	add(4*time.Minute-time.Second, map[string]any{c.DecisionID: "h-13", c.DecisionWorkflow: "claims", c.DecisionLayer: "human",
+		c.DecisionEvent: "human.action", c.HumanAction: c.ActionAccepted})
+	// The confidence baseline (30 to 90 minutes ago): claims' outputs were
+	// 0.6 on average (half 0.5, half 0.7), loans' 0.9.
 	for i := 0; i < 40; i++ {
-		wf := "claims"
-		if i >= 20 {
-			wf = "loans"
+		wf, conf := "claims", 0.5
+		switch {
+		case i >= 20:
+			wf, conf = "loans", 0.9
+		case i >= 10:
+			conf = 0.7
 		}
-		s.add(t, 3*time.Minute, map[string]any{c.DecisionID: fmt.Sprintf("v-%d", i), c.DecisionWorkflow: wf, c.DecisionLayer: "model",
-			c.DecisionEvent: c.EventVerdict, c.VerdictContext: "fresh", c.VerdictUnsupportedCertainty: wf == "claims" && i < 6,
-			c.VerdictConfidenceLow: false})
+		add(30*time.Minute+time.Duration(i%20)*3*time.Minute, map[string]any{c.DecisionID: fmt.Sprintf("b-%d", i), c.DecisionWorkflow: wf,
+			c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelVersion: "v1", c.ModelConfidence: conf})
 	}
 	// Business outcomes stopped for loans 2 hours ago.
-	s.add(t, 2*time.Hour, map[string]any{c.DecisionWorkflow: "loans", c.DecisionLayer: "business", c.DecisionEvent: "business.outcome", c.BusinessOutcome: "funded"})
-	s.add(t, time.Minute, map[string]any{c.DecisionWorkflow: "claims", c.DecisionLayer: "business", c.DecisionEvent: "business.outcome", c.BusinessOutcome: "paid"})
+	add(2*time.Hour, map[string]any{c.DecisionWorkflow: "loans", c.DecisionLayer: "business", c.DecisionEvent: "business.outcome", c.BusinessOutcome: "funded"})
+	add(time.Minute, map[string]any{c.DecisionWorkflow: "claims", c.DecisionLayer: "business", c.DecisionEvent: "business.outcome", c.BusinessOutcome: "paid"})
+	// h-13's second action is overridden, in a request of its own.
+	s.WriteEvents(t, evs...)
+	last := storetest.Event{At: t0.Add(-4*time.Minute + 2*time.Second), Attrs: map[string]any{c.DecisionID: "h-13", c.DecisionWorkflow: "claims",
+		c.DecisionLayer: "human", c.DecisionEvent: "human.action", c.HumanAction: c.ActionOverridden}}
+	s.WriteEvents(t, last)
+	return append(append(evs, last), verdictScenario(t, s)...)
+}
 
-	run := func(r Rule) []Sample {
-		t.Helper()
-		errs := r.validate()
-		require.Empty(t, errs)
-		got, err := r.Run(ctx, s.Conn, s.DB, time.Now())
-		require.NoError(t, err)
-		return got
+// kindRules are rules of every kind, with thresholds near the scenario's
+// numbers: counting rows instead of decisions or events would change what
+// they return when events are stored twice.
+func kindRules() []Rule {
+	hour, window, baseline := contract.Duration(time.Hour), contract.Duration(15*time.Minute), contract.Duration(2*time.Hour)
+	return []Rule{
+		{Alert: "Stale", Kind: KindSourceStaleness, MaxAge: contract.Duration(5 * time.Minute), Workflow: "claims"},
+		{Alert: "StaleBudget", Kind: KindSourceStaleness, Budgets: map[string]contract.Duration{"policy-db": contract.Duration(time.Minute)}},
+		{Alert: "Deep", Kind: KindQueueDepth, MaxDepth: 400},
+		{Alert: "Grow", Kind: KindQueueGrowth, MaxGrowth: 300, Window: window},
+		{Alert: "Over", Kind: KindOverrideRate, Window: hour, MaxRate: 0.3, MinCount: 5},
+		{Alert: "OverAll", Kind: KindOverrideRate, Window: hour, MaxRate: 0.3, MinCount: 20},
+		{Alert: "OverMany", Kind: KindOverrideRate, Window: hour, MaxRate: 0.3, MinCount: 21},
+		{Alert: "OverModel", Kind: KindOverrideRate, Window: hour, MaxRate: 0.3, MinCount: 5, ByModel: true, Workflow: "claims"},
+		{Alert: "OverModelMany", Kind: KindOverrideRate, Window: hour, MaxRate: 0.3, MinCount: 11, ByModel: true, Workflow: "claims"},
+		{Alert: "Unsup", Kind: KindUnsupportedCertainty, Window: window, MaxRate: 0.1, MinCount: 10},
+		{Alert: "UnsupMany", Kind: KindUnsupportedCertainty, Window: window, MaxRate: 0.1, MinCount: 21},
+		{Alert: "Missing", Kind: KindMissingContext, Window: window, MaxRate: 0.05, MinCount: 10},
+		{Alert: "Low", Kind: KindLowConfidence, Window: window, MaxRate: 0.1, MinCount: 10},
+		{Alert: "Drift", Kind: KindConfidenceDrift, Window: window, Baseline: baseline, MaxDrift: 0.2, MinCount: 20},
+		{Alert: "DriftMany", Kind: KindConfidenceDrift, Window: window, Baseline: baseline, MaxDrift: 0.2, MinCount: 21},
+		{Alert: "Silent", Kind: KindLayerSilence, SilentFor: contract.Duration(30 * time.Minute)},
 	}
-	st := run(Rule{Alert: "Stale", Kind: KindSourceStaleness, MaxAge: contract.Duration(5 * time.Minute)})
-	assert.Equal(t, []string{"[claims policy-db]"}, labelsOf(st, "workflow", "source"))
-	assert.InDelta(t, 20*60, st[0].Value, 90)
-	assert.Equal(t, "Stale", st[0].Labels["alertname"])
+}
 
+func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
+	s := newStore(t)
+	kindScenario(t, s)
+	got := map[string][]Sample{}
+	for _, r := range kindRules() {
+		got[r.Alert] = s.run(t, r)
+	}
+
+	st := got["Stale"]
+	assert.Equal(t, []string{"[claims fraud-signals]", "[claims policy-db]"}, labelsOf(st, "workflow", "source"))
+	assert.InDelta(t, 20*60, st[0].Value, 1e-9)
+	assert.Equal(t, "Stale", st[0].Labels["alertname"])
 	// Budgets from a contract apply per source, and only to the sources it
 	// budgets (fraud-signals, 20 minutes old, has none).
-	s.add(t, time.Minute, map[string]any{c.DecisionWorkflow: "claims", c.DecisionLayer: "data", c.DecisionEvent: "source.freshness",
-		c.DataSource: "fraud-signals", c.DataAsOf: old})
-	assert.Empty(t, run(Rule{Alert: "Stale", Kind: KindSourceStaleness, Budgets: map[string]contract.Duration{"policy-db": contract.Duration(time.Hour)}}))
-	st = run(Rule{Alert: "Stale", Kind: KindSourceStaleness, Budgets: map[string]contract.Duration{"policy-db": contract.Duration(time.Minute)}})
-	assert.Equal(t, []string{"[claims policy-db]"}, labelsOf(st, "workflow", "source"))
+	assert.Equal(t, []string{"[claims policy-db]"}, labelsOf(got["StaleBudget"], "workflow", "source"))
+	assert.Empty(t, s.run(t, Rule{Alert: "Stale", Kind: KindSourceStaleness, Budgets: map[string]contract.Duration{"policy-db": contract.Duration(time.Hour)}}))
 
-	assert.Equal(t, []string{"[claims manual-review]"}, labelsOf(run(Rule{Alert: "Deep", Kind: KindQueueDepth, MaxDepth: 400}), "workflow", "queue"))
-	grow := run(Rule{Alert: "Grow", Kind: KindQueueGrowth, MaxGrowth: 300, Window: contract.Duration(15 * time.Minute)})
-	require.Len(t, grow, 1)
-	assert.InDelta(t, 380, grow[0].Value, 1e-9)
+	assert.Equal(t, []string{"[claims manual-review]"}, labelsOf(got["Deep"], "workflow", "queue"))
+	require.Len(t, got["Grow"], 1)
+	assert.InDelta(t, 380, got["Grow"][0].Value, 1e-9)
 
-	over := run(Rule{Alert: "Over", Kind: KindOverrideRate, Window: contract.Duration(time.Hour), MaxRate: 0.3, MinCount: 5})
-	assert.Equal(t, []string{"[claims]"}, labelsOf(over, "workflow"))
-	assert.InDelta(t, 0.45, over[0].Value, 1e-9)
-	byModel := run(Rule{Alert: "Over", Kind: KindOverrideRate, Window: contract.Duration(time.Hour), MaxRate: 0.3, MinCount: 5, ByModel: true, Workflow: "claims"})
-	assert.Equal(t, []string{"[claims v2]"}, labelsOf(byModel, "workflow", "model_version"))
-	assert.InDelta(t, 0.8, byModel[0].Value, 1e-9)
-	assert.Empty(t, run(Rule{Alert: "Over", Kind: KindOverrideRate, Window: contract.Duration(time.Hour), MaxRate: 0.3, MinCount: 50}),
-		"below the minimum count nothing fires")
+	// claims: 20 decisions acted on, 10 of them last overridden (8 of v2,
+	// h-10 and h-13 of v1).
+	assert.Equal(t, []string{"[claims]"}, labelsOf(got["Over"], "workflow"))
+	assert.InDelta(t, 0.5, got["Over"][0].Value, 1e-9)
+	assert.Equal(t, labelsOf(got["Over"], "workflow"), labelsOf(got["OverAll"], "workflow"))
+	assert.Empty(t, got["OverMany"], "20 decisions acted on (23 actions) are under a minimum of 21")
+	assert.Equal(t, []string{"[claims v2]"}, labelsOf(got["OverModel"], "workflow", "model_version"))
+	assert.InDelta(t, 0.8, got["OverModel"][0].Value, 1e-9)
+	assert.Empty(t, got["OverModelMany"], "10 decisions of v2")
 
-	unsup := run(Rule{Alert: "Unsup", Kind: KindUnsupportedCertainty, Window: contract.Duration(time.Hour), MaxRate: 0.1, MinCount: 10})
-	assert.Equal(t, []string{"[claims]"}, labelsOf(unsup, "workflow"))
-	assert.InDelta(t, 0.3, unsup[0].Value, 1e-9)
-	assert.Empty(t, run(Rule{Alert: "Missing", Kind: KindMissingContext, Window: contract.Duration(time.Hour), MaxRate: 0.1, MinCount: 10}))
+	assert.Equal(t, []string{"[v-claims]"}, labelsOf(got["Unsup"], "workflow"))
+	assert.InDelta(t, 0.3, got["Unsup"][0].Value, 1e-9)
+	assert.Empty(t, got["UnsupMany"])
+	assert.Equal(t, []string{"[v-claims]"}, labelsOf(got["Missing"], "workflow"))
+	assert.Equal(t, []string{"[v-claims]"}, labelsOf(got["Low"], "workflow"))
 
-	silent := run(Rule{Alert: "Silent", Kind: KindLayerSilence, SilentFor: contract.Duration(30 * time.Minute)})
-	assert.Equal(t, []string{"[loans business]"}, labelsOf(silent, "workflow", "layer"))
+	// claims: 20 outputs at 0.9 in the window against 20 at 0.6 before;
+	// v-claims (which has a contract: one verdict per decision) 16
+	// decisions at 0.9 and 14 at 0.5 against 20 at 0.4.
+	drift := map[string]float64{}
+	for _, smp := range got["Drift"] {
+		drift[smp.Labels["workflow"]] = smp.Value
+	}
+	assert.Len(t, drift, 2)
+	assert.InDelta(t, 0.3, drift["claims"], 1e-9)
+	assert.InDelta(t, (16*0.9+14*0.5)/30-0.4, drift["v-claims"], 1e-9)
+	assert.Empty(t, got["DriftMany"], "20 outputs (or decisions) before the window are under a minimum of 21")
 
-	custom := run(Rule{Alert: "Custom", Kind: KindCustomSQL, SQL: "SELECT workflow, toFloat64(count()) AS value FROM {db}.events WHERE layer = 'business' GROUP BY workflow HAVING value >= 1"})
+	assert.Equal(t, []string{"[loans business]"}, labelsOf(got["Silent"], "workflow", "layer"))
+
+	custom := s.run(t, Rule{Alert: "Custom", Kind: KindCustomSQL, SQL: "SELECT workflow, toFloat64(count()) AS value FROM {db}.events WHERE layer = 'business' GROUP BY workflow HAVING value >= 1"})
 	assert.Equal(t, []string{"[claims]", "[loans]"}, labelsOf(custom, "workflow"))
+}
+
+// outcome is everything a rule gives at one instant: its samples, whether
+// it has data, and the example decisions of each sample.
+type outcome struct {
+	Samples  []string
+	HasData  bool
+	Examples map[string][]string
+}
+
+func (s *store) outcome(t *testing.T, r Rule) outcome {
+	t.Helper()
+	ctx := context.Background()
+	samples, has, err := r.Eval(ctx, s.Conn, s.DB, t0)
+	require.NoError(t, err)
+	o := outcome{HasData: has, Examples: map[string][]string{}}
+	for _, smp := range samples {
+		key := fmt.Sprintf("%v=%.9f", smp.Labels, smp.Value)
+		o.Samples = append(o.Samples, key)
+		ex, err := r.Examples(ctx, s.Conn, s.DB, t0, smp.Labels, 5)
+		require.NoError(t, err)
+		o.Examples[key] = ex
+	}
+	sort.Strings(o.Samples)
+	return o
+}
+
+// A producer that resends its requests stores every event twice (same
+// event IDs, other rows); one that resends some stores some twice. Every
+// kind gives the same numbers, the same no-data and the same examples as
+// one delivery.
+func TestIntegrationEveryKindSameWhenEventsAreStoredTwice(t *testing.T) {
+	once, twice, some := newStore(t), newStore(t), newStore(t)
+	evs := kindScenario(t, once)
+	kindScenario(t, twice)
+	twice.Resend(t, evs...)
+	twice.Refresh(t)
+	// Resent: every overridden action, the lower half of claims' baseline
+	// confidences, a queue depth and the first verdict decisions' events.
+	all := kindScenario(t, some)
+	var resent []storetest.Event
+	for _, e := range all {
+		id, _ := e.Attrs[c.DecisionID].(string)
+		if e.Attrs[c.HumanAction] == c.ActionOverridden || e.Attrs[c.ModelConfidence] == 0.5 && strings.HasPrefix(id, "b-") ||
+			e.Attrs[c.WorkflowQueueDepth] == int64(480) || strings.HasPrefix(id, "c-0") {
+			resent = append(resent, e)
+		}
+	}
+	require.Greater(t, len(resent), 30)
+	some.Resend(t, resent...)
+	some.Refresh(t)
+
+	for _, r := range kindRules() {
+		want := once.outcome(t, r)
+		assert.Equal(t, want, twice.outcome(t, r), "%s: every event stored twice", r.Alert)
+		assert.Equal(t, want, some.outcome(t, r), "%s: some events stored twice", r.Alert)
+	}
 }
 
 // Label values come from event data; they reach ClickHouse only as bound
@@ -206,12 +490,12 @@ func TestIntegrationLabelValuesCannotChangeARulesSQL(t *testing.T) {
 	s := newStore(t)
 	hostile := "x' OR 1=1 --"
 	s.add(t, time.Minute, map[string]any{c.DecisionWorkflow: hostile, c.DecisionLayer: "data", c.DecisionEvent: "source.freshness",
-		c.DataSource: "src'); DROP TABLE events; --", c.DataAsOf: time.Now().Add(-time.Hour).Format(time.RFC3339)})
+		c.DataSource: "src'); DROP TABLE events; --", c.DataAsOf: t0.Add(-time.Hour).Format(time.RFC3339)})
 	s.add(t, time.Minute, map[string]any{c.DecisionWorkflow: "claims", c.DecisionLayer: "data", c.DecisionEvent: "source.freshness",
-		c.DataSource: "policy-db", c.DataAsOf: time.Now().Add(-time.Hour).Format(time.RFC3339)})
+		c.DataSource: "policy-db", c.DataAsOf: t0.Add(-time.Hour).Format(time.RFC3339)})
 
 	r := Rule{Alert: "Stale", Kind: KindSourceStaleness, MaxAge: contract.Duration(time.Minute), Workflow: hostile}
-	got, err := r.Run(context.Background(), s.Conn, s.DB, time.Now())
+	got, err := r.Run(context.Background(), s.Conn, s.DB, t0)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"[x' OR 1=1 -- src'); DROP TABLE events; --]"}, labelsOf(got, "workflow", "source"),
 		"the filter matched the hostile value literally, and only it")
@@ -222,12 +506,12 @@ func TestIntegrationLabelValuesCannotChangeARulesSQL(t *testing.T) {
 		c.DecisionEvent: "context.read", c.DataSource: "src'); DROP TABLE events; --"})
 	s.add(t, time.Minute, map[string]any{c.DecisionID: "d-other", c.DecisionWorkflow: "claims", c.DecisionLayer: "data",
 		c.DecisionEvent: "context.read", c.DataSource: "policy-db"})
-	ex, err := r.Examples(context.Background(), s.Conn, s.DB, time.Now(), got[0].Labels, 5)
+	ex, err := r.Examples(context.Background(), s.Conn, s.DB, t0, got[0].Labels, 5)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"d-hostile"}, ex)
 
 	r.Workflow = "nobody' OR '1'='1"
-	got, err = r.Run(context.Background(), s.Conn, s.DB, time.Now())
+	got, err = r.Run(context.Background(), s.Conn, s.DB, t0)
 	require.NoError(t, err)
 	assert.Empty(t, got)
 

@@ -3,7 +3,7 @@
 // expected firing at given evaluation times, checked on a real ClickHouse.
 //
 //	rule_files: [../rules/demo.yaml]
-//	contracts: [../contracts/*.yaml]     # their default rules too
+//	contracts: [../contracts/*.yaml]     # written into the store; their default rules too
 //	evaluation_interval: 15s
 //	tests:
 //	  - name: policy-db goes stale
@@ -14,16 +14,31 @@
 //	        as_of_ago: 20s        # data.as_of = the event's time - 20s (or as_of_at: 5m)
 //	        attributes: {decision.workflow: claims-triage, decision.layer: data,
 //	                     decision.event: source.freshness, data.source: policy-db}
+//	      - at: 0s
+//	        every: 15s
+//	        until: 10m
+//	        arrives_after: 4m     # stamped at its time, stored 4 minutes later
+//	        attributes: {decision.id: 'claim-{n}', ...}   # {n}: 0, 1, 2... per repetition
 //	    alert_eval:
 //	      - at: 12m
 //	        alertname: DecisionSourceStale
 //	        expected_alerts:
 //	          - labels: {workflow: claims-triage, source: policy-db, severity: page, team: claims-oncall}
 //	            annotations: {summary: ...}   # optional; checked when given
+//	      - {at: 0s, until: 20m, alertname: DecisionMissingContext, expected_alerts: []}   # at every evaluation
+//
+// Each test runs on a database of its own, migrated by internal/store, with
+// the contracts written into it. Time is virtual: a test's 0s is
+// Env.Start, and at every evaluation step (evaluation_interval apart) the
+// events that have arrived by then are stored, as the collector would store
+// them, the verdicts are refreshed, and every rule is evaluated, as the
+// alertrules receiver does. An event reaches the store at its own time, or
+// arrives_after later: late context, a batching log shipper, a backlog.
+// Annotations see the firing alert's example decisions (3, as the
+// receiver's default) and no dashboard URL.
 package ruletest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -33,24 +48,22 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configopaque"
-	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
-	"go.opentelemetry.io/collector/exporter/exportertest"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.yaml.in/yaml/v3"
 
-	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
 	"github.com/decisiontrace/decisiontrace/internal/alerting"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/rules"
+	"github.com/decisiontrace/decisiontrace/internal/store"
+	"github.com/decisiontrace/decisiontrace/internal/strictyaml"
 )
 
 // File is a rule test file.
@@ -69,6 +82,8 @@ type Test struct {
 }
 
 // Input is an event, repeated every Every from At until Until when set.
+// In its string attributes, {n} is the repetition's number (0 at At, 1 at
+// At + Every, ...), so that inputs on the same schedule share decision IDs.
 type Input struct {
 	At      contract.Duration `yaml:"at"`
 	Every   contract.Duration `yaml:"every"`
@@ -76,13 +91,19 @@ type Input struct {
 	AsOfAgo contract.Duration `yaml:"as_of_ago"`
 	// AsOfAt pins data.as_of to the test's start + AsOfAt: a source that
 	// stopped updating.
-	AsOfAt     contract.Duration `yaml:"as_of_at"`
-	Attributes map[string]any    `yaml:"attributes"`
+	AsOfAt contract.Duration `yaml:"as_of_at"`
+	// ArrivesAfter delays when the event reaches the store: its time is
+	// still At (+ Every...), but it is stored ArrivesAfter later.
+	ArrivesAfter contract.Duration `yaml:"arrives_after"`
+	Attributes   map[string]any    `yaml:"attributes"`
 }
 
-// AlertEval says which alerts of a rule are firing at At.
+// AlertEval says which alerts of a rule are firing at At, or, with Until,
+// at every evaluation from At to Until: `expected_alerts: []` over a range
+// says the rule never fires in it.
 type AlertEval struct {
 	At             contract.Duration `yaml:"at"`
+	Until          contract.Duration `yaml:"until"`
 	AlertName      string            `yaml:"alertname"`
 	ExpectedAlerts []Expected        `yaml:"expected_alerts"`
 }
@@ -93,10 +114,22 @@ type Expected struct {
 	Annotations map[string]string `yaml:"annotations"`
 }
 
-// Env is the ClickHouse the tests run on.
+// Env is the ClickHouse the tests run on, and the instant a test starts.
 type Env struct {
 	Addr, Username, Password string
+	// Start is every test's 0s; zero means DefaultStart. Rules are
+	// evaluated at Start + the step, never at the wall clock's time, so a
+	// test gives the same result on any day.
+	Start time.Time
 }
+
+// DefaultStart is a test's 0s unless Env says otherwise. Use {now} (the
+// evaluation time), not now(), in custom SQL.
+var DefaultStart = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+
+// exampleDecisions is how many example decisions annotations get, as the
+// alertrules receiver's default.
+const exampleDecisions = 3
 
 // Result of one test.
 type Result struct {
@@ -105,53 +138,143 @@ type Result struct {
 }
 
 // Run runs every test of a test file; rule and contract paths are relative
-// to the file. The error is for a file that cannot be run at all.
+// to the file. The error is for a file that cannot be run at all: it names
+// the file, the test and the field.
 func Run(ctx context.Context, env Env, path string) ([]Result, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
 	var f File
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if err := strictyaml.Decode(path, b, &f); err != nil {
+		return nil, err
 	}
-	if f.EvaluationInterval <= 0 {
+	if f.EvaluationInterval == 0 {
 		f.EvaluationInterval = contract.Duration(15 * time.Second)
 	}
-	ruleset, err := loadRules(filepath.Dir(path), f)
-	if err != nil {
+	ruleset, contracts, errLoad := load(path, f)
+	if err := errors.Join(errLoad, f.validate(path, ruleset)); err != nil {
 		return nil, err
+	}
+	if env.Start.IsZero() {
+		env.Start = DefaultStart
 	}
 	var out []Result
 	for _, t := range f.Tests {
-		res := Result{Name: t.Name}
-		failures, err := runTest(ctx, env, ruleset, f.EvaluationInterval.D(), t)
+		failures, err := runTest(ctx, env, ruleset, contracts, f.EvaluationInterval.D(), t)
 		if err != nil {
 			return out, fmt.Errorf("%s: test %q: %w", path, t.Name, err)
 		}
-		res.Failures = failures
-		out = append(out, res)
+		out = append(out, Result{Name: t.Name, Failures: failures})
 	}
 	return out, nil
 }
 
-func loadRules(dir string, f File) ([]*rules.Rule, error) {
-	abs := func(ps []string) []string {
+// validate checks the tests; every problem names the test and the field.
+func (f *File) validate(path string, ruleset []*rules.Rule) error {
+	var errs []error
+	bad := func(where, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s: %s", path, where, fmt.Sprintf(format, args...)))
+	}
+	if f.EvaluationInterval < 0 {
+		bad("evaluation_interval", "must be positive, got %s", f.EvaluationInterval.D())
+	}
+	if len(f.Tests) == 0 {
+		bad("tests", "at least one test is required")
+	}
+	alerts := map[string]bool{}
+	for _, r := range ruleset {
+		alerts[r.Alert] = true
+	}
+	names := map[string]bool{}
+	for ti, t := range f.Tests {
+		test := fmt.Sprintf("tests[%d]", ti)
+		switch {
+		case t.Name == "":
+			bad(test+".name", "required")
+		case names[t.Name]:
+			bad(test+".name", "%q is the name of another test too", t.Name)
+		default:
+			test = fmt.Sprintf("test %q", t.Name)
+		}
+		names[t.Name] = true
+		for i, in := range t.InputEvents {
+			field := func(name string) string { return fmt.Sprintf("%s: input_events[%d].%s", test, i, name) }
+			for _, d := range []struct {
+				name string
+				v    contract.Duration
+			}{{"at", in.At}, {"every", in.Every}, {"until", in.Until}, {"as_of_ago", in.AsOfAgo}, {"as_of_at", in.AsOfAt}, {"arrives_after", in.ArrivesAfter}} {
+				if d.v < 0 {
+					bad(field(d.name), "must not be negative, got %s", d.v.D())
+				}
+			}
+			if in.Until != 0 && in.Every <= 0 {
+				bad(field("until"), "needs every (how often the event repeats until then)")
+			}
+			if in.Every > 0 && in.Until < in.At {
+				bad(field("until"), "%s is before at (%s)", in.Until.D(), in.At.D())
+			}
+			if in.AsOfAgo != 0 && in.AsOfAt != 0 {
+				bad(field("as_of_ago"), "give as_of_ago or as_of_at, not both")
+			}
+			if len(in.Attributes) == 0 {
+				bad(field("attributes"), "required")
+			} else if err := pcommon.NewMap().FromRaw(in.Attributes); err != nil {
+				bad(field("attributes"), "%v", err)
+			}
+		}
+		if len(t.AlertEval) == 0 {
+			bad(test+".alert_eval", "at least one evaluation is required")
+		}
+		for i, e := range t.AlertEval {
+			field := func(name string) string { return fmt.Sprintf("%s: alert_eval[%d].%s", test, i, name) }
+			if e.At < 0 {
+				bad(field("at"), "must not be negative, got %s", e.At.D())
+			}
+			if e.Until != 0 && e.Until < e.At {
+				bad(field("until"), "%s is before at (%s)", e.Until.D(), e.At.D())
+			}
+			if !alerts[e.AlertName] {
+				bad(field("alertname"), "no rule of the rule files or contracts is named %q", e.AlertName)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// load reads the rules (the rule files' and the contracts' defaults) and
+// the contracts, named relative to the test file at path.
+func load(path string, f File) ([]*rules.Rule, map[string]*contract.Contract, error) {
+	dir := filepath.Dir(path)
+	var errs []error
+	files := func(field string, ps []string) []string {
 		out := make([]string, 0, len(ps))
-		for _, p := range ps {
+		for i, p := range ps {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(dir, p)
 			}
-			m, _ := filepath.Glob(p)
+			m, err := filepath.Glob(p)
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("%s: %s[%d]: %q: %w", path, field, i, ps[i], err))
+			case len(m) == 0:
+				errs = append(errs, fmt.Errorf("%s: %s[%d]: %q matches no file", path, field, i, ps[i]))
+			}
 			out = append(out, m...)
 		}
 		return out
 	}
-	groups, err := rules.Load(abs(f.RuleFiles), abs(f.Contracts), f.EvaluationInterval.D())
+	ruleFiles, contractFiles := files("rule_files", f.RuleFiles), files("contracts", f.Contracts)
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	groups, err := rules.Load(ruleFiles, contractFiles, f.EvaluationInterval.D())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	contracts, err := contract.Load(contractFiles)
+	if err != nil {
+		return nil, nil, err
 	}
 	var out []*rules.Rule
 	for gi := range groups {
@@ -160,104 +283,185 @@ func loadRules(dir string, f File) ([]*rules.Rule, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no rules: name rule_files or contracts")
+		return nil, nil, fmt.Errorf("%s: rule_files, contracts: no rules: name rule files or contracts", path)
 	}
-	return out, nil
+	return out, contracts, nil
 }
 
-func runTest(ctx context.Context, env Env, ruleset []*rules.Rule, interval time.Duration, t Test) ([]string, error) {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	db := "dt_ruletest_" + hex.EncodeToString(b[:])
-	// The scenario ends a little before now: events land in the past, as
-	// the store expects, and inside every rule's lookback.
-	var end time.Duration
+// input is one generated event: its time, when it reaches the store, and
+// its attributes.
+type input struct {
+	at, arrives time.Time
+	attrs       map[string]any
+}
+
+// judged tells whether the event can change a verdict: a decision's
+// events (its outputs and reads, and its watermarks) and polled freshness
+// are what verdicts are derived from; queue depths or a source's polls
+// without a decision cannot change one.
+func (in input) judged() bool {
+	id, _ := in.attrs[conventions.DecisionID].(string)
+	return id != "" || in.attrs[conventions.DecisionEvent] == conventions.EventSourceFreshness
+}
+
+// events expands the test's inputs, in the order they reach the store.
+func events(t Test, start time.Time) []input {
+	var out []input
 	for _, in := range t.InputEvents {
-		end = max(end, in.At.D(), in.Until.D())
-	}
-	for _, e := range t.AlertEval {
-		end = max(end, e.At.D())
-	}
-	t0 := time.Now().Add(-end - time.Minute).Truncate(time.Second)
-
-	f := decisionstoreexporter.NewFactory()
-	cfg := f.CreateDefaultConfig().(*decisionstoreexporter.Config)
-	cfg.Endpoint = "clickhouse://" + env.Addr
-	cfg.Username, cfg.Password = env.Username, configopaque.String(env.Password)
-	cfg.Database = db
-	cfg.TTL = 0
-	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
-	exp, err := f.CreateLogs(ctx, exportertest.NewNopSettings(f.Type()), cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := exp.Start(ctx, componenttest.NewNopHost()); err != nil {
-		return nil, err
-	}
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{env.Addr}, Auth: clickhouse.Auth{Username: env.Username, Password: env.Password}})
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		_ = exp.Shutdown(context.Background())
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" SYNC")
-		_ = conn.Close()
-	}()
-
-	ld := plog.NewLogs()
-	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
-	for i, in := range t.InputEvents {
-		for at := in.At.D(); ; at += in.Every.D() {
-			ts := t0.Add(at)
-			lr := sl.LogRecords().AppendEmpty()
-			lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
-			if err := lr.Attributes().FromRaw(in.Attributes); err != nil {
-				return nil, fmt.Errorf("input_events[%d].attributes: %w", i, err)
+		for n, at := 0, in.At.D(); ; n, at = n+1, at+in.Every.D() {
+			ts := start.Add(at)
+			attrs := make(map[string]any, len(in.Attributes)+1)
+			for k, v := range in.Attributes {
+				if s, ok := v.(string); ok {
+					v = strings.ReplaceAll(s, "{n}", strconv.Itoa(n))
+				}
+				attrs[k] = v
 			}
 			switch {
 			case in.AsOfAt > 0:
-				lr.Attributes().PutStr(conventions.DataAsOf, t0.Add(in.AsOfAt.D()).Format(time.RFC3339Nano))
+				attrs[conventions.DataAsOf] = start.Add(in.AsOfAt.D()).Format(time.RFC3339Nano)
 			case in.AsOfAgo > 0:
-				lr.Attributes().PutStr(conventions.DataAsOf, ts.Add(-in.AsOfAgo.D()).Format(time.RFC3339Nano))
+				attrs[conventions.DataAsOf] = ts.Add(-in.AsOfAgo.D()).Format(time.RFC3339Nano)
 			}
+			out = append(out, input{at: ts, arrives: ts.Add(in.ArrivesAfter.D()), attrs: attrs})
 			if in.Every <= 0 || at+in.Every.D() > in.Until.D() {
 				break
 			}
 		}
 	}
-	if err := exp.ConsumeLogs(ctx, ld); err != nil {
-		return nil, fmt.Errorf("loading input events: %w", err)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].arrives.Before(out[j].arrives) })
+	return out
+}
+
+func runTest(ctx context.Context, env Env, ruleset []*rules.Rule, contracts map[string]*contract.Contract, interval time.Duration, t Test) ([]string, error) {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	db := "dt_ruletest_" + hex.EncodeToString(b[:])
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{env.Addr}, Auth: clickhouse.Auth{Username: env.Username, Password: env.Password}})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" SYNC")
+		_ = conn.Close()
+	}()
+	s := store.New(conn, db, store.Layout{})
+	if _, _, err := s.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.WriteContracts(ctx, contracts, env.Start); err != nil {
+		return nil, err
 	}
 
+	queue := events(t, env.Start)
 	machines := make([]*alerting.Machine, len(ruleset))
 	for i, r := range ruleset {
 		machines[i] = alerting.NewMachine(r.For.D(), r.KeepFiringFor.D())
 	}
 	evals := append([]AlertEval(nil), t.AlertEval...)
 	sort.SliceStable(evals, func(i, j int) bool { return evals[i].At < evals[j].At })
+	done := make([]bool, len(evals))
+	left := len(evals)
 	var failures []string
-	next := 0
-	for at := time.Duration(0); next < len(evals); at += interval {
-		now := t0.Add(at)
-		for i, r := range ruleset {
-			samples, has, err := r.Eval(ctx, conn, db, now)
+	for at := time.Duration(0); left > 0; at += interval {
+		now := env.Start.Add(at)
+		// What has arrived by now is stored, in one request.
+		n := sort.Search(len(queue), func(i int) bool { return queue[i].arrives.After(now) })
+		if n > 0 {
+			ld := plog.NewLogs()
+			lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+			judged := false
+			for _, in := range queue[:n] {
+				judged = judged || in.judged()
+				lr := lrs.AppendEmpty()
+				lr.SetTimestamp(pcommon.NewTimestampFromTime(in.at))
+				if err := lr.Attributes().FromRaw(in.attrs); err != nil {
+					return nil, fmt.Errorf("input_events: attributes: %w", err)
+				}
+			}
+			if err := s.InsertEvents(ctx, store.LogEvents(ld, true)); err != nil {
+				return nil, fmt.Errorf("storing the events arrived by %s: %w", at, err)
+			}
+			queue = queue[n:]
+			// Verdicts depend on what is stored, not on the clock: they
+			// change only when events they are derived from arrive.
+			if judged {
+				if _, err := s.RefreshVerdicts(ctx); err != nil {
+					return nil, err
+				}
+			}
+		}
+		results, err := evalAll(ctx, ruleset, conn, db, now)
+		if err != nil {
+			return nil, err
+		}
+		for i, res := range results {
+			if res.has {
+				smp := make([]alerting.Sample, len(res.samples))
+				for j := range res.samples {
+					smp[j] = alerting.Sample{Labels: res.samples[j].Labels, Value: res.samples[j].Value}
+				}
+				machines[i].Eval(now, smp)
+			}
+		}
+		for i, e := range evals {
+			if done[i] || e.At.D() > at {
+				continue
+			}
+			when := e.At.D() // a single check reports the time asked for
+			if e.Until != 0 {
+				when = at
+			}
+			fails, err := check(e, when, ruleset, machines, func(r *rules.Rule, labels map[string]string) ([]string, error) {
+				return r.Examples(ctx, conn, db, now, labels, exampleDecisions)
+			})
 			if err != nil {
 				return nil, err
 			}
-			if has {
-				s := make([]alerting.Sample, len(samples))
-				for j := range samples {
-					s[j] = alerting.Sample{Labels: samples[j].Labels, Value: samples[j].Value}
-				}
-				machines[i].Eval(now, s)
+			failures = append(failures, fails...)
+			if e.Until == 0 || at+interval > e.Until.D() {
+				done[i] = true
+				left--
 			}
-		}
-		for next < len(evals) && evals[next].At.D() <= at {
-			failures = append(failures, check(evals[next], ruleset, machines)...)
-			next++
 		}
 	}
 	return failures, nil
+}
+
+// evalConcurrency is how many rules are evaluated at once: each is a
+// small query or two whose time is mostly round trips, so a few in flight
+// shorten a step without loading ClickHouse much more.
+const evalConcurrency = 4
+
+type evalResult struct {
+	samples []rules.Sample
+	has     bool
+	err     error
+}
+
+// evalAll evaluates every rule at now, as the receiver's groups do, each
+// on its own.
+func evalAll(ctx context.Context, ruleset []*rules.Rule, conn driver.Conn, db string, now time.Time) ([]evalResult, error) {
+	out := make([]evalResult, len(ruleset))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, evalConcurrency)
+	for i, r := range ruleset {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			var res evalResult
+			res.samples, res.has, res.err = r.Eval(ctx, conn, db, now)
+			out[i] = res
+		}()
+	}
+	wg.Wait()
+	for _, res := range out {
+		if res.err != nil {
+			return nil, res.err
+		}
+	}
+	return out, nil
 }
 
 type got struct {
@@ -265,22 +469,31 @@ type got struct {
 	Annotations map[string]string
 }
 
-func check(e AlertEval, ruleset []*rules.Rule, machines []*alerting.Machine) []string {
+// check compares the alerts firing with the expected ones at the
+// evaluation at; examples looks up a firing alert's example decisions for
+// its annotations.
+func check(e AlertEval, at time.Duration, ruleset []*rules.Rule, machines []*alerting.Machine,
+	examples func(*rules.Rule, map[string]string) ([]string, error)) ([]string, error) {
 	var firing []got
 	for i, r := range ruleset {
 		if r.Alert != e.AlertName {
 			continue
 		}
 		for _, a := range machines[i].Active() {
-			if a.State == alerting.StateFiring {
-				labels := map[string]string{}
-				for k, v := range a.Labels {
-					if k != "alertname" {
-						labels[k] = v
-					}
-				}
-				firing = append(firing, got{labels, r.Annotate(rules.TemplateData{Labels: a.Labels, Value: a.Value})})
+			if a.State != alerting.StateFiring {
+				continue
 			}
+			labels := map[string]string{}
+			for k, v := range a.Labels {
+				if k != "alertname" {
+					labels[k] = v
+				}
+			}
+			ex, err := examples(r, a.Labels)
+			if err != nil {
+				return nil, err
+			}
+			firing = append(firing, got{labels, r.Annotate(rules.TemplateData{Labels: a.Labels, Value: a.Value, ExampleDecisions: ex})})
 		}
 	}
 	var fails []string
@@ -292,23 +505,28 @@ func check(e AlertEval, ruleset []*rules.Rule, machines []*alerting.Machine) []s
 				continue
 			}
 			matched[i], found = true, true
-			for k, v := range want.Annotations {
-				if g.Annotations[k] != v {
-					fails = append(fails, fmt.Sprintf("at %s: %s %v: annotation %s is %q, want %q", e.At.D(), e.AlertName, want.Labels, k, g.Annotations[k], v))
+			keys := make([]string, 0, len(want.Annotations))
+			for k := range want.Annotations {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				if v := want.Annotations[k]; g.Annotations[k] != v {
+					fails = append(fails, fmt.Sprintf("at %s: %s %v: annotation %s is %q, want %q", at, e.AlertName, want.Labels, k, g.Annotations[k], v))
 				}
 			}
 			break
 		}
 		if !found {
-			fails = append(fails, fmt.Sprintf("at %s: %s %v expected firing, is not", e.At.D(), e.AlertName, want.Labels))
+			fails = append(fails, fmt.Sprintf("at %s: %s %v expected firing, is not", at, e.AlertName, want.Labels))
 		}
 	}
 	for i, g := range firing {
 		if !matched[i] {
-			fails = append(fails, fmt.Sprintf("at %s: %s %v firing, not expected", e.At.D(), e.AlertName, g.Labels))
+			fails = append(fails, fmt.Sprintf("at %s: %s %v firing, not expected", at, e.AlertName, g.Labels))
 		}
 	}
-	return fails
+	return fails, nil
 }
 
 // Summary renders results for people.

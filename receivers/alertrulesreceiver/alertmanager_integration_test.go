@@ -15,13 +15,12 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter"
 	"github.com/decisiontrace/decisiontrace/internal/amtest"
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/storetest"
 	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
 )
 
@@ -73,14 +72,20 @@ func id(kind string, k, j int) string { return fmt.Sprintf("%s-%d-%d", kind, k, 
 // Every built-in kind, in its own workflow wf-<kind>.
 func kindCases() []kindCase {
 	var lastFresh time.Time
-	verdicts := func(kind string, set func(a map[string]any, bad bool)) func(int, time.Time, bool) []event {
+	// The verdict kinds: ten decisions per evaluation, each a model output
+	// and its read of policy-db, whose verdicts ClickHouse derives against
+	// the workflow's contract (verdictContract). set makes a decision bad
+	// or good by its confidence and its read.
+	verdicts := func(kind string, set func(output, read map[string]any, at time.Time, bad bool)) func(int, time.Time, bool) []event {
 		return func(k int, at time.Time, hold bool) []event {
 			var out []event
 			for j := 0; j < 10; j++ {
-				a := map[string]any{c.DecisionID: id(kind, k, j), c.DecisionLayer: "model", c.DecisionEvent: "decision.verdict",
-					c.VerdictContext: "fresh", c.VerdictUnsupportedCertainty: false, c.VerdictConfidenceLow: false}
-				set(a, (hold && j < 8) || (!hold && j < 1))
-				out = append(out, event{at, a})
+				output := map[string]any{c.DecisionID: id(kind, k, j), c.DecisionLayer: "model", c.DecisionEvent: "model.output",
+					c.ModelVersion: "v2", c.ModelConfidence: 0.9}
+				read := map[string]any{c.DecisionID: id(kind, k, j), c.DecisionLayer: "data", c.DecisionEvent: "context.read",
+					c.DataSource: "policy-db", c.DataAsOf: at.Add(-10 * time.Second).Format(time.RFC3339Nano)}
+				set(output, read, at, (hold && j < 8) || (!hold && j < 1))
+				out = append(out, event{at, output}, event{at.Add(-time.Second), read})
 			}
 			return out
 		}
@@ -167,9 +172,10 @@ func kindCases() []kindCase {
 		{
 			kind: "unsupported_certainty_rate", rule: "window: 60s\n        max_rate: 0.5\n        min_count: 5",
 			summary: `{{ printf "%.0f" (mul100 .Value) }}% confident on stale or missing context`,
-			events: verdicts("unsupported_certainty_rate", func(a map[string]any, bad bool) {
+			// Confident on a read 10 minutes old.
+			events: verdicts("unsupported_certainty_rate", func(_, read map[string]any, at time.Time, bad bool) {
 				if bad {
-					a[c.VerdictUnsupportedCertainty], a[c.VerdictContext] = true, "stale"
+					read[c.DataAsOf] = at.Add(-10 * time.Minute).Format(time.RFC3339Nano)
 				}
 			}),
 			wantSumm: "80% confident on stale or missing context",
@@ -178,9 +184,11 @@ func kindCases() []kindCase {
 		{
 			kind: "missing_context_rate", rule: "window: 60s\n        max_rate: 0.5\n        min_count: 5",
 			summary: `{{ printf "%.0f" (mul100 .Value) }}% miss context`,
-			events: verdicts("missing_context_rate", func(a map[string]any, bad bool) {
+			// policy-db could not be read.
+			events: verdicts("missing_context_rate", func(_, read map[string]any, _ time.Time, bad bool) {
 				if bad {
-					a[c.VerdictContext] = "missing"
+					read[c.DataAvailable] = false
+					delete(read, c.DataAsOf)
 				}
 			}),
 			wantSumm: "80% miss context",
@@ -189,9 +197,10 @@ func kindCases() []kindCase {
 		{
 			kind: "low_confidence_share", rule: "window: 60s\n        max_rate: 0.5\n        min_count: 5",
 			summary: `{{ printf "%.0f" (mul100 .Value) }}% low confidence`,
-			events: verdicts("low_confidence_share", func(a map[string]any, bad bool) {
+			// Under the floor of 0.7.
+			events: verdicts("low_confidence_share", func(output, _ map[string]any, _ time.Time, bad bool) {
 				if bad {
-					a[c.VerdictConfidenceLow] = true
+					output[c.ModelConfidence] = 0.5
 				}
 			}),
 			wantSumm: "80% low confidence",
@@ -291,20 +300,26 @@ func kindRules(cases []kindCase) string {
 	return b.String()
 }
 
-// write stores events through the decision store, in one request.
+// write stores events of workflow wf (unless an event names its own)
+// through the decision store, in one request.
 func (r *rig) write(t *testing.T, wf string, evs []event) {
 	t.Helper()
-	ld := plog.NewLogs()
-	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-	for _, e := range evs {
-		lr := lrs.AppendEmpty()
-		lr.SetTimestamp(pcommon.NewTimestampFromTime(e.at))
-		require.NoError(t, lr.Attributes().FromRaw(e.attrs))
-		if _, ok := e.attrs[c.DecisionWorkflow]; !ok {
-			lr.Attributes().PutStr(c.DecisionWorkflow, wf)
+	out := make([]storetest.Event, len(evs))
+	for i, e := range evs {
+		attrs := make(map[string]any, len(e.attrs)+1)
+		attrs[c.DecisionWorkflow] = wf
+		for k, v := range e.attrs {
+			attrs[k] = v
 		}
+		out[i] = storetest.Event{At: e.at, Attrs: attrs}
 	}
-	r.Write(t, ld)
+	r.WriteEvents(t, out...)
+}
+
+// verdictContract is the contract of a verdict kind's workflow: one
+// required source with a budget of 90 s, and a confidence floor of 0.7.
+func verdictContract(wf string) string {
+	return "workflow: " + wf + "\nowner: team\nsources:\n  required:\n    - {name: policy-db, max_age: 90s}\nconfidence_floor: 0.7\n"
 }
 
 // pager is a receiver evaluated on a virtual clock, feeding a real
@@ -332,13 +347,18 @@ func (r *rig) pager(t *testing.T, rulesYAML, amURL string, now func() time.Time)
 	require.NoError(t, err)
 	rcv.now = now
 	require.NoError(t, rcv.connect())
-	require.NoError(t, rcv.restore(context.Background()))
+	require.NoError(t, rcv.prepare(context.Background()))
 	p := &pager{rcv: rcv, exp: exp}
 	t.Cleanup(func() { p.stop(t) })
 	return p
 }
 
-func (p *pager) eval() {
+// eval runs one round as the receiver does: the verdicts refreshed, then
+// every group.
+func (p *pager) eval(t *testing.T) {
+	t.Helper()
+	_, err := p.rcv.store.RefreshVerdicts(context.Background())
+	require.NoError(t, err)
 	for _, g := range p.rcv.groups {
 		p.rcv.evalGroup(context.Background(), g)
 	}
@@ -363,6 +383,10 @@ func TestIntegrationEveryKindFiresAndResolvesInAlertmanager(t *testing.T) {
 	base := time.Now().UTC().Truncate(time.Minute).Add(-3 * time.Hour)
 	tick := func(k int) time.Time { return base.Add(time.Duration(k) * time.Minute) }
 	for _, kc := range cases {
+		switch kc.kind {
+		case "unsupported_certainty_rate", "missing_context_rate", "low_confidence_share":
+			r.ContractsYAML(t, base, verdictContract("wf-"+kc.kind))
+		}
 		var evs []event
 		// An hour of normal operation first: the baseline of drift, and the
 		// history every kind starts from.
@@ -381,7 +405,7 @@ func TestIntegrationEveryKindFiresAndResolvesInAlertmanager(t *testing.T) {
 			p = r.pager(t, kindRules(cases), am.URL(), clock)
 		}
 		now = tick(k)
-		p.eval()
+		p.eval(t)
 
 		active, err := am.Alerts()
 		require.NoError(t, err)
@@ -538,9 +562,9 @@ groups:
 	b := r.pager(t, rules, am.URL(), func() time.Time { return now.Add(7 * time.Second) })
 	for k := 0; k < 10; k++ {
 		now = base.Add(time.Duration(k) * time.Minute)
-		a.eval()
+		a.eval(t)
 		if k < 4 {
-			b.eval()
+			b.eval(t)
 		} else if k == 4 {
 			b.stop(t) // one replica goes away while the alert fires
 		}

@@ -12,7 +12,9 @@ import (
 	"go.opentelemetry.io/collector/config/configtls"
 
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
+	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/rules"
+	"github.com/decisiontrace/decisiontrace/internal/store"
 )
 
 // Config is the alertrules receiver's configuration.
@@ -24,6 +26,10 @@ type Config struct {
 	Password configopaque.String                             `mapstructure:"password"`
 	TLS      configoptional.Optional[configtls.ClientConfig] `mapstructure:"tls"`
 	Database string                                          `mapstructure:"database"`
+	// Cluster is the store's clustered layout, as the decisionstore
+	// exporter's: the receiver migrates the schema too, and writes alert
+	// state through the Distributed tables. Unset: one server.
+	Cluster configoptional.Optional[store.ClusterConfig] `mapstructure:"cluster"`
 
 	// RuleFiles are rule files; glob patterns are expanded.
 	RuleFiles []string `mapstructure:"rule_files"`
@@ -31,6 +37,10 @@ type Config struct {
 	Contracts []string `mapstructure:"contracts"`
 	// ContractRulesInterval is the evaluation interval of contract rules.
 	ContractRulesInterval time.Duration `mapstructure:"contract_rules_interval"`
+	// VerdictRefreshInterval is how often the decisions whose verdict may
+	// have changed are judged again (verdicts), which the verdict rules
+	// read: how late a verdict rate can be.
+	VerdictRefreshInterval time.Duration `mapstructure:"verdict_refresh_interval"`
 	// QueryTimeout bounds one rule's query.
 	QueryTimeout time.Duration `mapstructure:"query_timeout"`
 	// DashboardURL is a Go template for an alert's generatorURL and the
@@ -79,6 +89,9 @@ func (cfg *Config) Validate() error {
 	if cfg.ContractRulesInterval <= 0 {
 		errs = append(errs, fmt.Errorf("contract_rules_interval: must be positive, got %s", cfg.ContractRulesInterval))
 	}
+	if cfg.VerdictRefreshInterval <= 0 {
+		errs = append(errs, fmt.Errorf("verdict_refresh_interval: must be positive, got %s", cfg.VerdictRefreshInterval))
+	}
 	if cfg.QueryTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("query_timeout: must be positive, got %s", cfg.QueryTimeout))
 	}
@@ -88,11 +101,18 @@ func (cfg *Config) Validate() error {
 	if _, err := dashboardTemplate(cfg.DashboardURL); err != nil {
 		errs = append(errs, fmt.Errorf("dashboard_url: %w", err))
 	}
-	if _, err := cfg.loadRules(); err != nil {
+	if c := cfg.Cluster.Get(); c != nil {
+		if err := c.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("cluster.%w", err))
+		}
+	}
+	if _, _, err := cfg.loadRules(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
+
+func (cfg *Config) layout() store.Layout { return store.LayoutOf(cfg.Cluster.Get()) }
 
 // group is rules evaluated together.
 type group struct {
@@ -101,7 +121,9 @@ type group struct {
 	rules    []*rules.Rule
 }
 
-func (cfg *Config) loadRules() ([]group, error) {
+// loadRules loads the rule files and the contracts, with the contracts'
+// default rules.
+func (cfg *Config) loadRules() ([]group, map[string]*contract.Contract, error) {
 	ruleFiles, errRules := expand("rule_files", cfg.RuleFiles)
 	contractFiles, errContracts := expand("contracts", cfg.Contracts)
 	loaded, err := rules.Load(ruleFiles, contractFiles, cfg.ContractRulesInterval)
@@ -113,5 +135,12 @@ func (cfg *Config) loadRules() ([]group, error) {
 		}
 		out = append(out, g)
 	}
-	return out, errors.Join(errRules, errContracts, err)
+	errs := errors.Join(errRules, errContracts, err)
+	if errs != nil {
+		return out, nil, errs
+	}
+	// rules.Load validated them: reading them again cannot fail but for
+	// a file changed in between.
+	contracts, err := contract.Load(contractFiles)
+	return out, contracts, err
 }

@@ -8,9 +8,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/decisiontrace/decisiontrace/internal/store"
 	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
 )
 
@@ -28,6 +30,8 @@ func TestLoadConfig(t *testing.T) {
 	full.RuleFiles = []string{"testdata/rules/*.yaml"}
 	full.Contracts = []string{"testdata/contracts/claims-triage.yaml"}
 	full.ContractRulesInterval = time.Minute
+	full.VerdictRefreshInterval = 30 * time.Second
+	full.Cluster = configoptional.Some(store.ClusterConfig{Name: "decisiontrace", Replicated: true})
 	full.QueryTimeout = 5 * time.Second
 	full.DashboardURL = "http://grafana:3000/d/decisiontrace-overview?var-workflow={{ .Labels.workflow }}"
 	full.ExampleDecisions = 5
@@ -68,15 +72,20 @@ func TestValidate(t *testing.T) {
 			c.Endpoint = "mysql://x"
 			c.Database = "dt-prod"
 			c.ContractRulesInterval = 0
+			c.VerdictRefreshInterval = 0
 			c.QueryTimeout = 0
 			c.DashboardURL = "{{ .Labels"
 			c.ExampleDecisions = -1
 		}), "endpoint: scheme \"mysql\" is not one of clickhouse, clickhouses, tcp, http, https\n" +
 			"database: \"dt-prod\" is not a plain identifier\n" +
 			"contract_rules_interval: must be positive, got 0s\n" +
+			"verdict_refresh_interval: must be positive, got 0s\n" +
 			"query_timeout: must be positive, got 0s\n" +
 			"example_decisions: must be between 0 and 100, got -1\n" +
 			"dashboard_url: template: dashboard_url:1: unclosed action"},
+		{"cluster name not an identifier", valid(func(c *Config) {
+			c.Cluster = configoptional.Some(store.ClusterConfig{Name: "dt'; DROP"})
+		}), `cluster.name: "dt'; DROP" is not a plain identifier`},
 		{"missing rule file", valid(func(c *Config) { c.RuleFiles = []string{"testdata/none/*.yaml"} }),
 			`rule_files[0]: "testdata/none/*.yaml" matches no file`},
 	} {

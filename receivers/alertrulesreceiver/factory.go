@@ -22,11 +22,12 @@ func NewFactory() receiver.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Endpoint:              "clickhouse://127.0.0.1:9000",
-		Database:              "decisiontrace",
-		ContractRulesInterval: 30 * time.Second,
-		QueryTimeout:          10 * time.Second,
-		ExampleDecisions:      3,
+		Endpoint:               "clickhouse://127.0.0.1:9000",
+		Database:               "decisiontrace",
+		ContractRulesInterval:  30 * time.Second,
+		VerdictRefreshInterval: 15 * time.Second,
+		QueryTimeout:           10 * time.Second,
+		ExampleDecisions:       3,
 	}
 }
 

@@ -3,6 +3,7 @@ package alertrulesreceiver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/store"
 	"github.com/decisiontrace/decisiontrace/internal/storetest"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
@@ -32,7 +34,23 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	return &rig{Store: storetest.New(t, "dt_alerts", nil), dir: t.TempDir()}
+	return &rig{Store: storetest.New(t, "dt_alerts"), dir: t.TempDir()}
+}
+
+// counter is the sum of an Int64 counter's data points.
+func (r *rig) counter(t *testing.T, name string) int64 {
+	t.Helper()
+	m, err := r.tel.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	if d, ok := m.Data.(metricdata.Sum[int64]); ok {
+		for _, dp := range d.DataPoints {
+			n += dp.Value
+		}
+	}
+	return n
 }
 
 // gauge is the value of a gauge's data point with exactly attrs.
@@ -62,7 +80,8 @@ func (r *rig) gauge(t *testing.T, name string, attrs ...attribute.KeyValue) (flo
 
 func (r *rig) depth(t *testing.T, depth int64) {
 	t.Helper()
-	r.write(t, "claims-triage", []event{{time.Now(), map[string]any{c.DecisionLayer: "workflow",
+	// Now: the receiver evaluates on the wall clock.
+	r.write(t, "claims-triage", []event{{at: time.Now(), attrs: map[string]any{c.DecisionLayer: "workflow",
 		c.DecisionEvent: "queue.depth", c.WorkflowQueue: "manual-review", c.WorkflowQueueDepth: depth}}})
 }
 
@@ -105,13 +124,19 @@ func (r *rig) config(t *testing.T, rulesYAML string) *Config {
 	cfg.Database = r.DB
 	cfg.RuleFiles = []string{f.Name()}
 	cfg.DashboardURL = "http://grafana/d/decisiontrace-overview?var-workflow={{ .Labels.workflow }}"
+	cfg.VerdictRefreshInterval = 200 * time.Millisecond
 	require.NoError(t, cfg.Validate())
 	return cfg
 }
 
 func (r *rig) receiver(t *testing.T, sink *consumertest.LogsSink) receiver.Logs {
 	t.Helper()
-	cfg := r.config(t, testRules)
+	return r.start(t, r.config(t, testRules), sink)
+}
+
+// start starts a receiver with cfg, its telemetry in r.tel.
+func (r *rig) start(t *testing.T, cfg *Config, sink *consumertest.LogsSink) receiver.Logs {
+	t.Helper()
 	r.tel = componenttest.NewTelemetry()
 	t.Cleanup(func() { _ = r.tel.Shutdown(context.Background()) })
 	set := receivertest.NewNopSettings(metadata.Type)
@@ -243,4 +268,82 @@ func TestIntegrationNothingAfterShutdownNoLeaks(t *testing.T) {
 	n := len(sink.AllLogs())
 	time.Sleep(300 * time.Millisecond)
 	assert.Len(t, sink.AllLogs(), n)
+}
+
+// A verdict refresh that fails is logged and counted, and holds up no
+// evaluation.
+func TestIntegrationVerdictRefreshFailureHoldsUpNoEvaluation(t *testing.T) {
+	r := newRig(t)
+	// The refreshes' own table is gone: every refresh fails.
+	require.NoError(t, r.Conn.Exec(context.Background(), "DROP TABLE "+r.DB+".verdict_refreshes"))
+	r.depth(t, 480)
+	sink := new(consumertest.LogsSink)
+	rcv := r.receiver(t, sink)
+	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
+	require.Eventually(t, func() bool { return find(alerts(sink), "ReviewQueueDeep", "firing") != nil }, 20*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return r.counter(t, "otelcol_alertrules_verdict_refresh_errors") >= 2 }, 10*time.Second, 50*time.Millisecond,
+		"every failed refresh is counted, and refreshes go on")
+	_, ok := r.gauge(t, "otelcol_alertrules_verdict_refresh_duration")
+	assert.True(t, ok, "a refresh's time is recorded")
+}
+
+// The receiver may be the first component to reach an empty database: it
+// creates the schema, writes its contracts and judges the verdicts its
+// rules read.
+func TestIntegrationReceiverAloneOnAnEmptyDatabase(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	fresh := &storetest.Store{Store: store.New(r.Conn, r.DB+"_empty", store.Layout{}), Addr: r.Addr, DB: r.DB + "_empty", Conn: r.Conn}
+	t.Cleanup(func() { _ = r.Conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+fresh.DB+" SYNC") })
+	cfg := r.config(t, `
+groups:
+  - name: verdicts
+    interval: 100ms
+    rules:
+      - alert: ConfidentOnStaleContext
+        kind: unsupported_certainty_rate
+        workflow: claims-triage
+        window: 1h
+        max_rate: 0.5
+        min_count: 3
+        annotations: {example_decisions: '{{ join .ExampleDecisions " " }}'}
+`)
+	cfg.Database = fresh.DB
+	cfg.Contracts = []string{"testdata/contracts/claims-triage.yaml"}
+	sink := new(consumertest.LogsSink)
+	rcv := r.start(t, cfg, sink)
+	defer func() { require.NoError(t, rcv.Shutdown(ctx)) }()
+
+	require.Eventually(t, func() bool {
+		v, err := fresh.Version(ctx)
+		return err == nil && v == store.Latest()
+	}, 20*time.Second, 50*time.Millisecond, "the receiver migrates the schema")
+	require.Eventually(t, func() bool {
+		var n uint64
+		return r.Conn.QueryRow(ctx, "SELECT count() FROM "+fresh.DB+".contracts WHERE workflow = 'claims-triage'").Scan(&n) == nil && n == 1
+	}, 10*time.Second, 50*time.Millisecond, "the receiver writes its contracts")
+
+	// Four confident decisions, three of them on a policy-db read 20
+	// minutes old (its budget is 90 s).
+	now := time.Now() // the receiver evaluates on the wall clock
+	var evs []event
+	for i := 0; i < 4; i++ {
+		id, at := fmt.Sprintf("d-%d", i), now.Add(time.Duration(i-10)*time.Second)
+		asOf := at.Add(-20 * time.Minute)
+		if i == 3 {
+			asOf = at.Add(-10 * time.Second)
+		}
+		evs = append(evs,
+			event{at: at, attrs: map[string]any{c.DecisionID: id, c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelConfidence: 0.9}},
+			event{at: at.Add(-time.Second), attrs: map[string]any{c.DecisionID: id, c.DecisionLayer: "data", c.DecisionEvent: "context.read",
+				c.DataSource: "policy-db", c.DataAsOf: asOf.Format(time.RFC3339Nano)}},
+			event{at: at.Add(-time.Second), attrs: map[string]any{c.DecisionID: id, c.DecisionLayer: "data", c.DecisionEvent: "context.read",
+				c.DataSource: "claims-history", c.DataAsOf: at.Add(-time.Minute).Format(time.RFC3339Nano)}})
+	}
+	(&rig{Store: fresh}).write(t, "claims-triage", evs)
+
+	require.Eventually(t, func() bool { return find(alerts(sink), "ConfidentOnStaleContext", "firing") != nil }, 20*time.Second, 50*time.Millisecond)
+	firing := find(alerts(sink), "ConfidentOnStaleContext", "firing")
+	assert.InDelta(t, 0.75, firing.value, 1e-9)
+	assert.Equal(t, "d-2 d-1 d-0", firing.annotations["example_decisions"])
 }

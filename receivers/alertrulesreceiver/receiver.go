@@ -23,8 +23,10 @@ import (
 
 	"github.com/decisiontrace/decisiontrace/internal/alerting"
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
+	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/rules"
+	"github.com/decisiontrace/decisiontrace/internal/store"
 	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
 )
 
@@ -57,8 +59,10 @@ type alertReceiver struct {
 	now    func() time.Time
 
 	groups    []group
+	contracts map[string]*contract.Contract
 	dashboard *template.Template
 	conn      driver.Conn
+	store     *store.Store
 
 	mu      sync.Mutex // guards the machines across groups
 	byRule  map[string]*evaluated
@@ -76,13 +80,16 @@ type alertReceiver struct {
 	ruleDuration metric.Float64Gauge
 	roundTime    metric.Float64Gauge
 	lastError    metric.Float64Gauge
+
+	refreshErrors   metric.Int64Counter
+	refreshDuration metric.Float64Gauge
 }
 
 // Rule health, as Prometheus reports it for its rules.
 var healthValues = []string{"ok", "err", "nodata"}
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alertReceiver, error) {
-	groups, err := cfg.loadRules()
+	groups, contracts, err := cfg.loadRules()
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +97,7 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alert
 	if err != nil {
 		return nil, err
 	}
-	r := &alertReceiver{cfg: cfg, set: set, next: next, logger: set.Logger, now: time.Now, groups: groups, dashboard: dash,
+	r := &alertReceiver{cfg: cfg, set: set, next: next, logger: set.Logger, now: time.Now, groups: groups, contracts: contracts, dashboard: dash,
 		byRule: map[string]*evaluated{}, failing: alerting.NewMachine(failingFor, 0), noData: alerting.NewMachine(noDataFor, 0),
 		persisted: map[string]map[uint64]bool{}}
 	for _, g := range groups {
@@ -117,6 +124,12 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alert
 	errs = append(errs, err)
 	r.lastError, err = meter.Float64Gauge("otelcol_alertrules_rule_last_error_timestamp",
 		metric.WithDescription("Unix time of the rule's last failed evaluation; the error is in the log and in the DecisionRuleFailing alert."), metric.WithUnit("s"))
+	errs = append(errs, err)
+	r.refreshErrors, err = meter.Int64Counter("otelcol_alertrules_verdict_refresh_errors",
+		metric.WithDescription("Verdict refreshes that failed; the verdict rules read the verdicts of the last refresh that succeeded until one does."), metric.WithUnit("{refresh}"))
+	errs = append(errs, err)
+	r.refreshDuration, err = meter.Float64Gauge("otelcol_alertrules_verdict_refresh_duration",
+		metric.WithDescription("Time of the last verdict refresh (judging the decisions whose verdict may have changed); above verdict_refresh_interval, verdicts fall behind."), metric.WithUnit("s"))
 	errs = append(errs, err)
 	return r, errors.Join(errs...)
 }
@@ -153,6 +166,7 @@ func (r *alertReceiver) connect() error {
 		return fmt.Errorf("alertrules: open %s: %w", chconn.Redact(r.cfg.Endpoint), err)
 	}
 	r.conn = conn
+	r.store = store.New(conn, r.cfg.Database, r.cfg.layout())
 	return nil
 }
 
@@ -165,19 +179,35 @@ func (r *alertReceiver) Start(context.Context, component.Host) error {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		// ClickHouse may come up after the collector: keep trying to load
-		// the state before the first round, so nothing re-pages.
+		// ClickHouse may come up after the collector, and no exporter may
+		// have created the schema yet: keep trying to migrate it, record
+		// the contracts and load the state before the first round, so
+		// nothing re-pages.
 		for {
-			err := r.restore(runCtx)
+			err := r.prepare(runCtx)
 			if err == nil {
 				break
 			}
-			r.logger.Warn("alert state not loaded yet; retrying before the first evaluation", zap.Error(err))
+			r.logger.Warn("decision store not ready yet; retrying before the first evaluation", zap.Error(err))
 			select {
 			case <-runCtx.Done():
 				return
 			case <-time.After(5 * time.Second):
 			}
+		}
+		// Verdicts are judged once before the first round and then every
+		// verdict_refresh_interval. A refresh that fails, or takes longer
+		// than a query may, holds up no evaluation: the verdict rules read
+		// the verdicts refreshed so far.
+		first := make(chan struct{})
+		r.wg.Add(1)
+		go r.refreshLoop(runCtx, first)
+		select {
+		case <-runCtx.Done():
+			return
+		case <-first:
+		case <-time.After(r.cfg.QueryTimeout):
+			r.logger.Info("the first verdict refresh is still running; evaluating meanwhile")
 		}
 		for _, g := range r.groups {
 			r.wg.Add(1)
@@ -185,6 +215,56 @@ func (r *alertReceiver) Start(context.Context, component.Host) error {
 		}
 	}()
 	return nil
+}
+
+// prepare readies the store for evaluation: the schema (the receiver may
+// be the first component to reach the database), the contracts in force
+// (their verdicts are judged against them) and the persisted alert state.
+func (r *alertReceiver) prepare(ctx context.Context) error {
+	if _, _, err := r.store.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := r.store.WriteContracts(ctx, r.contracts, r.now()); err != nil {
+		return err
+	}
+	return r.restore(ctx)
+}
+
+// refreshLoop refreshes the verdicts at once (closing first when done) and
+// then every verdict_refresh_interval.
+func (r *alertReceiver) refreshLoop(ctx context.Context, first chan<- struct{}) {
+	defer r.wg.Done()
+	r.refresh(ctx)
+	close(first)
+	tick := time.NewTicker(r.cfg.VerdictRefreshInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			r.refresh(ctx)
+		}
+	}
+}
+
+// refresh judges again the decisions whose verdict may have changed. Any
+// number of replicas may refresh at once; a failure is logged and counted,
+// and the next refresh catches up.
+func (r *alertReceiver) refresh(ctx context.Context) {
+	started := time.Now()
+	st, err := r.store.RefreshVerdicts(ctx)
+	if ctx.Err() != nil {
+		return // shutting down
+	}
+	took := time.Since(started)
+	r.refreshDuration.Record(ctx, took.Seconds())
+	if err != nil {
+		r.refreshErrors.Add(ctx, 1)
+		r.logger.Warn("verdicts not refreshed; the verdict rules read the last refreshed verdicts until a refresh succeeds", zap.Error(err))
+		return
+	}
+	r.logger.Debug("verdicts refreshed", zap.Int("statements", st.Statements), zap.Int("workflows_pending", st.Pending), zap.Duration("took", took))
 }
 
 func (r *alertReceiver) Shutdown(context.Context) error {

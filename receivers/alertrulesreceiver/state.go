@@ -6,74 +6,21 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/decisiontrace/decisiontrace/internal/alerting"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/rules"
 )
 
-// The evaluator's own tables, next to the decision store's. alert_state
-// holds the latest state of every alert instance (a ReplacingMergeTree on
-// updated_at with is_deleted, read with FINAL); alert_history keeps every
-// state change, for Grafana annotations and audits.
-var stateDDL = []string{
-	`CREATE TABLE IF NOT EXISTS {db}.alert_state (
-    rule_key String,
-    fingerprint UInt64,
-    labels Map(String, String),
-    state LowCardinality(String),
-    value Float64,
-    active_at DateTime64(3),
-    fired_at DateTime64(3),
-    resolved_at DateTime64(3),
-    keep_firing_since DateTime64(3),
-    updated_at DateTime64(3),
-    is_deleted UInt8
-) ENGINE = ReplacingMergeTree(updated_at, is_deleted)
-ORDER BY (rule_key, fingerprint)`,
-	// The freshness budgets of the contracts the receiver loaded, so that
-	// dashboards can plot a source's age against its budget.
-	`CREATE TABLE IF NOT EXISTS {db}.source_budgets (
-    workflow String,
-    source String,
-    max_age_s Float64,
-    updated_at DateTime64(3)
-) ENGINE = ReplacingMergeTree(updated_at)
-ORDER BY (workflow, source)`,
-	`CREATE TABLE IF NOT EXISTS {db}.alert_history (
-    time DateTime64(3),
-    alertname LowCardinality(String),
-    fingerprint UInt64,
-    state LowCardinality(String),
-    value Float64,
-    labels Map(String, String),
-    annotations Map(String, String)
-) ENGINE = MergeTree
-PARTITION BY toYYYYMM(time)
-ORDER BY (alertname, time)`,
-}
-
 func (r *alertReceiver) render(s string) string { return strings.ReplaceAll(s, "{db}", r.cfg.Database) }
 
-// restore creates the tables if needed and loads every rule's alerts. The
-// firing ones are announced again (with their original fired_at) so the
-// Alertmanager exporter re-sends them after a restart: Alertmanager sees
-// the same alert, not a new one, and notifies no one twice.
+// restore loads every rule's alerts from alert_state, a table of the
+// store's schema (internal/store) that prepare has migrated: it holds the
+// latest state of every alert instance, and alert_history every state
+// change. The firing ones are announced again (with their original
+// fired_at) so the Alertmanager exporter re-sends them after a restart:
+// Alertmanager sees the same alert, not a new one, and notifies no one
+// twice.
 func (r *alertReceiver) restore(ctx context.Context) error {
-	if err := r.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+r.cfg.Database); err != nil {
-		return err
-	}
-	for _, ddl := range stateDDL {
-		if err := r.conn.Exec(ctx, r.render(ddl)); err != nil {
-			return err
-		}
-	}
-	// Budgets only feed dashboards and dtctl: failing to record them must
-	// not keep the rules from being evaluated.
-	if err := r.writeBudgets(ctx); err != nil {
-		r.logger.Warn("source budgets not recorded; dashboards and dtctl lack them", zap.Error(err))
-	}
 	rows, err := r.conn.Query(ctx, r.render(`SELECT rule_key, fingerprint, labels, state, value, active_at, fired_at, resolved_at, keep_firing_since
 FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 	if err != nil {
@@ -145,33 +92,6 @@ FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 	return nil
 }
 
-// writeBudgets records the contracts' freshness budgets (from their
-// staleness rules) in source_budgets.
-func (r *alertReceiver) writeBudgets(ctx context.Context) error {
-	batch, err := r.conn.PrepareBatch(ctx, r.render(`INSERT INTO {db}.source_budgets (workflow, source, max_age_s, updated_at)`))
-	if err != nil {
-		return err
-	}
-	defer func() { _ = batch.Close() }()
-	now := r.now()
-	for _, g := range r.groups {
-		for _, rl := range g.rules {
-			if rl.Kind != rules.KindSourceStaleness || rl.Workflow == "" {
-				continue
-			}
-			for src, budget := range rl.Budgets {
-				if err := batch.Append(rl.Workflow, src, budget.D().Seconds(), now); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if batch.Rows() == 0 {
-		return nil
-	}
-	return batch.Send()
-}
-
 // firingAnnotations returns the annotations each firing alert was paged
 // with, from alert_history: re-announced after a restart, the alert keeps
 // the summary and example decisions on-call already has.
@@ -218,7 +138,10 @@ func parseState(s string) alerting.State {
 // persist writes the group's alerts (present ones, and a deletion for those
 // the machines dropped) and the round's state changes.
 func (r *alertReceiver) persist(ctx context.Context, g group, now time.Time, recs []record) error {
-	batch, err := r.conn.PrepareBatch(ctx, r.render(`INSERT INTO {db}.alert_state
+	// On a cluster, a write returns once every shard has it: a failure is
+	// seen (and retried next round) rather than queued on one server.
+	wctx := r.store.WriteContext(ctx)
+	batch, err := r.conn.PrepareBatch(wctx, r.render(`INSERT INTO {db}.alert_state
 (rule_key, fingerprint, labels, state, value, active_at, fired_at, resolved_at, keep_firing_since, updated_at, is_deleted)`))
 	if err != nil {
 		return err
@@ -293,7 +216,7 @@ func (r *alertReceiver) persist(ctx context.Context, g group, now time.Time, rec
 	if len(recs) == 0 {
 		return nil
 	}
-	hist, err := r.conn.PrepareBatch(ctx, r.render(`INSERT INTO {db}.alert_history (time, alertname, fingerprint, state, value, labels, annotations)`))
+	hist, err := r.conn.PrepareBatch(wctx, r.render(`INSERT INTO {db}.alert_history (time, alertname, fingerprint, state, value, labels, annotations)`))
 	if err != nil {
 		return err
 	}
