@@ -77,15 +77,15 @@ func writeConfig(t *testing.T, dir, clickhouseAddr, db string) collectorEnv {
 }
 
 // collectorConfig writes the configuration of a test's collector: OTLP in,
-// the decision store with a persistent queue. With evaluator, also the
-// decision processor, and the rule evaluator (contracts from
-// deploy/contracts, evaluated and refreshing verdicts every second) with
-// its alerts to the debug exporter.
+// the decision processor, the decision store with a persistent queue. With
+// evaluator, also the rule evaluator (contracts from deploy/contracts,
+// evaluated and refreshing verdicts every second) with its alerts to the
+// debug exporter.
 func collectorConfig(t *testing.T, dir, clickhouseAddr, db string, evaluator bool) collectorEnv {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	env := collectorEnv{configPath: filepath.Join(dir, "collector.yaml"), httpPort: testenv.FreePort(t)}
-	receivers, processors, exporters, pipelines := "", "", "", ""
+	receivers, exporters, alerts := "", "", ""
 	if evaluator {
 		receivers = fmt.Sprintf(`
   alertrules:
@@ -94,14 +94,10 @@ func collectorConfig(t *testing.T, dir, clickhouseAddr, db string, evaluator boo
     contracts: ["%[3]s/deploy/contracts/*.yaml"]
     contract_rules_interval: 1s
     verdict_refresh_interval: 1s`, clickhouseAddr, db, repoRoot)
-		processors = `
-processors:
-  decision: {}`
 		exporters = `
   debug:
     verbosity: basic`
-		pipelines = `
-      processors: [decision]
+		alerts = `
     logs/alerts:
       receivers: [alertrules]
       exporters: [debug]`
@@ -117,8 +113,10 @@ receivers:
       grpc:
         endpoint: 127.0.0.1:%[2]d
       http:
-        endpoint: 127.0.0.1:%[3]d%[6]s%[7]s
-exporters:%[8]s
+        endpoint: 127.0.0.1:%[3]d%[6]s
+processors:
+  decision: {}
+exporters:%[7]s
   decisionstore:
     endpoint: clickhouse://%[4]s
     database: %[5]s
@@ -146,8 +144,9 @@ service:
   pipelines:
     logs:
       receivers: [otlp]
-      exporters: [decisionstore]%[9]s
-`, filepath.Join(dir, "queue"), testenv.FreePort(t), env.httpPort, clickhouseAddr, db, receivers, processors, exporters, pipelines)
+      processors: [decision]
+      exporters: [decisionstore]%[8]s
+`, filepath.Join(dir, "queue"), testenv.FreePort(t), env.httpPort, clickhouseAddr, db, receivers, exporters, alerts)
 	require.NoError(t, os.WriteFile(env.configPath, []byte(cfg), 0o600))
 	return env
 }
