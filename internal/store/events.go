@@ -213,6 +213,31 @@ const sourcePollsSelect = `SELECT toString(source) AS source, time, as_of, data_
 FROM {from}
 WHERE layer = 'data' AND event = 'source.freshness' AND source != ''`
 
+// modelOutputsTable is every model output once (a resent output is the same
+// row: ReplacingMergeTree, read with FINAL), ordered per workflow over time:
+// what statistics over outputs (confidence drift, model versions) read,
+// without hashing every output's ID to count it once.
+var modelOutputsTable = table{
+	name: "model_outputs",
+	columns: `
+    workflow LowCardinality(String),
+    time DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    event_id UInt64,
+    decision_id String CODEC(ZSTD(1)),
+    model_name LowCardinality(String),
+    model_version LowCardinality(String),
+    confidence Nullable(Float64),
+    latency_ms Nullable(Float64)`,
+	engine:  "ReplacingMergeTree",
+	tail:    "PARTITION BY toDate(time)\nORDER BY (workflow, time, event_id)\nSETTINGS non_replicated_deduplication_window = 1000",
+	shardBy: "cityHash64(decision_id)",
+}
+
+const modelOutputsSelect = `SELECT toString(workflow) AS workflow, time, event_id, decision_id, toString(model_name) AS model_name,
+    toString(model_version) AS model_version, confidence, model_latency_ms AS latency_ms
+FROM {from}
+WHERE layer = 'model' AND event = 'model.output'`
+
 // decisionChangesTable records when (server time) events of a decision were
 // stored, so that verdicts are refreshed for the decisions that changed
 // instead of all of them. Arrival time here only says what to look at

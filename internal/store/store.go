@@ -97,13 +97,15 @@ var migrations = []migration{
 			}{
 				{watermarksTable, "watermarks_mv", watermarksSelect, true},
 				{sourcePollsTable, "source_polls_mv", sourcePollsSelect, true},
+				{modelOutputsTable, "model_outputs_mv", modelOutputsSelect, true},
 				{decisionChangesTable, "decision_changes_mv", decisionChangesSelect, false},
 			} {
 				out = append(out, l.create(db, t.table)...)
 				out = append(out, l.materializedView(db, t.mv, t.table.name, "events", t.query))
 				if t.refill {
 					// Idempotent too: watermarks are maxima; polls are read
-					// by an ASOF join, which a twin row does not change.
+					// by an ASOF join, which a twin row does not change;
+					// outputs are read with FINAL.
 					out = append(out, "INSERT INTO "+db+"."+t.table.name+"\n"+strings.ReplaceAll(t.query, "{from}", db+".events"))
 				}
 			}
@@ -206,6 +208,7 @@ var ttlTables = []struct{ table, column string }{
 	{"decisions", "last_seen"},
 	{"verdicts", "decision_time"},
 	{"source_polls", "time"},
+	{"model_outputs", "time"},
 }
 
 // ApplyTTL makes the tables' retention match ttl (0: keep forever). The

@@ -326,6 +326,12 @@ WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPe
 		st.Statements++
 	}
 
+	if st.Statements == 0 && now.Sub(last) < time.Hour {
+		// Nothing changed and nothing is pending: the last refresh stands
+		// (recorded at least hourly, so it never looks older than the
+		// retention of decision_changes).
+		return st, nil
+	}
 	// Every decision still pending was judged just now: where the next
 	// refresh must look again.
 	next := map[string]time.Time{}
