@@ -232,9 +232,10 @@ func Readme() []byte {
 	b.WriteString("- A producer that resends its requests stores the same events again (same\n")
 	b.WriteString("  `event_id`, other inserts), and changes no number: panels over `events`\n")
 	b.WriteString("  count distinct event IDs or decisions (`uniqExact`), take levels with\n")
-	b.WriteString("  `max`/`argMax`, and sum, average or take quantiles over distinct events\n")
-	b.WriteString("  (`LIMIT 1 BY event_id`, which costs several times a plain aggregate over\n")
-	b.WriteString("  the same rows: those panels are the dashboards' slowest).\n")
+	b.WriteString("  `max`/`argMax`, and sum, average or take quantiles over distinct events:\n")
+	b.WriteString("  model outputs from the store's `model_outputs FINAL` (each output once),\n")
+	b.WriteString("  other layers with `LIMIT 1 BY event_id` (several times the cost of a\n")
+	b.WriteString("  plain aggregate over the same rows: those panels are the slowest).\n")
 	b.WriteString("- Budgets are those of the contracts in force (`contract_sources`); read\n")
 	b.WriteString("  lag is the store's `read_lag` against the contract's `max_context_lag`.\n")
 	for _, s := range Specs() {

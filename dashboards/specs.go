@@ -19,6 +19,13 @@ func distinct(cols, where string) string {
 	return "(SELECT " + cols + " FROM events WHERE " + where + " LIMIT 1 BY event_id)"
 }
 
+// outputs is the model outputs that match where, each once: the store's
+// model_outputs, read with FINAL (a merge of sorted parts, far cheaper than
+// distinct over events).
+func outputs(cols, where string) string {
+	return "(SELECT " + cols + " FROM model_outputs FINAL WHERE " + where + ")"
+}
+
 // judged is the condition for a verdict that counts in a rate.
 const judged = "context != 'pending'"
 
@@ -136,15 +143,15 @@ func Specs() []Spec {
 				{Kind: TimeSeries, Title: "Median confidence by model version", W: 12, Unit: "percentunit",
 					Question: "Has a model version's confidence moved?",
 					SQL: "SELECT $__timeInterval(time) AS time, model_version, quantile(0.5)(confidence) AS median_confidence FROM " +
-						distinct("time, model_version, confidence", "$__timeFilter(time) AND layer = 'model' AND event = 'model.output' AND confidence IS NOT NULL AND "+wf("workflow")+" AND "+mv("model_version")) +
+						outputs("time, model_version, confidence", "$__timeFilter(time) AND confidence IS NOT NULL AND "+wf("workflow")+" AND "+mv("model_version")) +
 						" GROUP BY time, model_version ORDER BY time",
 					Columns: []string{"time", "model_version", "median_confidence"}},
 				{Kind: TimeSeries, Title: "Confidence drift against the day before", W: 12, Unit: "percentunit", Thresholds: []float64{0.05, 0.1},
 					Question: "How far (up or down) is mean confidence from its mean over the 24 hours before the range?",
 					SQL: "SELECT $__timeInterval(o.time) AS time, o.workflow AS workflow, abs(avg(o.confidence) - any(b.baseline)) AS drift FROM " +
-						distinct("time, workflow, confidence", "$__timeFilter(time) AND layer = 'model' AND event = 'model.output' AND confidence IS NOT NULL AND "+wf("workflow")+" AND "+mv("model_version")) +
+						outputs("time, workflow, confidence", "$__timeFilter(time) AND confidence IS NOT NULL AND "+wf("workflow")+" AND "+mv("model_version")) +
 						" AS o INNER JOIN (SELECT workflow, avg(confidence) AS baseline FROM " +
-						distinct("workflow, confidence", "time >= $__fromTime - INTERVAL 1 DAY AND time < $__fromTime AND layer = 'model' AND event = 'model.output' AND confidence IS NOT NULL AND "+wf("workflow")+" AND "+mv("model_version")) +
+						outputs("workflow, confidence", "time >= $__fromTime - INTERVAL 1 DAY AND time < $__fromTime AND confidence IS NOT NULL AND "+wf("workflow")+" AND "+mv("model_version")) +
 						" GROUP BY workflow) AS b ON o.workflow = b.workflow GROUP BY time, workflow ORDER BY time",
 					Columns: []string{"time", "workflow", "drift"}},
 				{Kind: BarChart, Title: "Confidence distribution", W: 12, Unit: "short",
@@ -156,7 +163,7 @@ func Specs() []Spec {
 				{Kind: TimeSeries, Title: "Latency p95 by model version", W: 12, Unit: "ms",
 					Question: "Is a model version slower?",
 					SQL: "SELECT $__timeInterval(time) AS time, model_version, quantile(0.95)(model_latency_ms) AS latency_p95_ms FROM " +
-						distinct("time, model_version, model_latency_ms", "$__timeFilter(time) AND layer = 'model' AND event = 'model.output' AND model_latency_ms IS NOT NULL AND "+wf("workflow")+" AND "+mv("model_version")) +
+						outputs("time, model_version, latency_ms AS model_latency_ms", "$__timeFilter(time) AND latency_ms IS NOT NULL AND "+wf("workflow")+" AND "+mv("model_version")) +
 						" GROUP BY time, model_version ORDER BY time",
 					Columns: []string{"time", "model_version", "latency_p95_ms"}},
 				{Kind: TimeSeries, Title: "Unsafe and low-confidence outputs", W: 12, Unit: "short",
