@@ -82,19 +82,21 @@ func storeOf(t *testing.T, addr, db string) *store.Store {
 	return store.New(conn, db, store.Layout{})
 }
 
-// settle waits until the store holds n distinct events and every decision
-// judged since, then refreshes verdicts once more itself (as any evaluator
-// may) so the check sees them current.
+// settle waits until the store holds n distinct events and no insert into
+// the database is still running (an insert's rows become visible in events
+// before its materialized views have written the rollup and watermarks),
+// then refreshes verdicts as any evaluator would.
 func settle(t *testing.T, s *store.Store, n int) {
 	t.Helper()
 	ctx := context.Background()
-	var got uint64
+	var got, inserting uint64
 	require.Eventually(t, func() bool {
-		if err := s.Conn().QueryRow(ctx, "SELECT uniqExact(event_id) FROM "+s.DB()+".events").Scan(&got); err != nil {
+		if err := s.Conn().QueryRow(ctx, "SELECT uniqExact(event_id) FROM "+s.DB()+".events").Scan(&got); err != nil || got != uint64(n) {
 			return false
 		}
-		return got == uint64(n)
-	}, 2*time.Minute, 100*time.Millisecond, "stored %d of %d events", got, n)
+		err := s.Conn().QueryRow(ctx, "SELECT count() FROM system.processes WHERE query_kind = 'Insert' AND position(query, ?) > 0", s.DB()+".").Scan(&inserting)
+		return err == nil && inserting == 0
+	}, 2*time.Minute, 100*time.Millisecond, "stored %d of %d events, %d inserts running", got, n, inserting)
 	_, err := s.RefreshVerdicts(ctx)
 	require.NoError(t, err)
 }
