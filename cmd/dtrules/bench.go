@@ -97,6 +97,15 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 	}
 	defer conn.Close()
 	st := store.New(conn, *db, store.Layout{Cluster: *cluster})
+	// The bench reads a store in use and changes only its verdicts: one an
+	// older decisiontrace left is migrated by the collector, not here.
+	if v, err := st.Version(ctx); err != nil || v != store.Latest() {
+		if err == nil {
+			err = fmt.Errorf("database %s is at schema version %d, this dtrules knows %d: start this version's collector on it once (it migrates the schema)", *db, v, store.Latest())
+		}
+		log.Error().Err(err).Msg("decision store")
+		return 1
+	}
 	if *writeContracts {
 		cs, err := contract.Load(contractFiles)
 		if err == nil {

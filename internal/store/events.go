@@ -238,10 +238,12 @@ const modelOutputsSelect = `SELECT toString(workflow) AS workflow, time, event_i
 FROM {from}
 WHERE layer = 'model' AND event = 'model.output'`
 
-// decisionChangesTable records when (server time) events of a decision were
-// stored, so that verdicts are refreshed for the decisions that changed
-// instead of all of them. Arrival time here only says what to look at
-// again; no verdict depends on it.
+// decisionChangesTable records when (server time) a decision's model
+// outputs or context reads were stored, so that verdicts are refreshed for
+// the decisions that changed instead of all of them; its other events
+// (routing, human actions, outcomes, often hours later) change no verdict.
+// Arrival time here only says what to look at again; no verdict depends on
+// it.
 var decisionChangesTable = table{
 	name: "decision_changes",
 	columns: `
@@ -256,9 +258,23 @@ var decisionChangesTable = table{
 // last run older than this judges every decision again.
 const changesRetentionDays = "7"
 
+// Version 2's feed of decision_changes, as released: every event.
 const decisionChangesSelect = `SELECT now64(3) AS changed_at, decision_id
 FROM {from}
 WHERE decision_id != ''
+GROUP BY decision_id`
+
+// decisionChangesWorkflow is version 3's column of decision_changes: the
+// refresh judges only the workflows that have a contract ('' for rows of
+// version 2, and for events without a workflow, which may still be reads
+// of a decision that has one).
+const decisionChangesWorkflow = "workflow LowCardinality(String)"
+
+// decisionChangesV3Select feeds decision_changes from version 3 on: only
+// what a verdict depends on, with the decision's workflow.
+const decisionChangesV3Select = `SELECT now64(3) AS changed_at, decision_id, toString(any(workflow)) AS workflow
+FROM {from}
+WHERE decision_id != '' AND (event = 'model.output' OR (` + isRead + `))
 GROUP BY decision_id`
 
 // decisionSummaryV2 is the finalized per-decision view that dashboards and

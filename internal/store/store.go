@@ -122,6 +122,17 @@ var migrations = []migration{
 			return out
 		},
 	},
+	{
+		version: 3,
+		name:    "decision_changes: only model outputs and context reads, with their workflow",
+		statements: func(l Layout, db string) []string {
+			out := l.addColumns(db, "decision_changes", decisionChangesWorkflow)
+			// The new feed starts before the old one stops: a decision
+			// changed in between is recorded twice and judged once more.
+			out = append(out, l.materializedView(db, "decision_changes_v3_mv", "decision_changes", "events", decisionChangesV3Select))
+			return append(out, l.drop(db, "VIEW", "decision_changes_mv")...)
+		},
+	},
 }
 
 func createView(l Layout, db, name, query string) string { return l.view(db, name, query) }

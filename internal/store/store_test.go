@@ -82,14 +82,7 @@ func TestIntegrationVersion1DatabaseMigratesForward(t *testing.T) {
 	s := freshStore(t)
 	ctx := context.Background()
 	// Rebuild the database as version 1 left it, with version 1's TTL.
-	require.NoError(t, s.conn.Exec(ctx, "DROP DATABASE "+s.db+" SYNC"))
-	for _, stmt := range bootstrap(Layout{}, s.db) {
-		require.NoError(t, s.conn.Exec(ctx, stmt))
-	}
-	for _, stmt := range migrations[0].statements(Layout{}, s.db) {
-		require.NoError(t, s.conn.Exec(ctx, stmt))
-	}
-	require.NoError(t, s.conn.Exec(ctx, "INSERT INTO "+s.db+".schema_migrations VALUES (1, 'v1', now())"))
+	rebuildAt(t, s, 1)
 	require.NoError(t, s.conn.Exec(ctx, "INSERT INTO "+s.db+".schema_settings VALUES ('ttl_seconds', '2592000', now())"))
 	// Version 1's alert tables came from the rule evaluator.
 	require.NoError(t, s.conn.Exec(ctx, "CREATE TABLE "+s.db+".source_budgets (workflow String, source String, max_age_s Float64, updated_at DateTime64(3)) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (workflow, source)"))
@@ -147,4 +140,56 @@ func TestIntegrationVersion1DatabaseMigratesForward(t *testing.T) {
 	// New events go through the new feed only: once into the rollup.
 	s.write(t, newLogs().add(read("old-0", "c", base, ago(base, time.Second), true)))
 	assert.Equal(t, uint64(4), s.count(t, "SELECT events FROM %s.decision_summary WHERE decision_id = 'old-0'"))
+}
+
+// A database that version 2 created moves decision_changes to version 3's
+// feed: only model outputs and context reads are recorded, with their
+// workflow; what version 2 recorded stays, without one.
+func TestIntegrationVersion2ChangesFeedMigratesForward(t *testing.T) {
+	s := freshStore(t)
+	ctx := context.Background()
+	rebuildAt(t, s, 2)
+	before := newLogs().add(output("v2", v0, 0.9))
+	s.write(t, before)
+
+	from, to, err := s.Migrate(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(2), from)
+	assert.Equal(t, Latest(), to)
+
+	s.write(t, newLogs().
+		add(output("v3", v0.Add(time.Minute), 0.9)).
+		add(read("v3", "a", v0.Add(time.Minute), ago(v0, 0), true)))
+	// Routing changes no verdict: no change recorded.
+	s.write(t, newLogs().add(v0.Add(2*time.Minute), map[string]any{c.DecisionID: "v3", c.DecisionWorkflow: "claims",
+		c.DecisionLayer: c.LayerWorkflow, c.DecisionEvent: c.EventWorkflowRouted, c.WorkflowRoute: "auto"}))
+	rows, err := s.conn.Query(ctx, "SELECT decision_id, toString(workflow), count() FROM "+s.db+".decision_changes GROUP BY decision_id, workflow ORDER BY decision_id")
+	require.NoError(t, err)
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var id, wf string
+		var n uint64
+		require.NoError(t, rows.Scan(&id, &wf, &n))
+		got = append(got, fmt.Sprintf("%s %q %d", id, wf, n))
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []string{`v2 "" 1`, `v3 "claims" 1`}, got, "version 2's change kept; one for the output and read, none for the routing")
+}
+
+// rebuildAt recreates the store's database as the first n migrations left
+// it.
+func rebuildAt(t *testing.T, s *Store, n int) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, s.conn.Exec(ctx, "DROP DATABASE "+s.db+" SYNC"))
+	for _, stmt := range bootstrap(Layout{}, s.db) {
+		require.NoError(t, s.conn.Exec(ctx, stmt))
+	}
+	for _, m := range migrations[:n] {
+		for _, stmt := range m.statements(Layout{}, s.db) {
+			require.NoError(t, s.conn.Exec(ctx, stmt), "%s", stmt)
+		}
+		require.NoError(t, s.conn.Exec(ctx, "INSERT INTO "+s.db+".schema_migrations VALUES (?, ?, now())", m.version, m.name))
+	}
 }

@@ -295,8 +295,11 @@ WHERE workflow = ? AND layer = 'model' AND event = 'model.output' AND time >= ? 
 
 	// Decisions with new events, in chunks of when they changed.
 	if !full {
+		// Only workflows with a contract have verdicts; an event without a
+		// workflow may be a read of one that has.
+		withContract := ` AND (workflow = '' OR workflow IN (SELECT workflow FROM ` + s.db + `.contracts))`
 		ranges, err := s.chunks(ctx, `SELECT toStartOfMinute(changed_at) AS bucket, count() FROM `+s.db+`.decision_changes
-WHERE changed_at > ? GROUP BY bucket ORDER BY bucket`, time.Minute, since)
+WHERE changed_at > ?`+withContract+` GROUP BY bucket ORDER BY bucket`, time.Minute, since)
 		if err != nil {
 			return st, err
 		}
@@ -305,7 +308,7 @@ WHERE changed_at > ? GROUP BY bucket ORDER BY bucket`, time.Minute, since)
 			if i == 0 {
 				from = since
 			}
-			if err := s.judge(ctx, now, `SELECT decision_id FROM `+s.db+`.decision_changes WHERE changed_at >= ? AND changed_at < ?`, from, r[1]); err != nil {
+			if err := s.judge(ctx, now, `SELECT decision_id FROM `+s.db+`.decision_changes WHERE changed_at >= ? AND changed_at < ?`+withContract, from, r[1]); err != nil {
 				return st, err
 			}
 			st.Statements++
@@ -318,9 +321,19 @@ WHERE changed_at > ? GROUP BY bucket ORDER BY bucket`, time.Minute, since)
 		workflows = append(workflows, wf)
 	}
 	sort.Strings(workflows)
+	// One whose read arrives is judged above, by its change; here only
+	// those a watermark may have turned missing: the workflow's reads past
+	// it by the grace, or its decisions past it by the shortest
+	// max_context_lag of its contracts. The newer ones wait (most pending
+	// decisions while context flows), and stay below the next floor.
 	for _, wf := range workflows {
 		if err := s.judge(ctx, now, `SELECT decision_id FROM `+s.db+`.verdicts FINAL
-WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPending+`'`, wf, floors[wf]); err != nil {
+WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPending+`'
+  AND decision_time <= (
+    SELECT greatest(maxIf(until, stream = 'reads') - toIntervalSecond(`+fmt.Sprint(int(watermarkGrace/time.Second))+`),
+        maxIf(until, stream = 'decisions') - toIntervalMillisecond(toInt64(1000 * (
+            SELECT min(max_context_lag_s) FROM `+s.db+`.contracts WHERE workflow = ?))))
+    FROM `+s.db+`.watermarks WHERE workflow = ?)`, wf, floors[wf], wf, wf); err != nil {
 			return st, err
 		}
 		st.Statements++
@@ -332,26 +345,37 @@ WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPe
 		// retention of decision_changes).
 		return st, nil
 	}
-	// Every decision still pending was judged just now: where the next
-	// refresh must look again.
+	// Where the next refresh must look again: the earliest decision still
+	// pending, of those judged just now (a change may have made an old
+	// decision pending) and of those after each floor.
 	next := map[string]time.Time{}
-	rows, err = s.conn.Query(ctx, `SELECT workflow, min(decision_time) FROM `+s.db+`.verdicts
-WHERE judged_at = ? AND context = '`+conventions.ContextPending+`' GROUP BY workflow`, now)
-	if err != nil {
-		return st, fmt.Errorf("refresh verdicts: pending: %w", err)
-	}
-	for rows.Next() {
-		var wf string
-		var at time.Time
-		if err := rows.Scan(&wf, &at); err != nil {
-			rows.Close()
-			return st, fmt.Errorf("refresh verdicts: pending: %w", err)
+	earliest := func(q string, args ...any) error {
+		rows, err := s.conn.Query(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("refresh verdicts: pending: %w", err)
 		}
-		next[wf] = at
+		defer rows.Close()
+		for rows.Next() {
+			var wf string
+			var at time.Time
+			if err := rows.Scan(&wf, &at); err != nil {
+				return fmt.Errorf("refresh verdicts: pending: %w", err)
+			}
+			if prev, ok := next[wf]; !ok || at.Before(prev) {
+				next[wf] = at
+			}
+		}
+		return rows.Err()
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return st, fmt.Errorf("refresh verdicts: pending: %w", err)
+	if err := earliest(`SELECT workflow, min(decision_time) FROM `+s.db+`.verdicts
+WHERE judged_at = ? AND context = '`+conventions.ContextPending+`' GROUP BY workflow`, now); err != nil {
+		return st, err
+	}
+	for _, wf := range workflows {
+		if err := earliest(`SELECT workflow, min(decision_time) FROM `+s.db+`.verdicts FINAL
+WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPending+`' GROUP BY workflow`, wf, floors[wf]); err != nil {
+			return st, err
+		}
 	}
 	st.Pending = len(next)
 	if err := s.conn.Exec(s.WriteContext(ctx), `INSERT INTO `+s.db+`.verdict_refreshes (refreshed_until, pending_floors) VALUES (?, ?)`, now, next); err != nil {

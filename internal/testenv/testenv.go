@@ -60,6 +60,18 @@ func Main(m *testing.M) {
 
 func stopShared() {
 	if shared.srv != nil {
+		select {
+		case <-shared.srv.Done():
+			// It died under the tests: its last words, before its
+			// directory goes.
+			if log, err := os.ReadFile(shared.srv.Options().LogPath); err == nil {
+				if len(log) > 8000 {
+					log = log[len(log)-8000:]
+				}
+				fmt.Fprintf(os.Stderr, "testenv: the shared embedded ClickHouse (pid %d) exited during the tests; the end of its log:\n%s\n", shared.srv.PID(), log)
+			}
+		default:
+		}
 		_ = shared.srv.Stop()
 	}
 	if shared.dir != "" {

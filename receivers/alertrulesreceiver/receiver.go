@@ -71,8 +71,12 @@ type alertReceiver struct {
 	// persisted: the fingerprints in alert_state, per rule key
 	persisted map[string]map[uint64]bool
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// stop ends the loops after the round they are in; cancelQueries
+	// aborts that round's queries, only when it outlasts a query timeout:
+	// a query cut off mid-answer costs the server an aborted reply (and
+	// the embedded engine its life).
+	stop, cancelQueries context.CancelFunc
+	wg                  sync.WaitGroup
 
 	evaluations  metric.Int64Counter
 	transitions  metric.Int64Counter
@@ -174,8 +178,9 @@ func (r *alertReceiver) Start(context.Context, component.Host) error {
 	if err := r.connect(); err != nil {
 		return err
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
+	stopCtx, stop := context.WithCancel(context.Background())
+	runCtx, cancelQueries := context.WithCancel(context.Background())
+	r.stop, r.cancelQueries = stop, cancelQueries
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -190,7 +195,7 @@ func (r *alertReceiver) Start(context.Context, component.Host) error {
 			}
 			r.logger.Warn("decision store not ready yet; retrying before the first evaluation", zap.Error(err))
 			select {
-			case <-runCtx.Done():
+			case <-stopCtx.Done():
 				return
 			case <-time.After(5 * time.Second):
 			}
@@ -201,9 +206,9 @@ func (r *alertReceiver) Start(context.Context, component.Host) error {
 		// the verdicts refreshed so far.
 		first := make(chan struct{})
 		r.wg.Add(1)
-		go r.refreshLoop(runCtx, first)
+		go r.refreshLoop(stopCtx, runCtx, first)
 		select {
-		case <-runCtx.Done():
+		case <-stopCtx.Done():
 			return
 		case <-first:
 		case <-time.After(r.cfg.QueryTimeout):
@@ -211,7 +216,7 @@ func (r *alertReceiver) Start(context.Context, component.Host) error {
 		}
 		for _, g := range r.groups {
 			r.wg.Add(1)
-			go r.loop(runCtx, g)
+			go r.loop(stopCtx, runCtx, g)
 		}
 	}()
 	return nil
@@ -232,7 +237,7 @@ func (r *alertReceiver) prepare(ctx context.Context) error {
 
 // refreshLoop refreshes the verdicts at once (closing first when done) and
 // then every verdict_refresh_interval.
-func (r *alertReceiver) refreshLoop(ctx context.Context, first chan<- struct{}) {
+func (r *alertReceiver) refreshLoop(stop, ctx context.Context, first chan<- struct{}) {
 	defer r.wg.Done()
 	r.refresh(ctx)
 	close(first)
@@ -240,9 +245,12 @@ func (r *alertReceiver) refreshLoop(ctx context.Context, first chan<- struct{}) 
 	defer tick.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop.Done():
 			return
 		case <-tick.C:
+			if stop.Err() != nil {
+				return
+			}
 			r.refresh(ctx)
 		}
 	}
@@ -267,27 +275,41 @@ func (r *alertReceiver) refresh(ctx context.Context) {
 	r.logger.Debug("verdicts refreshed", zap.Int("statements", st.Statements), zap.Int("workflows_pending", st.Pending), zap.Duration("took", took))
 }
 
-func (r *alertReceiver) Shutdown(context.Context) error {
-	if r.cancel != nil {
-		r.cancel()
+func (r *alertReceiver) Shutdown(ctx context.Context) error {
+	if r.stop != nil {
+		r.stop()
+		done := make(chan struct{})
+		go func() {
+			r.wg.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		case <-time.After(r.cfg.QueryTimeout):
+		}
+		r.cancelQueries()
+		<-done
 	}
-	r.wg.Wait()
 	if r.conn != nil {
 		return r.conn.Close()
 	}
 	return nil
 }
 
-func (r *alertReceiver) loop(ctx context.Context, g group) {
+func (r *alertReceiver) loop(stop, ctx context.Context, g group) {
 	defer r.wg.Done()
 	tick := time.NewTicker(g.interval)
 	defer tick.Stop()
 	r.evalGroup(ctx, g)
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop.Done():
 			return
 		case <-tick.C:
+			if stop.Err() != nil {
+				return
+			}
 			r.evalGroup(ctx, g)
 		}
 	}
