@@ -265,9 +265,9 @@ WHERE decision_id != ''
 GROUP BY decision_id`
 
 // decisionChangesWorkflow is version 3's column of decision_changes: the
-// refresh judges only the workflows that have a contract (” for rows of
-// version 2, and for events without a workflow, which may still be reads
-// of a decision that has one).
+// refresh judges only the workflows that have a contract. It is empty for
+// rows of version 2, and for events without a workflow, which may still be
+// reads of a decision that has one.
 const decisionChangesWorkflow = "workflow LowCardinality(String)"
 
 // decisionChangesV3Select feeds decision_changes from version 3 on: only
