@@ -236,22 +236,27 @@ func (r *alertReceiver) prepare(ctx context.Context) error {
 }
 
 // refreshLoop refreshes the verdicts at once (closing first when done) and
-// then every verdict_refresh_interval.
+// then verdict_refresh_interval after each refresh ends. A ticker would
+// start the next refresh at once whenever one outlasts the interval: under
+// flat-out ingestion on a small store server, refreshes ran back to back
+// and took the CPU the inserts needed. Spaced, each refresh judges a longer
+// stretch of changes, and the 10 s it looks back again is a smaller share.
 func (r *alertReceiver) refreshLoop(stop, ctx context.Context, first chan<- struct{}) {
 	defer r.wg.Done()
 	r.refresh(ctx)
 	close(first)
-	tick := time.NewTicker(r.cfg.VerdictRefreshInterval)
-	defer tick.Stop()
+	wait := time.NewTimer(r.cfg.VerdictRefreshInterval)
+	defer wait.Stop()
 	for {
 		select {
 		case <-stop.Done():
 			return
-		case <-tick.C:
+		case <-wait.C:
 			if stop.Err() != nil {
 				return
 			}
 			r.refresh(ctx)
+			wait.Reset(r.cfg.VerdictRefreshInterval)
 		}
 	}
 }
