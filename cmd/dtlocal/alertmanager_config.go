@@ -11,8 +11,9 @@ const builtinAlertmanagerConfig = `# Alertmanager (0.25+) configuration for the 
 # Every decisiontrace alert carries a team (from the rule, or the paging
 # section of the workflow's contract) and a severity: page wakes someone
 # up, ticket waits for working hours. Routing is by team first, then by
-# severity. Alerts are grouped per rule and workflow, so that one
-# misbehaving workflow makes one notification, not one per source or layer.
+# severity. Alerts are grouped per cause (the alert's name) and workflow,
+# so that one misbehaving workflow makes one notification, not one per
+# source or layer.
 global:
   resolve_timeout: 5m
 
@@ -23,6 +24,13 @@ route:
   group_interval: 5m
   repeat_interval: 12h
   routes:
+    # The decision store cannot be queried: nothing is evaluated, so this
+    # one page stands for every alert. Every evaluator replica raises the
+    # same alert; Alertmanager keeps one.
+    - matchers: ['alertname = "DecisionStoreUnavailable"']
+      receiver: decision-platform-pager
+      group_wait: 10s
+      repeat_interval: 1h
     # The evaluator's own alerts (a rule's query fails, or its signals have
     # stopped) go to the team that runs decisiontrace, whichever team owns
     # the rule: the fix is in the pipeline, not in the workflow.
@@ -67,6 +75,16 @@ inhibit_rules:
   - source_matchers: ['alertname = "DecisionLayerSilent"']
     target_matchers: ['alertname = "DecisionRuleNoData"']
     equal: ['workflow']
+  # A workflow that makes no decisions explains its quiet layers, its
+  # sources nobody reads and its rules without data: one alert for one
+  # fact. (The evaluator holds these back itself; this covers your own
+  # rules and other evaluators.)
+  - source_matchers: ['alertname = "DecisionWorkflowSilent"']
+    target_matchers: ['alertname =~ "DecisionLayerSilent|DecisionSourceStale|DecisionRuleNoData|OutcomeFeedSilent"']
+    equal: ['workflow']
+  # A store that cannot be queried explains every failing rule.
+  - source_matchers: ['alertname = "DecisionStoreUnavailable"']
+    target_matchers: ['alertname =~ "DecisionRuleFailing|DecisionRuleNoData"']
 
 # No notifier locally: alerts are visible in the UI and the API
 # (GET http://127.0.0.1:19093/api/v2/alerts), which is what the local stack

@@ -4,14 +4,22 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-openapi/strfmt"
+	"github.com/prometheus/alertmanager/api/v2/client/alert"
+	"github.com/prometheus/alertmanager/api/v2/models"
 	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/decisiontrace/decisiontrace/internal/amtest"
 	"github.com/decisiontrace/decisiontrace/internal/chlocal"
 )
 
@@ -60,11 +68,57 @@ func TestAlertmanagerRoutesByTeamAndSeverity(t *testing.T) {
 		{[]string{"alertname=OutcomeFeedSilent", "team=decision-platform", "severity=page", "workflow=claims-triage"}, "decision-platform-pager"},
 		{[]string{"alertname=DecisionRuleFailing", "team=claims-oncall", "severity=page", "rule=DecisionSourceStale"}, "decision-platform-tickets"},
 		{[]string{"alertname=DecisionRuleNoData", "team=lending-oncall", "severity=page", "rule=DecisionOverrideRate"}, "decision-platform-tickets"},
+		{[]string{"alertname=DecisionRuleFailing", "severity=ticket", "rule=DecisionSourceStale", "workflow=claims-triage"}, "decision-platform-tickets"},
+		{[]string{"alertname=DecisionStoreUnavailable", "severity=page", "database=decisiontrace"}, "decision-platform-pager"},
+		{[]string{"alertname=DecisionWorkflowSilent", "team=claims-oncall", "severity=ticket", "workflow=claims-triage"}, "claims-tickets"},
 		{[]string{"alertname=SomethingElse", "team=nobody-we-know", "severity=page"}, "decision-platform-tickets"},
 	} {
 		args := append([]string{"config", "routes", "test", "--config.file=../../deploy/local/alertmanager.yml", "--verify.receivers=" + tt.receiver}, tt.labels...)
 		amtool(t, args...)
 	}
+}
+
+// The shipped configuration inhibits what one cause explains: a workflow
+// making no decisions silences its layer, staleness and no-data alerts; a
+// store that cannot be queried silences the rule-failing ones. Read from a
+// real Alertmanager running it.
+func TestAlertmanagerInhibitsWhatOneCauseExplains(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/local/alertmanager.yml")
+	require.NoError(t, err)
+	am := amtest.StartWith(t, string(b))
+	now := time.Now()
+	alerts := models.PostableAlerts{}
+	for _, labels := range []models.LabelSet{
+		{"alertname": "DecisionWorkflowSilent", "workflow": "claims-triage", "team": "claims-oncall", "severity": "ticket"},
+		{"alertname": "DecisionLayerSilent", "workflow": "claims-triage", "layer": "human", "team": "claims-oncall", "severity": "page"},
+		{"alertname": "DecisionSourceStale", "workflow": "claims-triage", "source": "policy-db", "team": "claims-oncall", "severity": "page"},
+		{"alertname": "DecisionRuleNoData", "workflow": "claims-triage", "rule": "DecisionOverrideRate", "severity": "ticket"},
+		{"alertname": "DecisionSourceStale", "workflow": "loan-underwriting", "source": "credit-bureau", "team": "lending-oncall", "severity": "page"},
+		{"alertname": "DecisionStoreUnavailable", "database": "decisiontrace", "severity": "page"},
+		{"alertname": "DecisionRuleFailing", "workflow": "loan-underwriting", "rule": "DecisionOverrideRate", "severity": "ticket"},
+	} {
+		alerts = append(alerts, &models.PostableAlert{Alert: models.Alert{Labels: labels},
+			StartsAt: strfmt.DateTime(now), EndsAt: strfmt.DateTime(now.Add(time.Hour))})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = am.Client().Alert.PostAlerts(alert.NewPostAlertsParamsWithContext(ctx).WithAlerts(alerts))
+	require.NoError(t, err)
+	got, err := am.Alerts()
+	require.NoError(t, err)
+	inhibited := map[string]bool{}
+	for _, a := range got {
+		inhibited[a.Labels["alertname"]+"/"+a.Labels["workflow"]] = len(a.Status.InhibitedBy) > 0
+	}
+	assert.Equal(t, map[string]bool{
+		"DecisionWorkflowSilent/claims-triage":  false,
+		"DecisionLayerSilent/claims-triage":     true,
+		"DecisionSourceStale/claims-triage":     true,
+		"DecisionRuleNoData/claims-triage":      true,
+		"DecisionSourceStale/loan-underwriting": false, // another workflow still decides
+		"DecisionStoreUnavailable/":             false,
+		"DecisionRuleFailing/loan-underwriting": true,
+	}, inhibited)
 }
 
 func TestRepoRoot(t *testing.T) {

@@ -191,3 +191,14 @@ func (m *Machine) Restore(alerts []Alert) {
 		m.alerts[a.Fingerprint] = &a
 	}
 }
+
+// FiringValues returns the values label takes across the firing alerts.
+func (m *Machine) FiringValues(label string) map[string]bool {
+	out := map[string]bool{}
+	for _, a := range m.alerts {
+		if a.State == StateFiring {
+			out[a.Labels[label]] = true
+		}
+	}
+	return out
+}

@@ -88,6 +88,13 @@ func StartNotifying(t testing.TB) (*Alertmanager, *Webhook) {
 	return start(t, fmt.Sprintf(notifyingConfig, srv.URL)), hook
 }
 
+// StartWith starts an Alertmanager with the configuration cfg (YAML), such
+// as the one decisiontrace ships.
+func StartWith(t testing.TB, cfg string) *Alertmanager {
+	t.Helper()
+	return start(t, cfg)
+}
+
 func start(t testing.TB, cfg string) *Alertmanager {
 	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {

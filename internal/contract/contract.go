@@ -53,6 +53,15 @@ type Contract struct {
 	// has not arrived counts as missing rather than pending.
 	MaxContextLag Duration `yaml:"max_context_lag"`
 
+	// Traffic says when the workflow making no decisions at all is an
+	// alert (DecisionWorkflowSilent): one alert for the workflow, in place
+	// of one per source and layer.
+	Traffic Traffic `yaml:"traffic"`
+	// LayerLag is, per layer other than model, how far in event time its
+	// signals may trail the workflow's latest decision before the layer
+	// counts as silent (business outcomes often arrive hours later).
+	LayerLag map[string]Duration `yaml:"layer_lag"`
+
 	// File is where the contract was loaded from, for messages; it is not
 	// part of the contract's content (or its hash).
 	File string `yaml:"-" json:"-"`
@@ -84,6 +93,41 @@ type OverrideRate struct {
 	Max        float64  `yaml:"max"`
 	Window     Duration `yaml:"window"`
 	MinActions int      `yaml:"min_actions"`
+}
+
+// Traffic is the contract's expectation of decisions: with Off, the
+// workflow may stop deciding for any time (a batch workflow); otherwise a
+// pause longer than MaxSilence is one alert of Severity.
+type Traffic struct {
+	Off        bool     `yaml:"-"`
+	MaxSilence Duration `yaml:"max_silence"`
+	Severity   string   `yaml:"severity"`
+}
+
+// UnmarshalYAML accepts "off" or a mapping of max_silence and severity.
+func (t *Traffic) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if n.Value != "off" {
+			return fmt.Errorf("line %d: want off or a mapping of max_silence and severity, got %q", n.Line, n.Value)
+		}
+		*t = Traffic{Off: true}
+		return nil
+	}
+	type plain Traffic
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*t = Traffic(p)
+	return nil
+}
+
+// MarshalJSON keeps Off in the contract's content (its hash).
+func (t Traffic) MarshalJSON() ([]byte, error) {
+	if t.Off {
+		return []byte(`"off"`), nil
+	}
+	return []byte(fmt.Sprintf(`{"max_silence":%d,"severity":%q}`, time.Duration(t.MaxSilence), t.Severity)), nil
 }
 
 // Duration reads Go duration strings ("90s", "15m", "2h").
@@ -144,7 +188,27 @@ const (
 	DefaultOnMissing       = conventions.BehaviourWarn
 	DefaultOnLowConfidence = conventions.BehaviourEscalate
 	DefaultMaxContextLag   = Duration(10 * time.Minute)
+	// A workflow that makes no decision for 30 minutes is a ticket: at
+	// night that is often a workflow scaled to zero, in the day an outage
+	// upstream, and either way one alert, not one per source and layer.
+	DefaultMaxSilence      = Duration(30 * time.Minute)
+	DefaultTrafficSeverity = "ticket"
+	// A layer whose signals trail the latest decision by 15 minutes has
+	// stopped (contracts set longer lags for slow feeds).
+	DefaultLayerLag = Duration(15 * time.Minute)
 )
+
+// LagLayers are the layers whose silence is judged against the workflow's
+// decisions: every layer but model, whose silence is the workflow's.
+var LagLayers = []string{"data", "workflow", "human", "business"}
+
+// Lag returns the layer's lag: the contract's, or the default.
+func (c *Contract) Lag(layer string) Duration {
+	if d, ok := c.LayerLag[layer]; ok {
+		return d
+	}
+	return DefaultLayerLag
+}
 
 // Load reads and validates contract files. Every problem in every file is
 // reported, each naming the file, the workflow and the field; two files for
@@ -197,6 +261,14 @@ func (c *Contract) applyDefaults() {
 	if c.MaxContextLag == 0 {
 		c.MaxContextLag = DefaultMaxContextLag
 	}
+	if !c.Traffic.Off {
+		if c.Traffic.MaxSilence == 0 {
+			c.Traffic.MaxSilence = DefaultMaxSilence
+		}
+		if c.Traffic.Severity == "" {
+			c.Traffic.Severity = DefaultTrafficSeverity
+		}
+	}
 	for _, list := range [][]Source{c.Sources.Required, c.Sources.Optional} {
 		for i := range list {
 			if list[i].OnStale == "" {
@@ -234,6 +306,21 @@ func (c *Contract) Validate() error {
 	checkBehaviour("on_low_confidence", c.OnLowConfidence)
 	if c.MaxContextLag < 0 {
 		bad("max_context_lag", "must not be negative")
+	}
+	if !c.Traffic.Off && c.Traffic.MaxSilence < 0 {
+		bad("traffic.max_silence", "must not be negative")
+	}
+	for layer, d := range c.LayerLag {
+		known := false
+		for _, l := range LagLayers {
+			known = known || l == layer
+		}
+		switch {
+		case !known:
+			bad("layer_lag."+layer, "not a layer whose lag is set (want one of %s; the model layer's silence is traffic.max_silence)", strings.Join(LagLayers, ", "))
+		case d <= 0:
+			bad("layer_lag."+layer, "must be positive")
+		}
 	}
 	seen := map[string]string{}
 	for kind, list := range map[string][]Source{"required": c.Sources.Required, "optional": c.Sources.Optional} {

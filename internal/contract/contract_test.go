@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -55,6 +56,23 @@ func TestParseGood(t *testing.T) {
 	assert.False(t, ok)
 	assert.Equal(t, 15*time.Minute, c.Queues[0].GrowthWindow.D())
 	assert.InDelta(t, 0.25, c.OverrideRate.Max, 1e-12)
+	assert.Equal(t, Traffic{MaxSilence: DefaultMaxSilence, Severity: DefaultTrafficSeverity}, c.Traffic)
+	assert.Equal(t, DefaultLayerLag, c.Lag("business"))
+
+	c, err = Parse("batch.yaml", []byte("workflow: nightly\ntraffic: off\nlayer_lag: {business: 6h}\n"))
+	require.NoError(t, err)
+	assert.True(t, c.Traffic.Off)
+	assert.Equal(t, 6*time.Hour, c.Lag("business").D())
+	assert.Equal(t, DefaultLayerLag, c.Lag("human"))
+	// The hash (the contract's content) tells off from the default.
+	assert.NotEqual(t, mustJSON(t, c.Traffic), mustJSON(t, Traffic{MaxSilence: DefaultMaxSilence, Severity: DefaultTrafficSeverity}))
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
 }
 
 func TestParseErrorsNameFileWorkflowAndField(t *testing.T) {
@@ -77,6 +95,12 @@ func TestParseErrorsNameFileWorkflowAndField(t *testing.T) {
 			"c.yaml: workflow w: override_rate.max: 0 is outside (0, 1]\n" +
 				"c.yaml: workflow w: override_rate.window: required and must be positive\n" +
 				"c.yaml: workflow w: queues[0].growth_window: required with max_growth"},
+		{"traffic neither off nor a mapping", "workflow: w\ntraffic: sometimes\n",
+			`c.yaml: line 2: want off or a mapping of max_silence and severity, got "sometimes"`},
+		{"layer lags", "workflow: w\nlayer_lag: {model: 1h, business: 0s}\ntraffic: {max_silence: -1m}\n",
+			"c.yaml: workflow w: layer_lag.business: must be positive\n" +
+				"c.yaml: workflow w: layer_lag.model: not a layer whose lag is set (want one of data, workflow, human, business; the model layer's silence is traffic.max_silence)\n" +
+				"c.yaml: workflow w: traffic.max_silence: must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

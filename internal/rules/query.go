@@ -9,6 +9,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 )
 
@@ -88,13 +89,33 @@ func (r *Rule) Query(db string) (string, []any) {
 			where = append(where, "has(?, source)")
 			args = append(args, names)
 		}
-		q := `SELECT workflow, source, toFloat64(dateDiff('millisecond', max(as_of), {now})) / 1000 AS value
-FROM ` + ev + `
-WHERE layer = 'data' AND event IN ('source.freshness', 'context.read') AND source != '' AND as_of IS NOT NULL
-  AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
+		// Staleness where it matters: how old the data the workflow's
+		// latest decision read was when it read it (read time - as_of),
+		// and how old a polled source is now. A workflow that reads
+		// nothing in the window reads nothing stale, so a paused workflow
+		// pages no staleness; a poll says how fresh the source itself is,
+		// traffic or not.
+		w := seconds(r.window())
+		q := `SELECT workflow, source, toFloat64(max(age_ms)) / 1000 AS value
+FROM (
+  SELECT workflow, source, argMax(dateDiff('millisecond', assumeNotNull(as_of), time), time) AS age_ms
+  FROM ` + ev + `
+  WHERE layer = 'data' AND event = 'context.read' AND source != '' AND as_of IS NOT NULL
+    AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
+  GROUP BY workflow, source
+  UNION ALL
+  SELECT workflow, source, dateDiff('millisecond', max(assumeNotNull(as_of)), {now}) AS age_ms
+  FROM ` + ev + `
+  WHERE layer = 'data' AND event = 'source.freshness' AND source != '' AND as_of IS NOT NULL
+    AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
+  GROUP BY workflow, source
+)
 GROUP BY workflow, source
 HAVING value > transform(source, ?, ?, ?)`
-		return q, append(append([]any{int64(Lookback / time.Second)}, args...), names, budgets, float64(seconds(r.MaxAge)))
+		out := append([]any{w}, args...)
+		out = append(out, w)
+		out = append(out, args...)
+		return q, append(out, names, budgets, float64(seconds(r.MaxAge)))
 	case KindQueueDepth, KindQueueGrowth:
 		filter("workflow", r.Workflow)
 		filter("queue", r.Queue)
@@ -178,19 +199,94 @@ HAVING countIf(time >= {now} - toIntervalSecond(?)) >= ? AND countIf(time < {now
 		return q, append(append([]any{w, w, seconds(r.Baseline)}, args...), w, r.MinCount, w, r.MinCount, r.MaxDrift)
 	case KindLayerSilence:
 		filter("workflow", r.Workflow)
-		q := `SELECT workflow, layer, toFloat64(dateDiff('millisecond', max(time), {now})) / 1000 AS value
-FROM ` + ev + `
-WHERE layer IN ('data', 'model', 'workflow', 'human', 'business') AND workflow != '' AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
-GROUP BY workflow, layer
-HAVING value > ?
+		// A layer is silent when its latest signal trails the workflow's
+		// latest decision (model output) by more than its lag, in event
+		// time: while the workflow decides, a stopped feed stands out;
+		// when the workflow stops, every layer stops with it and the gap
+		// stays what it was (that is DecisionWorkflowSilent's to say).
+		layers, lags := r.lagArrays()
+		limit := "?"
+		if len(layers) > 0 {
+			limit = "transform(layer, ?, ?, ?)"
+		}
+		q := `SELECT workflow, tupleElement(l, 1) AS layer, toFloat64(dateDiff('millisecond', tupleElement(l, 2), decided)) / 1000 AS value
+FROM (
+  SELECT workflow, maxIf(last, layer = 'model') AS decided, groupArrayIf(tuple(layer, last), layer != 'model') AS layers
+  FROM (
+    SELECT toString(workflow) AS workflow, toString(layer) AS layer, max(time) AS last
+    FROM ` + ev + `
+    WHERE layer IN ('data', 'model', 'workflow', 'human', 'business') AND workflow != '' AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
+    GROUP BY workflow, layer
+  )
+  GROUP BY workflow
+  HAVING countIf(layer = 'model') > 0
+)
+ARRAY JOIN layers AS l
+WHERE value > ` + limit + `
 SETTINGS optimize_aggregation_in_order = 1`
 		// (workflow, layer) leads the events table's sort key: aggregating in
 		// that order streams instead of hashing a day of rows (95 ms instead
 		// of 225 ms over 10M events).
-		return q, append(append([]any{int64(Lookback / time.Second)}, args...), float64(seconds(r.SilentFor)))
+		out := append([]any{int64(Lookback / time.Second)}, args...)
+		if len(layers) > 0 {
+			out = append(out, layers, lags)
+		}
+		return q, append(out, float64(seconds(r.SilentFor)))
+	case KindWorkflowSilence:
+		filter("workflow", r.Workflow)
+		// How long since the workflow's latest decision, in event time:
+		// its decisions' watermark, one row per workflow however long ago
+		// it stopped. A watermark past {now} (a producer's clock ahead, or
+		// a rule test evaluating the past) is replaced by the latest
+		// output at or before {now} within the lookback, read only for
+		// those workflows.
+		q := `SELECT w.workflow AS workflow,
+    toFloat64(dateDiff('millisecond', if(w.until <= {now}, w.until, e.last), {now})) / 1000 AS value
+FROM (
+  SELECT workflow, max(until) AS until FROM ` + db + `.watermarks
+  WHERE stream = 'decisions'` + and() + `
+  GROUP BY workflow
+) AS w
+LEFT JOIN (
+  SELECT toString(workflow) AS workflow, max(time) AS last FROM ` + ev + `
+  WHERE layer = 'model' AND event = 'model.output' AND time >= {now} - toIntervalSecond(?) AND time <= {now}
+    AND workflow IN (SELECT workflow FROM ` + db + `.watermarks WHERE stream = 'decisions' AND until > {now})` + and() + `
+  GROUP BY workflow
+) AS e ON w.workflow = e.workflow
+WHERE (w.until <= {now} OR e.last > toDateTime64(0, 9)) AND value > ?`
+		out := append([]any{}, args...)
+		out = append(out, int64(Lookback/time.Second))
+		out = append(out, args...)
+		return q, append(out, float64(seconds(r.SilentFor)))
 	}
 	// custom_sql: the operator's own query; {db} names the database.
 	return strings.ReplaceAll(r.SQL, "{db}", db), nil
+}
+
+// defaultStalenessWindow is how far back source_staleness looks for the
+// workflow's reads and the source's polls when the rule sets no window.
+const defaultStalenessWindow = 15 * time.Minute
+
+func (r *Rule) window() contract.Duration {
+	if r.Window <= 0 && r.Kind == KindSourceStaleness {
+		return contract.Duration(defaultStalenessWindow)
+	}
+	return r.Window
+}
+
+// lagArrays returns the layers with a lag of their own and their lags in
+// seconds; other layers take silent_for.
+func (r *Rule) lagArrays() ([]string, []float64) {
+	layers := make([]string, 0, len(r.Lags))
+	for l := range r.Lags {
+		layers = append(layers, l)
+	}
+	sort.Strings(layers)
+	lags := make([]float64, len(layers))
+	for i, l := range layers {
+		lags[i] = float64(seconds(r.Lags[l]))
+	}
+	return layers, lags
 }
 
 func (r *Rule) budgetArrays() ([]string, []float64) {
@@ -280,6 +376,25 @@ func (r *Rule) HasData(ctx context.Context, conn driver.Conn, db string, now tim
 	return n > 0, nil
 }
 
+// Idle reports whether the workflows the rule watches made no decision
+// in its window: its signals stopped
+// because the workflow stopped, which is the workflow's silence
+// (DecisionWorkflowSilent), not the rule's missing data.
+func (r *Rule) Idle(ctx context.Context, conn driver.Conn, db string, now time.Time) (bool, error) {
+	q := "SELECT count() FROM " + db + ".events WHERE layer = 'model' AND event = 'model.output' AND time >= {now} - toIntervalSecond(?) AND time <= {now}"
+	args := []any{seconds(r.Window)}
+	if r.Workflow != "" {
+		q += " AND workflow = ?"
+		args = append(args, r.Workflow)
+	}
+	q, args = bindNow(q, args, now)
+	var n uint64
+	if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("rule %s idle: %w", r.Alert, err)
+	}
+	return n == 0, nil
+}
+
 // presenceQuery counts the signals a rule's kind is computed from in its
 // window. Zero means no data: the evaluator then keeps every alert as it is
 // and reports the silence instead of resolving. Kinds whose condition is
@@ -334,8 +449,10 @@ LIMIT ?`
 		return q, []any{labels["workflow"], window, n}, true
 	}
 	switch {
-	case r.Kind == KindLayerSilence:
+	case r.Kind == KindLayerSilence || r.Kind == KindWorkflowSilence:
 		window = int64(Lookback / time.Second)
+	case r.Kind == KindSourceStaleness:
+		window = seconds(r.window())
 	case window <= 0:
 		window = int64(time.Hour / time.Second)
 	}
@@ -366,6 +483,9 @@ LIMIT ?`
 	case KindLayerSilence:
 		// The layer's last decisions before it went quiet.
 		match("layer", "layer")
+	case KindWorkflowSilence:
+		// The workflow's last decisions before it stopped.
+		where = append(where, "layer = 'model'", "event = 'model.output'")
 	default:
 		return "", nil, false
 	}

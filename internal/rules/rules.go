@@ -33,11 +33,35 @@ const (
 	KindLowConfidence        Kind = "low_confidence_share"
 	KindConfidenceDrift      Kind = "confidence_drift"
 	KindLayerSilence         Kind = "layer_silence"
+	KindWorkflowSilence      Kind = "workflow_silence"
 	KindCustomSQL            Kind = "custom_sql"
 )
 
 var kinds = []Kind{KindSourceStaleness, KindQueueDepth, KindQueueGrowth, KindOverrideRate, KindUnsupportedCertainty,
-	KindMissingContext, KindLowConfidence, KindConfidenceDrift, KindLayerSilence, KindCustomSQL}
+	KindMissingContext, KindLowConfidence, KindConfidenceDrift, KindLayerSilence, KindWorkflowSilence, KindCustomSQL}
+
+// WithoutSilent drops the samples of the workflows in silent: while a
+// workflow makes no decisions, the kinds HeldBackBySilence report nothing
+// for it.
+func WithoutSilent(samples []Sample, silent map[string]bool) []Sample {
+	if len(silent) == 0 {
+		return samples
+	}
+	out := samples[:0:0]
+	for _, s := range samples {
+		if !silent[s.Labels["workflow"]] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// HeldBackBySilence reports whether the kind's alerts for a workflow are
+// held back while that workflow makes no decisions at all: its sources
+// and layers going quiet is the same fact, already one alert.
+func (k Kind) HeldBackBySilence() bool {
+	return k == KindSourceStaleness || k == KindLayerSilence
+}
 
 // File is one rule file.
 type File struct {
@@ -78,6 +102,7 @@ type Rule struct {
 	ByModel   bool                         `yaml:"by_model_version"`
 	MaxDrift  float64                      `yaml:"max_drift"`
 	SilentFor contract.Duration            `yaml:"silent_for"`
+	Lags      map[string]contract.Duration `yaml:"-"` // layer → silent_for, from contracts
 	SQL       string                       `yaml:"sql"`
 
 	annotationTemplates map[string]*template.Template
@@ -87,6 +112,11 @@ type Rule struct {
 var funcs = template.FuncMap{
 	"mul100": func(v float64) float64 { return v * 100 },
 	"join":   strings.Join,
+	// since renders the instant seconds before t (the evaluation time):
+	// {{ since .Now .Value }} for a value that is an age.
+	"since": func(t time.Time, seconds float64) string {
+		return t.Add(-time.Duration(seconds * float64(time.Second))).UTC().Format(time.RFC3339)
+	},
 }
 
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
@@ -230,6 +260,10 @@ func (r *Rule) validate() []error {
 			bad("max_drift", "%v is outside (0, 1]", r.MaxDrift)
 		}
 	case KindLayerSilence:
+		if r.SilentFor <= 0 && len(r.Lags) == 0 {
+			bad("silent_for", "required and must be positive")
+		}
+	case KindWorkflowSilence:
 		if r.SilentFor <= 0 {
 			bad("silent_for", "required and must be positive")
 		}
@@ -294,19 +328,34 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 			MaxRate: 0.05, MinCount: 20, For: contract.Duration(2 * time.Minute)}),
 		with(Rule{Alert: "DecisionMissingContext", Kind: KindMissingContext, Window: contract.Duration(15 * time.Minute),
 			MaxRate: 0.05, MinCount: 20, For: contract.Duration(2 * time.Minute)}),
-		// A producer restarting, or the collector starting before its
-		// traffic, is not a silent layer.
-		with(Rule{Alert: "DecisionLayerSilent", Kind: KindLayerSilence, SilentFor: contract.Duration(15 * time.Minute),
-			For: contract.Duration(5 * time.Minute)}),
 	)
+	// A layer is silent when it trails the workflow's decisions by more
+	// than its lag: a producer restarting, or the collector starting
+	// before its traffic, is not a silent layer, and neither is a
+	// workflow that stopped deciding (that is DecisionWorkflowSilent).
+	lags := map[string]contract.Duration{}
+	for _, l := range contract.LagLayers {
+		lags[l] = c.Lag(l)
+	}
+	out = append(out, with(Rule{Alert: "DecisionLayerSilent", Kind: KindLayerSilence, Lags: lags, For: contract.Duration(5 * time.Minute)}))
+	if !c.Traffic.Off {
+		// First in the group: the evaluator holds back the workflow's
+		// silence and staleness alerts while this one fires, from the
+		// same round on.
+		silent := with(Rule{Alert: "DecisionWorkflowSilent", Kind: KindWorkflowSilence, SilentFor: c.Traffic.MaxSilence,
+			For: contract.Duration(time.Minute)})
+		silent.Labels["severity"] = c.Traffic.Severity
+		out = append([]Rule{silent}, out...)
+	}
 	summaries := map[Kind]string{
 		KindSourceStaleness:      `{{ .Labels.source }} feeding {{ .Labels.workflow }} is {{ printf "%.0f" .Value }}s old, over its freshness budget`,
+		KindWorkflowSilence:      `{{ .Labels.workflow }} has made no decision since {{ since .Now .Value }} ({{ printf "%.0f" .Value }}s)`,
 		KindQueueDepth:           `queue {{ .Labels.queue }} of {{ .Labels.workflow }} holds {{ printf "%.0f" .Value }} items`,
 		KindQueueGrowth:          `queue {{ .Labels.queue }} of {{ .Labels.workflow }} grew by {{ printf "%.0f" .Value }} items`,
 		KindOverrideRate:         `reviewers override {{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} model {{ .Labels.model_version }} recommendations`,
 		KindUnsupportedCertainty: `{{ printf "%.1f" (mul100 .Value) }}% of {{ .Labels.workflow }} decisions are confident on stale or missing context`,
 		KindMissingContext:       `{{ printf "%.1f" (mul100 .Value) }}% of {{ .Labels.workflow }} decisions miss required context`,
-		KindLayerSilence:         `no {{ .Labels.layer }} signals from {{ .Labels.workflow }} for {{ printf "%.0f" .Value }}s`,
+		KindLayerSilence:         `no {{ .Labels.layer }} signals from {{ .Labels.workflow }} for {{ printf "%.0f" .Value }}s while it kept deciding`,
 	}
 	for i := range out {
 		out[i].Annotations = map[string]string{"summary": summaries[out[i].Kind], "dashboard": "{{ .DashboardURL }}",
@@ -322,10 +371,12 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 }
 
 // TemplateData is what annotation templates see: {{ .Labels.workflow }},
-// {{ .Value }}, {{ .ExampleDecisions }}, {{ .DashboardURL }}.
+// {{ .Value }}, {{ .Now }} (the evaluation time), {{ .ExampleDecisions }},
+// {{ .DashboardURL }}.
 type TemplateData struct {
 	Labels           map[string]string
 	Value            float64
+	Now              time.Time
 	ExampleDecisions []string
 	DashboardURL     string
 }

@@ -60,15 +60,35 @@ func TestDefaultsFromContract(t *testing.T) {
 	rs, err := Defaults(ct)
 	require.NoError(t, err)
 	var names []string
+	byName := map[string]Rule{}
 	for _, r := range rs {
 		names = append(names, r.Alert)
+		byName[r.Alert] = r
 		assert.Equal(t, "claims-triage", r.Labels["workflow"])
 		assert.Equal(t, "claims-oncall", r.Labels["team"])
-		assert.Equal(t, "page", r.Labels["severity"])
+		want := "page"
+		if r.Kind == KindWorkflowSilence {
+			want = "ticket" // the contract's traffic.severity
+		}
+		assert.Equal(t, want, r.Labels["severity"], r.Alert)
 	}
-	assert.Equal(t, []string{"DecisionSourceStale", "DecisionQueueDepth", "DecisionQueueGrowth", "DecisionOverrideRate",
+	// Workflow silence first: the evaluator holds back the workflow's
+	// staleness and silence alerts from the round it fires in.
+	assert.Equal(t, []string{"DecisionWorkflowSilent", "DecisionSourceStale", "DecisionQueueDepth", "DecisionQueueGrowth", "DecisionOverrideRate",
 		"DecisionUnsupportedCertainty", "DecisionMissingContext", "DecisionLayerSilent"}, names)
-	assert.Equal(t, 90*time.Second, rs[0].Budgets["policy-db"].D())
+	assert.Equal(t, 90*time.Second, byName["DecisionSourceStale"].Budgets["policy-db"].D())
+	assert.Equal(t, 30*time.Minute, byName["DecisionWorkflowSilent"].SilentFor.D())
+	assert.Equal(t, map[string]contract.Duration{"data": contract.Duration(15 * time.Minute), "workflow": contract.Duration(15 * time.Minute),
+		"human": contract.Duration(15 * time.Minute), "business": contract.Duration(2 * time.Hour)}, byName["DecisionLayerSilent"].Lags)
+
+	// A batch workflow turns traffic off: no workflow-silence rule.
+	batch, err := contract.Parse("batch.yaml", []byte("workflow: nightly-scoring\ntraffic: off\n"))
+	require.NoError(t, err)
+	rs, err = Defaults(batch)
+	require.NoError(t, err)
+	for _, r := range rs {
+		assert.NotEqual(t, KindWorkflowSilence, r.Kind)
+	}
 }
 
 // t0 is the evaluation time of the store tests, far from today: rules are

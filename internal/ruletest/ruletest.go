@@ -395,13 +395,28 @@ func runTest(ctx context.Context, env Env, ruleset []*rules.Rule, contracts map[
 		if err != nil {
 			return nil, err
 		}
-		for i, res := range results {
-			if res.has {
-				smp := make([]alerting.Sample, len(res.samples))
-				for j := range res.samples {
-					smp[j] = alerting.Sample{Labels: res.samples[j].Labels, Value: res.samples[j].Value}
+		// Workflow silence first: while it fires, the evaluator holds back
+		// the workflow's staleness and silence alerts from the same round.
+		silent := map[string]bool{}
+		for _, first := range []bool{true, false} {
+			for i, res := range results {
+				if !res.has || (ruleset[i].Kind == rules.KindWorkflowSilence) != first {
+					continue
+				}
+				samples := res.samples
+				if ruleset[i].Kind.HeldBackBySilence() {
+					samples = rules.WithoutSilent(samples, silent)
+				}
+				smp := make([]alerting.Sample, len(samples))
+				for j := range samples {
+					smp[j] = alerting.Sample{Labels: samples[j].Labels, Value: samples[j].Value}
 				}
 				machines[i].Eval(now, smp)
+				if first {
+					for wf := range machines[i].FiringValues("workflow") {
+						silent[wf] = true
+					}
+				}
 			}
 		}
 		for i, e := range evals {
@@ -412,7 +427,7 @@ func runTest(ctx context.Context, env Env, ruleset []*rules.Rule, contracts map[
 			if e.Until != 0 {
 				when = at
 			}
-			fails, err := check(e, when, ruleset, machines, func(r *rules.Rule, labels map[string]string) ([]string, error) {
+			fails, err := check(e, when, now, ruleset, machines, func(r *rules.Rule, labels map[string]string) ([]string, error) {
 				return r.Examples(ctx, conn, db, now, labels, exampleDecisions)
 			})
 			if err != nil {
@@ -472,7 +487,7 @@ type got struct {
 // check compares the alerts firing with the expected ones at the
 // evaluation at; examples looks up a firing alert's example decisions for
 // its annotations.
-func check(e AlertEval, at time.Duration, ruleset []*rules.Rule, machines []*alerting.Machine,
+func check(e AlertEval, at time.Duration, now time.Time, ruleset []*rules.Rule, machines []*alerting.Machine,
 	examples func(*rules.Rule, map[string]string) ([]string, error)) ([]string, error) {
 	var firing []got
 	for i, r := range ruleset {
@@ -493,7 +508,7 @@ func check(e AlertEval, at time.Duration, ruleset []*rules.Rule, machines []*ale
 			if err != nil {
 				return nil, err
 			}
-			firing = append(firing, got{labels, r.Annotate(rules.TemplateData{Labels: a.Labels, Value: a.Value, ExampleDecisions: ex})})
+			firing = append(firing, got{labels, r.Annotate(rules.TemplateData{Labels: a.Labels, Value: a.Value, Now: now, ExampleDecisions: ex})})
 		}
 	}
 	var fails []string

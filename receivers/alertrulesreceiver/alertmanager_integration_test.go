@@ -227,7 +227,7 @@ func kindCases() []kindCase {
 			examples: "confidence_drift-5-0 confidence_drift-5-1 confidence_drift-5-2",
 		},
 		{
-			kind: "layer_silence", rule: "silent_for: 60s",
+			kind: "layer_silence", rule: "silent_for: 30s",
 			summary: `no {{ .Labels.layer }} signals for {{ printf "%.0f" .Value }}s`,
 			events: func(k int, at time.Time, hold bool) []event {
 				var out []event
@@ -240,8 +240,10 @@ func kindCases() []kindCase {
 				}
 				return out
 			},
-			labels:   map[string]string{"layer": "human"},
-			wantSumm: "no human signals for 210s",
+			labels: map[string]string{"layer": "human"},
+			// The human layer's last signal trails the workflow's last
+			// decision (model signal) by 3 minutes.
+			wantSumm: "no human signals for 180s",
 			// The layer's last decisions before it went quiet.
 			examples: "layer_silence-2-0 layer_silence-0-0 layer_silence--1-0",
 		},
@@ -331,7 +333,11 @@ type pager struct {
 
 func (r *rig) pager(t *testing.T, rulesYAML, amURL string, now func() time.Time) *pager {
 	t.Helper()
-	cfg := r.config(t, rulesYAML)
+	return r.pagerWith(t, r.config(t, rulesYAML), amURL, now)
+}
+
+func (r *rig) pagerWith(t *testing.T, cfg *Config, amURL string, now func() time.Time) *pager {
+	t.Helper()
 
 	ef := alertmanagerexporter.NewFactory()
 	ecfg := ef.CreateDefaultConfig().(*alertmanagerexporter.Config)
@@ -362,6 +368,24 @@ func (p *pager) eval(t *testing.T) {
 	for _, g := range p.rcv.groups {
 		p.rcv.evalGroup(context.Background(), g)
 	}
+}
+
+// rendered returns the annotations the evaluator last sent for the one
+// firing alert of rule name.
+func (p *pager) rendered(t *testing.T, name string) map[string]string {
+	t.Helper()
+	p.rcv.mu.Lock()
+	defer p.rcv.mu.Unlock()
+	for _, ev := range p.rcv.byRule {
+		if ev.rule.Alert != name {
+			continue
+		}
+		for _, a := range ev.firing() {
+			return ev.sent[a.Fingerprint]
+		}
+	}
+	t.Fatalf("%s: no firing alert", name)
+	return nil
 }
 
 func (p *pager) stop(t *testing.T) {
@@ -438,7 +462,12 @@ func TestIntegrationEveryKindFiresAndResolvesInAlertmanager(t *testing.T) {
 			if kc.examples != "" {
 				wantAnn["example_decisions"] = kc.examples
 			}
-			assert.Equal(t, wantAnn, map[string]string(annotations[name]), "annotations of %s", name)
+			if k != firedTick {
+				// Rendered again every round: what the evaluator made of
+				// this round's value and example decisions.
+				wantAnn = p.rendered(t, name)
+			}
+			assert.Equal(t, wantAnn, map[string]string(annotations[name]), "annotations of %s at evaluation %d", name, k)
 		}
 	}
 

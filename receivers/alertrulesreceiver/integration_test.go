@@ -184,6 +184,10 @@ func TestIntegrationPendingFiringResolvedAndRestartWithoutRepage(t *testing.T) {
 	t.Cleanup(func() { failingFor, noDataFor = 2*time.Minute, 10*time.Minute })
 	r := newRig(t)
 	r.depth(t, 480)
+	// The workflow decides (no contract judges it): a verdict rule without
+	// verdicts has no data, which an idle workflow would not be.
+	r.write(t, "claims-triage", []event{{at: time.Now(), attrs: map[string]any{c.DecisionID: "d-1", c.DecisionLayer: "model",
+		c.DecisionEvent: "model.output", c.ModelConfidence: 0.9}}})
 
 	sink := new(consumertest.LogsSink)
 	rcv := r.receiver(t, sink)

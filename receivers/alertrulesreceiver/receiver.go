@@ -30,26 +30,45 @@ import (
 	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
 )
 
-// Rule names of the evaluator's own alerts: a rule whose query fails, and a
-// rule whose signals have stopped (no data). Both carry the rule's name in
-// the label rule.
+// Rule names of the evaluator's own alerts: a rule whose query fails, a
+// rule whose signals have stopped (no data), both with the rule's name in
+// the label rule and tickets for the platform, and the store that cannot
+// be queried at all, the one cause of every rule failing, which pages.
 const (
-	ruleFailingAlert = "DecisionRuleFailing"
-	ruleNoDataAlert  = "DecisionRuleNoData"
+	ruleFailingAlert      = "DecisionRuleFailing"
+	ruleNoDataAlert       = "DecisionRuleNoData"
+	storeUnavailableAlert = "DecisionStoreUnavailable"
 )
 
-// How long a rule must fail, or lack data, before its own alert fires: a
-// collector that starts before any traffic, or one query lost to a
-// ClickHouse restart, pages no one.
+// How long a rule must fail, or lack data, or the store be unreachable,
+// before the evaluator's own alert fires: a collector that starts before
+// any traffic, or one query lost to a ClickHouse restart, pages no one.
 var (
-	failingFor = 2 * time.Minute
-	noDataFor  = 10 * time.Minute
+	failingFor          = 2 * time.Minute
+	noDataFor           = 10 * time.Minute
+	storeUnavailableFor = 2 * time.Minute
 )
 
+// evaluated is one rule with its alerts and the evaluator's own alerts
+// about it, each keyed by the rule's label set (contract rules share names
+// across workflows).
 type evaluated struct {
 	rule    *rules.Rule
 	machine *alerting.Machine
+	failing *alerting.Machine
+	noData  *alerting.Machine
+	// sent holds the annotations each firing alert last went out with:
+	// they are rendered again every round and re-sent when they change.
+	sent map[uint64]map[string]string
 }
+
+func newEvaluated(rl *rules.Rule) *evaluated {
+	return &evaluated{rule: rl, machine: alerting.NewMachine(rl.For.D(), rl.KeepFiringFor.D()),
+		failing: alerting.NewMachine(failingFor, 0), noData: alerting.NewMachine(noDataFor, 0), sent: map[uint64]map[string]string{}}
+}
+
+// selfKey is the persisted key of the evaluator's own alert about a rule.
+func selfKey(alertname string, rl *rules.Rule) string { return alertname + "," + ruleKey(rl) }
 
 type alertReceiver struct {
 	cfg    *Config
@@ -64,10 +83,13 @@ type alertReceiver struct {
 	conn      driver.Conn
 	store     *store.Store
 
-	mu      sync.Mutex // guards the machines across groups
-	byRule  map[string]*evaluated
-	failing *alerting.Machine // samples: rules whose query failed
-	noData  *alerting.Machine // samples: rules without data
+	mu     sync.Mutex // guards the machines across groups
+	byRule map[string]*evaluated
+	// storeDown is DecisionStoreUnavailable, driven by every group's round.
+	storeDown *alerting.Machine
+	// silent holds, per workflow-silence rule, the workflows it fires for:
+	// their silence, staleness and no-data alerts are held back.
+	silent map[string]map[string]bool
 	// persisted: the fingerprints in alert_state, per rule key
 	persisted map[string]map[uint64]bool
 
@@ -102,11 +124,11 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alert
 		return nil, err
 	}
 	r := &alertReceiver{cfg: cfg, set: set, next: next, logger: set.Logger, now: time.Now, groups: groups, contracts: contracts, dashboard: dash,
-		byRule: map[string]*evaluated{}, failing: alerting.NewMachine(failingFor, 0), noData: alerting.NewMachine(noDataFor, 0),
+		byRule: map[string]*evaluated{}, storeDown: alerting.NewMachine(storeUnavailableFor, 0), silent: map[string]map[string]bool{},
 		persisted: map[string]map[uint64]bool{}}
 	for _, g := range groups {
 		for _, rl := range g.rules {
-			r.byRule[ruleKey(rl)] = &evaluated{rule: rl, machine: alerting.NewMachine(rl.For.D(), rl.KeepFiringFor.D())}
+			r.byRule[ruleKey(rl)] = newEvaluated(rl)
 		}
 	}
 	meter := set.MeterProvider.Meter(metadata.ScopeName)
@@ -320,14 +342,37 @@ func (r *alertReceiver) loop(stop, ctx context.Context, g group) {
 	}
 }
 
-// evalGroup runs one round of a group: each rule's query, its state
-// machine, the records of every change, and the persisted state.
+// evalGroup runs one round of a group: the store's reachability, each
+// rule's query, its state machine, the records of every change, and the
+// persisted state. Records go out before the state is persisted: a store
+// that cannot take the state must not hold up a page.
 func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 	// The state is persisted at millisecond precision; keeping the same
 	// precision in memory makes a restored alert identical to the live one.
 	now := r.now().UTC().Truncate(time.Millisecond)
 	started := time.Now()
-	var records []record
+	defer func() {
+		r.roundTime.Record(ctx, time.Since(started).Seconds(), metric.WithAttributes(attribute.String("group", g.name)))
+	}()
+	// A store that cannot be queried is one cause, whatever number of
+	// rules it fails: DecisionStoreUnavailable pages, the rules keep their
+	// state and their own failing alerts stay as they are.
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
+	down := r.conn.Ping(pctx)
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	records := r.storeAlert(ctx, down, now)
+	if down != nil {
+		r.logger.Warn("decision store cannot be queried; every rule keeps its state", zap.String("group", g.name), zap.Error(down))
+		for _, rl := range g.rules {
+			r.recordHealth(ctx, g, rl, "err", 0)
+		}
+		r.emit(ctx, records)
+		return
+	}
+	var changes []record
 	for _, rl := range g.rules {
 		if ctx.Err() != nil {
 			return
@@ -337,18 +382,19 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		ruleStarted := time.Now()
 		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
 		samples, hasData, err := rl.Eval(qctx, r.conn, r.cfg.Database, now)
+		idle := false
+		if err == nil && !hasData {
+			// No data because the workflow stopped deciding is the
+			// workflow's silence: no alert of its own, alerts kept as they are.
+			idle, err = rl.Idle(qctx, r.conn, r.cfg.Database, now)
+		}
 		cancel()
 		if ctx.Err() != nil {
 			return
 		}
 		var changed []alerting.Transition
 		r.mu.Lock()
-		self := map[string]string{"alertname": ruleFailingAlert, "rule": rl.Alert}
-		for k, v := range rl.Labels {
-			if k == "workflow" || k == "team" || k == "severity" {
-				self[k] = v
-			}
-		}
+		held := r.heldBack(rl)
 		switch {
 		case err != nil:
 			result = "err"
@@ -356,72 +402,189 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		case !hasData:
 			result = "nodata"
 		default:
+			if rl.Kind.HeldBackBySilence() {
+				samples = rules.WithoutSilent(samples, held)
+			}
 			changed = ev.machine.Eval(now, toSamples(samples))
+			if rl.Kind == rules.KindWorkflowSilence {
+				r.silent[ruleKey(rl)] = ev.machine.FiringValues("workflow")
+			}
 		}
-		records = append(records, r.selfAlert(ctx, r.failing, rl, self, err, err != nil, now)...)
-		noDataLabels := map[string]string{}
-		for k, v := range self {
-			noDataLabels[k] = v
-		}
-		noDataLabels["alertname"] = ruleNoDataAlert
-		records = append(records, r.selfAlert(ctx, r.noData, rl, noDataLabels, nil, err == nil && !hasData, now)...)
+		self := r.selfLabels(rl, ruleFailingAlert)
+		failing := r.selfAlert(ctx, ev.failing, rl, self, err, err != nil, now)
+		noData := r.selfAlert(ctx, ev.noData, rl, r.selfLabels(rl, ruleNoDataAlert), nil, err == nil && !hasData && !idle && !held[rl.Labels["workflow"]], now)
+		firing := ev.firing()
 		r.mu.Unlock()
+		changes = append(append(changes, failing...), noData...)
 		// Records are built outside the lock: a firing one looks up its
 		// example decisions in ClickHouse, which must not hold up the other
 		// groups.
+		fresh := map[uint64]bool{}
+		var own []record
 		for _, t := range changed {
-			records = append(records, r.record(ctx, ev.rule, t, now))
+			rec := r.record(ctx, ev.rule, t.Alert, stateOf(t), now)
+			r.transitions.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", rl.Alert), attribute.String("state", rec.state)))
+			own = append(own, rec)
+			fresh[t.Alert.Fingerprint] = true
 		}
-		// Contract rules share names across workflows; the group tells them
-		// apart, as rule_group does in Prometheus.
-		ruleAttrs := []attribute.KeyValue{attribute.String("rule", rl.Alert), attribute.String("group", g.name)}
-		r.evaluations.Add(ctx, 1, metric.WithAttributes(append(ruleAttrs, attribute.String("result", result))...))
-		r.ruleDuration.Record(ctx, time.Since(ruleStarted).Seconds(), metric.WithAttributes(ruleAttrs...))
-		for _, h := range healthValues {
-			v := int64(0)
-			if h == result {
-				v = 1
+		changes = append(changes, own...)
+		// Annotations are rendered again every round, as Prometheus does:
+		// a firing alert whose value or example decisions changed goes out
+		// again, so what on-call reads is what holds now.
+		var again []record
+		for _, a := range firing {
+			if !fresh[a.Fingerprint] {
+				again = append(again, r.record(ctx, ev.rule, a, conventions.AlertStateFiring, now))
 			}
-			r.health.Record(ctx, v, metric.WithAttributes(append(ruleAttrs, attribute.String("health", h))...))
 		}
+		r.mu.Lock()
+		for _, rec := range own {
+			ev.remember(rec)
+		}
+		for _, rec := range again {
+			if !sameAnnotations(ev.sent[rec.alert.Fingerprint], rec.annotations) {
+				ev.remember(rec)
+				records = append(records, rec)
+			}
+		}
+		r.mu.Unlock()
+		r.recordHealth(ctx, g, rl, result, time.Since(ruleStarted))
 		if err != nil {
-			r.lastError.Record(ctx, float64(time.Now().UnixMilli())/1000, metric.WithAttributes(ruleAttrs...))
+			r.lastError.Record(ctx, float64(time.Now().UnixMilli())/1000, metric.WithAttributes(attribute.String("rule", rl.Alert), attribute.String("group", g.name)))
 		}
 	}
-	if err := r.persist(ctx, g, now, records); err != nil {
+	records = append(records, changes...)
+	r.emit(ctx, records)
+	if err := r.persist(ctx, g, now, changes); err != nil {
 		r.logger.Warn("alert state not persisted; it is retried next round", zap.String("group", g.name), zap.Error(err))
 	}
-	r.emit(ctx, records)
-	r.roundTime.Record(ctx, time.Since(started).Seconds(), metric.WithAttributes(attribute.String("group", g.name)))
 }
 
-// selfAlert drives the evaluator's own alert for one rule: the machine
-// holds one alert per rule, present while the condition holds.
-func (r *alertReceiver) selfAlert(ctx context.Context, m *alerting.Machine, rl *rules.Rule, labels map[string]string, cause error, holds bool, now time.Time) []record {
-	fp := alerting.Fingerprint(labels)
+// recordHealth reports one rule's evaluation in the collector's metrics.
+func (r *alertReceiver) recordHealth(ctx context.Context, g group, rl *rules.Rule, result string, took time.Duration) {
+	// Contract rules share names across workflows; the group tells them
+	// apart, as rule_group does in Prometheus.
+	ruleAttrs := []attribute.KeyValue{attribute.String("rule", rl.Alert), attribute.String("group", g.name)}
+	r.evaluations.Add(ctx, 1, metric.WithAttributes(append(ruleAttrs, attribute.String("result", result))...))
+	if took > 0 {
+		r.ruleDuration.Record(ctx, took.Seconds(), metric.WithAttributes(ruleAttrs...))
+	}
+	for _, h := range healthValues {
+		v := int64(0)
+		if h == result {
+			v = 1
+		}
+		r.health.Record(ctx, v, metric.WithAttributes(append(ruleAttrs, attribute.String("health", h))...))
+	}
+}
+
+// storeAlert drives DecisionStoreUnavailable with this round's ping. Every
+// replica raises the same label set, which Alertmanager deduplicates.
+func (r *alertReceiver) storeAlert(ctx context.Context, down error, now time.Time) []record {
+	labels := map[string]string{"alertname": storeUnavailableAlert, "severity": "page", "database": r.cfg.Database}
 	var samples []alerting.Sample
-	var others []alerting.Sample
-	for _, a := range m.Active() {
-		if a.Fingerprint != fp && a.State != alerting.StateInactive {
-			others = append(others, alerting.Sample{Labels: a.Labels, Value: a.Value})
+	if down != nil {
+		samples = []alerting.Sample{{Labels: labels, Value: 1}}
+	}
+	r.mu.Lock()
+	changed := r.storeDown.Eval(now, samples)
+	r.mu.Unlock()
+	var out []record
+	for _, t := range changed {
+		rec := r.record(ctx, &rules.Rule{Alert: storeUnavailableAlert}, t.Alert, stateOf(t), now)
+		rec.annotations = map[string]string{"summary": "the decision store (database " + r.cfg.Database + ") cannot be queried: no rule is evaluated and no alert state is kept until it can"}
+		if down != nil {
+			rec.annotations["error"] = down.Error()
+		}
+		r.transitions.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", storeUnavailableAlert), attribute.String("state", rec.state)))
+		out = append(out, rec)
+	}
+	return out
+}
+
+// heldBack returns the workflows that make no decisions at all (a
+// workflow-silence rule fires for them). Called with r.mu held.
+func (r *alertReceiver) heldBack(rl *rules.Rule) map[string]bool {
+	out := map[string]bool{}
+	if rl.Kind == rules.KindWorkflowSilence {
+		return out
+	}
+	for _, wfs := range r.silent {
+		for wf := range wfs {
+			out[wf] = true
 		}
 	}
-	if holds {
-		samples = append(others, alerting.Sample{Labels: labels, Value: 1})
+	return out
+}
+
+// firing returns the rule's firing alerts. Called with r.mu held.
+func (ev *evaluated) firing() []alerting.Alert {
+	var out []alerting.Alert
+	for _, a := range ev.machine.Active() {
+		if a.State == alerting.StateFiring {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// remember notes what a record of the rule's own alerts said. Called with
+// r.mu held.
+func (ev *evaluated) remember(rec record) {
+	if rec.state == conventions.AlertStateFiring {
+		ev.sent[rec.alert.Fingerprint] = rec.annotations
 	} else {
-		samples = others
+		delete(ev.sent, rec.alert.Fingerprint)
+	}
+}
+
+func sameAnnotations(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func stateOf(t alerting.Transition) string {
+	if t.Resolved {
+		return conventions.AlertStateResolved
+	}
+	return t.Alert.State.String()
+}
+
+// selfLabels are the labels of the evaluator's own alert about a rule:
+// the rule and its workflow, as tickets (the shipped Alertmanager
+// configuration routes them to the team that runs decisiontrace).
+func (r *alertReceiver) selfLabels(rl *rules.Rule, alertname string) map[string]string {
+	labels := map[string]string{"alertname": alertname, "rule": rl.Alert, "severity": "ticket"}
+	if wf := rl.Labels["workflow"]; wf != "" {
+		labels["workflow"] = wf
+	}
+	return labels
+}
+
+// selfAlert drives the evaluator's own alert about one rule: its machine
+// holds that one alert, present while the condition holds. Called with
+// r.mu held; the record needs no query.
+func (r *alertReceiver) selfAlert(ctx context.Context, m *alerting.Machine, rl *rules.Rule, labels map[string]string, cause error, holds bool, now time.Time) []record {
+	var samples []alerting.Sample
+	if holds {
+		samples = []alerting.Sample{{Labels: labels, Value: 1}}
 	}
 	var out []record
-	own := &rules.Rule{Alert: labels["alertname"], Annotations: nil}
 	for _, t := range m.Eval(now, samples) {
-		if t.Alert.Fingerprint == fp {
-			rec := r.record(ctx, own, t, now)
-			rec.annotations = map[string]string{"summary": selfSummary(labels["alertname"], rl.Alert)}
-			if cause != nil {
-				rec.annotations["error"] = cause.Error()
-			}
-			out = append(out, rec)
+		rec := record{alert: t.Alert, state: stateOf(t)}
+		rec.annotations = map[string]string{"summary": selfSummary(labels["alertname"], rl.Alert)}
+		if cause != nil {
+			rec.annotations["error"] = cause.Error()
 		}
+		r.transitions.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", labels["alertname"]), attribute.String("state", rec.state)))
+		out = append(out, rec)
 	}
 	return out
 }
@@ -449,15 +612,13 @@ type record struct {
 	generator   string
 }
 
-func (r *alertReceiver) record(ctx context.Context, rl *rules.Rule, t alerting.Transition, now time.Time) record {
-	state := t.Alert.State.String()
-	if t.Resolved {
-		state = conventions.AlertStateResolved
-	}
-	data := rules.TemplateData{Labels: t.Alert.Labels, Value: t.Alert.Value}
+// record renders an alert's annotations for a record in state: a firing
+// one with its example decisions, looked up at now.
+func (r *alertReceiver) record(ctx context.Context, rl *rules.Rule, a alerting.Alert, state string, now time.Time) record {
+	data := rules.TemplateData{Labels: a.Labels, Value: a.Value, Now: now}
 	if state == conventions.AlertStateFiring && r.cfg.ExampleDecisions > 0 {
 		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
-		ex, err := rl.Examples(qctx, r.conn, r.cfg.Database, now, t.Alert.Labels, r.cfg.ExampleDecisions)
+		ex, err := rl.Examples(qctx, r.conn, r.cfg.Database, now, a.Labels, r.cfg.ExampleDecisions)
 		cancel()
 		if err != nil {
 			// The page goes out without examples rather than not at all.
@@ -466,8 +627,7 @@ func (r *alertReceiver) record(ctx context.Context, rl *rules.Rule, t alerting.T
 		data.ExampleDecisions = ex
 	}
 	data.DashboardURL = r.dashboardURL(data)
-	r.transitions.Add(context.Background(), 1, metric.WithAttributes(attribute.String("rule", rl.Alert), attribute.String("state", state)))
-	return record{alert: t.Alert, state: state, annotations: rl.Annotate(data), generator: data.DashboardURL}
+	return record{alert: a, state: state, annotations: rl.Annotate(data), generator: data.DashboardURL}
 }
 
 // announce is a restored firing alert on its way out again, with the

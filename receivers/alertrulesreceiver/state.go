@@ -60,36 +60,63 @@ FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 	var restored []restoredAlert
 	r.mu.Lock()
 	for key, alerts := range byRule {
-		switch {
-		case strings.HasPrefix(key, ruleFailingAlert+","):
-			r.failing.Restore(append(r.failing.Active(), alerts...))
-		case strings.HasPrefix(key, ruleNoDataAlert+","):
-			r.noData.Restore(append(r.noData.Active(), alerts...))
-		default:
-			ev, ok := r.byRule[key]
-			if !ok {
-				continue // a rule that no longer exists
-			}
-			ev.machine.Restore(alerts)
-			for _, a := range alerts {
-				if a.State == alerting.StateFiring {
-					restored = append(restored, restoredAlert{ev.rule, a})
-				}
+		// The evaluator's own alerts about a rule are keyed by their name
+		// and the rule's key; keys of the releases before that (name and
+		// rule only, shared across workflows) match no rule.
+		m, rl := r.machineOf(key)
+		if m == nil {
+			continue // a rule that no longer exists
+		}
+		m.Restore(alerts)
+		if ev := r.byRule[key]; ev != nil && ev.rule.Kind == rules.KindWorkflowSilence {
+			r.silent[key] = ev.machine.FiringValues("workflow")
+		}
+		for _, a := range alerts {
+			if a.State == alerting.StateFiring {
+				restored = append(restored, restoredAlert{rl, a})
 			}
 		}
 	}
 	r.mu.Unlock()
 	var firing []record
 	for _, ra := range restored {
-		if ann, ok := announced[ra.alert.Fingerprint]; ok {
+		rec, ok := record{}, false
+		if ann, found := announced[ra.alert.Fingerprint]; found {
 			// What it paged with; the record's own lookup is not needed.
-			firing = append(firing, r.announce(ra.alert, ann))
+			rec, ok = r.announce(ra.alert, ann), true
+		} else if ra.alert.Labels["alertname"] == ra.rule.Alert {
+			rec, ok = r.record(ctx, ra.rule, ra.alert, conventions.AlertStateFiring, r.now()), true
+		}
+		if !ok {
 			continue
 		}
-		firing = append(firing, r.record(ctx, ra.rule, alerting.Transition{Alert: ra.alert, From: alerting.StateFiring}, r.now()))
+		firing = append(firing, rec)
+		if ra.alert.Labels["alertname"] == ra.rule.Alert {
+			r.mu.Lock()
+			r.byRule[ruleKey(ra.rule)].remember(rec)
+			r.mu.Unlock()
+		}
 	}
 	r.emit(ctx, firing)
 	return nil
+}
+
+// machineOf returns the machine a persisted key belongs to, and its rule.
+func (r *alertReceiver) machineOf(key string) (*alerting.Machine, *rules.Rule) {
+	if ev, ok := r.byRule[key]; ok {
+		return ev.machine, ev.rule
+	}
+	for _, self := range []string{ruleFailingAlert, ruleNoDataAlert} {
+		if rest, ok := strings.CutPrefix(key, self+","); ok {
+			if ev, ok := r.byRule[rest]; ok {
+				if self == ruleFailingAlert {
+					return ev.failing, ev.rule
+				}
+				return ev.noData, ev.rule
+			}
+		}
+	}
+	return nil, nil
 }
 
 // firingAnnotations returns the annotations each firing alert was paged
@@ -154,14 +181,12 @@ func (r *alertReceiver) persist(ctx context.Context, g group, now time.Time, rec
 	}
 	var rowsOut []row
 	for _, rl := range g.rules {
-		key := ruleKey(rl)
-		for _, a := range r.byRule[key].machine.Active() {
-			rowsOut = append(rowsOut, row{key, a})
-		}
-	}
-	for _, m := range []*alerting.Machine{r.failing, r.noData} {
-		for _, a := range m.Active() {
-			rowsOut = append(rowsOut, row{a.Labels["alertname"] + ",rule=" + a.Labels["rule"], a})
+		ev := r.byRule[ruleKey(rl)]
+		for key, m := range map[string]*alerting.Machine{ruleKey(rl): ev.machine,
+			selfKey(ruleFailingAlert, rl): ev.failing, selfKey(ruleNoDataAlert, rl): ev.noData} {
+			for _, a := range m.Active() {
+				rowsOut = append(rowsOut, row{key, a})
+			}
 		}
 	}
 	// Alerts the machines dropped (a pending alert that cleared, a resolved
@@ -233,7 +258,7 @@ func (r *alertReceiver) persist(ctx context.Context, g group, now time.Time, rec
 // rules, and the evaluator's own alerts about them.
 func (r *alertReceiver) inGroup(g group, key string) bool {
 	for _, rl := range g.rules {
-		if key == ruleKey(rl) || key == ruleFailingAlert+",rule="+rl.Alert || key == ruleNoDataAlert+",rule="+rl.Alert {
+		if key == ruleKey(rl) || key == selfKey(ruleFailingAlert, rl) || key == selfKey(ruleNoDataAlert, rl) {
 			return true
 		}
 	}
