@@ -360,3 +360,25 @@ func TestIntegrationNightPauseIsOneAlert(t *testing.T) {
 	assert.True(t, tick(52).Equal(fired[0].StartsAt), "fired at minute 52, got %s", fired[0].StartsAt)
 	assert.Equal(t, "claims-triage has made no decision since "+tick(20).Format(time.RFC3339)+" (1920s)", fired[0].Annotations["summary"])
 }
+
+// State the evaluator cannot place (a rule removed, or its own alerts
+// under the keys of an earlier release, shared by every workflow) is
+// deleted at start rather than listed forever.
+func TestIntegrationStateOfRulesThatNoLongerExistIsDeleted(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	am := amtest.Start(t)
+	ctx := context.Background()
+	p := r.pager(t, deepQueueRule, am.URL(), time.Now)
+	p.stop(t)
+	old := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
+	for _, key := range []string{"DecisionRuleNoData,rule=ReviewQueueDeep", "RemovedRule,workflow=claims-triage"} {
+		require.NoError(t, r.Conn.Exec(ctx, "INSERT INTO "+r.DB+`.alert_state
+(rule_key, fingerprint, labels, state, value, active_at, fired_at, resolved_at, keep_firing_since, updated_at, is_deleted)
+VALUES (?, 42, map('alertname', 'x'), 'pending', 1, ?, ?, ?, ?, ?, 0)`, key, old, time.Time{}, time.Time{}, time.Time{}, old))
+	}
+	p = r.pager(t, deepQueueRule, am.URL(), time.Now)
+	var n uint64
+	require.NoError(t, r.Conn.QueryRow(ctx, "SELECT count() FROM "+r.DB+".alert_state FINAL WHERE is_deleted = 0").Scan(&n))
+	assert.Zero(t, n, "no state left of rules the evaluator does not have")
+}

@@ -41,12 +41,31 @@ FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 			}
 		}
 		byRule[key] = append(byRule[key], a)
-		if r.persisted[key] == nil {
-			r.persisted[key] = map[uint64]bool{}
-		}
-		r.persisted[key][a.Fingerprint] = true
 	}
 	if err := rows.Err(); err != nil {
+		return err
+	}
+	// The state of rules that no longer exist (removed, renamed, or the
+	// evaluator's own alerts under the keys of earlier releases) is
+	// deleted: nothing would ever update it, and dtctl would list it.
+	var orphans []alerting.Alert
+	var orphanKeys []string
+	for key, alerts := range byRule {
+		if m, _ := r.machineOf(key); m == nil {
+			for _, a := range alerts {
+				orphans, orphanKeys = append(orphans, a), append(orphanKeys, key)
+			}
+			delete(byRule, key)
+			continue
+		}
+		for _, a := range alerts {
+			if r.persisted[key] == nil {
+				r.persisted[key] = map[uint64]bool{}
+			}
+			r.persisted[key][a.Fingerprint] = true
+		}
+	}
+	if err := r.forget(ctx, orphanKeys, orphans); err != nil {
 		return err
 	}
 	announced, err := r.firingAnnotations(ctx, byRule)
@@ -99,6 +118,26 @@ FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 	}
 	r.emit(ctx, firing)
 	return nil
+}
+
+// forget deletes the persisted state of alerts (keys[i] is alerts[i]'s).
+func (r *alertReceiver) forget(ctx context.Context, keys []string, alerts []alerting.Alert) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	batch, err := r.conn.PrepareBatch(r.store.WriteContext(ctx), r.render(`INSERT INTO {db}.alert_state
+(rule_key, fingerprint, labels, state, value, active_at, fired_at, resolved_at, keep_firing_since, updated_at, is_deleted)`))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = batch.Close() }()
+	now := r.now().UTC().Truncate(time.Millisecond)
+	for i, a := range alerts {
+		if err := batch.Append(keys[i], a.Fingerprint, map[string]string{}, "", 0.0, time.Time{}, time.Time{}, time.Time{}, time.Time{}, now, uint8(1)); err != nil {
+			return err
+		}
+	}
+	return batch.Send()
 }
 
 // machineOf returns the machine a persisted key belongs to, and its rule.
