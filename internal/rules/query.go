@@ -82,7 +82,7 @@ func (r *Rule) Query(db string) (string, []any) {
 	case KindSourceStaleness:
 		filter("workflow", r.Workflow)
 		filter("source", r.Source)
-		names, budgets := r.budgetArrays()
+		names, budgets := sortedSeconds(r.Budgets)
 		if len(names) > 0 && r.MaxAge <= 0 {
 			// Budgets from a contract, and no general max_age: only the
 			// sources the contract budgets are judged.
@@ -204,7 +204,7 @@ HAVING countIf(time >= {now} - toIntervalSecond(?)) >= ? AND countIf(time < {now
 		// time: while the workflow decides, a stopped feed stands out;
 		// when the workflow stops, every layer stops with it and the gap
 		// stays what it was (that is DecisionWorkflowSilent's to say).
-		layers, lags := r.lagArrays()
+		layers, lags := sortedSeconds(r.Lags)
 		limit := "?"
 		if len(layers) > 0 {
 			limit = "transform(layer, ?, ?, ?)"
@@ -274,32 +274,19 @@ func (r *Rule) window() contract.Duration {
 	return r.Window
 }
 
-// lagArrays returns the layers with a lag of their own and their lags in
-// seconds; other layers take silent_for.
-func (r *Rule) lagArrays() ([]string, []float64) {
-	layers := make([]string, 0, len(r.Lags))
-	for l := range r.Lags {
-		layers = append(layers, l)
-	}
-	sort.Strings(layers)
-	lags := make([]float64, len(layers))
-	for i, l := range layers {
-		lags[i] = float64(seconds(r.Lags[l]))
-	}
-	return layers, lags
-}
-
-func (r *Rule) budgetArrays() ([]string, []float64) {
-	names := make([]string, 0, len(r.Budgets))
-	for n := range r.Budgets {
+// sortedSeconds returns a map's keys, sorted, and their durations in
+// seconds: the arrays of a transform() from names to limits.
+func sortedSeconds(m map[string]contract.Duration) ([]string, []float64) {
+	names := make([]string, 0, len(m))
+	for n := range m {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	budgets := make([]float64, len(names))
+	secs := make([]float64, len(names))
 	for i, n := range names {
-		budgets[i] = float64(seconds(r.Budgets[n]))
+		secs[i] = float64(seconds(m[n]))
 	}
-	return names, budgets
+	return names, secs
 }
 
 // Sample is one row of a rule's result: its labels and value.
