@@ -181,6 +181,19 @@ func TestIntegrationStoreDownPagesOnceAndNothingElse(t *testing.T) {
 	assert.Empty(t, statuses(t, hook, ruleFailingAlert), "the store down is one cause, not one per rule")
 	assert.Empty(t, statuses(t, hook, ruleNoDataAlert))
 	assert.Equal(t, []string{"firing"}, statuses(t, hook, "ReviewQueueDeep"), "no spurious resolve, no second page")
+	// The outage is in the history (Grafana's annotations), at its times,
+	// written once the store was back.
+	rows, err := r.Conn.Query(context.Background(), "SELECT time, state FROM "+r.DB+".alert_history WHERE alertname = ? ORDER BY time", storeUnavailableAlert)
+	require.NoError(t, err)
+	var hist []string
+	for rows.Next() {
+		var at time.Time
+		var state string
+		require.NoError(t, rows.Scan(&at, &state))
+		hist = append(hist, at.UTC().Format("15:04")+" "+state)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []string{tick(4).Format("15:04") + " pending", tick(6).Format("15:04") + " firing", tick(10).Format("15:04") + " resolved"}, hist)
 	active, err := am.Alerts("alertname=ReviewQueueDeep")
 	require.NoError(t, err)
 	require.Len(t, active, 1, "still firing after the outage")

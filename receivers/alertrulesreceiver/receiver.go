@@ -87,6 +87,9 @@ type alertReceiver struct {
 	byRule map[string]*evaluated
 	// storeDown is DecisionStoreUnavailable, driven by every group's round.
 	storeDown *alerting.Machine
+	// unsaved are DecisionStoreUnavailable's state changes not yet in
+	// alert_history: written by the first round that reaches the store.
+	unsaved []record
 	// silent holds, per workflow-silence rule, the workflows it fires for:
 	// their silence, staleness and no-data alerts are held back.
 	silent map[string]map[string]bool
@@ -455,6 +458,10 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 	}
 	records = append(records, changes...)
 	r.emit(ctx, records)
+	r.mu.Lock()
+	changes = append(changes, r.unsaved...)
+	r.unsaved = nil
+	r.mu.Unlock()
 	if err := r.persist(ctx, g, now, changes); err != nil {
 		r.logger.Warn("alert state not persisted; it is retried next round", zap.String("group", g.name), zap.Error(err))
 	}
@@ -499,6 +506,9 @@ func (r *alertReceiver) storeAlert(ctx context.Context, down error, now time.Tim
 		r.transitions.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", storeUnavailableAlert), attribute.String("state", rec.state)))
 		out = append(out, rec)
 	}
+	r.mu.Lock()
+	r.unsaved = append(r.unsaved, out...)
+	r.mu.Unlock()
 	return out
 }
 

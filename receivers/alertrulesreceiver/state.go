@@ -286,7 +286,14 @@ func (r *alertReceiver) persist(ctx context.Context, g group, now time.Time, rec
 	}
 	defer func() { _ = hist.Close() }()
 	for _, rec := range recs {
-		if err := hist.Append(now, rec.alert.Labels["alertname"], rec.alert.Fingerprint, rec.state, rec.alert.Value, rec.alert.Labels, rec.annotations); err != nil {
+		// When it happened: a change written rounds later (the store's own
+		// alert, while the store was down) keeps its time.
+		at := map[string]time.Time{conventions.AlertStatePending: rec.alert.ActiveAt, conventions.AlertStateFiring: rec.alert.FiredAt,
+			conventions.AlertStateResolved: rec.alert.ResolvedAt}[rec.state]
+		if at.IsZero() {
+			at = now
+		}
+		if err := hist.Append(at, rec.alert.Labels["alertname"], rec.alert.Fingerprint, rec.state, rec.alert.Value, rec.alert.Labels, rec.annotations); err != nil {
 			return err
 		}
 	}
