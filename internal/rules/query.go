@@ -89,12 +89,13 @@ func (r *Rule) Query(db string) (string, []any) {
 			where = append(where, "has(?, source)")
 			args = append(args, names)
 		}
-		// Staleness where it matters: how old the data the workflow's
-		// latest decision read was when it read it (read time - as_of),
-		// and how old a polled source is now. A workflow that reads
-		// nothing in the window reads nothing stale, so a paused workflow
-		// pages no staleness; a poll says how fresh the source itself is,
-		// traffic or not.
+		// Staleness where it matters, in event time: how old the data the
+		// workflow's latest decision read was when it read it (read time
+		// - as_of), and how old the source was at its latest poll. A
+		// workflow that reads nothing in the window reads nothing stale,
+		// so a paused workflow pages no staleness; a poll says how fresh
+		// the source itself is, traffic or not, and a poller that stops
+		// is a silent data layer, not a stale source.
 		w := seconds(r.window())
 		q := `SELECT workflow, source, toFloat64(max(age_ms)) / 1000 AS value
 FROM (
@@ -104,7 +105,7 @@ FROM (
     AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
   GROUP BY workflow, source
   UNION ALL
-  SELECT workflow, source, dateDiff('millisecond', max(assumeNotNull(as_of)), {now}) AS age_ms
+  SELECT workflow, source, argMax(dateDiff('millisecond', assumeNotNull(as_of), time), time) AS age_ms
   FROM ` + ev + `
   WHERE layer = 'data' AND event = 'source.freshness' AND source != '' AND as_of IS NOT NULL
     AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
