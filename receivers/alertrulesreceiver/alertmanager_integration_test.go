@@ -96,7 +96,7 @@ func kindCases() []kindCase {
 	}
 	return []kindCase{
 		{
-			kind: "source_staleness", rule: "max_age: 60s",
+			kind: "source_staleness", rule: "max_age: 30s",
 			summary: `{{ .Labels.source }} feeding {{ .Labels.workflow }} is {{ printf "%.0f" .Value }}s old`,
 			events: func(k int, at time.Time, hold bool) []event {
 				if !hold || lastFresh.IsZero() {
@@ -110,8 +110,9 @@ func kindCases() []kindCase {
 				}
 			},
 			labels: map[string]string{"source": "policy-db"},
-			// Last fresh at evaluation 2 (30 s before it): 3.5 minutes at 5.
-			wantSumm: "policy-db feeding wf-source_staleness is 210s old",
+			// Last fresh at evaluation 2 (30 s before it): the poll and the
+			// read 30 s before evaluation 5 found it 3 minutes old.
+			wantSumm: "policy-db feeding wf-source_staleness is 180s old",
 			examples: "source_staleness-5-0 source_staleness-4-0 source_staleness-3-0",
 		},
 		{
