@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -445,7 +446,7 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 			ev.remember(rec)
 		}
 		for _, rec := range again {
-			if !sameAnnotations(ev.sent[rec.alert.Fingerprint], rec.annotations) {
+			if !maps.Equal(ev.sent[rec.alert.Fingerprint], rec.annotations) {
 				ev.remember(rec)
 				records = append(records, rec)
 			}
@@ -546,18 +547,6 @@ func (ev *evaluated) remember(rec record) {
 	} else {
 		delete(ev.sent, rec.alert.Fingerprint)
 	}
-}
-
-func sameAnnotations(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 func stateOf(t alerting.Transition) string {

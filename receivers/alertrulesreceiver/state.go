@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/decisiontrace/decisiontrace/internal/alerting"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/rules"
@@ -120,6 +122,12 @@ FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 	return nil
 }
 
+// appendDeletion adds to an alert_state batch the row that deletes one
+// alert's state (ReplacingMergeTree's is_deleted).
+func appendDeletion(batch driver.Batch, key string, fp uint64, now time.Time) error {
+	return batch.Append(key, fp, map[string]string{}, "", 0.0, time.Time{}, time.Time{}, time.Time{}, time.Time{}, now, uint8(1))
+}
+
 // forget deletes the persisted state of alerts (keys[i] is alerts[i]'s).
 func (r *alertReceiver) forget(ctx context.Context, keys []string, alerts []alerting.Alert) error {
 	if len(alerts) == 0 {
@@ -133,7 +141,7 @@ func (r *alertReceiver) forget(ctx context.Context, keys []string, alerts []aler
 	defer func() { _ = batch.Close() }()
 	now := r.now().UTC().Truncate(time.Millisecond)
 	for i, a := range alerts {
-		if err := batch.Append(keys[i], a.Fingerprint, map[string]string{}, "", 0.0, time.Time{}, time.Time{}, time.Time{}, time.Time{}, now, uint8(1)); err != nil {
+		if err := appendDeletion(batch, keys[i], a.Fingerprint, now); err != nil {
 			return err
 		}
 	}
@@ -258,7 +266,7 @@ func (r *alertReceiver) persist(ctx context.Context, g group, now time.Time, rec
 	}
 	r.mu.Unlock()
 	for _, x := range deleted {
-		if err := batch.Append(x.key, x.a.Fingerprint, map[string]string{}, "", 0.0, time.Time{}, time.Time{}, time.Time{}, time.Time{}, now, uint8(1)); err != nil {
+		if err := appendDeletion(batch, x.key, x.a.Fingerprint, now); err != nil {
 			return err
 		}
 	}
