@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 )
 
 type sourcesView struct {
@@ -116,7 +118,7 @@ func loadSources(ctx context.Context, conn driver.Conn, db string, now time.Time
     argMaxIf(data_error, (time, event_id), data_error != '')
 FROM `+db+`.events
 WHERE layer = 'data' AND event IN ('source.freshness', 'context.read') AND source != ''
-  AND time >= fromUnixTimestamp64Milli(?) - INTERVAL 1 DAY AND time <= fromUnixTimestamp64Milli(?)
+  AND time >= `+chconn.MilliParam+` - INTERVAL 1 DAY AND time <= `+chconn.MilliParam+`
 GROUP BY workflow, source
 ORDER BY workflow, source`, now.UnixMilli(), now.UnixMilli())
 	if err != nil {

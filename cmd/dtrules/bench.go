@@ -32,8 +32,10 @@ type benchReport struct {
 	EventsFrom time.Time `json:"events_from"`
 	EventsTo   time.Time `json:"events_to"`
 	Verdicts   uint64    `json:"verdicts"`
-	Rules      int       `json:"rules"`
-	Rounds     int       `json:"rounds"`
+	// EvaluatedAt is --at; the rounds' own time when empty.
+	EvaluatedAt time.Time `json:"evaluated_at,omitzero"`
+	Rules       int       `json:"rules"`
+	Rounds      int       `json:"rounds"`
 	// CatchUpMS is the refresh before the first round: on a store whose
 	// verdicts were never refreshed, or not for long, it judges the
 	// backlog, which the rounds' refreshes then do not.
@@ -63,6 +65,7 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 	rounds := fs.Int("rounds", 10, "evaluation rounds")
 	cluster := fs.String("cluster", "", "cluster of a clustered store (its writes wait for every shard, as the receiver's do)")
 	writeContracts := fs.Bool("write-contracts", false, "write the --contracts into the store first, in force from now, as the receiver does at start (a changed contract then judges the store's decisions anew: not on a store in use)")
+	at := fs.String("at", "", "evaluate the rules as at this time (RFC 3339, or latest: the newest stored event) instead of now, so that a kept store measures the same later")
 	var contracts globs
 	fs.Var(&contracts, "contracts", "contract files whose default rules are evaluated too (glob; repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -71,6 +74,15 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 	if !chconn.Identifier(*db) || *rounds < 1 || (*cluster != "" && !chconn.Identifier(*cluster)) {
 		fmt.Fprintln(os.Stderr, "--database (and --cluster) must be plain identifiers and --rounds at least 1")
 		return 2
+	}
+	var evalAt time.Time
+	if *at != "" && *at != "latest" {
+		t, err := time.Parse(time.RFC3339Nano, *at)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "--at %q: want an RFC 3339 time or latest\n", *at)
+			return 2
+		}
+		evalAt = t
 	}
 	var contractFiles []string
 	for _, g := range contracts {
@@ -121,6 +133,12 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 		log.Error().Err(err).Msg("counting events")
 		return 1
 	}
+	if *at == "latest" {
+		evalAt = rep.EventsTo
+	}
+	if !evalAt.IsZero() {
+		rep.EvaluatedAt = evalAt.UTC()
+	}
 	log.Info().Uint64("events", rep.Events).Int("rules", len(ruleset)).Msg("catching up on verdicts")
 	started := time.Now()
 	if _, err := st.RefreshVerdicts(ctx); err != nil {
@@ -137,7 +155,10 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 	var roundMS, refreshMS []float64
 	perRule := make([][]float64, len(ruleset))
 	for i := 0; i < *rounds; i++ {
-		now := time.Now()
+		now := evalAt
+		if now.IsZero() {
+			now = time.Now()
+		}
 		start := time.Now()
 		if _, err := st.RefreshVerdicts(ctx); err != nil {
 			log.Error().Err(err).Msg("refreshing verdicts")

@@ -51,7 +51,7 @@ func TestBenchRunsEveryShippedRuleAfterARefresh(t *testing.T) {
 	store.WriteEvents(t, evs...)
 
 	var out bytes.Buffer
-	code := bench([]string{"--clickhouse", store.Addr, "--database", store.DB, "--rounds", "2", "--write-contracts",
+	code := bench([]string{"--clickhouse", store.Addr, "--database", store.DB, "--rounds", "2", "--write-contracts", "--at", "latest",
 		"--contracts", "../../deploy/contracts/*.yaml", "../../deploy/rules/demo.yaml"}, zerolog.Nop(), &out)
 	require.Equal(t, 0, code)
 	var rep benchReport
@@ -59,6 +59,7 @@ func TestBenchRunsEveryShippedRuleAfterARefresh(t *testing.T) {
 	assert.Equal(t, uint64(150), rep.Events)
 	assert.Equal(t, uint64(50), rep.Verdicts, "the contracts were written and every decision judged")
 	assert.Equal(t, 2, rep.Rounds)
+	assert.True(t, now.Equal(rep.EvaluatedAt), "--at latest evaluates at the newest event, %v, not %v", now, rep.EvaluatedAt)
 	assert.Positive(t, rep.RefreshMedMS)
 	assert.GreaterOrEqual(t, rep.RoundMinMS, rep.RefreshMinMS, "a round's time holds its refresh")
 	assert.Len(t, rep.RuleMedianMS, rep.Rules)
@@ -66,6 +67,7 @@ func TestBenchRunsEveryShippedRuleAfterARefresh(t *testing.T) {
 	assert.Equal(t, 1, rep.Firing["DecisionUnsupportedCertainty{workflow=claims-triage}"])
 
 	assert.Equal(t, 2, bench([]string{"--database", "not-an-identifier", "../../deploy/rules/demo.yaml"}, zerolog.Nop(), &out))
+	assert.Equal(t, 2, bench([]string{"--at", "yesterday", "../../deploy/rules/demo.yaml"}, zerolog.Nop(), &out))
 }
 
 // dtrules test exits 0 when every test passes, 1 when one fails.

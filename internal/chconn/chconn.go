@@ -18,6 +18,11 @@ import (
 	"go.opentelemetry.io/collector/config/configtls"
 )
 
+// MilliParam is a `?` for a time passed as its UnixMilli (int64):
+// clickhouse-go binds a time.Time `?` at whole seconds, which moves an
+// evaluation instant or a refresh's bookmark by up to a second.
+const MilliParam = "fromUnixTimestamp64Milli(toInt64(?))"
+
 // Settings are a component's ClickHouse connection settings.
 type Settings struct {
 	// Endpoint is a DSN: clickhouse://, tcp://, clickhouses:// (TLS),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 )
@@ -22,7 +23,7 @@ func bindNow(q string, args []any, now time.Time) (string, []any) {
 	for i := 0; i < len(q); i++ {
 		switch {
 		case strings.HasPrefix(q[i:], "{now}"):
-			b.WriteString("fromUnixTimestamp64Milli(toInt64(?))")
+			b.WriteString(chconn.MilliParam)
 			out = append(out, now.UnixMilli())
 			i += len("{now}") - 1
 		case q[i] == '?':

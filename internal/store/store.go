@@ -22,12 +22,15 @@ type Store struct {
 	conn   driver.Conn
 	db     string
 	layout Layout
+	// margin is refreshMargin; tests that must tell a refresh with
+	// nothing new from one that re-reads the last seconds set it to 0.
+	margin time.Duration
 }
 
 // New returns the store in database db (a plain identifier: identifiers
 // cannot be bound as parameters, so callers validate it).
 func New(conn driver.Conn, db string, l Layout) *Store {
-	return &Store{conn: conn, db: db, layout: l}
+	return &Store{conn: conn, db: db, layout: l, margin: refreshMargin}
 }
 
 // DB is the store's database.

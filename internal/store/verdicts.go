@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 )
@@ -250,14 +251,14 @@ func (s *Store) RefreshVerdicts(ctx context.Context) (RefreshStats, error) {
 		return st, err
 	}
 	retention := 24 * time.Hour * 7
-	full := last.IsZero() || now.Sub(last) > retention-refreshMargin
-	since := last.Add(-refreshMargin)
+	full := last.IsZero() || now.Sub(last) > retention-s.margin
+	since := last.Add(-s.margin)
 	if full {
-		since = time.Time{}
+		since = time.Unix(0, 0)
 	}
 
 	// Contracts activated since: everything they now judge.
-	rows, err := s.conn.Query(ctx, `SELECT workflow, min(effective_from) FROM `+s.db+`.contracts FINAL WHERE written_at > ? GROUP BY workflow ORDER BY workflow`, since)
+	rows, err := s.conn.Query(ctx, `SELECT workflow, min(effective_from) FROM `+s.db+`.contracts FINAL WHERE written_at > `+chconn.MilliParam+` GROUP BY workflow ORDER BY workflow`, since.UnixMilli())
 	if err != nil {
 		return st, fmt.Errorf("refresh verdicts: contracts: %w", err)
 	}
@@ -294,21 +295,26 @@ WHERE workflow = ? AND layer = 'model' AND event = 'model.output' AND time >= ? 
 	}
 
 	// Decisions with new events, in chunks of when they changed.
+	// Watermarks move only with stored model outputs and reads, which are
+	// changes too: with none since the last refresh, no pending decision
+	// can have become decidable (a paused workflow costs no judging).
+	moved := full || len(acts) > 0
 	if !full {
 		// Only workflows with a contract have verdicts; an event without a
 		// workflow may be a read of one that has.
 		withContract := ` AND (workflow = '' OR workflow IN (SELECT workflow FROM ` + s.db + `.contracts))`
 		ranges, err := s.chunks(ctx, `SELECT toStartOfMinute(changed_at) AS bucket, count() FROM `+s.db+`.decision_changes
-WHERE changed_at > ?`+withContract+` GROUP BY bucket ORDER BY bucket`, time.Minute, since)
+WHERE changed_at > `+chconn.MilliParam+withContract+` GROUP BY bucket ORDER BY bucket`, time.Minute, since.UnixMilli())
 		if err != nil {
 			return st, err
 		}
+		moved = moved || len(ranges) > 0
 		for i, r := range ranges {
 			from := r[0]
 			if i == 0 {
 				from = since
 			}
-			if err := s.judge(ctx, now, `SELECT decision_id FROM `+s.db+`.decision_changes WHERE changed_at >= ? AND changed_at < ?`+withContract, from, r[1]); err != nil {
+			if err := s.judge(ctx, now, `SELECT decision_id FROM `+s.db+`.decision_changes WHERE changed_at >= `+chconn.MilliParam+` AND changed_at < `+chconn.MilliParam+withContract, from.UnixMilli(), r[1].UnixMilli()); err != nil {
 				return st, err
 			}
 			st.Statements++
@@ -327,6 +333,9 @@ WHERE changed_at > ?`+withContract+` GROUP BY bucket ORDER BY bucket`, time.Minu
 	// max_context_lag of its contracts. The newer ones wait (most pending
 	// decisions while context flows), and stay below the next floor.
 	for _, wf := range workflows {
+		if !moved {
+			break // nothing can have moved for any workflow
+		}
 		if err := s.judge(ctx, now, `SELECT decision_id FROM `+s.db+`.verdicts FINAL
 WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPending+`'
   AND decision_time <= (
@@ -343,6 +352,7 @@ WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPe
 		// Nothing changed and nothing is pending: the last refresh stands
 		// (recorded at least hourly, so it never looks older than the
 		// retention of decision_changes).
+		st.Pending = len(floors)
 		return st, nil
 	}
 	// Where the next refresh must look again: the earliest decision still
@@ -368,7 +378,7 @@ WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPe
 		return rows.Err()
 	}
 	if err := earliest(`SELECT workflow, min(decision_time) FROM `+s.db+`.verdicts
-WHERE judged_at = ? AND context = '`+conventions.ContextPending+`' GROUP BY workflow`, now); err != nil {
+WHERE judged_at = `+chconn.MilliParam+` AND context = '`+conventions.ContextPending+`' GROUP BY workflow`, now.UnixMilli()); err != nil {
 		return st, err
 	}
 	for _, wf := range workflows {
@@ -378,7 +388,7 @@ WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPe
 		}
 	}
 	st.Pending = len(next)
-	if err := s.conn.Exec(s.WriteContext(ctx), `INSERT INTO `+s.db+`.verdict_refreshes (refreshed_until, pending_floors) VALUES (?, ?)`, now, next); err != nil {
+	if err := s.conn.Exec(s.WriteContext(ctx), `INSERT INTO `+s.db+`.verdict_refreshes (refreshed_until, pending_floors) VALUES (`+chconn.MilliParam+`, ?)`, now.UnixMilli(), next); err != nil {
 		return st, fmt.Errorf("refresh verdicts: record: %w", err)
 	}
 	return st, nil
@@ -446,8 +456,8 @@ func (s *Store) chunks(ctx context.Context, query string, width time.Duration, a
 func (s *Store) judge(ctx context.Context, judgedAt time.Time, decisions string, args ...any) error {
 	cols := strings.Join(verdictColumns, ", ")
 	q := `INSERT INTO ` + s.db + `.verdicts (` + cols + `, judged_at)
-SELECT ` + cols + `, ? FROM ` + s.db + `.decision_verdicts WHERE decision_id IN (` + decisions + `)`
-	if err := s.conn.Exec(s.WriteContext(ctx), q, append([]any{judgedAt}, args...)...); err != nil {
+SELECT ` + cols + `, ` + chconn.MilliParam + ` FROM ` + s.db + `.decision_verdicts WHERE decision_id IN (` + decisions + `)`
+	if err := s.conn.Exec(s.WriteContext(ctx), q, append([]any{judgedAt.UnixMilli()}, args...)...); err != nil {
 		return fmt.Errorf("refresh verdicts: %w", err)
 	}
 	return nil

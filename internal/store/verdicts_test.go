@@ -268,6 +268,17 @@ func checkVerdictsThroughStore(t *testing.T, s *Store) {
 	check(t, got, "late", want{context: c.ContextPending, behaviour: c.BehaviourProceed, pend: []string{"b"}})
 	check(t, got, "at8", want{context: c.ContextFresh, behaviour: c.BehaviourProceed})
 
+	// Nothing new: no watermark can have moved, so the refresh judges
+	// nothing, the pending decision included (a paused workflow costs no
+	// judging), and every verdict stands.
+	s.margin = 0
+	st, err := s.RefreshVerdicts(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, st.Statements, "statements of a refresh with nothing new")
+	assert.Equal(t, 1, st.Pending, "workflows with pending decisions")
+	assert.Equal(t, got, s.stored(t))
+	s.margin = refreshMargin
+
 	// late's read of b arrives: pending turns fresh, nothing else moves.
 	s.write(t, newLogs().add(read("late", "b", m(9*time.Minute), ago(m(9*time.Minute), time.Minute), true)))
 	got = s.refresh(t)
