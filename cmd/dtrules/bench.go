@@ -65,7 +65,7 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 	rounds := fs.Int("rounds", 10, "evaluation rounds")
 	cluster := fs.String("cluster", "", "cluster of a clustered store (its writes wait for every shard, as the receiver's do)")
 	writeContracts := fs.Bool("write-contracts", false, "write the --contracts into the store first, in force from now, as the receiver does at start (a changed contract then judges the store's decisions anew: not on a store in use)")
-	at := fs.String("at", "", "evaluate the rules as at this time (RFC 3339, or latest: the newest stored event) instead of now, so that a kept store measures the same later")
+	at := fs.String("at", "", "evaluate the rules as at this time (RFC 3339, or latest: just after the newest stored event) instead of now, so that a kept store measures the same later")
 	var contracts globs
 	fs.Var(&contracts, "contracts", "contract files whose default rules are evaluated too (glob; repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -134,7 +134,9 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 		return 1
 	}
 	if *at == "latest" {
-		evalAt = rep.EventsTo
+		// Rules evaluate at millisecond precision: the next millisecond
+		// holds the newest event.
+		evalAt = rep.EventsTo.Truncate(time.Millisecond).Add(time.Millisecond)
 	}
 	if !evalAt.IsZero() {
 		rep.EvaluatedAt = evalAt.UTC()

@@ -448,6 +448,29 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 	assert.Equal(t, []string{"[claims]", "[loans]"}, labelsOf(custom, "workflow"))
 }
 
+// Layer silence reads the layers' watermarks; signals stamped after the
+// evaluation instant (a producer's clock ahead, or a rule test evaluating
+// the past) move a watermark past it, and are then left out as they are
+// from every other kind: the same alert, the same value.
+func TestIntegrationLayerSilenceLeavesOutSignalsAfterTheInstant(t *testing.T) {
+	s := newStore(t)
+	kindScenario(t, s)
+	silent := Rule{Alert: "Silent", Kind: KindLayerSilence, SilentFor: contract.Duration(30 * time.Minute)}
+	before := s.run(t, silent)
+	require.Equal(t, []string{"[loans business]"}, labelsOf(before, "workflow", "layer"))
+	// loans' latest decision 5 minutes ago, its latest outcome 2 hours ago.
+	assert.InDelta(t, (115 * time.Minute).Seconds(), before[0].Value, 1e-9)
+
+	s.WriteEvents(t, storetest.Event{At: t0.Add(10 * time.Minute), Attrs: map[string]any{c.DecisionWorkflow: "loans", c.DecisionLayer: "business",
+		c.DecisionEvent: "business.outcome", c.BusinessOutcome: "funded"}},
+		storetest.Event{At: t0.Add(time.Minute), Attrs: map[string]any{c.DecisionID: "later", c.DecisionWorkflow: "claims", c.DecisionLayer: "model",
+			c.DecisionEvent: "model.output", c.ModelConfidence: 0.9}})
+	assert.Equal(t, before, s.run(t, silent), "at the same instant")
+	later, err := silent.Run(context.Background(), s.Conn, s.DB, t0.Add(11*time.Minute))
+	require.NoError(t, err)
+	assert.Empty(t, later, "once the instant passes them, the outcome counts")
+}
+
 // outcome is everything a rule gives at one instant: its samples, whether
 // it has data, and the example decisions of each sample.
 type outcome struct {

@@ -168,7 +168,8 @@ FROM {from}
 WHERE decision_id != '' AND event != 'decision.verdict'`
 
 // watermarksTable holds, per workflow, how far in event time its decisions
-// (model outputs) and each source's context reads have reached the store.
+// (model outputs, stream "decisions"), each source's context reads
+// ("reads") and each layer's signals ("layers") have reached the store.
 // A required source is missing for a decision only once its reads have
 // passed the decision, or the decisions have moved max_context_lag past it.
 var watermarksTable = table{
@@ -192,6 +193,19 @@ const watermarksSelect = `SELECT
 FROM {from}
 WHERE workflow != '' AND decision_id != '' AND (event = 'model.output' OR (` + isRead + `))
 GROUP BY workflow, stream, source`
+
+// layerWatermarksSelect feeds the watermarks table's stream "layers" from
+// version 4 on: per workflow, how far in event time each layer's signals
+// have reached (source holds the layer), so that a layer's silence is read
+// from a row per layer instead of a day of events.
+const layerWatermarksSelect = `SELECT
+    toString(workflow) AS workflow,
+    'layers' AS stream,
+    toString(layer) AS source,
+    max(time) AS until
+FROM {from}
+WHERE workflow != '' AND layer IN ('data', 'model', 'workflow', 'human', 'business')
+GROUP BY workflow, layer`
 
 // sourcePollsTable is every polled source.freshness signal, so that a read
 // without as_of is judged by the poll at or before its decision (an ASOF

@@ -136,6 +136,17 @@ var migrations = []migration{
 			return append(out, l.drop(db, "VIEW", "decision_changes_mv")...)
 		},
 	},
+	{
+		version: 4,
+		name:    "watermarks: the latest signal of each workflow's layers",
+		statements: func(l Layout, db string) []string {
+			// The refill repeats what the new view already wrote: maxima.
+			return []string{
+				l.materializedView(db, "watermarks_layers_mv", watermarksTable.name, "events", layerWatermarksSelect),
+				"INSERT INTO " + db + "." + watermarksTable.name + "\n" + strings.ReplaceAll(layerWatermarksSelect, "{from}", db+".events"),
+			}
+		},
+	},
 }
 
 func createView(l Layout, db, name, query string) string { return l.view(db, name, query) }

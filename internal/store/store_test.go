@@ -177,6 +177,39 @@ func TestIntegrationVersion2ChangesFeedMigratesForward(t *testing.T) {
 	assert.Equal(t, []string{`v2 "" 1`, `v3 "claims" 1`}, got, "version 2's change kept; one for the output and read, none for the routing")
 }
 
+// A database that version 3 left gains the layers' watermarks: filled
+// from the events stored before, fed by every event after.
+func TestIntegrationVersion3LayerWatermarksMigrateForward(t *testing.T) {
+	s := freshStore(t)
+	ctx := context.Background()
+	rebuildAt(t, s, 3)
+	human := func(at time.Time) (time.Time, map[string]any) {
+		return at, map[string]any{c.DecisionID: "d", c.DecisionWorkflow: "claims", c.DecisionLayer: c.LayerHuman,
+			c.DecisionEvent: c.EventHumanAction, c.HumanAction: c.ActionAccepted}
+	}
+	s.write(t, newLogs().add(output("d", v0, 0.9)).add(human(v0.Add(time.Minute))))
+
+	from, to, err := s.Migrate(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(3), from)
+	assert.Equal(t, Latest(), to)
+
+	// One human action later, one earlier than the latest: a maximum.
+	s.write(t, newLogs().add(human(v0.Add(3*time.Minute))).add(human(v0.Add(-time.Hour))))
+	rows, err := s.conn.Query(ctx, "SELECT workflow, source, max(until) FROM "+s.db+".watermarks WHERE stream = 'layers' GROUP BY workflow, source ORDER BY source")
+	require.NoError(t, err)
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var wf, layer string
+		var until time.Time
+		require.NoError(t, rows.Scan(&wf, &layer, &until))
+		got = append(got, fmt.Sprintf("%s %s %s", wf, layer, until.Sub(v0)))
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []string{"claims human 3m0s", "claims model 0s"}, got)
+}
+
 // rebuildAt recreates the store's database as the first n migrations left
 // it.
 func rebuildAt(t *testing.T, s *Store, n int) {
