@@ -73,15 +73,15 @@ type collectorEnv struct {
 
 func writeConfig(t *testing.T, dir, clickhouseAddr, db string) collectorEnv {
 	t.Helper()
-	return collectorConfig(t, dir, clickhouseAddr, db, false)
+	return collectorConfig(t, dir, clickhouseAddr, db, false, "")
 }
 
 // collectorConfig writes the configuration of a test's collector: OTLP in,
 // the decision processor, the decision store with a persistent queue. With
 // evaluator, also the rule evaluator (contracts from deploy/contracts,
 // evaluated and refreshing verdicts every second) with its alerts to the
-// debug exporter.
-func collectorConfig(t *testing.T, dir, clickhouseAddr, db string, evaluator bool) collectorEnv {
+// Alertmanager at alertmanager (a URL), or to the debug exporter.
+func collectorConfig(t *testing.T, dir, clickhouseAddr, db string, evaluator bool, alertmanager string) collectorEnv {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	env := collectorEnv{configPath: filepath.Join(dir, "collector.yaml"), httpPort: testenv.FreePort(t)}
@@ -101,6 +101,13 @@ func collectorConfig(t *testing.T, dir, clickhouseAddr, db string, evaluator boo
     logs/alerts:
       receivers: [alertrules]
       exporters: [debug]`
+		if alertmanager != "" {
+			exporters = fmt.Sprintf(`
+  alertmanager:
+    endpoints: [%q]
+    resend_interval: 1m`, alertmanager)
+			alerts = strings.Replace(alerts, "[debug]", "[alertmanager]", 1)
+		}
 	}
 	cfg := fmt.Sprintf(`
 extensions:

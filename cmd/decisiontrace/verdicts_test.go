@@ -42,7 +42,7 @@ var repoRoot, _ = filepath.Abs(filepath.Join("..", ".."))
 // the evaluator).
 func verdictCollector(t *testing.T, dir, addr, db string) collectorEnv {
 	t.Helper()
-	return collectorConfig(t, dir, addr, db, true)
+	return collectorConfig(t, dir, addr, db, true, "")
 }
 
 func randomDB(prefix string) string {
@@ -221,7 +221,7 @@ func TestIntegrationKilledCollectorJudgesRight(t *testing.T) {
 	db := randomDB("dt_kill")
 	s := storeOf(t, addr, db)
 	dir := t.TempDir()
-	env := collectorConfig(t, dir, addr, db, false)
+	env := collectorConfig(t, dir, addr, db, false, "")
 	logPath := filepath.Join(dir, "collector.log")
 	ctx := context.Background()
 	_, _, err := s.Migrate(ctx)
