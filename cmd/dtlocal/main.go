@@ -56,6 +56,8 @@ func main() {
 		err = cmdDown(args)
 	case "status":
 		err = cmdStatus(args)
+	case "outage":
+		err = cmdOutage(args)
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -89,6 +91,10 @@ func usage() {
   up                 start ClickHouse and Alertmanager in the background
   down               stop them (data is kept)
   status             show them; exit 0 only if both are healthy
+  outage [--for 5m]  drill: stop ClickHouse under the running demo, start it
+                     again, and check what Alertmanager showed (one
+                     DecisionStoreUnavailable page, nothing resolved or
+                     re-sent, no rule-failing or no-data alerts)
 
 Everything lives under $%s (now %s). Run "dtlocal <command> -h" for flags.
 `, chlocal.Home(), chlocal.LibEnv, chlocal.HomeEnv, chlocal.Home())
