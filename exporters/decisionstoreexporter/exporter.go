@@ -39,6 +39,7 @@ type storeExporter struct {
 	parseErrors   metric.Int64Counter
 	unclassified  metric.Int64Counter
 	insertsFailed metric.Int64Counter
+	flattened     metric.Int64Counter
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*storeExporter, error) {
@@ -53,6 +54,9 @@ func newExporter(cfg *Config, set exporter.Settings) (*storeExporter, error) {
 	errs = errors.Join(errs, err)
 	e.unclassified, err = meter.Int64Counter("otelcol_decisionstore_unclassified_records",
 		metric.WithDescription("Records without decision.* attributes, by what was done with them (stored or refused)."), metric.WithUnit("{record}"))
+	errs = errors.Join(errs, err)
+	e.flattened, err = meter.Int64Counter("otelcol_decisionstore_flattened_values",
+		metric.WithDescription("Attribute values and log bodies nested deeper than the persistent queue can read back, taken as their JSON text (as they are stored) before the queue."), metric.WithUnit("{value}"))
 	errs = errors.Join(errs, err)
 	e.insertsFailed, err = meter.Int64Counter("otelcol_decisionstore_inserts_failed",
 		metric.WithDescription("Insert attempts that failed, by whether a retry can fix them (retryable or permanent)."), metric.WithUnit("{insert}"))
@@ -205,4 +209,11 @@ func clientOptions(cfg *Config) (*clickhouse.Options, error) {
 		return nil, fmt.Errorf("decisionstore: %w", err)
 	}
 	return opts, nil
+}
+
+func (e *storeExporter) countFlattened(ctx context.Context, n int) {
+	if n > 0 {
+		e.flattened.Add(ctx, int64(n))
+		e.logger.Debug("values nested too deep for the sending queue taken as their JSON text", zap.Int("values", n))
+	}
 }

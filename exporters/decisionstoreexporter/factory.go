@@ -10,8 +10,11 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter/internal/metadata"
+	"github.com/decisiontrace/decisiontrace/internal/store"
 )
 
 // NewFactory returns the decisionstore exporter factory.
@@ -55,7 +58,11 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs, options(c, e)...)
+	exp, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs, options(c, e)...)
+	if err != nil {
+		return nil, err
+	}
+	return &flatLogs{Logs: exp, e: e}, nil
 }
 
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
@@ -64,7 +71,37 @@ func createTraces(ctx context.Context, set exporter.Settings, cfg component.Conf
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces, options(c, e)...)
+	exp, err := exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces, options(c, e)...)
+	if err != nil {
+		return nil, err
+	}
+	return &flatTraces{Traces: exp, e: e}, nil
+}
+
+// flatLogs and flatTraces take values nested deeper than a persistent queue
+// can read back as their JSON text before the sending queue, whichever
+// receiver took them: acknowledged data must be storable (see
+// store.MaxNesting).
+type flatLogs struct {
+	exporter.Logs
+	e *storeExporter
+}
+
+func (f *flatLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	ld, n := store.FlattenDeepLogs(ld)
+	f.e.countFlattened(ctx, n)
+	return f.Logs.ConsumeLogs(ctx, ld)
+}
+
+type flatTraces struct {
+	exporter.Traces
+	e *storeExporter
+}
+
+func (f *flatTraces) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	td, n := store.FlattenDeepTraces(td)
+	f.e.countFlattened(ctx, n)
+	return f.Traces.ConsumeTraces(ctx, td)
 }
 
 func options(c *Config, e *storeExporter) []exporterhelper.Option {
