@@ -3,8 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
@@ -70,4 +76,84 @@ func TestIntegrationDeeplyNestedAttributesAreStored(t *testing.T) {
 	require.NoError(t, s.Conn().QueryRow(context.Background(), "SELECT toString(attributes) FROM "+db+".events WHERE decision_id = 'deep-0'").Scan(&attrs))
 	assert.Contains(t, attrs, "bottom", "the innermost value is kept, in the flattened JSON")
 	assert.True(t, strings.Contains(attrs, "level40"), "every level's key is kept: %s", attrs)
+}
+
+// TestIntegrationSlowClientsAreCutOff: a client that declares a 2 GB body
+// and sends three bytes of it gets an answer and a closed connection once
+// read_timeout passes, on OTLP/HTTP and on the decision-events receiver,
+// instead of holding the connection as long as it likes.
+func TestIntegrationSlowClientsAreCutOff(t *testing.T) {
+	dir := t.TempDir()
+	otlpPort, eventsPort := testenv.FreePort(t), testenv.FreePort(t)
+	cfg := fmt.Sprintf(`
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:%d
+        read_timeout: 2s
+  decisionevents:
+    endpoint: 127.0.0.1:%d
+    read_timeout: 2s
+exporters:
+  debug:
+    verbosity: basic
+service:
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [otlp, decisionevents]
+      exporters: [debug]
+`, otlpPort, eventsPort)
+	path := filepath.Join(dir, "collector.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+	runCollector(t, path)
+
+	for name, target := range map[string]struct {
+		port       int
+		path, mime string
+	}{
+		"OTLP/HTTP":       {otlpPort, "/v1/logs", "application/x-protobuf"},
+		"decision events": {eventsPort, "/v1/decision-events", "application/json"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", target.port))
+			require.NoError(t, err)
+			defer conn.Close()
+			_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: 2000000000\r\n\r\nabc", target.path, target.mime)
+			require.NoError(t, err)
+			// Far longer than read_timeout; without it the read blocks
+			// until this deadline.
+			require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+			_, err = io.ReadAll(conn)
+			var ne net.Error
+			require.False(t, errors.As(err, &ne) && ne.Timeout(), "the collector still holds the connection after 20 s")
+		})
+	}
+}
+
+// Every HTTP server the shipped configuration opens to clients cuts off a
+// slow or stalled request (read_header_timeout, read_timeout); idle
+// keep-alive connections close after confighttp's default minute.
+func TestShippedHTTPServersCutOffSlowClients(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "local", "collector.yaml"))
+	require.NoError(t, err)
+	var cfg struct {
+		Receivers map[string]map[string]any `yaml:"receivers"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &cfg))
+	otlpHTTP := cfg.Receivers["otlp"]["protocols"].(map[string]any)["http"].(map[string]any)
+	for name, server := range map[string]map[string]any{"otlp http": otlpHTTP, "decisionevents": cfg.Receivers["decisionevents"]} {
+		for _, key := range []string{"read_header_timeout", "read_timeout"} {
+			v, ok := server[key].(string)
+			require.True(t, ok, "%s sets %s", name, key)
+			d, err := time.ParseDuration(v)
+			require.NoError(t, err)
+			assert.Positive(t, d, "%s %s", name, key)
+		}
+	}
 }

@@ -32,6 +32,11 @@ func createDefaultConfig() component.Config {
 	// Set explicitly (it is confighttp's own default) so the limit the
 	// receiver names in its 413 answers is the one in the configuration.
 	srv.MaxRequestBodySize = 20 << 20
+	// A client that declares a body and sends it slowly, or never, must
+	// not hold a connection: confighttp reads bodies without a deadline
+	// unless read_timeout is set.
+	srv.ReadHeaderTimeout = 10 * time.Second
+	srv.ReadTimeout = 30 * time.Second
 	return &Config{
 		ServerConfig:          srv,
 		MaxEventsPerRequest:   10000,
