@@ -135,7 +135,7 @@ func run(ctx context.Context, args []string, out io.Writer, log zerolog.Logger, 
 		}
 		return 0
 	}
-	result.text(out)
+	result.text(terminalSafe{out})
 	return 0
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
@@ -377,4 +378,33 @@ func TestAlertsWithoutTheEvaluatorsTables(t *testing.T) {
 	require.NoError(t, s.Conn.Exec(context.Background(), "DROP TABLE "+s.DB+".alert_state"))
 	_, code = dtctl(t, s, "alerts")
 	assert.Equal(t, 1, code)
+}
+
+// Stored data is whatever producers sent: an escape sequence, a NUL,
+// a bidirectional override or invalid UTF-8 in it reaches the on-call
+// engineer's terminal escaped, in every command, and JSON keeps it exact.
+func TestStoredDataCannotDriveTheTerminal(t *testing.T) {
+	s := newStore(t)
+	hostile := "x\x1b]0;owned\x07\x00\u202e\xff\x9b2J"
+	at := t0.Add(-time.Minute)
+	out := output("d-hostile", "claims-triage", at, 0.9)
+	out.attrs[c.ModelRecommendation] = hostile
+	s.Write(t, request("svc", out, read("d-hostile", "claims-triage", hostile, at, at.Add(-time.Second))))
+	s.Refresh(t)
+	s.InsertAlert(t, storetest.Alert{Name: "DecisionSourceStale", State: "firing", ActiveAt: at, FiredAt: at, Value: 1,
+		Labels: map[string]string{"workflow": "claims-triage", "source": hostile}, Annotations: map[string]string{"summary": hostile + " is stale"}})
+
+	for _, args := range [][]string{{"decision", "d-hostile"}, {"sources"}, {"alerts"}} {
+		text, code := dtctl(t, s, args...)
+		require.Equal(t, 0, code, "%v: %s", args, text)
+		for _, b := range []byte{0x1b, 0x07, 0x00, 0xff, 0x9b} {
+			assert.NotContains(t, text, string([]byte{b}), "%v prints byte %#x raw", args, b)
+		}
+		assert.NotContains(t, text, "\u202e", args)
+		assert.True(t, utf8.ValidString(text), args)
+		assert.Contains(t, text, `x\x1b]0;owned\x07\x00\u{202e}\xff\x9b2J`, "%v shows it escaped", args)
+	}
+	js, code := dtctl(t, s, "--json", "decision", "d-hostile")
+	require.Equal(t, 0, code, js)
+	assert.Contains(t, js, `x\u001b]0;owned\u0007\u0000`, "JSON keeps the value, escaped by encoding/json")
 }
