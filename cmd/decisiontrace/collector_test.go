@@ -33,9 +33,18 @@ import (
 // collector cannot show.
 const childConfigEnv = "DECISIONTRACE_TEST_COLLECTOR_CONFIG"
 
+// childArgsEnv makes the test binary run the distribution's main with
+// these arguments (space-separated), as the built command would.
+const childArgsEnv = "DECISIONTRACE_TEST_ARGS"
+
 func TestMain(m *testing.M) {
 	if cfg := os.Getenv(childConfigEnv); cfg != "" {
 		os.Args = []string{"decisiontrace", "--config", cfg}
+		main()
+		os.Exit(0)
+	}
+	if args := os.Getenv(childArgsEnv); args != "" {
+		os.Args = append([]string{"decisiontrace"}, strings.Fields(args)...)
 		main()
 		os.Exit(0)
 	}

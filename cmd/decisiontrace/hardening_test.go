@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -156,4 +157,23 @@ func TestShippedHTTPServersCutOffSlowClients(t *testing.T) {
 			assert.Positive(t, d, "%s %s", name, key)
 		}
 	}
+}
+
+// `decisiontrace validate` names a bad contract's problem once, with the
+// file, the workflow and the field, and exits 1.
+func TestValidateNamesAContractProblemOnce(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("workflow: w\nsources:\n  required:\n    - {name: a, max_age: -5s}\n"), 0o600))
+	// The shipped configuration, its contracts replaced, run where
+	// demo.sh runs it.
+	cmd := exec.Command(os.Args[0])
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), childArgsEnv+"=validate --config deploy/local/collector.yaml", "DECISIONTRACE_CONTRACTS="+bad)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "%s", out)
+	assert.Equal(t, 1, exit.ExitCode())
+	problem := bad + ": workflow w: sources.required[0].max_age: required and must be positive"
+	assert.Equal(t, 1, strings.Count(string(out), problem), "said once:\n%s", out)
 }

@@ -42,7 +42,10 @@ func settings() otelcol.CollectorSettings {
 }
 
 func main() {
-	if err := otelcol.NewCommand(settings()).Execute(); err != nil {
+	cmd := otelcol.NewCommand(settings())
+	// The error is printed once, below; cobra would print it as well.
+	cmd.SilenceErrors = true
+	if err := cmd.Execute(); err != nil {
 		fmt.Fprintf(os.Stderr, "decisiontrace: %v\n", err)
 		os.Exit(1)
 	}

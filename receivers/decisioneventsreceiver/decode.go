@@ -279,6 +279,18 @@ func (d *decoder) fail(field, format string, args ...any) {
 	d.evErrs = append(d.evErrs, eventError{Index: d.idx, Line: d.line, Path: p, Reason: fmt.Sprintf(format, args...)})
 }
 
+// failedAt reports whether the current event already has a problem at
+// field (a value that is there but could not be read is not also missing).
+func (d *decoder) failedAt(field string) bool {
+	p := "[" + strconv.Itoa(d.idx) + "]." + field
+	for _, e := range d.evErrs {
+		if e.Path == p {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *decoder) failUTF8(field string, off int, what string) {
 	d.fail(field, "invalid UTF-8 in %s (byte %d of the body); text must be UTF-8", what, off)
 }
@@ -674,20 +686,22 @@ func (d *decoder) finish() {
 	// A blank ID, workflow or event joins nothing and names nothing.
 	ev.ID, ev.Workflow, ev.Event = strings.TrimSpace(ev.ID), strings.TrimSpace(ev.Workflow), strings.TrimSpace(ev.Event)
 	for _, pe := range ev.ParseErrors {
-		d.fail(d.name(pe.Key), "%s", pe.Reason)
+		if !d.failedAt(d.name(pe.Key)) {
+			d.fail(d.name(pe.Key), "%s", pe.Reason)
+		}
 	}
-	if ev.Event == "" && !ev.Failed(c.DecisionEvent) {
+	if ev.Event == "" && !ev.Failed(c.DecisionEvent) && !d.failedAt(d.name(c.DecisionEvent)) {
 		d.fail(c.DecisionEvent, "required: what happened, e.g. model.output or human.action")
 	}
-	if ev.Workflow == "" && !ev.Failed(c.DecisionWorkflow) {
+	if ev.Workflow == "" && !ev.Failed(c.DecisionWorkflow) && !d.failedAt(d.name(c.DecisionWorkflow)) {
 		d.fail(d.name(c.DecisionWorkflow), "required: the AI workflow the event belongs to, e.g. claims-triage")
 	}
-	if ev.Layer == "" && !ev.Failed(c.DecisionLayer) {
+	if ev.Layer == "" && !ev.Failed(c.DecisionLayer) && !d.failedAt(d.name(c.DecisionLayer)) {
 		d.fail(c.DecisionLayer, "required: one of %s (it could not be inferred from the other fields)", strings.Join(c.Layers, ", "))
 	} else if _, set := attrs.Get(c.DecisionLayer); !set && ev.Layer != "" {
 		attrs.PutStr(c.DecisionLayer, ev.Layer)
 	}
-	if ev.ID == "" && !ev.Failed(c.DecisionID) && ev.Event != "" && decisionScoped(ev.Event) {
+	if ev.ID == "" && !ev.Failed(c.DecisionID) && !d.failedAt(d.name(c.DecisionID)) && ev.Event != "" && decisionScoped(ev.Event) {
 		d.fail(d.name(c.DecisionID), "required for decision-scoped events (every event but %s and %s)", c.EventSourceFreshness, c.EventQueueDepth)
 	}
 	if d.kind == kindHuman && ev.HumanAction == "" && !ev.Failed(c.HumanAction) {

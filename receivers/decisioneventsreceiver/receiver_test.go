@@ -497,11 +497,27 @@ func TestInvalidUTF8(t *testing.T) {
 	requireError(t, a, "[2].attributes.note.text[1]", "invalid UTF-8 in a string")
 	require.Equal(t, []string{"d-0", "d-3"}, h.ids())
 
+	// A workflow that is there but not UTF-8 is reported as that, not as
+	// missing too.
+	h.sink.Reset()
+	a = h.events(t, array(model("d-5", `"decision.workflow":"claims`+"\xff"+`"`), model("d-6", "")))
+	requireRefused(t, a, 1, 1, "[0].decision.workflow", "invalid UTF-8 in a string")
+	require.Len(t, a.body.Errors, 1, a.raw)
+
 	h.sink.Reset()
 	a = h.post(t, eventsPath, "application/x-ndjson", []byte(model("d-4", "")+"\n"+"{\"decision.\xfeid\":\"x\"}"+"\n"))
 	requireRefused(t, a, 1, 1, "[1]", "invalid UTF-8 in a key")
 	require.Equal(t, 2, a.body.Errors[0].Line)
 	require.Equal(t, []string{"d-4"}, h.ids())
+}
+
+// A value that is there but cannot be read is one problem, said once: a
+// number out of the 64-bit range is not also "expected a number".
+func TestOutOfRangeNumberIsOneProblem(t *testing.T) {
+	h := start(t, nil, nil)
+	a := h.events(t, array(model("d-1", `"model.confidence":1e400`), model("d-2", "")))
+	requireRefused(t, a, 1, 1, "[0].model.confidence", "1e400 is out of range for a 64-bit number")
+	require.Len(t, a.body.Errors, 1, a.raw)
 }
 
 func TestAttributeMapWithTenThousandKeys(t *testing.T) {
