@@ -76,6 +76,9 @@ func TestKubernetesManifests(t *testing.T) {
 	local, err := os.ReadFile("local/collector.yaml")
 	require.NoError(t, err)
 	assert.Equal(t, string(local), cm.Data["collector.yaml"], "the ConfigMap's collector.yaml is deploy/local/collector.yaml; copy it over")
+	auth, err := os.ReadFile("local/auth.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, string(auth), cm.Data["auth.yaml"], "the ConfigMap's auth.yaml is deploy/local/auth.yaml; copy it over")
 
 	pod := deploy.Spec.Template
 	require.Len(t, pod.Spec.Containers, 1)
@@ -108,7 +111,15 @@ func TestKubernetesManifests(t *testing.T) {
 		mounts[m.Name] = m.MountPath
 	}
 	assert.Equal(t, "/etc/decisiontrace/config", mounts["config"])
-	assert.Contains(t, c.Args, "/etc/decisiontrace/config/collector.yaml")
+	assert.Equal(t, []string{"--config", "/etc/decisiontrace/config/collector.yaml", "--config", "/etc/decisiontrace/config/auth.yaml"}, c.Args,
+		"every ingest endpoint requires the bearer token")
+	assert.Equal(t, "/etc/decisiontrace/token", mounts["ingest-token"])
+	assert.Equal(t, "/etc/decisiontrace/token/token", env["DECISIONTRACE_TOKEN_FILE"].Value, "the token comes from a file")
+	var tokenFromSecret bool
+	for _, v := range pod.Spec.Volumes {
+		tokenFromSecret = tokenFromSecret || v.Name == "ingest-token" && v.Secret != nil && v.Secret.SecretName == "decisiontrace-ingest-token"
+	}
+	assert.True(t, tokenFromSecret, "the token file is a Secret's")
 	assert.Equal(t, "/var/lib/decisiontrace", mounts["queue"], "the queue directory is writable (the root filesystem is not)")
 	// The queue is a volume of each collector's own, which outlives the
 	// pod: what it acknowledged survives a rescheduling.
@@ -180,7 +191,7 @@ func TestClickHouseInstallationExample(t *testing.T) {
 func TestComposeFile(t *testing.T) {
 	ctx := context.Background()
 	opts, err := cli.NewProjectOptions([]string{"compose/compose.yaml"},
-		cli.WithName("decisiontrace"), cli.WithEnv([]string{"CLICKHOUSE_PASSWORD=from-the-environment", "GRAFANA_ADMIN_PASSWORD=also"}))
+		cli.WithName("decisiontrace"), cli.WithEnv([]string{"CLICKHOUSE_PASSWORD=from-the-environment", "GRAFANA_ADMIN_PASSWORD=also", "DECISIONTRACE_INGEST_TOKEN=t"}))
 	require.NoError(t, err)
 	project, err := opts.LoadProject(ctx)
 	require.NoError(t, err)
@@ -193,6 +204,16 @@ func TestComposeFile(t *testing.T) {
 	require.NotNil(t, collector.Build)
 	assert.FileExists(t, filepath.Join(collector.Build.Context, collector.Build.Dockerfile))
 	assert.Equal(t, "clickhouse://clickhouse:9000", *collector.Environment["DECISIONTRACE_CLICKHOUSE_DSN"])
+	// The collector requires the ingest token (the image's default
+	// configuration, deploy/local/auth.yaml over collector.yaml); the
+	// generator sends it.
+	for _, name := range []string{"collector", "loadgen"} {
+		svc, err := project.GetService(name)
+		require.NoError(t, err)
+		require.Len(t, svc.Secrets, 1, name)
+		assert.Equal(t, "decisiontrace_ingest_token", svc.Secrets[0].Source, name)
+	}
+	assert.Equal(t, "DECISIONTRACE_INGEST_TOKEN", project.Secrets["decisiontrace_ingest_token"].Environment)
 	// Every file or directory the services mount is in the repository.
 	for _, svc := range project.Services {
 		for _, v := range svc.Volumes {
@@ -204,11 +225,17 @@ func TestComposeFile(t *testing.T) {
 	}
 
 	// Without the password in the environment, the file says what is missing.
-	opts, err = cli.NewProjectOptions([]string{"compose/compose.yaml"}, cli.WithName("decisiontrace"), cli.WithEnv([]string{"GRAFANA_ADMIN_PASSWORD=set"}))
+	opts, err = cli.NewProjectOptions([]string{"compose/compose.yaml"}, cli.WithName("decisiontrace"), cli.WithEnv([]string{"GRAFANA_ADMIN_PASSWORD=set", "DECISIONTRACE_INGEST_TOKEN=t"}))
 	require.NoError(t, err)
 	_, err = opts.LoadProject(ctx)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "set CLICKHOUSE_PASSWORD in the environment")
+	opts, err = cli.NewProjectOptions([]string{"compose/compose.yaml"}, cli.WithName("decisiontrace"),
+		cli.WithEnv([]string{"GRAFANA_ADMIN_PASSWORD=set", "CLICKHOUSE_PASSWORD=set"}))
+	require.NoError(t, err)
+	_, err = opts.LoadProject(ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "set DECISIONTRACE_INGEST_TOKEN in the environment")
 }
 
 // Every COPY of the Dockerfile names something its ignore file lets in and

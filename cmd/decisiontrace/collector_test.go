@@ -66,6 +66,14 @@ func TestShippedConfigsValidate(t *testing.T) {
 			require.NoError(t, cmd.Execute())
 		})
 	}
+	// Authentication on ingest is the local configuration with an overlay.
+	t.Run("deploy/local/auth.yaml over deploy/local/collector.yaml", func(t *testing.T) {
+		t.Setenv("DECISIONTRACE_TOKEN_FILE", filepath.Join(t.TempDir(), "token"))
+		cmd := otelcol.NewCommand(settings())
+		cmd.SetArgs([]string{"validate", "--config", "deploy/local/collector.yaml", "--config", "deploy/local/auth.yaml"})
+		cmd.SetOut(&bytes.Buffer{})
+		require.NoError(t, cmd.Execute())
+	})
 	// The latency probe's collector is the local one with an overlay.
 	t.Run("deploy/local/latency/collector.yaml over deploy/local/collector.yaml", func(t *testing.T) {
 		cmd := otelcol.NewCommand(settings())
@@ -168,11 +176,15 @@ service:
 }
 
 // runCollector starts the distribution in-process, as `decisiontrace
-// --config FILE` would, and returns a function that shuts it down.
-func runCollector(t *testing.T, configPath string) (stop func()) {
+// --config FILE [--config OVERLAY...]` would, and returns a function that
+// shuts it down.
+func runCollector(t *testing.T, configPath string, overlays ...string) (stop func()) {
 	t.Helper()
 	set := settings()
 	set.ConfigProviderSettings.ResolverSettings.URIs = []string{"file:" + configPath}
+	for _, o := range overlays {
+		set.ConfigProviderSettings.ResolverSettings.URIs = append(set.ConfigProviderSettings.ResolverSettings.URIs, "file:"+o)
+	}
 	col, err := otelcol.NewCollector(set)
 	require.NoError(t, err)
 	var wg sync.WaitGroup

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/oidcauthextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"go.opentelemetry.io/collector/exporter"
@@ -53,6 +55,9 @@ func components() (otelcol.Factories, error) {
 		healthcheckextension.NewFactory(),
 		pprofextension.NewFactory(),
 		filestorage.NewFactory(),
+		// Authentication of the ingest endpoints (receivers' auth).
+		bearertokenauthextension.NewFactory(),
+		oidcauthextension.NewFactory(),
 	)
 	errs = errors.Join(errs, err)
 	return f, errs

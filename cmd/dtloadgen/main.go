@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +40,7 @@ type options struct {
 	signalInterval time.Duration
 	timeout        time.Duration
 	maxRetries     int
+	tokenFile      string
 
 	incidentSource string
 	incidentAfter  time.Duration
@@ -83,6 +85,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.signalInterval, "signal-interval", 10*time.Second, "interval of source.freshness and queue.depth signals; 0 = none")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
 	fs.IntVar(&o.maxRetries, "max-retries", 3, "retries of a request the collector refused with back-pressure")
+	fs.StringVar(&o.tokenFile, "token-file", os.Getenv("DECISIONTRACE_TOKEN_FILE"), "send `Authorization: Bearer <the file's content>` with every request, for a collector whose ingest requires a token (deploy/local/auth.yaml); default $DECISIONTRACE_TOKEN_FILE")
 	fs.StringVar(&o.verifyAddr, "verify-clickhouse", "", "ClickHouse native host:port; after sending, wait until all events are queryable (CLICKHOUSE_USER/CLICKHOUSE_PASSWORD)")
 	fs.StringVar(&o.database, "database", "decisiontrace", "ClickHouse database for --verify-clickhouse")
 	fs.DurationVar(&o.verifyTimeout, "verify-timeout", 2*time.Minute, "how long to wait for ClickHouse")
@@ -235,6 +238,15 @@ func mainErr(o options, log zerolog.Logger) int {
 		log.Info().Str("file", o.writeAliases).Int("aliases", n).Msg("alias map written")
 		return 0
 	}
+	var authorization string
+	if o.tokenFile != "" {
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil || strings.TrimSpace(string(b)) == "" {
+			log.Error().Err(err).Str("file", o.tokenFile).Msg("--token-file: no token in it")
+			return 2
+		}
+		authorization = "Bearer " + strings.TrimSpace(string(b))
+	}
 	var exp exporter
 	gz := o.compression == "gzip"
 	if o.protocol == "grpc" {
@@ -243,11 +255,16 @@ func mainErr(o options, log zerolog.Logger) int {
 			log.Error().Err(err).Msg("gRPC client")
 			return 1
 		}
+		e.authorization = authorization
 		exp = e
 	} else if o.protocol == "json" {
-		exp = newJSONExporter(o.endpoint, gz, o.workers)
+		e := newJSONExporter(o.endpoint, gz, o.workers)
+		e.http.authorization = authorization
+		exp = e
 	} else {
-		exp = newHTTPExporter(o.endpoint, gz, o.workers)
+		e := newHTTPExporter(o.endpoint, gz, o.workers)
+		e.authorization = authorization
+		exp = e
 	}
 	defer func() { _ = exp.close() }()
 	if o.probeAlertmanager != "" {

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	grpcgzip "google.golang.org/grpc/encoding/gzip"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -37,6 +38,16 @@ type grpcExporter struct {
 	logs   plogotlp.GRPCClient
 	traces ptraceotlp.GRPCClient
 	opts   []grpc.CallOption
+	// authorization is sent as the authorization metadata when set
+	// ("Bearer <token>").
+	authorization string
+}
+
+func (e *grpcExporter) context(ctx context.Context) context.Context {
+	if e.authorization == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", e.authorization)
 }
 
 func newGRPCExporter(endpoint string, gzipped bool) (*grpcExporter, error) {
@@ -52,7 +63,7 @@ func newGRPCExporter(endpoint string, gzipped bool) (*grpcExporter, error) {
 }
 
 func (e *grpcExporter) exportLogs(ctx context.Context, ld plog.Logs) (int64, error) {
-	resp, err := e.logs.Export(ctx, plogotlp.NewExportRequestFromLogs(ld), e.opts...)
+	resp, err := e.logs.Export(e.context(ctx), plogotlp.NewExportRequestFromLogs(ld), e.opts...)
 	if err != nil {
 		return 0, err
 	}
@@ -60,7 +71,7 @@ func (e *grpcExporter) exportLogs(ctx context.Context, ld plog.Logs) (int64, err
 }
 
 func (e *grpcExporter) exportTraces(ctx context.Context, td ptrace.Traces) (int64, error) {
-	resp, err := e.traces.Export(ctx, ptraceotlp.NewExportRequestFromTraces(td), e.opts...)
+	resp, err := e.traces.Export(e.context(ctx), ptraceotlp.NewExportRequestFromTraces(td), e.opts...)
 	if err != nil {
 		return 0, err
 	}
@@ -74,6 +85,8 @@ type httpExporter struct {
 	logsURL, traceURL string
 	gzipped           bool
 	gz                sync.Pool
+	// authorization is the Authorization header when set.
+	authorization string
 }
 
 func newHTTPExporter(endpoint string, gzipped bool, workers int) *httpExporter {
@@ -151,6 +164,9 @@ func (e *httpExporter) do(ctx context.Context, url, contentType string, body []b
 		return 0, "", nil, err
 	}
 	req.Header.Set("Content-Type", contentType)
+	if e.authorization != "" {
+		req.Header.Set("Authorization", e.authorization)
+	}
 	if e.gzipped {
 		req.Header.Set("Content-Encoding", "gzip")
 	}

@@ -12,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -263,4 +265,60 @@ func gunzip(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	return io.ReadAll(zr)
+}
+
+// tokenLogs records the authorization metadata of each request.
+type tokenLogs struct {
+	plogotlp.UnimplementedGRPCServer
+	got chan []string
+}
+
+func (f *tokenLogs) Export(ctx context.Context, _ plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.got <- md.Get("authorization")
+	return plogotlp.NewExportResponse(), nil
+}
+
+// --token-file's token goes with every request, on gRPC and HTTP (and so
+// on the JSON endpoint, which is HTTP).
+func TestTokenGoesWithEveryRequest(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	fake := &tokenLogs{got: make(chan []string, 1)}
+	plogotlp.RegisterGRPCServer(srv, fake)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	g, err := newGRPCExporter(lis.Addr().String(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	g.authorization = "Bearer t0ken"
+	if _, err := g.exportLogs(context.Background(), plog.NewLogs()); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-fake.got; len(got) != 1 || got[0] != "Bearer t0ken" {
+		t.Fatalf("gRPC authorization metadata %q", got)
+	}
+
+	header := make(chan string, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		header <- r.Header.Get("Authorization")
+		out, _ := plogotlp.NewExportResponse().MarshalProto()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(out)
+	}))
+	defer hs.Close()
+	h := newHTTPExporter(hs.URL, false, 1)
+	defer h.close()
+	h.authorization = "Bearer t0ken"
+	if _, err := h.exportLogs(context.Background(), plog.NewLogs()); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-header; got != "Bearer t0ken" {
+		t.Fatalf("HTTP Authorization %q", got)
+	}
 }

@@ -47,8 +47,12 @@ esac
 go build -o bin/ ./cmd/...
 bin/dtlocal up
 
+# With DECISIONTRACE_TOKEN_FILE set, every ingest endpoint requires that
+# token (deploy/local/auth.yaml) and the generator sends it.
+auth=()
+[ -n "${DECISIONTRACE_TOKEN_FILE:-}" ] && auth=(--config deploy/local/auth.yaml)
 if ! running "$home/run/collector.pid"; then
-  GOMEMLIMIT="${GOMEMLIMIT:-200MiB}" DECISIONTRACE_QUEUE_DIR="$home/queue" nohup bin/decisiontrace --config deploy/local/collector.yaml \
+  GOMEMLIMIT="${GOMEMLIMIT:-200MiB}" DECISIONTRACE_QUEUE_DIR="$home/queue" nohup bin/decisiontrace --config deploy/local/collector.yaml "${auth[@]}" \
     >"$home/logs/collector.log" 2>&1 &
   echo $! >"$home/run/collector.pid"
 fi
