@@ -84,8 +84,8 @@ func TestShippedConfigsValidate(t *testing.T) {
 }
 
 type collectorEnv struct {
-	configPath string
-	httpPort   int
+	configPath         string
+	httpPort, grpcPort int
 }
 
 func writeConfig(t *testing.T, dir, clickhouseAddr, db string) collectorEnv {
@@ -101,7 +101,7 @@ func writeConfig(t *testing.T, dir, clickhouseAddr, db string) collectorEnv {
 func collectorConfig(t *testing.T, dir, clickhouseAddr, db string, evaluator bool, alertmanager string) collectorEnv {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	env := collectorEnv{configPath: filepath.Join(dir, "collector.yaml"), httpPort: testenv.FreePort(t)}
+	env := collectorEnv{configPath: filepath.Join(dir, "collector.yaml"), httpPort: testenv.FreePort(t), grpcPort: testenv.FreePort(t)}
 	receivers, exporters, alerts := "", "", ""
 	if evaluator {
 		receivers = fmt.Sprintf(`
@@ -170,7 +170,7 @@ service:
       receivers: [otlp]
       processors: [decision]
       exporters: [decisionstore]%[8]s
-`, filepath.Join(dir, "queue"), testenv.FreePort(t), env.httpPort, clickhouseAddr, db, receivers, exporters, alerts)
+`, filepath.Join(dir, "queue"), env.grpcPort, env.httpPort, clickhouseAddr, db, receivers, exporters, alerts)
 	require.NoError(t, os.WriteFile(env.configPath, []byte(cfg), 0o600))
 	return env
 }

@@ -19,8 +19,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
+	"github.com/decisiontrace/decisiontrace/internal/chlocal"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
@@ -176,4 +183,72 @@ func TestValidateNamesAContractProblemOnce(t *testing.T) {
 	assert.Equal(t, 1, exit.ExitCode())
 	problem := bad + ": workflow w: sources.required[0].max_age: required and must be positive"
 	assert.Equal(t, 1, strings.Count(string(out), problem), "said once:\n%s", out)
+}
+
+// TestIntegrationFullQueueRefusesAndLosesNothing: ClickHouse is down and
+// the persistent sending queue (60 events, three requests, here) fills. Then the
+// collector refuses, with an answer a client retries on and when (OTLP/HTTP
+// 503 with Retry-After, gRPC Unavailable with RetryInfo), instead of
+// answering OK and dropping; and every request it did accept is stored, once, when
+// ClickHouse is back.
+func TestIntegrationFullQueueRefusesAndLosesNothing(t *testing.T) {
+	dir := t.TempDir()
+	ch := testenv.NewClickHouse(t, filepath.Join(dir, "clickhouse"))
+	addr := ch.TCPAddr()
+	const db = "dt_full"
+	env := writeConfig(t, dir, addr, db)
+	b, err := os.ReadFile(env.configPath)
+	require.NoError(t, err)
+	small := strings.Replace(string(b), "      num_consumers: 2\n", "      num_consumers: 2\n      sizer: items\n      queue_size: 60\n", 1)
+	small = strings.Replace(small, "        flush_timeout: 100ms\n", "        flush_timeout: 100ms\n        min_size: 20\n", 1)
+	require.NotEqual(t, string(b), small)
+	require.NoError(t, os.WriteFile(env.configPath, []byte(small), 0o600))
+	runCollector(t, env.configPath)
+	const perRequest = 20
+	// The schema exists before ClickHouse goes away.
+	require.Equal(t, http.StatusOK, postLogs(t, env.httpPort, 0, perRequest).StatusCode)
+	assertStoredOnce(t, addr, db, perRequest, "")
+	require.NoError(t, ch.Stop())
+
+	accepted := 1
+	var refusedHTTP *http.Response
+	for batch := 1; batch < 50 && refusedHTTP == nil; batch++ {
+		resp := postLogs(t, env.httpPort, batch, perRequest)
+		if resp.StatusCode == http.StatusOK {
+			accepted++
+			continue
+		}
+		refusedHTTP = resp
+	}
+	require.NotNil(t, refusedHTTP, "50 requests into a queue of 3 with ClickHouse down: one must be refused")
+	assert.Equal(t, http.StatusServiceUnavailable, refusedHTTP.StatusCode)
+	assert.Equal(t, "5", refusedHTTP.Header.Get("Retry-After"), "when to retry")
+	t.Logf("OTLP/HTTP: %d accepted, then %s", accepted, refusedHTTP.Status)
+
+	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", env.grpcPort), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	ld := plog.NewLogs()
+	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	lr.Attributes().PutStr(conventions.DecisionID, "grpc-while-full")
+	lr.Attributes().PutStr(conventions.DecisionWorkflow, "claims-triage")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = plogotlp.NewGRPCClient(conn).Export(ctx, plogotlp.NewExportRequestFromLogs(ld))
+	st := status.Convert(err)
+	assert.Equal(t, codes.Unavailable, st.Code(), "gRPC while the queue is full: %v", err)
+	var retry *errdetails.RetryInfo
+	for _, d := range st.Details() {
+		if r, ok := d.(*errdetails.RetryInfo); ok {
+			retry = r
+		}
+	}
+	require.NotNil(t, retry, "gRPC says when to retry")
+	assert.Equal(t, 5*time.Second, retry.GetRetryDelay().AsDuration())
+
+	ch2, err := chlocal.Start(context.Background(), ch.Options())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ch2.Stop() })
+	assertStoredOnce(t, addr, db, uint64(accepted*perRequest), "every accepted request, none refused")
 }

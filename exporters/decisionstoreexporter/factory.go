@@ -2,6 +2,7 @@ package decisionstoreexporter
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -12,6 +13,10 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter/internal/metadata"
 	"github.com/decisiontrace/decisiontrace/internal/store"
@@ -90,7 +95,7 @@ type flatLogs struct {
 func (f *flatLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	ld, n := store.FlattenDeepLogs(ld)
 	f.e.countFlattened(ctx, n)
-	return f.Logs.ConsumeLogs(ctx, ld)
+	return refusal(f.Logs.ConsumeLogs(ctx, ld))
 }
 
 type flatTraces struct {
@@ -101,7 +106,27 @@ type flatTraces struct {
 func (f *flatTraces) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	td, n := store.FlattenDeepTraces(td)
 	f.e.countFlattened(ctx, n)
-	return f.Traces.ConsumeTraces(ctx, td)
+	return refusal(f.Traces.ConsumeTraces(ctx, td))
+}
+
+// queueFullRetryAfter is how long a client is asked to wait when the
+// sending queue is full.
+const queueFullRetryAfter = 5 * time.Second
+
+// refusal turns a full sending queue into the answer OTLP clients retry
+// on, with when to retry: Unavailable with RetryInfo, which the OTLP
+// receiver sends as gRPC status details and as HTTP 503 with Retry-After.
+// The request was not accepted, so nothing of it is lost.
+func refusal(err error) error {
+	if !errors.Is(err, exporterhelper.ErrQueueIsFull) {
+		return err
+	}
+	st, derr := status.New(codes.Unavailable, "the decision store's sending queue is full (ClickHouse unreachable or slower than the traffic): retry later").
+		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(queueFullRetryAfter)})
+	if derr != nil {
+		return err
+	}
+	return st.Err()
 }
 
 func options(c *Config, e *storeExporter) []exporterhelper.Option {
