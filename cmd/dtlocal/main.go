@@ -461,6 +461,9 @@ func cmdStatus(args []string) error {
 	report("ClickHouse", s.chPIDFile(), isChlocal,
 		func(ctx context.Context) error { return chlocal.Healthy(ctx, s.chOptions("")) },
 		fmt.Sprintf("clickhouse://%s  %s", net.JoinHostPort(s.listenHost, strconv.Itoa(s.tcpPort)), s.chHTTP()))
+	if r := chlocal.Restarts(s.chOptions("")); len(r) > 0 {
+		fmt.Printf("%-13s restarted %d time(s) after the engine crashed, last: %s (see %s)\n", "", len(r), r[len(r)-1], s.chLog())
+	}
 	report("Alertmanager", s.amPIDFile(), isAlertmanager,
 		func(ctx context.Context) error { return amReady(ctx, s.amURL()) }, s.amURL())
 	fmt.Printf("home: %s\n", s.home)

@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/decisiontrace/decisiontrace/internal/chlocal"
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/rs/zerolog"
+
+	"github.com/decisiontrace/decisiontrace/internal/chlocal"
 )
 
 func TestMain(m *testing.M) { chlocal.ServeIfChild(); os.Exit(m.Run()) }
@@ -294,3 +296,69 @@ func rssKB(pid int) (int, error) {
 }
 
 var nopLog = zerolog.Nop()
+
+// The embedded engine aborts when a client logs in over the native
+// protocol with a wrong password. A detached server (the local stack's)
+// is supervised: it is back, with its data, and the restart is recorded;
+// a stop is not mistaken for a crash.
+func TestDetachedServerRestartsAfterTheEngineCrashes(t *testing.T) {
+	if _, err := chlocal.LibPath(); err != nil {
+		t.Fatalf("this test needs the embedded ClickHouse engine: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s, err := chlocal.StartDetached(ctx, chlocal.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	query(t, s.HTTPURL(), "CREATE TABLE default.kept (id UInt64) ENGINE = MergeTree ORDER BY id")
+	query(t, s.HTTPURL(), "INSERT INTO default.kept VALUES (7)")
+
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.TCPAddr()}, Auth: clickhouse.Auth{Username: "default", Password: "wrong"}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Ping(ctx); err == nil {
+		t.Fatal("a wrong password was accepted")
+	}
+	_ = conn.Close()
+
+	deadline := time.Now().Add(90 * time.Second)
+	for len(chlocal.Restarts(s.Options())) == 0 || chlocal.Healthy(ctx, s.Options()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not back within 90 s; restarts %q; log:%s", chlocal.Restarts(s.Options()), tailOf(s.Options().LogPath))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	restarts := chlocal.Restarts(s.Options())
+	if len(restarts) != 1 || !strings.Contains(restarts[0], "aborted") {
+		t.Fatalf("restarts recorded: %q", restarts)
+	}
+	if got := query(t, s.HTTPURL(), "SELECT id FROM default.kept FORMAT TSV"); got != "7" {
+		t.Fatalf("after the restart: %q", got)
+	}
+	select {
+	case <-s.Done():
+		t.Fatal("the supervisor itself exited")
+	default:
+	}
+
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := chlocal.Healthy(ctx, s.Options()); err == nil {
+		t.Fatal("answering after Stop: a stop was taken for a crash")
+	}
+	if got := chlocal.Restarts(s.Options()); len(got) != 1 {
+		t.Fatalf("restarts after Stop: %q", got)
+	}
+}
+
+func tailOf(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return "\n" + string(b)
+}

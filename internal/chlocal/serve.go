@@ -30,6 +30,9 @@ func ServeIfChild() {
 		fmt.Fprintf(os.Stderr, "chlocal: bad %s: %v\n", ServeEnv, err)
 		os.Exit(2)
 	}
+	if _, ok := os.LookupEnv(SuperviseEnv); ok {
+		os.Exit(supervise(raw, opts))
+	}
 	if err := Serve(opts); err != nil {
 		fmt.Fprintf(os.Stderr, "chlocal: %v\n", err)
 		os.Exit(1)

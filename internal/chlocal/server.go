@@ -212,6 +212,8 @@ func spawn(ctx context.Context, opts Options, detached bool) (*Server, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if detached {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		// Nobody watches a detached server: it restarts itself.
+		cmd.Env = append(cmd.Env, SuperviseEnv+"=1")
 	} else {
 		// Pdeathsig: a test binary that dies (panic, timeout, SIGKILL) must
 		// not leave a 300 MB server behind.
