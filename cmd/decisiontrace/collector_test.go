@@ -194,14 +194,18 @@ func runCollector(t *testing.T, configPath string, overlays ...string) (stop fun
 		defer wg.Done()
 		runErr <- col.Run(context.Background())
 	}()
-	require.Eventually(t, func() bool {
+	// Polled here, not in require.Eventually: its condition runs on
+	// another goroutine, where a failed start could not end the test.
+	for deadline := time.Now().Add(30 * time.Second); col.GetState() != otelcol.StateRunning; time.Sleep(20 * time.Millisecond) {
 		select {
 		case err := <-runErr:
 			t.Fatalf("collector stopped while starting: %v", err)
 		default:
 		}
-		return col.GetState() == otelcol.StateRunning
-	}, 30*time.Second, 20*time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatal("collector not running after 30 s")
+		}
+	}
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
