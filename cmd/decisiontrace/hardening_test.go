@@ -252,3 +252,84 @@ func TestIntegrationFullQueueRefusesAndLosesNothing(t *testing.T) {
 	t.Cleanup(func() { _ = ch2.Stop() })
 	assertStoredOnce(t, addr, db, uint64(accepted*perRequest), "every accepted request, none refused")
 }
+
+// TestIntegrationQueueFileShrinksAfterADrain: a backlog grows the
+// persistent queue's file, and bbolt never gives space back by itself.
+// With compaction on rebound (as the shipped configuration sets it), the
+// file shrinks once the backlog has drained into ClickHouse.
+func TestIntegrationQueueFileShrinksAfterADrain(t *testing.T) {
+	dir := t.TempDir()
+	ch := testenv.NewClickHouse(t, filepath.Join(dir, "clickhouse"))
+	addr := ch.TCPAddr()
+	const db = "dt_compact"
+	env := writeConfig(t, dir, addr, db)
+	b, err := os.ReadFile(env.configPath)
+	require.NoError(t, err)
+	queueDir := filepath.Join(dir, "queue")
+	// The shipped settings, with thresholds a test can reach.
+	cfg := strings.Replace(string(b), "    create_directory: true\n", fmt.Sprintf(`    create_directory: true
+    compaction:
+      on_rebound: true
+      directory: %s
+      rebound_needed_threshold_mib: 4
+      rebound_trigger_threshold_mib: 1
+      check_interval: 1s
+`, queueDir), 1)
+	require.NotEqual(t, string(b), cfg)
+	require.NoError(t, os.WriteFile(env.configPath, []byte(cfg), 0o600))
+	runCollector(t, env.configPath)
+	const perRequest, requests = 500, 60
+	require.Equal(t, http.StatusOK, postLogs(t, env.httpPort, 0, perRequest).StatusCode)
+	assertStoredOnce(t, addr, db, perRequest, "")
+
+	require.NoError(t, ch.Stop())
+	for batch := 1; batch <= requests; batch++ {
+		require.Equal(t, http.StatusOK, postLogs(t, env.httpPort, batch, perRequest).StatusCode)
+	}
+	full := dirSize(t, queueDir)
+	t.Logf("queue files with the backlog: %.1f MiB", float64(full)/(1<<20))
+	require.Greater(t, full, int64(4<<20), "the backlog grew the file past the compaction threshold")
+
+	ch2, err := chlocal.Start(context.Background(), ch.Options())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ch2.Stop() })
+	assertStoredOnce(t, addr, db, uint64((requests+1)*perRequest), "")
+	require.Eventually(t, func() bool { return dirSize(t, queueDir) < full/2 }, 60*time.Second, 500*time.Millisecond,
+		"the drained queue's file is compacted (%d bytes, %d with the backlog)", dirSize(t, queueDir), full)
+}
+
+// dirSize is the bytes of the regular files directly in dir.
+func dirSize(t *testing.T, dir string) int64 {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var n int64
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+	}
+	return n
+}
+
+// The shipped persistent queue compacts its file after a drain, in its
+// own directory (the container's root filesystem is read-only).
+func TestShippedQueueIsCompactedAfterADrain(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "local", "collector.yaml"))
+	require.NoError(t, err)
+	var cfg struct {
+		Extensions struct {
+			FileStorage struct {
+				Directory  string `yaml:"directory"`
+				Compaction struct {
+					OnRebound bool   `yaml:"on_rebound"`
+					Directory string `yaml:"directory"`
+				} `yaml:"compaction"`
+			} `yaml:"file_storage"`
+		} `yaml:"extensions"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &cfg))
+	fs := cfg.Extensions.FileStorage
+	assert.True(t, fs.Compaction.OnRebound)
+	assert.Equal(t, fs.Directory, fs.Compaction.Directory)
+}
