@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -199,16 +200,7 @@ func (b *builder) logs(ld plog.Logs) *Events {
 			lrs := sl.LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
-				ts := lr.Timestamp().AsTime()
-				switch {
-				case lr.Timestamp() != 0:
-				case lr.ObservedTimestamp() != 0:
-					ts = lr.ObservedTimestamp().AsTime()
-				default:
-					// A record with no time at all would land in 1970 and
-					// expire at once under any TTL.
-					ts = b.now()
-				}
+				ts := b.eventTime(lr.Timestamp(), lr.ObservedTimestamp())
 				name := lr.EventName()
 				b.add(r, &record{
 					signal: "log", time: ts, observed: lr.ObservedTimestamp().AsTime(),
@@ -242,7 +234,7 @@ func (b *builder) traces(td ptrace.Traces) *Events {
 					dur = uint64(sp.EndTimestamp() - sp.StartTimestamp())
 				}
 				b.add(r, &record{
-					signal: "span", time: sp.StartTimestamp().AsTime(), observed: sp.EndTimestamp().AsTime(),
+					signal: "span", time: b.eventTime(sp.StartTimestamp(), sp.EndTimestamp()), observed: sp.EndTimestamp().AsTime(),
 					traceID: sp.TraceID(), spanID: sp.SpanID(), name: sp.Name(), durationNS: dur,
 					severity: sp.Status().Code().String(), attrs: sp.Attributes(),
 					resource: res, resourceMap: resMap, serviceName: svc, scopeName: ss.Scope().Name(),
@@ -253,6 +245,21 @@ func (b *builder) traces(td ptrace.Traces) *Events {
 		}
 	}
 	return r
+}
+
+// eventTime is a record's time: its own, else the fallback (a log's
+// observed time, a span's end), else when it is stored. A time of 0, or
+// one past what a signed nanosecond count holds (2262; 2^64-1 is sent),
+// would land in 1970 and expire at once under any TTL: such a record is
+// kept at the time it was observed or stored. Its event ID still derives
+// from the timestamps it was sent with, so a resent copy stays one event.
+func (b *builder) eventTime(ts, fallback pcommon.Timestamp) time.Time {
+	for _, t := range []pcommon.Timestamp{ts, fallback} {
+		if t != 0 && uint64(t) <= math.MaxInt64 {
+			return t.AsTime()
+		}
+	}
+	return b.now()
 }
 
 func (rec *record) bodyText() string {

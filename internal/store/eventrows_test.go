@@ -157,6 +157,44 @@ func TestEventIDStableAcrossRedelivery(t *testing.T) {
 	assert.Equal(t, r.eventID[0], r.eventID[1], "a producer's own idempotency key wins")
 }
 
+// A record's time is its own; else its observed time (a log) or end (a
+// span); else when it is stored. 0 and a time past 2262 (2^64-1 is sent)
+// would otherwise land in 1970, under every TTL.
+func TestRecordWithoutAUsableTimeIsKeptAtObservedOrStoreTime(t *testing.T) {
+	stored := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	observed := t0.Add(time.Minute)
+	huge := pcommon.Timestamp(^uint64(0))
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for _, tc := range []struct{ ts, obs pcommon.Timestamp }{
+		{pcommon.NewTimestampFromTime(t0), pcommon.NewTimestampFromTime(observed)}, // its own
+		{huge, pcommon.NewTimestampFromTime(observed)},                             // observed
+		{0, pcommon.NewTimestampFromTime(observed)},                                // observed
+		{huge, huge}, // stored
+		{0, 0},       // stored
+	} {
+		lr := lrs.AppendEmpty()
+		lr.SetTimestamp(tc.ts)
+		lr.SetObservedTimestamp(tc.obs)
+		lr.Attributes().PutStr(conventions.DecisionID, "d")
+	}
+	b := newBuilder(true)
+	b.now = func() time.Time { return stored }
+	r := b.logs(ld)
+	want := []time.Time{t0, observed, observed, stored, stored}
+	for i := range want {
+		assert.True(t, want[i].Equal(r.time[i]), "record %d: %v, want %v", i, r.time[i], want[i])
+	}
+	assert.NotEqual(t, r.eventID[1], r.eventID[2], "the event ID is of the timestamps as sent")
+
+	td := ptrace.NewTraces()
+	sp := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetStartTimestamp(huge)
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(observed))
+	sp.Attributes().PutStr(conventions.DecisionID, "d")
+	assert.True(t, observed.Equal(b.traces(td).time[0]), "a span without a usable start: its end")
+}
+
 func BenchmarkBuildLogRows(b *testing.B) {
 	ld := plog.NewLogs()
 	for i := 0; i < 1000; i++ {
