@@ -690,22 +690,24 @@ func (d *decoder) finish() {
 			d.fail(d.name(pe.Key), "%s", pe.Reason)
 		}
 	}
-	if ev.Event == "" && !ev.Failed(c.DecisionEvent) && !d.failedAt(d.name(c.DecisionEvent)) {
+	// From here a field with a problem of its own (a parse error above, or
+	// one the decoder found) is not also reported missing.
+	if ev.Event == "" && !d.failedAt(d.name(c.DecisionEvent)) {
 		d.fail(c.DecisionEvent, "required: what happened, e.g. model.output or human.action")
 	}
-	if ev.Workflow == "" && !ev.Failed(c.DecisionWorkflow) && !d.failedAt(d.name(c.DecisionWorkflow)) {
+	if ev.Workflow == "" && !d.failedAt(d.name(c.DecisionWorkflow)) {
 		d.fail(d.name(c.DecisionWorkflow), "required: the AI workflow the event belongs to, e.g. claims-triage")
 	}
-	if ev.Layer == "" && !ev.Failed(c.DecisionLayer) && !d.failedAt(d.name(c.DecisionLayer)) {
+	if ev.Layer == "" && !d.failedAt(d.name(c.DecisionLayer)) {
 		d.fail(c.DecisionLayer, "required: one of %s (it could not be inferred from the other fields)", strings.Join(c.Layers, ", "))
 	} else if _, set := attrs.Get(c.DecisionLayer); !set && ev.Layer != "" {
 		attrs.PutStr(c.DecisionLayer, ev.Layer)
 	}
-	if ev.ID == "" && !ev.Failed(c.DecisionID) && !d.failedAt(d.name(c.DecisionID)) && ev.Event != "" && decisionScoped(ev.Event) {
+	if ev.ID == "" && !d.failedAt(d.name(c.DecisionID)) && ev.Event != "" && decisionScoped(ev.Event) {
 		d.fail(d.name(c.DecisionID), "required for decision-scoped events (every event but %s and %s)", c.EventSourceFreshness, c.EventQueueDepth)
 	}
-	if d.kind == kindHuman && ev.HumanAction == "" && !ev.Failed(c.HumanAction) {
-		d.fail("action", "required: one of accepted, overridden, modified, ignored, escalated")
+	if d.kind == kindHuman && ev.HumanAction == "" && !d.failedAt(d.name(c.HumanAction)) {
+		d.fail(d.name(c.HumanAction), "required: one of accepted, overridden, modified, ignored, escalated")
 	} else if _, known := humanActions[ev.HumanAction]; ev.HumanAction != "" && !known {
 		d.fail(d.name(c.HumanAction), "%q is not a human action (want one of accepted, overridden, modified, ignored, escalated)", clip(ev.HumanAction))
 	}

@@ -282,6 +282,16 @@ func TestHumanActionsWebhook(t *testing.T) {
 	requireError(t, a, "[2].decision_id", "required for decision-scoped events")
 	requireError(t, a, "[3].decision.layer", "unknown field; a human action has decision_id")
 	require.Equal(t, []string{"d-8"}, h.ids())
+
+	// An action that is there but not UTF-8 is that one problem, not also
+	// a missing action.
+	h.sink.Reset()
+	a = h.post(t, humanActionsPath, "application/json", []byte(`[
+		{"decision_id":"d-11","workflow":"w","action":"accept`+"\xff"+`ed"},
+		{"decision_id":"d-12","workflow":"w","action":"accepted"}
+	]`))
+	requireRefused(t, a, 1, 1, "[0].action", "invalid UTF-8 in a string")
+	require.Len(t, a.body.Errors, 1, a.raw)
 }
 
 func TestMalformedJSON(t *testing.T) {
