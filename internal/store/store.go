@@ -90,7 +90,7 @@ var migrations = []migration{
 			out = append(out, l.addColumns(db, "decisions", decisionsV2Columns...)...)
 			out = append(out, l.materializedView(db, "decisions_v2_mv", "decisions", "events", decisionsV2Select))
 			out = append(out, l.drop(db, "VIEW", "decisions_mv")...)
-			out = append(out, "INSERT INTO "+db+".decisions ("+decisionsV2Insert+")\n"+strings.ReplaceAll(decisionsV2Select, "{from}", db+".events"))
+			out = append(out, refill(db, "decisions ("+decisionsV2Insert+")", decisionsV2Select))
 
 			for _, t := range []struct {
 				table  table
@@ -109,7 +109,7 @@ var migrations = []migration{
 					// Idempotent too: watermarks are maxima; polls are read
 					// by an ASOF join, which a twin row does not change;
 					// outputs are read with FINAL.
-					out = append(out, "INSERT INTO "+db+"."+t.table.name+"\n"+strings.ReplaceAll(t.query, "{from}", db+".events"))
+					out = append(out, refill(db, t.table.name, t.query))
 				}
 			}
 			for _, t := range []table{contractsTable, verdictsTable, verdictRefreshesTable, alertStateTable, alertHistoryTable} {
@@ -143,13 +143,20 @@ var migrations = []migration{
 			// The refill repeats what the new view already wrote: maxima.
 			return []string{
 				l.materializedView(db, "watermarks_layers_mv", watermarksTable.name, "events", layerWatermarksSelect),
-				"INSERT INTO " + db + "." + watermarksTable.name + "\n" + strings.ReplaceAll(layerWatermarksSelect, "{from}", db+".events"),
+				refill(db, watermarksTable.name, layerWatermarksSelect),
 			}
 		},
 	},
 }
 
 func createView(l Layout, db, name, query string) string { return l.view(db, name, query) }
+
+// refill writes into table (with its column list, if any) what a
+// materialized view's query makes of the events already stored: the
+// backfill of a view added by a migration.
+func refill(db, table, query string) string {
+	return "INSERT INTO " + db + "." + table + "\n" + strings.ReplaceAll(query, "{from}", db+".events")
+}
 
 // bootstrap creates the database and the tables that record its schema
 // version and settings. They are per server, also on a cluster.

@@ -332,20 +332,20 @@ WHERE changed_at > `+chconn.MilliParam+withContract+` GROUP BY bucket ORDER BY b
 	// it by the grace, or its decisions past it by the shortest
 	// max_context_lag of its contracts. The newer ones wait (most pending
 	// decisions while context flows), and stay below the next floor.
-	for _, wf := range workflows {
-		if !moved {
-			break // nothing can have moved for any workflow
-		}
-		if err := s.judge(ctx, now, `SELECT decision_id FROM `+s.db+`.verdicts FINAL
+	// With nothing stored since the last refresh, no watermark moved.
+	if moved {
+		for _, wf := range workflows {
+			if err := s.judge(ctx, now, `SELECT decision_id FROM `+s.db+`.verdicts FINAL
 WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPending+`'
   AND decision_time <= (
     SELECT greatest(maxIf(until, stream = 'reads') - toIntervalSecond(`+fmt.Sprint(int(watermarkGrace/time.Second))+`),
         maxIf(until, stream = 'decisions') - toIntervalMillisecond(toInt64(1000 * (
             SELECT min(max_context_lag_s) FROM `+s.db+`.contracts WHERE workflow = ?))))
     FROM `+s.db+`.watermarks WHERE workflow = ?)`, wf, floors[wf], wf, wf); err != nil {
-			return st, err
+				return st, err
+			}
+			st.Statements++
 		}
-		st.Statements++
 	}
 
 	if st.Statements == 0 && now.Sub(last) < time.Hour {
