@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -200,7 +201,7 @@ const (
 
 // LagLayers are the layers whose silence is judged against the workflow's
 // decisions: every layer but model, whose silence is the workflow's.
-var LagLayers = []string{"data", "workflow", "human", "business"}
+var LagLayers = []string{conventions.LayerData, conventions.LayerWorkflow, conventions.LayerHuman, conventions.LayerBusiness}
 
 // Lag returns the layer's lag: the contract's, or the default.
 func (c *Contract) Lag(layer string) Duration {
@@ -311,12 +312,8 @@ func (c *Contract) Validate() error {
 		bad("traffic.max_silence", "must not be negative")
 	}
 	for layer, d := range c.LayerLag {
-		known := false
-		for _, l := range LagLayers {
-			known = known || l == layer
-		}
 		switch {
-		case !known:
+		case !slices.Contains(LagLayers, layer):
 			bad("layer_lag."+layer, "not a layer whose lag is set (want one of %s; the model layer's silence is traffic.max_silence)", strings.Join(LagLayers, ", "))
 		case d <= 0:
 			bad("layer_lag."+layer, "must be positive")
