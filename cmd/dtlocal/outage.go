@@ -14,13 +14,8 @@ import (
 	amclient "github.com/prometheus/alertmanager/api/v2/client"
 	"github.com/prometheus/alertmanager/api/v2/client/alert"
 	"github.com/prometheus/alertmanager/api/v2/models"
-)
 
-// The alerts an outage drill watches for.
-const (
-	storeDownAlert  = "DecisionStoreUnavailable"
-	ruleFailingName = "DecisionRuleFailing"
-	ruleNoDataName  = "DecisionRuleNoData"
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
 )
 
 // cmdOutage is the drill of "the store being down must page": it stops the
@@ -52,8 +47,8 @@ func cmdOutage(args []string) error {
 	if err != nil {
 		return fmt.Errorf("Alertmanager at %s: %w", s.amURL(), err)
 	}
-	if _, down := before.byName(storeDownAlert); down {
-		return fmt.Errorf("%s is already active: the store is down before the drill", storeDownAlert)
+	if _, down := before.byName(conventions.AlertStoreUnavailable); down {
+		return fmt.Errorf("%s is already active: the store is down before the drill", conventions.AlertStoreUnavailable)
 	}
 	log.Info().Int("alerts", len(before)).Strs("names", before.names()).Msg("active in Alertmanager before the outage")
 
@@ -83,14 +78,14 @@ func cmdOutage(args []string) error {
 		for fp, a := range active {
 			name := a.Labels["alertname"]
 			switch {
-			case name == storeDownAlert:
+			case name == conventions.AlertStoreUnavailable:
 				starts := time.Time(*a.StartsAt)
-				if !pages[starts] && pagedAfter == 0 {
+				if pagedAfter == 0 {
 					pagedAfter = time.Since(stopped)
-					log.Info().Stringer("after", pagedAfter.Round(time.Second)).Msg(storeDownAlert + " is in Alertmanager")
+					log.Info().Stringer("after", pagedAfter.Round(time.Second)).Msg(conventions.AlertStoreUnavailable + " is in Alertmanager")
 				}
 				pages[starts] = true
-			case (name == ruleFailingName || name == ruleNoDataName) && before[fp] == nil:
+			case (name == conventions.AlertRuleFailing || name == conventions.AlertRuleNoData) && before[fp] == nil:
 				problem("%s %v appeared", name, a.Labels)
 			}
 		}
@@ -118,7 +113,7 @@ func cmdOutage(args []string) error {
 		_, _ = watch(true)
 	}
 	if pagedAfter == 0 || pagedAfter > pageWithin {
-		problem("%s did not reach Alertmanager within %s of the outage", storeDownAlert, pageWithin)
+		problem("%s did not reach Alertmanager within %s of the outage", conventions.AlertStoreUnavailable, pageWithin)
 	}
 
 	if err := s.upClickHouse(ctx); err != nil {
@@ -132,17 +127,17 @@ func cmdOutage(args []string) error {
 		if err != nil {
 			continue
 		}
-		if _, down := active.byName(storeDownAlert); !down {
+		if _, down := active.byName(conventions.AlertStoreUnavailable); !down {
 			resolvedAfter = time.Since(back)
-			log.Info().Stringer("after", resolvedAfter.Round(time.Second)).Msg(storeDownAlert + " resolved")
+			log.Info().Stringer("after", resolvedAfter.Round(time.Second)).Msg(conventions.AlertStoreUnavailable + " resolved")
 			break
 		}
 	}
 	if resolvedAfter == 0 {
-		problem("%s still active %s after ClickHouse came back", storeDownAlert, resolveWithin)
+		problem("%s still active %s after ClickHouse came back", conventions.AlertStoreUnavailable, resolveWithin)
 	}
 	if len(pages) > 1 {
-		problem("%s paged %d times (distinct startsAt)", storeDownAlert, len(pages))
+		problem("%s paged %d times (distinct startsAt)", conventions.AlertStoreUnavailable, len(pages))
 	}
 	// After the store is back, an alert active before may end because
 	// its condition did (the demo's incident moves on): reported, not
@@ -160,7 +155,7 @@ func cmdOutage(args []string) error {
 		log.Info().Int("kept", kept).Int("of", len(before)).Msg("alerts active before, still active with the same start")
 	}
 	fmt.Printf("outage %s: %s in Alertmanager after %s (%d distinct), resolved %s after ClickHouse was back; %d problems\n",
-		down, storeDownAlert, pagedAfter.Round(time.Second), len(pages), resolvedAfter.Round(time.Second), len(problems))
+		down, conventions.AlertStoreUnavailable, pagedAfter.Round(time.Second), len(pages), resolvedAfter.Round(time.Second), len(problems))
 	for _, p := range problems {
 		fmt.Println("  problem:", p)
 	}

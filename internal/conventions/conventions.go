@@ -105,6 +105,14 @@ const (
 	AlertStateResolved = "resolved"
 )
 
+// The rule evaluator's own alerts: a rule whose query fails, a rule whose
+// signals have stopped, and the decision store that cannot be queried.
+const (
+	AlertRuleFailing      = "DecisionRuleFailing"
+	AlertRuleNoData       = "DecisionRuleNoData"
+	AlertStoreUnavailable = "DecisionStoreUnavailable"
+)
+
 // Verdict values: a decision's context and behaviour as the decision store
 // judges them (its verdicts table and decision_verdicts view). Verdicts are
 // not an OTLP signal: no decisiontrace component sends or accepts verdict.*

@@ -36,9 +36,9 @@ import (
 // the label rule and tickets for the platform, and the store that cannot
 // be queried at all, the one cause of every rule failing, which pages.
 const (
-	ruleFailingAlert      = "DecisionRuleFailing"
-	ruleNoDataAlert       = "DecisionRuleNoData"
-	storeUnavailableAlert = "DecisionStoreUnavailable"
+	ruleFailingAlert      = conventions.AlertRuleFailing
+	ruleNoDataAlert       = conventions.AlertRuleNoData
+	storeUnavailableAlert = conventions.AlertStoreUnavailable
 )
 
 // How long a rule must fail, or lack data, or the store be unreachable,
