@@ -38,49 +38,23 @@ func TestIntegrationIngestRequiresTheBearerToken(t *testing.T) {
 	token := filepath.Join(dir, "token")
 	require.NoError(t, os.WriteFile(token, []byte("s3cret-token\n"), 0o600))
 	t.Setenv("DECISIONTRACE_TOKEN_FILE", token)
-	grpcPort, httpPort, eventsPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
-	// The ports and database of this test; auth.yaml adds the rest.
-	cfg := fmt.Sprintf(`
+	// A test collector, with the endpoints and extensions auth.yaml names.
+	env := writeConfig(t, dir, addr, db)
+	grpcPort, httpPort, eventsPort := env.grpcPort, env.httpPort, testenv.FreePort(t)
+	runCollector(t, env.configPath, overlay(t, dir, fmt.Sprintf(`
 extensions:
   health_check:
     endpoint: 127.0.0.1:%d
   pprof:
     endpoint: 127.0.0.1:%d
-  file_storage:
-    directory: %s
-    create_directory: true
 receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-      http:
-        endpoint: 127.0.0.1:%d
   decisionevents:
     endpoint: 127.0.0.1:%d
-processors:
-  decision: {}
-exporters:
-  decisionstore:
-    endpoint: clickhouse://%s
-    database: %s
-    ttl: 0s
 service:
-  extensions: [health_check, pprof, file_storage]
-  telemetry:
-    logs:
-      level: warn
-    metrics:
-      level: none
   pipelines:
     logs:
       receivers: [otlp, decisionevents]
-      processors: [decision]
-      exporters: [decisionstore]
-`, testenv.FreePort(t), testenv.FreePort(t), filepath.Join(dir, "queue"), grpcPort, httpPort, eventsPort, addr, db)
-	path := filepath.Join(dir, "collector.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
-	runCollector(t, path, filepath.Join(repoRoot, "deploy", "local", "auth.yaml"))
+`, testenv.FreePort(t), testenv.FreePort(t), eventsPort)), filepath.Join(repoRoot, "deploy", "local", "auth.yaml"))
 
 	logs := func(id string) plog.Logs {
 		ld := plog.NewLogs()

@@ -197,13 +197,15 @@ func TestIntegrationFullQueueRefusesAndLosesNothing(t *testing.T) {
 	addr := ch.TCPAddr()
 	const db = "dt_full"
 	env := writeConfig(t, dir, addr, db)
-	b, err := os.ReadFile(env.configPath)
-	require.NoError(t, err)
-	small := strings.Replace(string(b), "      num_consumers: 2\n", "      num_consumers: 2\n      sizer: items\n      queue_size: 60\n", 1)
-	small = strings.Replace(small, "        flush_timeout: 100ms\n", "        flush_timeout: 100ms\n        min_size: 20\n", 1)
-	require.NotEqual(t, string(b), small)
-	require.NoError(t, os.WriteFile(env.configPath, []byte(small), 0o600))
-	runCollector(t, env.configPath)
+	runCollector(t, env.configPath, overlay(t, dir, `
+exporters:
+  decisionstore:
+    sending_queue:
+      sizer: items
+      queue_size: 60
+      batch:
+        min_size: 20
+`))
 	const perRequest = 20
 	// The schema exists before ClickHouse goes away.
 	require.Equal(t, http.StatusOK, postLogs(t, env.httpPort, 0, perRequest).StatusCode)
@@ -263,21 +265,18 @@ func TestIntegrationQueueFileShrinksAfterADrain(t *testing.T) {
 	addr := ch.TCPAddr()
 	const db = "dt_compact"
 	env := writeConfig(t, dir, addr, db)
-	b, err := os.ReadFile(env.configPath)
-	require.NoError(t, err)
 	queueDir := filepath.Join(dir, "queue")
 	// The shipped settings, with thresholds a test can reach.
-	cfg := strings.Replace(string(b), "    create_directory: true\n", fmt.Sprintf(`    create_directory: true
+	runCollector(t, env.configPath, overlay(t, dir, fmt.Sprintf(`
+extensions:
+  file_storage:
     compaction:
       on_rebound: true
       directory: %s
       rebound_needed_threshold_mib: 4
       rebound_trigger_threshold_mib: 1
       check_interval: 1s
-`, queueDir), 1)
-	require.NotEqual(t, string(b), cfg)
-	require.NoError(t, os.WriteFile(env.configPath, []byte(cfg), 0o600))
-	runCollector(t, env.configPath)
+`, queueDir)))
 	const perRequest, requests = 500, 60
 	require.Equal(t, http.StatusOK, postLogs(t, env.httpPort, 0, perRequest).StatusCode)
 	assertStoredOnce(t, addr, db, perRequest, "")
@@ -332,4 +331,16 @@ func TestShippedQueueIsCompactedAfterADrain(t *testing.T) {
 	fs := cfg.Extensions.FileStorage
 	assert.True(t, fs.Compaction.OnRebound)
 	assert.Equal(t, fs.Directory, fs.Compaction.Directory)
+}
+
+// overlay writes a configuration merged over a test collector's (as
+// deploy/local/auth.yaml is over the shipped one) and returns its path.
+func overlay(t *testing.T, dir, content string) string {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "overlay-*.yaml")
+	require.NoError(t, err)
+	_, err = f.WriteString(content)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	return f.Name()
 }
