@@ -73,7 +73,7 @@ func TestBenchRunsEveryShippedRuleAfterARefresh(t *testing.T) {
 // dtrules test exits 0 when every test passes, 1 when one fails.
 func TestTestExitCodes(t *testing.T) {
 	dir := t.TempDir()
-	rules := "groups:\n  - name: g\n    interval: 15s\n    rules:\n      - alert: Deep\n        kind: queue_depth\n        max_depth: 10\n"
+	rules := "groups:\n  - name: g\n    interval: 15s\n    rules:\n      - alert: Deep\n        kind: queue_depth\n        workflows: [w]\n        max_depth: 10\n"
 	test := func(want string) string {
 		return `rule_files: [r.yaml]
 tests:

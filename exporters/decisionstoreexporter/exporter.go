@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter/internal/metadata"
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
+	"github.com/decisiontrace/decisiontrace/internal/decision"
 	"github.com/decisiontrace/decisiontrace/internal/store"
 )
 
@@ -40,11 +42,16 @@ type storeExporter struct {
 	unclassified  metric.Int64Counter
 	insertsFailed metric.Int64Counter
 	flattened     metric.Int64Counter
+	refused       metric.Int64Counter
+
+	// now is the clock records are judged against for retention; tests
+	// set it.
+	now func() time.Time
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*storeExporter, error) {
 	meter := set.MeterProvider.Meter(metadata.ScopeName)
-	e := &storeExporter{cfg: cfg, logger: set.Logger}
+	e := &storeExporter{cfg: cfg, logger: set.Logger, now: time.Now}
 	var errs, err error
 	e.rowsInserted, err = meter.Int64Counter("otelcol_decisionstore_rows_inserted",
 		metric.WithDescription("Events written to the ClickHouse events table."), metric.WithUnit("{event}"))
@@ -57,6 +64,9 @@ func newExporter(cfg *Config, set exporter.Settings) (*storeExporter, error) {
 	errs = errors.Join(errs, err)
 	e.flattened, err = meter.Int64Counter("otelcol_decisionstore_flattened_values",
 		metric.WithDescription("Attribute values and log bodies nested deeper than the persistent queue can read back, taken as their JSON text (as they are stored) before the queue."), metric.WithUnit("{value}"))
+	errs = errors.Join(errs, err)
+	e.refused, err = meter.Int64Counter("otelcol_decisionstore_refused_records",
+		metric.WithDescription("Records refused before the sending queue because their time is outside what the store keeps (before the ttl, or over 24h ahead); their request is refused as a whole."), metric.WithUnit("{record}"))
 	errs = errors.Join(errs, err)
 	e.insertsFailed, err = meter.Int64Counter("otelcol_decisionstore_inserts_failed",
 		metric.WithDescription("Insert attempts that failed, by whether a retry can fix them (retryable or permanent)."), metric.WithUnit("{insert}"))
@@ -209,6 +219,16 @@ func clientOptions(cfg *Config) (*clickhouse.Options, error) {
 		return nil, fmt.Errorf("decisionstore: %w", err)
 	}
 	return opts, nil
+}
+
+// refuse answers a request with records outside the retention: a
+// permanent error naming them, as the OTLP receiver cannot take part of a
+// request, and a 200 for records the TTL deletes at once would be a lie.
+func (e *storeExporter) refuse(ctx context.Context, refused *decision.Refusals) error {
+	e.refused.Add(ctx, int64(refused.Len()))
+	err := refused.Err(store.RefusedWhy)
+	e.logger.Debug("request refused", zap.Error(err))
+	return err
 }
 
 func (e *storeExporter) countFlattened(ctx context.Context, n int) {

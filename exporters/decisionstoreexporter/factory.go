@@ -83,16 +83,20 @@ func createTraces(ctx context.Context, set exporter.Settings, cfg component.Conf
 	return &flatTraces{Traces: exp, e: e}, nil
 }
 
-// flatLogs and flatTraces take values nested deeper than a persistent queue
-// can read back as their JSON text before the sending queue, whichever
-// receiver took them: acknowledged data must be storable (see
-// store.MaxNesting).
+// flatLogs and flatTraces see every request before the sending queue,
+// whichever receiver took it: acknowledged data must be storable. They
+// refuse a request with records outside the retention (store.Retention),
+// and take values nested deeper than a persistent queue can read back as
+// their JSON text (see store.MaxNesting).
 type flatLogs struct {
 	exporter.Logs
 	e *storeExporter
 }
 
 func (f *flatLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if refused := (store.Retention{TTL: f.e.cfg.TTL}).Logs(ld, f.e.now()); refused.Len() > 0 {
+		return f.e.refuse(ctx, refused)
+	}
 	ld, n := store.FlattenDeepLogs(ld)
 	f.e.countFlattened(ctx, n)
 	return refusal(f.Logs.ConsumeLogs(ctx, ld))
@@ -104,6 +108,9 @@ type flatTraces struct {
 }
 
 func (f *flatTraces) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	if refused := (store.Retention{TTL: f.e.cfg.TTL}).Traces(td, f.e.now()); refused.Len() > 0 {
+		return f.e.refuse(ctx, refused)
+	}
 	td, n := store.FlattenDeepTraces(td)
 	f.e.countFlattened(ctx, n)
 	return refusal(f.Traces.ConsumeTraces(ctx, td))

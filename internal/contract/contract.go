@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -209,6 +210,54 @@ func (c *Contract) Lag(layer string) Duration {
 		return d
 	}
 	return DefaultLayerLag
+}
+
+// Expand resolves file patterns (contracts, rule files) as a component's
+// field names them; a pattern that matches nothing is an error, as a
+// misspelt path would otherwise watch nothing without a word.
+func Expand(field string, patterns []string) ([]string, error) {
+	var files []string
+	var errs []error
+	for i, p := range patterns {
+		m, err := filepath.Glob(p)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s[%d]: %q: %w", field, i, p, err))
+		case len(m) == 0:
+			errs = append(errs, fmt.Errorf("%s[%d]: %q matches no file", field, i, p))
+		}
+		files = append(files, m...)
+	}
+	return files, errors.Join(errs...)
+}
+
+// Workflows reads only the workflow each contract file names: for a
+// component that needs to know which workflows have a contract but does
+// not judge the contracts (the alertrules receiver validates them, and
+// reports each problem once).
+func Workflows(files []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(files))
+	var errs []error
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("contract %s: %w", f, err))
+			continue
+		}
+		var c struct {
+			Workflow string `yaml:"workflow"`
+		}
+		if err := yaml.Unmarshal(b, &c); err != nil {
+			errs = append(errs, fmt.Errorf("contract %s: %w", f, err))
+			continue
+		}
+		if c.Workflow == "" {
+			errs = append(errs, fmt.Errorf("contract %s: workflow: required", f))
+			continue
+		}
+		out[c.Workflow] = true
+	}
+	return out, errors.Join(errs...)
 }
 
 // Load reads and validates contract files. Every problem in every file is

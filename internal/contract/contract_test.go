@@ -129,3 +129,18 @@ func TestMostSevere(t *testing.T) {
 	assert.Equal(t, "abstain", MostSevere("abstain", "degrade"))
 	assert.Equal(t, "warn", MostSevere("proceed", "warn"))
 }
+
+// A component that only needs the workflows with a contract reads their
+// names, not their problems: the alertrules receiver reports those once.
+func TestWorkflowsReadsOnlyTheNames(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "a.yaml")
+	require.NoError(t, os.WriteFile(good, []byte("workflow: claims-triage\nsources: {required: [{name: ledger}]}\n"), 0o600))
+	unnamed := filepath.Join(dir, "b.yaml")
+	require.NoError(t, os.WriteFile(unnamed, []byte("owner: x\n"), 0o600))
+	got, err := Workflows([]string{good})
+	require.NoError(t, err, "a budget missing is the receiver's to report")
+	assert.Equal(t, map[string]bool{"claims-triage": true}, got)
+	_, err = Workflows([]string{good, unnamed})
+	assert.EqualError(t, err, "contract "+unnamed+": workflow: required")
+}

@@ -13,6 +13,10 @@ const (
 	// DecisionEventID is an optional idempotency key set by the producer; when
 	// absent the exporter derives one from the record's content.
 	DecisionEventID = "decision.event_id"
+	// DecisionWorkflowUnknown is set (true) by the decision processor on a
+	// record whose workflow has no contract and is not listed as known,
+	// under unknown_workflows: tag. Producers do not set it.
+	DecisionWorkflowUnknown = "decision.workflow.unknown"
 )
 
 // Data layer.

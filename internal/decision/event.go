@@ -79,9 +79,10 @@ type ParseError struct {
 
 func (e ParseError) Error() string { return e.Key + ": " + e.Reason }
 
-// maxFutureSkew bounds how far ahead of the record's own time an as_of may lie
-// before it is treated as a clock or unit error rather than real data.
-const maxFutureSkew = 24 * time.Hour
+// MaxFutureSkew bounds how far a time may lie ahead of the one it is judged
+// against (an as_of of its record's time, a record's time of the receiving
+// clock) before it is treated as a clock or unit error rather than data.
+const MaxFutureSkew = 24 * time.Hour
 
 // Typed reports whether key is one of the attributes that Extract moves into
 // a typed field, i.e. that a store need not repeat in its generic map when
@@ -119,18 +120,18 @@ func Extract(attrs pcommon.Map, recordTime time.Time, ev *Event) {
 		}
 		switch k {
 		case conventions.DecisionID:
-			ev.ID = str(ev, k, v)
+			ev.ID = ident(ev, k, v)
 		case conventions.DecisionWorkflow:
-			ev.Workflow = str(ev, k, v)
+			ev.Workflow = ident(ev, k, v)
 		case conventions.DecisionLayer:
 			ev.Layer = layer(ev, k, v)
 		case conventions.DecisionEvent:
-			ev.Event = str(ev, k, v)
+			ev.Event = ident(ev, k, v)
 		case conventions.DecisionEventID:
-			ev.EventID = str(ev, k, v)
+			ev.EventID = ident(ev, k, v)
 
 		case conventions.DataSource:
-			ev.Source = str(ev, k, v)
+			ev.Source = ident(ev, k, v)
 		case conventions.DataAsOf:
 			ev.AsOf = timestamp(ev, k, v, recordTime)
 		case conventions.DataComplete:
@@ -138,27 +139,27 @@ func Extract(attrs pcommon.Map, recordTime time.Time, ev *Event) {
 		case conventions.DataAvailable:
 			ev.Available = boolean(ev, k, v)
 		case conventions.DataEntitySystem:
-			ev.EntitySystem = str(ev, k, v)
+			ev.EntitySystem = ident(ev, k, v)
 		case conventions.DataEntityID:
-			ev.EntityID = str(ev, k, v)
+			ev.EntityID = ident(ev, k, v)
 		case conventions.DataAgeS:
 			ev.AgeS = nonNegative(ev, k, v)
 		case conventions.DataError:
 			ev.Error = str(ev, k, v)
 		case conventions.DataEntityCanonicalID:
-			ev.CanonicalID = str(ev, k, v)
+			ev.CanonicalID = ident(ev, k, v)
 		case conventions.DataEntityResolved:
 			ev.Resolved = boolean(ev, k, v)
 
 		case conventions.ModelName:
-			ev.ModelName = str(ev, k, v)
+			ev.ModelName = ident(ev, k, v)
 		case conventions.GenAIRequestModel, conventions.GenAIResponseModel:
 			ev.Classified = true
 			if ev.ModelName == "" {
 				ev.ModelName = v.AsString()
 			}
 		case conventions.ModelVersion:
-			ev.ModelVersion = str(ev, k, v)
+			ev.ModelVersion = ident(ev, k, v)
 		case conventions.ModelConfidence:
 			ev.Confidence = probability(ev, k, v)
 		case conventions.ModelRecommendation:
@@ -173,23 +174,23 @@ func Extract(attrs pcommon.Map, recordTime time.Time, ev *Event) {
 			ev.OutputTokens = integer(ev, k, v)
 
 		case conventions.WorkflowQueue:
-			ev.Queue = str(ev, k, v)
+			ev.Queue = ident(ev, k, v)
 		case conventions.WorkflowRoute:
-			ev.Route = str(ev, k, v)
+			ev.Route = ident(ev, k, v)
 		case conventions.WorkflowQueueDepth:
 			ev.QueueDepth = integer(ev, k, v)
 		case conventions.WorkflowExceptionType:
-			ev.ExceptionType = str(ev, k, v)
+			ev.ExceptionType = ident(ev, k, v)
 
 		case conventions.HumanAction:
-			ev.HumanAction = str(ev, k, v)
+			ev.HumanAction = ident(ev, k, v)
 		case conventions.HumanActor:
-			ev.HumanActor = str(ev, k, v)
+			ev.HumanActor = ident(ev, k, v)
 		case conventions.HumanReason:
 			ev.HumanReason = str(ev, k, v)
 
 		case conventions.BusinessOutcome:
-			ev.Outcome = str(ev, k, v)
+			ev.Outcome = ident(ev, k, v)
 		case conventions.BusinessCycleTimeS:
 			ev.CycleTimeS = nonNegative(ev, k, v)
 		case conventions.BusinessCost:
@@ -259,6 +260,16 @@ func str(ev *Event, k string, v pcommon.Value) string {
 	}
 	ev.fail(k, "expected a string, got %s", v.Type())
 	return ""
+}
+
+// ident reads an identifier: a workflow, decision or entity ID, a source,
+// queue or model version. Whatever path it came by, one with control
+// characters or invalid UTF-8 is stored escaped (EscapeIdentifier), so the
+// same bytes are the same stored name on OTLP and the decision-events
+// endpoint alike, and none can drive a terminal.
+func ident(ev *Event, k string, v pcommon.Value) string {
+	s, _ := EscapeIdentifier(str(ev, k, v))
+	return s
 }
 
 func layer(ev *Event, k string, v pcommon.Value) string {
@@ -390,8 +401,8 @@ func timestamp(ev *Event, k string, v pcommon.Value, recordTime time.Time) *time
 		ev.fail(k, "%s is out of range", quote(v))
 		return nil
 	}
-	if !recordTime.IsZero() && t.After(recordTime.Add(maxFutureSkew)) {
-		ev.fail(k, "%s is more than %s after the record's time", quote(v), maxFutureSkew)
+	if !recordTime.IsZero() && t.After(recordTime.Add(MaxFutureSkew)) {
+		ev.fail(k, "%s is more than %s after the record's time", quote(v), MaxFutureSkew)
 		return nil
 	}
 	t = t.UTC()

@@ -3,6 +3,7 @@ package rules
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -335,6 +336,7 @@ func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string, now time.Ti
 	if valueAt < 0 {
 		return nil, fmt.Errorf("rule %s: the query returns no column named value", r.Alert)
 	}
+	workflowAt := slices.Index(cols, "workflow")
 	var out []Sample
 	for rows.Next() {
 		dest := make([]any, len(cols))
@@ -358,6 +360,9 @@ func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string, now time.Ti
 			if i != valueAt {
 				s.Labels[c] = strs[i]
 			}
+		}
+		if workflowAt >= 0 && workflowAt != valueAt && !r.Alerts(strs[workflowAt]) {
+			continue
 		}
 		s.Labels["alertname"] = r.Alert
 		out = append(out, s)

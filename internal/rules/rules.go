@@ -90,6 +90,14 @@ type Rule struct {
 	Source   string `yaml:"source"`
 	Queue    string `yaml:"queue"`
 
+	// Which workflows a rule without a workflow filter alerts for: those
+	// with a contract and those listed here, unless AnyWorkflow. A workflow
+	// name is whatever a producer sends, so without this an invented one
+	// (a typo, a test run, a hostile client) would page a team.
+	Workflows   []string `yaml:"workflows"`
+	AnyWorkflow bool     `yaml:"any_workflow"`
+	known       map[string]bool
+
 	// Thresholds and windows; which apply depends on the kind.
 	MaxAge    contract.Duration            `yaml:"max_age"`
 	Budgets   map[string]contract.Duration `yaml:"-"` // source → budget, from contracts
@@ -214,6 +222,19 @@ func (r *Rule) validate() []error {
 		if !labelName.MatchString(k) {
 			bad("labels", "%q is not a valid label name", k)
 		}
+	}
+	if r.Workflow != "" && (len(r.Workflows) > 0 || r.AnyWorkflow) {
+		bad("workflows", "workflows and any_workflow are for rules without a workflow filter; this one sets workflow %q", r.Workflow)
+	}
+	if len(r.Workflows) > 0 && r.AnyWorkflow {
+		bad("any_workflow", "set either workflows or any_workflow")
+	}
+	r.known = map[string]bool{}
+	for i, wf := range r.Workflows {
+		if wf == "" {
+			bad(fmt.Sprintf("workflows[%d]", i), "empty")
+		}
+		r.known[wf] = true
 	}
 	r.annotationTemplates = map[string]*template.Template{}
 	for k, v := range r.Annotations {
@@ -370,6 +391,14 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 	return out, errors.Join(errs...)
 }
 
+// Alerts reports whether the rule alerts for a workflow name found in the
+// data: any, when the rule filters on one workflow (the query only finds
+// that one) or says any_workflow; else only those with a contract or
+// listed in the rule's workflows.
+func (r *Rule) Alerts(workflow string) bool {
+	return r.Workflow != "" || r.AnyWorkflow || r.known[workflow]
+}
+
 // TemplateData is what annotation templates see: {{ .Labels.workflow }},
 // {{ .Value }}, {{ .Now }} (the evaluation time), {{ .ExampleDecisions }},
 // {{ .DashboardURL }}.
@@ -402,7 +431,9 @@ func (r *Rule) Annotate(d TemplateData) map[string]string {
 
 // Load reads rule files and derives the default rules of the contracts in
 // contractFiles: the files' groups, then one group per contract's workflow
-// ("contract:<workflow>") evaluated every contractInterval. Every problem
+// ("contract:<workflow>") evaluated every contractInterval. A file's rule
+// without a workflow filter alerts for the contracts' workflows and those
+// it lists (see Rule.Alerts). Every problem
 // is reported, naming its file; a rule defined twice with the same labels
 // is one.
 func Load(ruleFiles, contractFiles []string, contractInterval time.Duration) ([]Group, error) {
@@ -438,6 +469,13 @@ func Load(ruleFiles, contractFiles []string, contractInterval time.Duration) ([]
 			workflows = append(workflows, wf)
 		}
 		sort.Strings(workflows)
+		for gi := range out {
+			for ri := range out[gi].Rules {
+				for _, wf := range workflows {
+					out[gi].Rules[ri].known[wf] = true
+				}
+			}
+		}
 		for _, wf := range workflows {
 			c := contracts[wf]
 			rs, err := Defaults(c)

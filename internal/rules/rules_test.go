@@ -3,6 +3,8 @@ package rules
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -127,6 +129,11 @@ func labelsOf(samples []Sample, keys ...string) []string {
 
 func (s *store) run(t *testing.T, r Rule) []Sample {
 	t.Helper()
+	// These tests are about what the queries find; which workflows a
+	// rule alerts for is TestRulesAlertOnlyForKnownWorkflows'.
+	if r.Workflow == "" && len(r.Workflows) == 0 {
+		r.AnyWorkflow = true
+	}
 	require.Empty(t, r.validate())
 	got, err := r.Run(context.Background(), s.Conn, s.DB, t0)
 	require.NoError(t, err)
@@ -588,4 +595,63 @@ groups:
 	assert.Equal(t, "d-1, d-2", got["examples"])
 	assert.Equal(t, "http://grafana/d/x?var-workflow=claims-triage", got["dashboard"])
 	assert.Contains(t, got["broken"], "<annotation broken failed:")
+}
+
+// A workflow name is whatever a producer sends: a rule without a workflow
+// filter alerts for the workflows with a contract and those it lists, so
+// an invented name pages no one, unless the rule says any_workflow.
+func TestRulesAlertOnlyForKnownWorkflows(t *testing.T) {
+	s := newStore(t)
+	invented := []string{"x' OR 1=1 --", "nul\x00name", "bad\xffutf8", "typo-claims"}
+	for _, wf := range append([]string{"claims", "listed"}, invented...) {
+		s.add(t, time.Minute, map[string]any{c.DecisionWorkflow: wf, c.DecisionLayer: "workflow",
+			c.DecisionEvent: "queue.depth", c.WorkflowQueue: "q", c.WorkflowQueueDepth: int64(500)})
+	}
+	dir := t.TempDir()
+	contractFile := filepath.Join(dir, "claims.yaml")
+	require.NoError(t, os.WriteFile(contractFile, []byte("workflow: claims\nowner: claims-platform\n"), 0o600))
+	rulesFile := filepath.Join(dir, "r.yaml")
+	require.NoError(t, os.WriteFile(rulesFile, []byte(`
+groups:
+  - name: g
+    interval: 15s
+    rules:
+      - {alert: Known, kind: queue_depth, max_depth: 100}
+      - {alert: Listed, kind: queue_depth, max_depth: 100, workflows: [listed]}
+      - {alert: Any, kind: queue_depth, max_depth: 100, any_workflow: true}
+      - {alert: Named, kind: queue_depth, max_depth: 100, workflow: "x' OR 1=1 --"}
+`), 0o600))
+	groups, err := Load([]string{rulesFile}, []string{contractFile}, time.Minute)
+	require.NoError(t, err)
+	found := map[string][]string{}
+	for _, r := range groups[0].Rules {
+		samples, err := r.Run(context.Background(), s.Conn, s.DB, t0)
+		require.NoError(t, err)
+		found[r.Alert] = labelsOf(samples, "workflow")
+		sort.Strings(found[r.Alert])
+	}
+	assert.Equal(t, []string{"[claims]"}, found["Known"], "the contract's workflow only")
+	assert.Equal(t, []string{"[claims]", "[listed]"}, found["Listed"])
+	assert.Len(t, found["Any"], 2+len(invented), "any_workflow: every name sent")
+	assert.Equal(t, []string{"[x' OR 1=1 --]"}, found["Named"], "a rule's own workflow filter is its choice")
+
+	// Without contracts, a rule file's unfiltered rule alerts for what it lists.
+	groups, err = Load([]string{rulesFile}, nil, time.Minute)
+	require.NoError(t, err)
+	samples, err := groups[0].Rules[0].Run(context.Background(), s.Conn, s.DB, t0)
+	require.NoError(t, err)
+	assert.Empty(t, samples)
+
+	_, err = Parse("r.yaml", []byte(`
+groups:
+  - name: g
+    interval: 15s
+    rules:
+      - {alert: A, kind: queue_depth, max_depth: 1, workflow: w, any_workflow: true}
+      - {alert: B, kind: queue_depth, max_depth: 1, workflows: [w], any_workflow: true}
+      - {alert: C, kind: queue_depth, max_depth: 1, workflows: [""]}
+`))
+	assert.EqualError(t, err, `r.yaml: group g: rule A: workflows: workflows and any_workflow are for rules without a workflow filter; this one sets workflow "w"
+r.yaml: group g: rule B: any_workflow: set either workflows or any_workflow
+r.yaml: group g: rule C: workflows[0]: empty`)
 }

@@ -50,6 +50,7 @@ groups:
     rules:
       - alert: Deep
         kind: queue_depth
+        workflows: [w]
         max_depth: 10
         labels: {team: ops}
         annotations: {summary: 'depth {{ printf "%.0f" .Value }}'}

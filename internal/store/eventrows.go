@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -248,16 +247,13 @@ func (b *builder) traces(td ptrace.Traces) *Events {
 }
 
 // eventTime is a record's time: its own, else the fallback (a log's
-// observed time, a span's end), else when it is stored. A time of 0, or
-// one past what a signed nanosecond count holds (2262; 2^64-1 is sent),
-// would land in 1970 and expire at once under any TTL: such a record is
-// kept at the time it was observed or stored. Its event ID still derives
-// from the timestamps it was sent with, so a resent copy stays one event.
+// observed time, a span's end), else when it is stored (see ownTime),
+// instead of 1970, where any TTL would expire it at once. Its event ID
+// still derives from the timestamps it was sent with, so a resent copy
+// stays one event.
 func (b *builder) eventTime(ts, fallback pcommon.Timestamp) time.Time {
-	for _, t := range []pcommon.Timestamp{ts, fallback} {
-		if t != 0 && uint64(t) <= math.MaxInt64 {
-			return t.AsTime()
-		}
+	if t, ok := ownTime(ts, fallback); ok {
+		return t
 	}
 	return b.now()
 }

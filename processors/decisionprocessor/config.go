@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/config/configtls"
 
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
+	"github.com/decisiontrace/decisiontrace/internal/contract"
 )
 
 // Config is the decision processor's configuration. The processor holds no
@@ -24,6 +25,17 @@ type Config struct {
 	// redis, ...) into workflow-layer queue.depth signals.
 	QueueMetrics []QueueMetric `mapstructure:"queue_metrics"`
 
+	// UnknownWorkflows is what becomes of a record whose decision.workflow
+	// is not in KnownWorkflows: a workflow name is whatever a producer
+	// sends. store keeps it as it is; tag keeps it with
+	// decision.workflow.unknown=true; refuse refuses the request that
+	// carries it, as a permanent error naming the workflow (the OTLP
+	// receiver cannot take part of a request, so its other records are
+	// refused with it, never acknowledged and dropped).
+	UnknownWorkflows UnknownWorkflowPolicy `mapstructure:"unknown_workflows"`
+	// KnownWorkflows are the workflows with a contract and those named.
+	KnownWorkflows KnownWorkflowsConfig `mapstructure:"known_workflows"`
+
 	// Version 1's verdict settings, read only so that Validate can refuse
 	// them saying what replaced each (see removedSetting).
 	RemovedContracts           any `mapstructure:"contracts"`
@@ -32,6 +44,44 @@ type Config struct {
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// UnknownWorkflowPolicy is one of store, tag and refuse.
+type UnknownWorkflowPolicy string
+
+// The policies for a record of an unknown workflow.
+const (
+	UnknownWorkflowsStore  UnknownWorkflowPolicy = "store"
+	UnknownWorkflowsTag    UnknownWorkflowPolicy = "tag"
+	UnknownWorkflowsRefuse UnknownWorkflowPolicy = "refuse"
+)
+
+// KnownWorkflowsConfig lists the workflows a producer may name.
+type KnownWorkflowsConfig struct {
+	// Contracts are contract files (patterns), as the alertrules
+	// receiver's: their workflows are known.
+	Contracts []string `mapstructure:"contracts"`
+	// Names are further known workflows, without a contract.
+	Names []string `mapstructure:"names"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// known returns the set of known workflows.
+func (k *KnownWorkflowsConfig) known() (map[string]bool, error) {
+	files, err := contract.Expand("known_workflows.contracts", k.Contracts)
+	if err != nil {
+		return nil, err
+	}
+	out, err := contract.Workflows(files)
+	if err != nil {
+		return nil, fmt.Errorf("known_workflows.contracts: %w", err)
+	}
+	for _, wf := range k.Names {
+		out[wf] = true
+	}
+	return out, nil
 }
 
 // AliasesConfig names the alias maps and how often they are reloaded.
@@ -128,6 +178,23 @@ func (cfg *Config) Validate() error {
 		if _, err := loadAliasFile(f); err != nil {
 			errs = append(errs, fmt.Errorf("aliases.files[%d]: %w", i, err))
 		}
+	}
+	switch cfg.UnknownWorkflows {
+	case UnknownWorkflowsStore:
+	case UnknownWorkflowsTag, UnknownWorkflowsRefuse:
+		if len(cfg.KnownWorkflows.Contracts) == 0 && len(cfg.KnownWorkflows.Names) == 0 {
+			errs = append(errs, fmt.Errorf("known_workflows: required with unknown_workflows: %s (contracts or names)", cfg.UnknownWorkflows))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown_workflows: %q is not one of store, tag, refuse", cfg.UnknownWorkflows))
+	}
+	for i, wf := range cfg.KnownWorkflows.Names {
+		if wf == "" {
+			errs = append(errs, fmt.Errorf("known_workflows.names[%d]: empty", i))
+		}
+	}
+	if _, err := cfg.KnownWorkflows.known(); err != nil {
+		errs = append(errs, err)
 	}
 	for i, q := range cfg.QueueMetrics {
 		if q.Metric == "" {

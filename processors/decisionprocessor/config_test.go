@@ -24,6 +24,12 @@ func TestLoadConfig(t *testing.T) {
 	full.Aliases.ReloadInterval = 2 * time.Second
 	full.QueueMetrics = []QueueMetric{{Metric: "rabbitmq.message.current", QueueFrom: "rabbitmq.queue.name",
 		Workflow: "claims-triage", Match: map[string]string{"state": "ready"}}}
+	full.UnknownWorkflows = UnknownWorkflowsTag
+	full.KnownWorkflows = KnownWorkflowsConfig{Contracts: []string{"../../deploy/contracts/*.yaml"}, Names: []string{"batch-backfill"}}
+
+	unknownWorkflows := createDefaultConfig().(*Config)
+	unknownWorkflows.UnknownWorkflows = "drop"
+	unknownWorkflows.KnownWorkflows = KnownWorkflowsConfig{Contracts: []string{"testdata/none/*.yaml"}, Names: []string{""}}
 
 	v1 := createDefaultConfig().(*Config)
 	v1.Aliases.Files = []string{"testdata/aliases.csv"}
@@ -52,6 +58,10 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "invalid"), expected: invalid, validateErr: "aliases.reload_interval: must be positive, got 0s\n" +
 			"aliases.files[0]: testdata/broken/aliases.csv: line 3: system, local_id and canonical_id must all be set\n" +
 			"queue_metrics[0].metric: required"},
+		{id: component.NewIDWithName(metadata.Type, "unknown_workflows"), expected: unknownWorkflows, validateErr: "" +
+			"unknown_workflows: \"drop\" is not one of store, tag, refuse\n" +
+			"known_workflows.names[0]: empty\n" +
+			"known_workflows.contracts[0]: \"testdata/none/*.yaml\" matches no file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -107,6 +117,12 @@ func TestValidate(t *testing.T) {
 			c.Aliases.Files = []string{"testdata/broken/aliases.csv", "testdata/none.csv"}
 		}), "aliases.files[0]: testdata/broken/aliases.csv: line 3: system, local_id and canonical_id must all be set\n" +
 			"aliases.files[1]: open testdata/none.csv: no such file or directory"},
+		{"a policy needs known workflows", valid(func(c *Config) { c.UnknownWorkflows = UnknownWorkflowsRefuse }),
+			"known_workflows: required with unknown_workflows: refuse (contracts or names)"},
+		{"known workflows need a workflow in each contract", valid(func(c *Config) {
+			c.UnknownWorkflows = UnknownWorkflowsTag
+			c.KnownWorkflows.Contracts = []string{"testdata/broken/contract.yaml"}
+		}), "known_workflows.contracts: contract testdata/broken/contract.yaml: workflow: required"},
 		{"every error at once", valid(func(c *Config) {
 			c.Aliases.ClickHouse = configoptional.Some(AliasTableConfig{Endpoint: "clickhouse://h:9000", Table: "aliases"})
 			c.Aliases.ReloadInterval = 0

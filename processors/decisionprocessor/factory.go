@@ -26,7 +26,8 @@ func NewFactory() processor.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Aliases: AliasesConfig{ReloadInterval: 10 * time.Second},
+		Aliases:          AliasesConfig{ReloadInterval: 10 * time.Second},
+		UnknownWorkflows: UnknownWorkflowsStore,
 	}
 }
 

@@ -32,6 +32,8 @@ type decisionProcessor struct {
 	aliases *aliases
 	// reconcile is whether any alias map is configured.
 	reconcile bool
+	// known are the known workflows (nil: unknown_workflows is store).
+	known map[string]bool
 
 	// logsMu guards nextLogs; a queue.depth send holds it for reading, so
 	// detaching waits for sends in flight.
@@ -44,8 +46,9 @@ type decisionProcessor struct {
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 
-	unresolved     metric.Int64Counter
-	aliasReloadErr metric.Int64Counter
+	unresolved      metric.Int64Counter
+	aliasReloadErr  metric.Int64Counter
+	unknownWorkflow metric.Int64Counter
 }
 
 func newDecisionProcessor(cfg *Config, set processor.Settings) (*decisionProcessor, error) {
@@ -60,6 +63,13 @@ func newDecisionProcessor(cfg *Config, set processor.Settings) (*decisionProcess
 	if _, err := p.aliases.reloadFiles(); err != nil {
 		return nil, err
 	}
+	if cfg.UnknownWorkflows != UnknownWorkflowsStore {
+		known, err := cfg.KnownWorkflows.known()
+		if err != nil {
+			return nil, err
+		}
+		p.known = known
+	}
 	fromFiles := maps.Clone(p.aliases.fromFiles)
 	p.aliases.merged.Store(&fromFiles)
 	meter := set.MeterProvider.Meter(metadata.ScopeName)
@@ -70,6 +80,7 @@ func newDecisionProcessor(cfg *Config, set processor.Settings) (*decisionProcess
 		return c
 	}
 	p.unresolved = counter("otelcol_decision_unresolved_identifiers", "Entity identifiers no alias map resolved, by source system.", "{identifier}")
+	p.unknownWorkflow = counter("otelcol_decision_unknown_workflow_records", "Records naming a workflow with no contract and not listed as known, by what became of them (tagged, refused).", "{record}")
 	p.aliasReloadErr = counter("otelcol_decision_alias_reload_errors", "Alias map reloads that failed; the previous map stays in force.", "{reload}")
 	return p, errors.Join(errs...)
 }
@@ -173,6 +184,7 @@ func (p *decisionProcessor) reloadAliases(ctx context.Context) {
 
 func (p *decisionProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	var ev decision.Event
+	var unknown unknownWorkflows
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		sls := rls.At(i).ScopeLogs()
@@ -185,14 +197,16 @@ func (p *decisionProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog
 					at = lr.ObservedTimestamp()
 				}
 				p.classify(ctx, lr.Attributes(), at, false, &ev)
+				unknown.check(p, lr.Attributes(), &ev, "resource_logs[%d].scope_logs[%d].log_records[%d]", i, j, k)
 			}
 		}
 	}
-	return ld, nil
+	return ld, unknown.result(ctx, p)
 }
 
 func (p *decisionProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	var ev decision.Event
+	var unknown unknownWorkflows
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		sss := rss.At(i).ScopeSpans()
@@ -201,10 +215,42 @@ func (p *decisionProcessor) processTraces(ctx context.Context, td ptrace.Traces)
 			for k := 0; k < spans.Len(); k++ {
 				sp := spans.At(k)
 				p.classify(ctx, sp.Attributes(), sp.StartTimestamp(), true, &ev)
+				unknown.check(p, sp.Attributes(), &ev, "resource_spans[%d].scope_spans[%d].spans[%d]", i, j, k)
 			}
 		}
 	}
-	return td, nil
+	return td, unknown.result(ctx, p)
+}
+
+// unknownWorkflows applies the unknown_workflows policy over one request.
+type unknownWorkflows struct {
+	tagged  int64
+	refused decision.Refusals
+}
+
+func (u *unknownWorkflows) check(p *decisionProcessor, attrs pcommon.Map, ev *decision.Event, where string, at ...any) {
+	if p.known == nil || !ev.Classified || ev.Workflow == "" || p.known[ev.Workflow] {
+		return
+	}
+	switch p.cfg.UnknownWorkflows {
+	case UnknownWorkflowsTag:
+		attrs.PutBool(conventions.DecisionWorkflowUnknown, true)
+		u.tagged++
+	case UnknownWorkflowsRefuse:
+		u.refused.Add(where+": %s \"%s\"", append(at, conventions.DecisionWorkflow, ev.Workflow)...)
+	}
+}
+
+func (u *unknownWorkflows) result(ctx context.Context, p *decisionProcessor) error {
+	if u.tagged > 0 {
+		p.unknownWorkflow.Add(ctx, u.tagged, metric.WithAttributes(attribute.String("action", "tagged")))
+	}
+	err := u.refused.Err("no contract or known_workflows entry names this workflow (unknown_workflows: refuse); nothing of this request was stored")
+	if err == nil {
+		return nil
+	}
+	p.unknownWorkflow.Add(ctx, int64(u.refused.Len()), metric.WithAttributes(attribute.String("action", "refused")))
+	return err
 }
 
 // classify completes one record in place: its layer, its event (a model

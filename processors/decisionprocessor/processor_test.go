@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -381,4 +382,72 @@ func TestInstanceSharedAndReleased(t *testing.T) {
 	instances.Unlock()
 	assert.False(t, kept)
 	assert.Nil(t, dp.nextLogs)
+}
+
+// A workflow name is whatever a producer sends. With a policy, a record
+// of a workflow that has no contract and is not named is tagged (stored,
+// marked, never paged) or its request refused, saying where; records
+// without a workflow (a source poll) are left alone.
+func TestUnknownWorkflowsTaggedOrRefused(t *testing.T) {
+	ctx := context.Background()
+	records := func() plog.Logs {
+		ld := plog.NewLogs()
+		lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+		for _, wf := range []string{"claims-triage", "batch-backfill", "x' OR 1=1 --", "nul\x00name", ""} {
+			lr := lrs.AppendEmpty()
+			lr.SetTimestamp(pcommon.NewTimestampFromTime(t0))
+			attrs := map[string]any{conventions.DataSource: "policy-db", conventions.DataAsOf: t0.Format(time.RFC3339Nano)}
+			if wf != "" {
+				attrs[conventions.DecisionWorkflow] = wf
+			}
+			require.NoError(t, lr.Attributes().FromRaw(attrs))
+		}
+		return ld
+	}
+	unknownOf := func(ld plog.Logs) []any {
+		var out []any
+		lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+		for i := 0; i < lrs.Len(); i++ {
+			out = append(out, lrs.At(i).Attributes().AsRaw()[conventions.DecisionWorkflowUnknown])
+		}
+		return out
+	}
+	known := func(policy UnknownWorkflowPolicy) func(*Config) {
+		return func(c *Config) {
+			c.UnknownWorkflows = policy
+			c.KnownWorkflows.Contracts = []string{"../../deploy/contracts/claims-triage.yaml"}
+			c.KnownWorkflows.Names = []string{"batch-backfill"}
+		}
+	}
+
+	t.Run("store", func(t *testing.T) {
+		p := startPipelines(t, nil)
+		require.NoError(t, p.logs.ConsumeLogs(ctx, records()))
+		assert.Equal(t, []any{nil, nil, nil, nil, nil}, unknownOf(p.logsSink.AllLogs()[0]), "as sent")
+	})
+	t.Run("tag", func(t *testing.T) {
+		p := startPipelines(t, known(UnknownWorkflowsTag))
+		require.NoError(t, p.logs.ConsumeLogs(ctx, records()))
+		assert.Equal(t, []any{nil, nil, true, true, nil}, unknownOf(p.logsSink.AllLogs()[0]))
+		m, err := p.tel.GetMetric("otelcol_decision_unknown_workflow_records")
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+	})
+	t.Run("refuse", func(t *testing.T) {
+		p := startPipelines(t, known(UnknownWorkflowsRefuse))
+		err := p.logs.ConsumeLogs(ctx, records())
+		require.Error(t, err)
+		assert.True(t, consumererror.IsPermanent(err), "retrying cannot make a workflow known")
+		assert.Equal(t, `Permanent error: rpc error: code = InvalidArgument desc = resource_logs[0].scope_logs[0].log_records[2]: decision.workflow "x' OR 1=1 --"; `+
+			`resource_logs[0].scope_logs[0].log_records[3]: decision.workflow "nul\x00name": `+
+			`no contract or known_workflows entry names this workflow (unknown_workflows: refuse); nothing of this request was stored`, err.Error())
+		assert.Empty(t, p.logsSink.AllLogs(), "nothing of a refused request goes on")
+
+		// Spans are held to the same policy.
+		td := genAISpan("d-1", 0.9, t0)
+		td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutStr(conventions.DecisionWorkflow, "invented")
+		err = p.traces.ConsumeTraces(ctx, td)
+		assert.EqualError(t, err, `Permanent error: rpc error: code = InvalidArgument desc = resource_spans[0].scope_spans[0].spans[0]: decision.workflow "invented": no contract or known_workflows entry names this workflow (unknown_workflows: refuse); nothing of this request was stored`)
+		require.NoError(t, p.traces.ConsumeTraces(ctx, genAISpan("d-2", 0.9, t0)))
+	})
 }

@@ -284,7 +284,9 @@ func kindRules(cases []kindCase) string {
 	var b strings.Builder
 	b.WriteString("groups:\n  - name: kinds\n    interval: 1m\n    rules:\n")
 	for _, kc := range cases {
-		wf := ""
+		// custom_sql's query finds its workflow itself: the rule lists
+		// which it alerts for.
+		wf := "\n        workflows: [wf-" + kc.kind + "]"
 		if kc.kind != "custom_sql" {
 			wf = "\n        workflow: wf-" + kc.kind
 		}

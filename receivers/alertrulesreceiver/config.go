@@ -3,7 +3,6 @@ package alertrulesreceiver
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -57,22 +56,6 @@ type Config struct {
 
 var _ component.Config = (*Config)(nil)
 
-func expand(field string, patterns []string) ([]string, error) {
-	var files []string
-	var errs []error
-	for i, p := range patterns {
-		m, err := filepath.Glob(p)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("%s[%d]: %q: %w", field, i, p, err))
-		case len(m) == 0:
-			errs = append(errs, fmt.Errorf("%s[%d]: %q matches no file", field, i, p))
-		}
-		files = append(files, m...)
-	}
-	return files, errors.Join(errs...)
-}
-
 // Validate checks the settings, the rule files and the contracts, so that
 // `decisiontrace validate` catches a broken rule before a deploy does.
 func (cfg *Config) Validate() error {
@@ -124,8 +107,8 @@ type group struct {
 // loadRules loads the rule files and the contracts, with the contracts'
 // default rules.
 func (cfg *Config) loadRules() ([]group, map[string]*contract.Contract, error) {
-	ruleFiles, errRules := expand("rule_files", cfg.RuleFiles)
-	contractFiles, errContracts := expand("contracts", cfg.Contracts)
+	ruleFiles, errRules := contract.Expand("rule_files", cfg.RuleFiles)
+	contractFiles, errContracts := contract.Expand("contracts", cfg.Contracts)
 	loaded, err := rules.Load(ruleFiles, contractFiles, cfg.ContractRulesInterval)
 	out := make([]group, 0, len(loaded))
 	for gi := range loaded {

@@ -45,9 +45,6 @@ const (
 	// always a payload embedded by mistake, and OTLP consumers walk them
 	// recursively.
 	maxDepth = 8
-	// maxFutureSkew matches internal/decision: a time this far ahead of the
-	// receiver's clock is a clock or unit error, not an event.
-	maxFutureSkew = 24 * time.Hour
 )
 
 // eventError is one problem of one refused event.
@@ -484,6 +481,11 @@ func (d *decoder) timeValue() bool {
 			return false
 		}
 		t, reason = parseTimeNumber(num)
+		if reason == "" && t.Equal(time.Unix(0, 0)) {
+			// 0 is no time, as in OTLP: the event is taken at the
+			// receiver's clock, not in 1970 where any TTL deletes it.
+			return true
+		}
 	default:
 		typ := p.typeAt()
 		var n int
@@ -496,8 +498,8 @@ func (d *decoder) timeValue() bool {
 		switch {
 		case t.Year() < 1970 || t.Year() > 2262:
 			reason = fmt.Sprintf("%s is out of range (1970 to 2262)", t.UTC().Format(time.RFC3339))
-		case t.After(d.now.Add(maxFutureSkew)):
-			reason = fmt.Sprintf("%s is more than %s after the receiver's clock", t.UTC().Format(time.RFC3339Nano), maxFutureSkew)
+		case t.After(d.now.Add(decision.MaxFutureSkew)):
+			reason = fmt.Sprintf("%s is more than %s after the receiver's clock", t.UTC().Format(time.RFC3339Nano), decision.MaxFutureSkew)
 		}
 	}
 	if reason != "" {

@@ -722,3 +722,18 @@ func TestNothingEmittedAfterShutdown(t *testing.T) {
 	require.Equal(t, "5", rec.Header().Get("Retry-After"))
 	require.Equal(t, []string{"d-0"}, h.ids())
 }
+
+// A time of 0 is no time, as in OTLP: the event is taken at the
+// receiver's clock, not in 1970 where any retention deletes it.
+func TestTimeZeroIsTheReceiversClock(t *testing.T) {
+	h := start(t, nil, nil)
+	before := time.Now()
+	a := h.events(t, array(model("d-0", `"time":0`), model("d-1", `"time":0.0`), model("d-2", `"time":1`)))
+	require.Empty(t, a.body.Errors, a.raw)
+	recs := h.records()
+	require.Len(t, recs, 3)
+	for _, lr := range recs[:2] {
+		assert.False(t, lr.Timestamp().AsTime().Before(before), "taken at the receiver's clock, not %s", lr.Timestamp().AsTime())
+	}
+	assert.Equal(t, time.Unix(1, 0).UTC(), recs[2].Timestamp().AsTime(), "one second after the epoch is a time")
+}
