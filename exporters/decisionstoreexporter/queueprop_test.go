@@ -220,6 +220,11 @@ func newQueueHarness(t *testing.T) *queueHarness {
 	queue.StorageID = &storageID
 	queue.NumConsumers = 1
 	cfg.QueueConfig = configoptional.Some(queue) // no batching: one request in, one out
+	// Retention is not what this harness is about (see store.Retention's
+	// tests): no TTL, and a clock at the last instant a record can name,
+	// so no generated time is refused, whatever today's date.
+	cfg.TTL = 0
+	lastInstant := func() time.Time { return time.Unix(0, math.MaxInt64) }
 
 	h := &queueHarness{sent: make(chan any, 1), seen: seen, wait: 10 * time.Second}
 	opts := []exporterhelper.Option{
@@ -233,6 +238,7 @@ func newQueueHarness(t *testing.T) *queueHarness {
 	h.logs = func(t *testing.T) exporter.Logs {
 		e, err := newExporter(cfg, set)
 		require.NoError(t, err)
+		e.now = lastInstant
 		inner, err := exporterhelper.NewLogs(context.Background(), set, cfg,
 			func(_ context.Context, ld plog.Logs) error { h.sent <- ld; return nil }, opts...)
 		require.NoError(t, err)
@@ -243,6 +249,7 @@ func newQueueHarness(t *testing.T) *queueHarness {
 	h.traces = func(t *testing.T) exporter.Traces {
 		e, err := newExporter(cfg, set)
 		require.NoError(t, err)
+		e.now = lastInstant
 		inner, err := exporterhelper.NewTraces(context.Background(), set, cfg,
 			func(_ context.Context, td ptrace.Traces) error { h.sent <- td; return nil }, opts...)
 		require.NoError(t, err)
