@@ -1,6 +1,8 @@
 package store
 
 import (
+	"math"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -61,7 +63,7 @@ func flattenValue(v pcommon.Value, dryRun bool) int {
 		return 0
 	}
 	if !dryRun {
-		v.SetStr(v.AsString())
+		v.SetStr(text(v))
 	}
 	return 1
 }
@@ -122,4 +124,42 @@ func FlattenDeepTraces(td ptrace.Traces) (ptrace.Traces, int) {
 	out := ptrace.NewTraces()
 	td.CopyTo(out)
 	return out, flattenTraces(out, false)
+}
+
+// text is a value as the store keeps it: a map or list as its JSON text.
+// pdata renders one that holds NaN or ±Inf anywhere as "" (encoding/json
+// refuses them), which would lose the whole value: those numbers are
+// written as OTLP/JSON writes them ("NaN", "Infinity", "-Infinity").
+func text(v pcommon.Value) string {
+	s := v.AsString()
+	if s != "" || !(v.Type() == pcommon.ValueTypeMap && v.Map().Len() > 0 || v.Type() == pcommon.ValueTypeSlice && v.Slice().Len() > 0) {
+		return s
+	}
+	c := pcommon.NewValueEmpty()
+	v.CopyTo(c)
+	finite(c)
+	return c.AsString()
+}
+
+func finite(v pcommon.Value) {
+	switch v.Type() {
+	case pcommon.ValueTypeDouble:
+		switch f := v.Double(); {
+		case math.IsNaN(f):
+			v.SetStr("NaN")
+		case math.IsInf(f, 1):
+			v.SetStr("Infinity")
+		case math.IsInf(f, -1):
+			v.SetStr("-Infinity")
+		}
+	case pcommon.ValueTypeMap:
+		v.Map().Range(func(_ string, e pcommon.Value) bool {
+			finite(e)
+			return true
+		})
+	case pcommon.ValueTypeSlice:
+		for i := 0; i < v.Slice().Len(); i++ {
+			finite(v.Slice().At(i))
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -104,4 +105,28 @@ func TestMaxNestingIsWhatProtobufReadsBack(t *testing.T) {
 	require.NoError(t, err)
 	_, err = (&plog.ProtoUnmarshaler{}).UnmarshalLogs(b)
 	assert.NoError(t, err, "flattened, it does")
+}
+
+// pdata renders a map or list holding NaN or ±Inf as "", which would store
+// the whole value as nothing: those numbers are written as OTLP/JSON
+// writes them, and the rest of the value is kept.
+func TestNonFiniteNumbersInsideAValueAreKept(t *testing.T) {
+	ld := plog.NewLogs()
+	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.Attributes().PutStr("decision.workflow", "claims-triage")
+	m := lr.Attributes().PutEmptyMap("scores")
+	m.PutStr("a", "keep me")
+	m.PutDouble("x", math.NaN())
+	l := m.PutEmptySlice("l")
+	l.AppendEmpty().SetDouble(math.Inf(1))
+	l.AppendEmpty().SetDouble(math.Inf(-1))
+	l.AppendEmpty().SetDouble(1.5)
+	lr.Body().SetEmptyMap().PutDouble("nan", math.NaN())
+	r := LogEvents(ld, true)
+	require.Equal(t, 1, r.Len())
+	assert.JSONEq(t, `{"a":"keep me","x":"NaN","l":["Infinity","-Infinity",1.5]}`, r.attributes[0]["scores"])
+	assert.JSONEq(t, `{"nan":"NaN"}`, r.body[0])
+	v, ok := lr.Attributes().Get("scores")
+	require.True(t, ok)
+	assert.True(t, math.IsNaN(v.Map().AsRaw()["x"].(float64)), "the record itself is left as it was")
 }

@@ -207,7 +207,7 @@ func (b *builder) logs(ld plog.Logs) *Events {
 					severity: severity(lr), attrs: lr.Attributes(),
 					resource: res, resourceMap: resMap, serviceName: svc, scopeName: sl.Scope().Name(),
 					identityT1: uint64(lr.Timestamp()), identityT2: uint64(lr.ObservedTimestamp()),
-					identityText: lr.Body().AsString(),
+					identityText: text(lr.Body()),
 				})
 			}
 		}
@@ -399,7 +399,7 @@ func appendValue(buf []byte, v pcommon.Value) []byte {
 		}
 		return append(buf, 'f')
 	}
-	return append(buf, v.AsString()...)
+	return append(buf, text(v)...)
 }
 
 func writeU64(h *xxhash.Digest, v uint64) {
@@ -421,7 +421,7 @@ func flatten(m pcommon.Map, ev *decision.Event) map[string]string {
 		if out == nil {
 			out = make(map[string]string, m.Len())
 		}
-		out[k] = v.AsString()
+		out[k] = text(v)
 		return true
 	})
 	return out
