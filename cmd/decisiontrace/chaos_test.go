@@ -79,7 +79,7 @@ func TestIntegrationChaos(t *testing.T) {
 	addr := ch.TCPAddr()
 	const db = "dt_chaos"
 	am, hook := amtest.StartNotifying(t)
-	env := collectorConfig(t, dir, startChaosProxy(t, addr), db, true, am.URL())
+	env := collectorConfig(t, dir, hangUpProxy(t, addr), db, true, am.URL())
 	eventsPort := testenv.FreePort(t)
 	// The decision-events endpoint beside OTLP; firing alerts re-sent every
 	// 5 s, so a restarted Alertmanager has them again soon.
@@ -947,53 +947,6 @@ func chaosLogTail(path string, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
-}
-
-// startChaosProxy forwards TCP connections to upstream (the test's
-// ClickHouse) and returns its own address, for the collector. The embedded
-// engine aborted in this test ("Terminate called for uncaught exception":
-// NETWORK_ERROR, connection reset by peer) when a SIGKILLed collector's
-// connections were reset under it, which a real ClickHouse server logs and
-// survives. The proxy ends a connection whose collector died as a client
-// that hangs up does: it closes its sending side towards ClickHouse and
-// reads what ClickHouse still sends until ClickHouse closes. While
-// ClickHouse is down, it closes the connections it accepts, as a load
-// balancer in front of ClickHouse would.
-func startChaosProxy(t *testing.T, upstream string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			client, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer client.Close()
-				up, err := net.DialTimeout("tcp", upstream, 2*time.Second)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					_, _ = io.Copy(client, up)
-					// The collector is gone: ClickHouse's answer is read to
-					// its end, not refused.
-					_, _ = io.Copy(io.Discard, up)
-					_ = client.Close()
-				}()
-				_, _ = io.Copy(up, client)
-				_ = up.(*net.TCPConn).CloseWrite()
-				_ = up.SetReadDeadline(time.Now().Add(30 * time.Second))
-				<-done
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // chaosWaitForFiring waits until the store has the alert of the workflow

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -372,6 +373,53 @@ func TestIntegrationCrashLosesNothingAcknowledged(t *testing.T) {
 	t.Cleanup(func() { _ = ch2.Stop() })
 
 	assertStoredOnce(t, addr, db, requests*perRequest, "collector log: "+logPath)
+}
+
+// hangUpProxy forwards TCP connections to upstream (the test's
+// ClickHouse) and returns its own address, for a collector the test will
+// SIGKILL. The embedded engine aborted in TestIntegrationChaos ("Terminate called for uncaught exception":
+// NETWORK_ERROR, connection reset by peer) when a SIGKILLed collector's
+// connections were reset under it, which a real ClickHouse server logs and
+// survives. The proxy ends a connection whose collector died as a client
+// that hangs up does: it closes its sending side towards ClickHouse and
+// reads what ClickHouse still sends until ClickHouse closes. While
+// ClickHouse is down, it closes the connections it accepts, as a load
+// balancer in front of ClickHouse would.
+func hangUpProxy(t *testing.T, upstream string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer client.Close()
+				up, err := net.DialTimeout("tcp", upstream, 2*time.Second)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					_, _ = io.Copy(client, up)
+					// The collector is gone: ClickHouse's answer is read to
+					// its end, not refused.
+					_, _ = io.Copy(io.Discard, up)
+					_ = client.Close()
+				}()
+				_, _ = io.Copy(up, client)
+				_ = up.(*net.TCPConn).CloseWrite()
+				_ = up.SetReadDeadline(time.Now().Add(30 * time.Second))
+				<-done
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // assertStoredOnce waits until every event of the test is queryable, then

@@ -221,7 +221,9 @@ func TestIntegrationKilledCollectorJudgesRight(t *testing.T) {
 	db := randomDB("dt_kill")
 	s := storeOf(t, addr, db)
 	dir := t.TempDir()
-	env := collectorConfig(t, dir, addr, db, false, "")
+	// The collector is killed with ClickHouse up: through the proxy, so
+	// the shared embedded engine is not reset under (see hangUpProxy).
+	env := collectorConfig(t, dir, hangUpProxy(t, addr), db, false, "")
 	logPath := filepath.Join(dir, "collector.log")
 	ctx := context.Background()
 	_, _, err := s.Migrate(ctx)
