@@ -425,32 +425,18 @@ func typedDeep(m pcommon.Map) bool {
 }
 
 func typedDeepLogs(ld plog.Logs) bool {
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				if typedDeep(lrs.At(k).Attributes()) {
-					return true
-				}
-			}
+	for _, lr := range decision.LogRecords(ld) {
+		if typedDeep(lr.Attributes()) {
+			return true
 		}
 	}
 	return false
 }
 
 func typedDeepTraces(td ptrace.Traces) bool {
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		sss := rss.At(i).ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				if typedDeep(spans.At(k).Attributes()) {
-					return true
-				}
-			}
+	for _, sp := range decision.Spans(td) {
+		if typedDeep(sp.Attributes()) {
+			return true
 		}
 	}
 	return false

@@ -37,30 +37,22 @@ func ownTime(ts, fallback pcommon.Timestamp) (time.Time, bool) {
 
 // check adds the record at ts/fallback to refused when it is outside the
 // retention at now.
-func (r Retention) check(refused *decision.Refusals, now time.Time, ts, fallback pcommon.Timestamp, where string, at ...any) {
+func (r Retention) check(refused *decision.Refusals, now time.Time, ts, fallback pcommon.Timestamp, where decision.Where) {
 	t, ok := ownTime(ts, fallback)
 	switch {
 	case !ok:
 	case r.TTL > 0 && t.Before(now.Add(-r.TTL)):
-		refused.Add(where+": time %s is before the retention (ttl %s)", append(at, t.UTC().Format(time.RFC3339Nano), r.TTL)...)
+		refused.Add("%s: time %s is before the retention (ttl %s)", where, t.UTC().Format(time.RFC3339Nano), r.TTL)
 	case t.After(now.Add(decision.MaxFutureSkew)):
-		refused.Add(where+": time %s is more than %s after the collector's clock", append(at, t.UTC().Format(time.RFC3339Nano), decision.MaxFutureSkew)...)
+		refused.Add("%s: time %s is more than %s after the collector's clock", where, t.UTC().Format(time.RFC3339Nano), decision.MaxFutureSkew)
 	}
 }
 
 // Logs returns the records of ld outside the retention at now.
 func (r Retention) Logs(ld plog.Logs, now time.Time) *decision.Refusals {
 	var refused decision.Refusals
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				lr := lrs.At(k)
-				r.check(&refused, now, lr.Timestamp(), lr.ObservedTimestamp(), "resource_logs[%d].scope_logs[%d].log_records[%d]", i, j, k)
-			}
-		}
+	for where, lr := range decision.LogRecords(ld) {
+		r.check(&refused, now, lr.Timestamp(), lr.ObservedTimestamp(), where)
 	}
 	return &refused
 }
@@ -68,16 +60,8 @@ func (r Retention) Logs(ld plog.Logs, now time.Time) *decision.Refusals {
 // Traces returns the spans of td outside the retention at now.
 func (r Retention) Traces(td ptrace.Traces, now time.Time) *decision.Refusals {
 	var refused decision.Refusals
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		sss := rss.At(i).ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				sp := spans.At(k)
-				r.check(&refused, now, sp.StartTimestamp(), sp.EndTimestamp(), "resource_spans[%d].scope_spans[%d].spans[%d]", i, j, k)
-			}
-		}
+	for where, sp := range decision.Spans(td) {
+		r.check(&refused, now, sp.StartTimestamp(), sp.EndTimestamp(), where)
 	}
 	return &refused
 }

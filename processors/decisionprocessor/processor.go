@@ -185,21 +185,13 @@ func (p *decisionProcessor) reloadAliases(ctx context.Context) {
 func (p *decisionProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	var ev decision.Event
 	var unknown unknownWorkflows
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				lr := lrs.At(k)
-				at := lr.Timestamp()
-				if at == 0 {
-					at = lr.ObservedTimestamp()
-				}
-				p.classify(ctx, lr.Attributes(), at, false, &ev)
-				unknown.check(p, lr.Attributes(), &ev, "resource_logs[%d].scope_logs[%d].log_records[%d]", i, j, k)
-			}
+	for where, lr := range decision.LogRecords(ld) {
+		at := lr.Timestamp()
+		if at == 0 {
+			at = lr.ObservedTimestamp()
 		}
+		p.classify(ctx, lr.Attributes(), at, false, &ev)
+		unknown.check(p, lr.Attributes(), &ev, where)
 	}
 	return ld, unknown.result(ctx, p)
 }
@@ -207,17 +199,9 @@ func (p *decisionProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog
 func (p *decisionProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	var ev decision.Event
 	var unknown unknownWorkflows
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		sss := rss.At(i).ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				sp := spans.At(k)
-				p.classify(ctx, sp.Attributes(), sp.StartTimestamp(), true, &ev)
-				unknown.check(p, sp.Attributes(), &ev, "resource_spans[%d].scope_spans[%d].spans[%d]", i, j, k)
-			}
-		}
+	for where, sp := range decision.Spans(td) {
+		p.classify(ctx, sp.Attributes(), sp.StartTimestamp(), true, &ev)
+		unknown.check(p, sp.Attributes(), &ev, where)
 	}
 	return td, unknown.result(ctx, p)
 }
@@ -228,7 +212,7 @@ type unknownWorkflows struct {
 	refused decision.Refusals
 }
 
-func (u *unknownWorkflows) check(p *decisionProcessor, attrs pcommon.Map, ev *decision.Event, where string, at ...any) {
+func (u *unknownWorkflows) check(p *decisionProcessor, attrs pcommon.Map, ev *decision.Event, where decision.Where) {
 	if p.known == nil || !ev.Classified || ev.Workflow == "" || p.known[ev.Workflow] {
 		return
 	}
@@ -237,7 +221,7 @@ func (u *unknownWorkflows) check(p *decisionProcessor, attrs pcommon.Map, ev *de
 		attrs.PutBool(conventions.DecisionWorkflowUnknown, true)
 		u.tagged++
 	case UnknownWorkflowsRefuse:
-		u.refused.Add(where+": %s \"%s\"", append(at, conventions.DecisionWorkflow, ev.Workflow)...)
+		u.refused.Add("%s: %s \"%s\"", where, conventions.DecisionWorkflow, ev.Workflow)
 	}
 }
 
