@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,13 +105,7 @@ func TestAlertmanagerInhibitsWhatOneCauseExplains(t *testing.T) {
 	defer cancel()
 	_, err = am.Client().Alert.PostAlerts(alert.NewPostAlertsParamsWithContext(ctx).WithAlerts(alerts))
 	require.NoError(t, err)
-	got, err := am.Alerts()
-	require.NoError(t, err)
-	inhibited := map[string]bool{}
-	for _, a := range got {
-		inhibited[a.Labels["alertname"]+"/"+a.Labels["workflow"]] = len(a.Status.InhibitedBy) > 0
-	}
-	assert.Equal(t, map[string]bool{
+	want := map[string]bool{
 		"DecisionWorkflowSilent/claims-triage":  false,
 		"DecisionLayerSilent/claims-triage":     true,
 		"DecisionSourceStale/claims-triage":     true,
@@ -118,7 +113,20 @@ func TestAlertmanagerInhibitsWhatOneCauseExplains(t *testing.T) {
 		"DecisionSourceStale/loan-underwriting": false, // another workflow still decides
 		"DecisionStoreUnavailable/":             false,
 		"DecisionRuleFailing/loan-underwriting": true,
-	}, inhibited)
+	}
+	// Alertmanager's inhibitor takes posted alerts in asynchronously: an
+	// alert read back at once may not be marked yet.
+	var inhibited map[string]bool
+	ok := assert.Eventually(t, func() bool {
+		got, err := am.Alerts()
+		require.NoError(t, err)
+		inhibited = map[string]bool{}
+		for _, a := range got {
+			inhibited[a.Labels["alertname"]+"/"+a.Labels["workflow"]] = len(a.Status.InhibitedBy) > 0
+		}
+		return maps.Equal(want, inhibited)
+	}, 10*time.Second, 100*time.Millisecond)
+	assert.True(t, ok && maps.Equal(want, inhibited), "inhibited: %v, want %v", inhibited, want)
 }
 
 func TestRepoRoot(t *testing.T) {
