@@ -88,7 +88,7 @@ receivers:
   decisionevents:
     endpoint: 127.0.0.1:%d
 exporters:
-  alertmanager:
+  decisionalertmanager:
     resend_interval: 5s
     ends_at_ahead: 1m
 service:

@@ -121,10 +121,10 @@ func collectorConfig(t *testing.T, dir, clickhouseAddr, db string, evaluator boo
       exporters: [debug]`
 		if alertmanager != "" {
 			exporters = fmt.Sprintf(`
-  alertmanager:
+  decisionalertmanager:
     endpoints: [%q]
     resend_interval: 1m`, alertmanager)
-			alerts = strings.Replace(alerts, "[debug]", "[alertmanager]", 1)
+			alerts = strings.Replace(alerts, "[debug]", "[decisionalertmanager]", 1)
 		}
 	}
 	cfg := fmt.Sprintf(`
@@ -436,4 +436,21 @@ func assertStoredOnce(t *testing.T, addr, db string, want uint64, hint string) {
 	distinct, raw = storedCounts(t, addr, db)
 	assert.Equal(t, want, distinct)
 	assert.Equal(t, want, raw, "no event stored twice")
+}
+
+// A configuration written before the Alertmanager exporter's type was
+// renamed (alertmanager, now decisionalertmanager) still loads in this
+// distribution.
+func TestOldAlertmanagerExporterTypeStillLoads(t *testing.T) {
+	t.Chdir(filepath.Join("..", ".."))
+	b, err := os.ReadFile(filepath.Join("deploy", "local", "collector.yaml"))
+	require.NoError(t, err)
+	old := strings.ReplaceAll(string(b), "decisionalertmanager", "alertmanager")
+	require.NotContains(t, old, "decisionalertmanager")
+	path := filepath.Join(t.TempDir(), "collector-0.2.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(old), 0o600))
+	cmd := otelcol.NewCommand(settings())
+	cmd.SetArgs([]string{"validate", "--config", path})
+	cmd.SetOut(&bytes.Buffer{})
+	require.NoError(t, cmd.Execute())
 }

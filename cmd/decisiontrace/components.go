@@ -48,7 +48,7 @@ func components() (otelcol.Factories, error) {
 	f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
 		debugexporter.NewFactory(),
 		decisionstoreexporter.NewFactory(),
-		alertmanagerexporter.NewFactory(),
+		alertmanagerexporter.NewFactoryWithDeprecatedType(),
 	)
 	errs = errors.Join(errs, err)
 	f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](

@@ -10,17 +10,30 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/xexporter"
 
 	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter/internal/metadata"
 )
 
-// NewFactory returns the alertmanager exporter factory.
+// DeprecatedType is the type this exporter had before version 0.3, when
+// it took the name of contrib's Alertmanager exporter (which turns span
+// events into alerts), so that no distribution could hold both.
+var DeprecatedType = component.MustNewType("alertmanager")
+
+// NewFactory returns the decisionalertmanager exporter factory, for a
+// distribution of any components (contrib's alertmanager exporter too).
 func NewFactory() exporter.Factory {
-	return exporter.NewFactory(
-		metadata.Type,
-		createDefaultConfig,
-		exporter.WithLogs(createLogs, metadata.LogsStability),
-	)
+	return xexporter.NewFactory(metadata.Type, createDefaultConfig,
+		xexporter.WithLogs(createLogs, metadata.LogsStability))
+}
+
+// NewFactoryWithDeprecatedType is NewFactory that also answers to the old
+// type, alertmanager, logging that it is deprecated: decisiontrace's own
+// distribution uses it, so configurations written for 0.2 still load.
+func NewFactoryWithDeprecatedType() exporter.Factory {
+	return xexporter.NewFactory(metadata.Type, createDefaultConfig,
+		xexporter.WithLogs(createLogs, metadata.LogsStability),
+		xexporter.WithDeprecatedTypeAlias(DeprecatedType))
 }
 
 func createDefaultConfig() component.Config {

@@ -18,7 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 )
 
-var typ = component.MustNewType("alertmanager")
+var typ = component.MustNewType("decisionalertmanager")
 
 func TestComponentFactoryType(t *testing.T) {
 	require.Equal(t, typ, NewFactory().Type())

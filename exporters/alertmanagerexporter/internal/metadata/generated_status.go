@@ -2,7 +2,7 @@
 // not served by the module proxy this project builds from; keep in step by hand.
 
 // Package metadata contains the status and build information for the
-// alertmanager exporter.
+// decisionalertmanager exporter.
 package metadata
 
 import (
@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	Type      = component.MustNewType("alertmanager")
+	Type      = component.MustNewType("decisionalertmanager")
 	ScopeName = "github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter"
 )
 
