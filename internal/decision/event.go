@@ -234,6 +234,16 @@ func inferLayer(ev *Event) string {
 	return ""
 }
 
+// ImpliedEvent is the event of a record that names none, "" when it
+// implies none: a GenAI span or a model-layer span is the model's output,
+// which is what GenAI instrumentation records.
+func (ev *Event) ImpliedEvent(span bool) string {
+	if ev.Event == "" && span && ev.Layer == conventions.LayerModel {
+		return conventions.EventModelOutput
+	}
+	return ""
+}
+
 func (ev *Event) fail(key, format string, args ...any) {
 	ev.ParseErrors = append(ev.ParseErrors, ParseError{Key: key, Reason: fmt.Sprintf(format, args...)})
 }
@@ -385,14 +395,14 @@ func timestamp(ev *Event, k string, v pcommon.Value, recordTime time.Time) *time
 		}
 		t = p
 	case pcommon.ValueTypeInt:
-		t = epoch(v.Int())
+		t = Epoch(v.Int())
 	case pcommon.ValueTypeDouble:
 		d := v.Double()
 		if math.IsNaN(d) || math.IsInf(d, 0) || d < 0 || d > math.MaxInt64 {
 			ev.fail(k, "%v is not a Unix time", d)
 			return nil
 		}
-		t = epoch(int64(d))
+		t = Epoch(int64(d))
 	default:
 		ev.fail(k, "expected an RFC 3339 string or Unix time, got %s", v.Type())
 		return nil
@@ -409,7 +419,11 @@ func timestamp(ev *Event, k string, v pcommon.Value, recordTime time.Time) *time
 	return &t
 }
 
-func epoch(n int64) time.Time {
+// Epoch reads a Unix time whose unit producers leave implicit from its
+// magnitude: seconds, milliseconds, microseconds or nanoseconds, each
+// read as such up to 10^11 seconds (the year 5138). The decision-events
+// endpoint's time and every as_of read the same.
+func Epoch(n int64) time.Time {
 	switch a := n; {
 	case a < 1e11:
 		return time.Unix(n, 0)

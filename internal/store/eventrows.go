@@ -276,8 +276,8 @@ func (b *builder) add(r *Events, rec *record) {
 		r.unclassifiedStored++
 		ev.Layer = conventions.LayerUnclassified
 	}
-	if ev.Event == "" && ev.Layer == conventions.LayerModel && rec.signal == "span" {
-		ev.Event = conventions.EventModelOutput
+	if e := ev.ImpliedEvent(rec.signal == "span"); e != "" {
+		ev.Event = e
 	}
 
 	r.time = append(r.time, rec.time)

@@ -248,10 +248,8 @@ func (p *decisionProcessor) classify(ctx context.Context, attrs pcommon.Map, at 
 	if _, ok := attrs.Get(conventions.DecisionLayer); !ok && ev.Layer != "" {
 		attrs.PutStr(conventions.DecisionLayer, ev.Layer)
 	}
-	// A GenAI span or a model-layer span that names no event is the model's
-	// output: that is what GenAI instrumentation records.
-	if ev.Event == "" && ev.Layer == conventions.LayerModel && span {
-		attrs.PutStr(conventions.DecisionEvent, conventions.EventModelOutput)
+	if e := ev.ImpliedEvent(span); e != "" {
+		attrs.PutStr(conventions.DecisionEvent, e)
 	}
 	// Without any alias map there is nothing to reconcile against, and
 	// marking every identifier unresolved would only be noise.

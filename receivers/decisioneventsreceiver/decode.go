@@ -520,7 +520,7 @@ func parseTimeString(s []byte) (time.Time, string) {
 
 func parseTimeNumber(num []byte) (time.Time, string) {
 	if i, err := strconv.ParseInt(string(num), 10, 64); err == nil && i >= 0 {
-		return epoch(i), ""
+		return decision.Epoch(i), ""
 	}
 	f, err := strconv.ParseFloat(string(num), 64)
 	if err != nil || f < 0 || f >= 1e11 {
@@ -798,20 +798,6 @@ func setNumber(dst pcommon.Value, num []byte) string {
 	}
 	dst.SetDouble(f)
 	return ""
-}
-
-// epoch reads the unit from the magnitude, as internal/decision does for
-// as_of.
-func epoch(n int64) time.Time {
-	switch {
-	case n < 1e11:
-		return time.Unix(n, 0)
-	case n < 1e14:
-		return time.UnixMilli(n)
-	case n < 1e17:
-		return time.UnixMicro(n)
-	}
-	return time.Unix(0, n)
 }
 
 // clip keeps an echoed value short in an error message.
