@@ -10,6 +10,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/decisiontrace/decisiontrace/internal/alerting"
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
@@ -310,15 +311,9 @@ func sortedSeconds(m map[string]contract.Duration) ([]string, []float64) {
 	return names, secs
 }
 
-// Sample is one row of a rule's result: its labels and value.
-type Sample struct {
-	Labels map[string]string
-	Value  float64
-}
-
 // Run executes the rule's query and returns its rows. String columns
 // become labels; the column named value is the value.
-func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string, now time.Time) ([]Sample, error) {
+func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string, now time.Time) ([]alerting.Sample, error) {
 	q, args := r.Query(db)
 	q, args = bindNow(q, args, now)
 	rows, err := conn.Query(ctx, q, args...)
@@ -337,7 +332,7 @@ func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string, now time.Ti
 		return nil, fmt.Errorf("rule %s: the query returns no column named value", r.Alert)
 	}
 	workflowAt := slices.Index(cols, "workflow")
-	var out []Sample
+	var out []alerting.Sample
 	for rows.Next() {
 		dest := make([]any, len(cols))
 		strs := make([]string, len(cols))
@@ -352,7 +347,7 @@ func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string, now time.Ti
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("rule %s: label columns must be String and value Float64: %w", r.Alert, err)
 		}
-		s := Sample{Labels: make(map[string]string, len(cols)+len(r.Labels)+1), Value: value}
+		s := alerting.Sample{Labels: make(map[string]string, len(cols)+len(r.Labels)+1), Value: value}
 		for k, v := range r.Labels {
 			s.Labels[k] = v
 		}
@@ -536,7 +531,7 @@ func (r *Rule) Examples(ctx context.Context, conn driver.Conn, db string, now ti
 // Eval runs one evaluation of the rule at now, as the evaluator does: the
 // rule's query, then, when nothing matched, whether its signals exist at
 // all. hasData false means no data, which must not resolve anything.
-func (r *Rule) Eval(ctx context.Context, conn driver.Conn, db string, now time.Time) (samples []Sample, hasData bool, err error) {
+func (r *Rule) Eval(ctx context.Context, conn driver.Conn, db string, now time.Time) (samples []alerting.Sample, hasData bool, err error) {
 	samples, err = r.Run(ctx, conn, db, now)
 	if err != nil || len(samples) > 0 {
 		return samples, err == nil, err

@@ -15,6 +15,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/decisiontrace/decisiontrace/internal/alerting"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/strictyaml"
 )
@@ -43,7 +44,7 @@ var kinds = []Kind{KindSourceStaleness, KindQueueDepth, KindQueueGrowth, KindOve
 // WithoutSilent drops the samples of the workflows in silent: while a
 // workflow makes no decisions, the kinds HeldBackBySilence report nothing
 // for it.
-func WithoutSilent(samples []Sample, silent map[string]bool) []Sample {
+func WithoutSilent(samples []alerting.Sample, silent map[string]bool) []alerting.Sample {
 	if len(silent) == 0 {
 		return samples
 	}

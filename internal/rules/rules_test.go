@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/decisiontrace/decisiontrace/internal/alerting"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/storetest"
@@ -114,7 +115,7 @@ func (s *store) add(t *testing.T, ago time.Duration, attrs map[string]any) {
 	s.WriteEvents(t, e)
 }
 
-func labelsOf(samples []Sample, keys ...string) []string {
+func labelsOf(samples []alerting.Sample, keys ...string) []string {
 	var out []string
 	for _, s := range samples {
 		var parts []string
@@ -127,7 +128,7 @@ func labelsOf(samples []Sample, keys ...string) []string {
 	return out
 }
 
-func (s *store) run(t *testing.T, r Rule) []Sample {
+func (s *store) run(t *testing.T, r Rule) []alerting.Sample {
 	t.Helper()
 	// These tests are about what the queries find; which workflows a
 	// rule alerts for is TestRulesAlertOnlyForKnownWorkflows'.
@@ -402,7 +403,7 @@ func kindRules() []Rule {
 func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 	s := newStore(t)
 	kindScenario(t, s)
-	got := map[string][]Sample{}
+	got := map[string][]alerting.Sample{}
 	for _, r := range kindRules() {
 		got[r.Alert] = s.run(t, r)
 	}

@@ -407,11 +407,7 @@ func runTest(ctx context.Context, env Env, ruleset []*rules.Rule, contracts map[
 				if ruleset[i].Kind.HeldBackBySilence() {
 					samples = rules.WithoutSilent(samples, silent)
 				}
-				smp := make([]alerting.Sample, len(samples))
-				for j := range samples {
-					smp[j] = alerting.Sample{Labels: samples[j].Labels, Value: samples[j].Value}
-				}
-				machines[i].Eval(now, smp)
+				machines[i].Eval(now, samples)
 				if first {
 					for wf := range machines[i].FiringValues("workflow") {
 						silent[wf] = true
@@ -449,7 +445,7 @@ func runTest(ctx context.Context, env Env, ruleset []*rules.Rule, contracts map[
 const evalConcurrency = 4
 
 type evalResult struct {
-	samples []rules.Sample
+	samples []alerting.Sample
 	has     bool
 	err     error
 }

@@ -409,7 +409,7 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 			if rl.Kind.HeldBackBySilence() {
 				samples = rules.WithoutSilent(samples, held)
 			}
-			changed = ev.machine.Eval(now, toSamples(samples))
+			changed = ev.machine.Eval(now, samples)
 			if rl.Kind == rules.KindWorkflowSilence {
 				r.silent[ruleKey(rl)] = ev.machine.FiringValues("workflow")
 			}
@@ -593,14 +593,6 @@ func selfSummary(alert, rule string) string {
 		return "the query of rule " + rule + " fails; its alerts keep their last state"
 	}
 	return "rule " + rule + " has no data: the signals it is computed from have stopped"
-}
-
-func toSamples(s []rules.Sample) []alerting.Sample {
-	out := make([]alerting.Sample, len(s))
-	for i := range s {
-		out[i] = alerting.Sample{Labels: s[i].Labels, Value: s[i].Value}
-	}
-	return out
 }
 
 // record is an alert state change on its way out.
