@@ -392,6 +392,24 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 	return out, errors.Join(errs...)
 }
 
+// Key tells rules apart: contract rules share names across workflows, so
+// a rule is its alert name and labels ("Alert,k=v,..." with the labels
+// sorted). The evaluator stores alert state under it, so the format is
+// part of the store: changing it would orphan every firing alert's state.
+func (r *Rule) Key() string {
+	keys := make([]string, 0, len(r.Labels))
+	for k := range r.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(r.Alert)
+	for _, k := range keys {
+		b.WriteString("," + k + "=" + r.Labels[k])
+	}
+	return b.String()
+}
+
 // Alerts reports whether the rule alerts for a workflow name found in the
 // data: any, when the rule filters on one workflow (the query only finds
 // that one) or says any_workflow; else only those with a contract or
@@ -444,12 +462,7 @@ func Load(ruleFiles, contractFiles []string, contractInterval time.Duration) ([]
 	where := map[string]string{}
 	add := func(g Group, at string) {
 		for _, r := range g.Rules {
-			keys := make([]string, 0, len(r.Labels))
-			for k := range r.Labels {
-				keys = append(keys, k+"="+r.Labels[k])
-			}
-			sort.Strings(keys)
-			key := r.Alert + "{" + strings.Join(keys, ",") + "}"
+			key := r.Key()
 			if prev, ok := where[key]; ok {
 				errs = append(errs, fmt.Errorf("%s: rule %s: defined twice with the same labels (also in %s)", at, r.Alert, prev))
 			}

@@ -656,3 +656,11 @@ groups:
 r.yaml: group g: rule B: any_workflow: set either workflows or any_workflow
 r.yaml: group g: rule C: workflows[0]: empty`)
 }
+
+// Alert state is stored under a rule's key: its format must not change,
+// or an upgraded evaluator would not find the alerts it had firing.
+func TestRuleKeyIsTheStoredFormat(t *testing.T) {
+	r := Rule{Alert: "DecisionSourceStale", Labels: map[string]string{"workflow": "claims-triage", "team": "claims", "severity": "page"}}
+	assert.Equal(t, "DecisionSourceStale,severity=page,team=claims,workflow=claims-triage", r.Key())
+	assert.Equal(t, "Bare", (&Rule{Alert: "Bare"}).Key())
+}

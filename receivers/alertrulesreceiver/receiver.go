@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sort"
 	"strings"
 	"sync"
 	"text/template"
@@ -69,7 +68,7 @@ func newEvaluated(rl *rules.Rule) *evaluated {
 }
 
 // selfKey is the persisted key of the evaluator's own alert about a rule.
-func selfKey(alertname string, rl *rules.Rule) string { return alertname + "," + ruleKey(rl) }
+func selfKey(alertname string, rl *rules.Rule) string { return alertname + "," + rl.Key() }
 
 type alertReceiver struct {
 	cfg    *Config
@@ -132,7 +131,7 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alert
 		persisted: map[string]map[uint64]bool{}}
 	for _, g := range groups {
 		for _, rl := range g.rules {
-			r.byRule[ruleKey(rl)] = newEvaluated(rl)
+			r.byRule[rl.Key()] = newEvaluated(rl)
 		}
 	}
 	meter := set.MeterProvider.Meter(metadata.ScopeName)
@@ -162,21 +161,6 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alert
 		metric.WithDescription("Time of the last verdict refresh (judging the decisions whose verdict may have changed); above verdict_refresh_interval, verdicts fall behind."), metric.WithUnit("s"))
 	errs = append(errs, err)
 	return r, errors.Join(errs...)
-}
-
-// ruleKey tells rules apart: contract rules share names across workflows.
-func ruleKey(rl *rules.Rule) string {
-	keys := make([]string, 0, len(rl.Labels))
-	for k := range rl.Labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(rl.Alert)
-	for _, k := range keys {
-		b.WriteString("," + k + "=" + rl.Labels[k])
-	}
-	return b.String()
 }
 
 func dashboardTemplate(s string) (*template.Template, error) {
@@ -381,7 +365,7 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		if ctx.Err() != nil {
 			return
 		}
-		ev := r.byRule[ruleKey(rl)]
+		ev := r.byRule[rl.Key()]
 		result := "ok"
 		ruleStarted := time.Now()
 		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
@@ -411,7 +395,7 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 			}
 			changed = ev.machine.Eval(now, samples)
 			if rl.Kind == rules.KindWorkflowSilence {
-				r.silent[ruleKey(rl)] = ev.machine.FiringValues("workflow")
+				r.silent[rl.Key()] = ev.machine.FiringValues("workflow")
 			}
 		}
 		self := r.selfLabels(rl, ruleFailingAlert)

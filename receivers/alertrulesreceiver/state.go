@@ -114,7 +114,7 @@ FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 		firing = append(firing, rec)
 		if ra.alert.Labels["alertname"] == ra.rule.Alert {
 			r.mu.Lock()
-			r.byRule[ruleKey(ra.rule)].remember(rec)
+			r.byRule[ra.rule.Key()].remember(rec)
 			r.mu.Unlock()
 		}
 	}
@@ -228,8 +228,8 @@ func (r *alertReceiver) persist(ctx context.Context, g group, now time.Time, rec
 	}
 	var rowsOut []row
 	for _, rl := range g.rules {
-		ev := r.byRule[ruleKey(rl)]
-		for key, m := range map[string]*alerting.Machine{ruleKey(rl): ev.machine,
+		ev := r.byRule[rl.Key()]
+		for key, m := range map[string]*alerting.Machine{rl.Key(): ev.machine,
 			selfKey(ruleFailingAlert, rl): ev.failing, selfKey(ruleNoDataAlert, rl): ev.noData} {
 			for _, a := range m.Active() {
 				rowsOut = append(rowsOut, row{key, a})
@@ -312,7 +312,7 @@ func (r *alertReceiver) persist(ctx context.Context, g group, now time.Time, rec
 // rules, and the evaluator's own alerts about them.
 func (r *alertReceiver) inGroup(g group, key string) bool {
 	for _, rl := range g.rules {
-		if key == ruleKey(rl) || key == selfKey(ruleFailingAlert, rl) || key == selfKey(ruleNoDataAlert, rl) {
+		if key == rl.Key() || key == selfKey(ruleFailingAlert, rl) || key == selfKey(ruleNoDataAlert, rl) {
 			return true
 		}
 	}
