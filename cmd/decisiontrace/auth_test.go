@@ -33,7 +33,7 @@ import (
 func TestIntegrationIngestRequiresTheBearerToken(t *testing.T) {
 	dir := t.TempDir()
 	addr := testenv.ClickHouse(t)
-	db := randomDB("dt_auth")
+	db := testenv.Database(t, addr, "dt_auth")
 	s := storeOf(t, addr, db)
 	token := filepath.Join(dir, "token")
 	require.NoError(t, os.WriteFile(token, []byte("s3cret-token\n"), 0o600))

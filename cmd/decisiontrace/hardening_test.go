@@ -50,7 +50,7 @@ func nested(m pcommon.Map, key string, depth int) {
 // valid record beside it.
 func TestIntegrationDeeplyNestedAttributesAreStored(t *testing.T) {
 	addr := testenv.ClickHouse(t)
-	db := randomDB("dt_deep")
+	db := testenv.Database(t, addr, "dt_deep")
 	s := storeOf(t, addr, db)
 	env := collectorConfig(t, t.TempDir(), addr, db, false, "")
 	runCollector(t, env.configPath)

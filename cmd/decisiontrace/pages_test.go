@@ -29,7 +29,7 @@ import (
 // nothing else fires.
 func TestIntegrationTrafficPauseIsOnePageThroughTheCollector(t *testing.T) {
 	addr := testenv.ClickHouse(t)
-	db := randomDB("dt_pause")
+	db := testenv.Database(t, addr, "dt_pause")
 	s := storeOf(t, addr, db)
 	am, hook := amtest.StartNotifying(t)
 	env := collectorConfig(t, t.TempDir(), addr, db, true, am.URL())

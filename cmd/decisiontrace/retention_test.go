@@ -28,7 +28,7 @@ import (
 // is kept at the time it was observed or received.
 func TestIntegrationRecordsOutsideTheRetentionAreRefused(t *testing.T) {
 	addr := testenv.ClickHouse(t)
-	db := randomDB("dt_retention")
+	db := testenv.Database(t, addr, "dt_retention")
 	s := storeOf(t, addr, db)
 	dir := t.TempDir()
 	env := writeConfig(t, dir, addr, db)

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/http"
@@ -16,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -45,12 +42,6 @@ func verdictCollector(t *testing.T, dir, addr, db string) collectorEnv {
 	return collectorConfig(t, dir, addr, db, true, "")
 }
 
-func randomDB(prefix string) string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return prefix + "_" + hex.EncodeToString(b[:])
-}
-
 func send(t *testing.T, port int, ld plog.Logs) {
 	t.Helper()
 	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
@@ -72,14 +63,7 @@ func logCount(reqs []request) int {
 // storeOf opens the database a test's collectors write.
 func storeOf(t *testing.T, addr, db string) *store.Store {
 	t.Helper()
-	user, pass := testenv.ClickHouseAuth()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" SYNC")
-		_ = conn.Close()
-	})
-	return store.New(conn, db, store.Layout{})
+	return store.New(testenv.Conn(t, addr), db, store.Layout{})
 }
 
 // settle waits until the store holds n distinct events and no insert into
@@ -161,7 +145,7 @@ func TestIntegrationLateContextThroughTheCollector(t *testing.T) {
 // arrivals, and at the end against what the generator knows.
 func lateContext(t *testing.T, absent float64, checkEvery time.Duration) *store.Store {
 	addr := testenv.ClickHouse(t)
-	db := randomDB("dt_late")
+	db := testenv.Database(t, addr, "dt_late")
 	s := storeOf(t, addr, db)
 	env := verdictCollector(t, t.TempDir(), addr, db)
 	runCollector(t, env.configPath)
@@ -218,7 +202,7 @@ func lateContext(t *testing.T, absent float64, checkEvery time.Duration) *store.
 // inserts.)
 func TestIntegrationKilledCollectorJudgesRight(t *testing.T) {
 	addr := testenv.ClickHouse(t)
-	db := randomDB("dt_kill")
+	db := testenv.Database(t, addr, "dt_kill")
 	s := storeOf(t, addr, db)
 	dir := t.TempDir()
 	// The collector is killed with ClickHouse up: through the proxy, so
@@ -283,7 +267,7 @@ func TestIntegrationTwoCollectorsAndResentRequestsJudgeAsOne(t *testing.T) {
 	n := logCount(reqs)
 
 	run := func(name string, collectors int, resend bool) *store.Store {
-		db := randomDB("dt_" + name)
+		db := testenv.Database(t, addr, "dt_"+name)
 		s := storeOf(t, addr, db)
 		var ports []int
 		var procs []*exec.Cmd

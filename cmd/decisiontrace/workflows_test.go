@@ -31,7 +31,7 @@ import (
 // same way whether they came over OTLP or the decision-events endpoint.
 func TestIntegrationOnlyKnownWorkflowsPage(t *testing.T) {
 	addr := testenv.ClickHouse(t)
-	db := randomDB("dt_known")
+	db := testenv.Database(t, addr, "dt_known")
 	s := storeOf(t, addr, db)
 	am, hook := amtest.StartNotifying(t)
 	dir := t.TempDir()

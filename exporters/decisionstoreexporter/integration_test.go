@@ -2,8 +2,6 @@ package decisionstoreexporter
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -44,9 +42,7 @@ func newHarness(t *testing.T, mut func(*Config)) *harness {
 	t.Helper()
 	addr := testenv.ClickHouse(t)
 	user, pass := testenv.ClickHouseAuth()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	db := "dt_test_" + hex.EncodeToString(b[:])
+	db := testenv.Database(t, addr, "dt_test")
 
 	cfg := createDefaultConfig().(*Config)
 	cfg.Endpoint = "clickhouse://" + addr
@@ -64,11 +60,8 @@ func newHarness(t *testing.T, mut func(*Config)) *harness {
 	require.NoError(t, err)
 	require.NoError(t, exp.start(context.Background(), componenttest.NewNopHost()))
 
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
-	require.NoError(t, err)
+	conn := testenv.Conn(t, addr)
 	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" SYNC")
-		_ = conn.Close()
 		_ = exp.shutdown(context.Background())
 		_ = tel.Shutdown(context.Background())
 	})

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -39,13 +37,8 @@ func freshStore(t *testing.T, settings ...clickhouse.Settings) *Store {
 	}
 	conn, err := clickhouse.Open(opts)
 	require.NoError(t, err)
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	s := New(conn, "dt_store_"+hex.EncodeToString(b[:]), Layout{})
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+s.db+" SYNC")
-		_ = conn.Close()
-	})
+	t.Cleanup(func() { _ = conn.Close() })
+	s := New(conn, testenv.Database(t, addr, "dt_store"), Layout{})
 	_, _, err = s.Migrate(context.Background())
 	require.NoError(t, err)
 	return s

@@ -7,13 +7,10 @@ package storetest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -42,21 +39,10 @@ func New(t testing.TB, prefix string) *Store {
 // protocol), with the credentials of internal/testenv.
 func NewOn(t testing.TB, addr, prefix string) *Store {
 	t.Helper()
-	user, pass := testenv.ClickHouseAuth()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	s := &Store{Addr: addr, DB: prefix + "_" + hex.EncodeToString(b[:])}
-	var err error
-	s.Conn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
-	require.NoError(t, err)
+	s := &Store{Addr: addr, DB: testenv.Database(t, addr, prefix), Conn: testenv.Conn(t, addr)}
 	s.Store = store.New(s.Conn, s.DB, store.Layout{})
-	ctx := context.Background()
-	_, _, err = s.Migrate(ctx)
+	_, _, err := s.Migrate(context.Background())
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = s.Conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+s.DB+" SYNC")
-		_ = s.Conn.Close()
-	})
 	return s
 }
 

@@ -11,11 +11,16 @@ package testenv
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/decisiontrace/decisiontrace/internal/chlocal"
 )
@@ -158,4 +163,38 @@ func String() string {
 		return fmt.Sprintf("external ClickHouse at %s", addr)
 	}
 	return "embedded ClickHouse (internal/chlocal)"
+}
+
+// Conn opens a connection to the ClickHouse at addr (host:port of the
+// native protocol) with the tests' credentials; it is closed when the test
+// ends.
+func Conn(t testing.TB, addr string) driver.Conn {
+	t.Helper()
+	user, pass := ClickHouseAuth()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
+	if err != nil {
+		t.Fatalf("testenv: open %s: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// Database names a database of its own for a test, prefix_<random>, on the
+// ClickHouse at addr, and drops it with everything in it when the test
+// ends. It creates nothing: the test, or the component under test, does.
+func Database(t testing.TB, addr, prefix string) string {
+	t.Helper()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	db := prefix + "_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		user, pass := ClickHouseAuth()
+		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" SYNC")
+	})
+	return db
 }

@@ -2,14 +2,11 @@ package sourcefreshnessreceiver
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
@@ -149,15 +146,8 @@ func TestIntegrationClickHouseFreshness(t *testing.T) {
 	addr := testenv.ClickHouse(t)
 	user, pass := testenv.ClickHouseAuth()
 	ctx := context.Background()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	db := "dt_sf_test_" + hex.EncodeToString(b[:])
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" SYNC")
-		_ = conn.Close()
-	})
+	db := testenv.Database(t, addr, "dt_sf_test")
+	conn := testenv.Conn(t, addr)
 	require.NoError(t, conn.Exec(ctx, "CREATE DATABASE "+db))
 	require.NoError(t, conn.Exec(ctx, "CREATE TABLE "+db+".claims (id UInt64, ingested_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY id"))
 
