@@ -15,8 +15,8 @@ import (
 	"go.uber.org/goleak"
 
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
-	"github.com/decisiontrace/decisiontrace/internal/mariadbtest"
-	"github.com/decisiontrace/decisiontrace/internal/pgtest"
+	"github.com/decisiontrace/decisiontrace/receivers/sourcefreshnessreceiver/internal/mariadbtest"
+	"github.com/decisiontrace/decisiontrace/receivers/sourcefreshnessreceiver/internal/pgtest"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
 

@@ -2,7 +2,7 @@
 // Debian's mariadb-server-core and mariadb-client-core binaries (installed with apt-get when missing
 // and the tests run as root), a fresh data directory in a temporary
 // directory, listening on a free 127.0.0.1 port, root without a password. The
-// test may stop and start it again. It mirrors internal/pgtest.
+// test may stop and start it again. It mirrors pgtest beside it.
 //
 // The core packages rather than mariadb-server: the full package also
 // creates and starts a system service the tests do not want.
