@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,10 +27,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/decisiontrace/decisiontrace/internal/amlocal"
 	"github.com/decisiontrace/decisiontrace/internal/chlocal"
 )
-
-const alertmanagerBin = "/usr/bin/prometheus-alertmanager"
 
 var log zerolog.Logger
 
@@ -202,12 +200,12 @@ func fetch(args []string, out io.Writer) error {
 	if engine != "" {
 		return nil
 	}
-	if _, err := os.Stat(alertmanagerBin); err == nil {
-		log.Info().Str("path", alertmanagerBin).Msg("Alertmanager present")
+	if _, err := os.Stat(amlocal.Binary); err == nil {
+		log.Info().Str("path", amlocal.Binary).Msg("Alertmanager present")
 		return nil
 	}
 	if !install || os.Geteuid() != 0 {
-		log.Warn().Msgf("%s is missing: run `apt-get install -y prometheus-alertmanager` (as root, or dtlocal fetch --install)", alertmanagerBin)
+		log.Warn().Msgf("%s is missing: run `apt-get install -y prometheus-alertmanager` (as root, or dtlocal fetch --install)", amlocal.Binary)
 		return nil
 	}
 	log.Info().Msg("installing prometheus-alertmanager with apt-get")
@@ -300,14 +298,14 @@ func (s *stack) upClickHouse(ctx context.Context) error {
 func (s *stack) upAlertmanager(ctx context.Context) error {
 	if pid, ok := runningPID(s.amPIDFile(), isAlertmanager); ok {
 		s.fromState()
-		if err := waitHealthy(ctx, 10*time.Second, func(ctx context.Context) error { return amReady(ctx, s.amURL()) }); err != nil {
+		if err := waitHealthy(ctx, 10*time.Second, func(ctx context.Context) error { return amlocal.Ready(ctx, s.amURL()) }); err != nil {
 			return fmt.Errorf("Alertmanager (pid %d) is running but not ready: %v; see %s", pid, err, s.amLog())
 		}
 		log.Info().Int("pid", pid).Str("url", s.amURL()).Msg("Alertmanager already running")
 		return nil
 	}
-	if _, err := os.Stat(alertmanagerBin); err != nil {
-		return fmt.Errorf("%s is missing: run `apt-get install -y prometheus-alertmanager` (or `dtlocal fetch --install` as root)", alertmanagerBin)
+	if _, err := os.Stat(amlocal.Binary); err != nil {
+		return fmt.Errorf("%s is missing: run `apt-get install -y prometheus-alertmanager` (or `dtlocal fetch --install` as root)", amlocal.Binary)
 	}
 	cfg, err := s.alertmanagerConfig()
 	if err != nil {
@@ -318,14 +316,7 @@ func (s *stack) upAlertmanager(ctx context.Context) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(alertmanagerBin,
-		"--config.file="+cfg,
-		"--storage.path="+s.amDataDir(),
-		"--web.listen-address="+s.amAddr,
-		// An empty address turns gossip clustering off: one local instance,
-		// and no second port to collide with.
-		"--cluster.listen-address=",
-	)
+	cmd := amlocal.Command(cfg, s.amDataDir(), s.amAddr)
 	cmd.Dir = s.home
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -345,7 +336,7 @@ func (s *stack) upAlertmanager(ctx context.Context) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		err := amReady(ctx, s.amURL())
+		err := amlocal.Ready(ctx, s.amURL())
 		if err == nil {
 			break
 		}
@@ -465,29 +456,10 @@ func cmdStatus(args []string) error {
 		fmt.Printf("%-13s restarted %d time(s) after the engine crashed, last: %s (see %s)\n", "", len(r), r[len(r)-1], s.chLog())
 	}
 	report("Alertmanager", s.amPIDFile(), isAlertmanager,
-		func(ctx context.Context) error { return amReady(ctx, s.amURL()) }, s.amURL())
+		func(ctx context.Context) error { return amlocal.Ready(ctx, s.amURL()) }, s.amURL())
 	fmt.Printf("home: %s\n", s.home)
 	if !healthy {
 		return exitCode(1)
-	}
-	return nil
-}
-
-func amReady(ctx context.Context, base string) error {
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(cctx, http.MethodGet, base+"/-/ready", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /-/ready: %s", resp.Status)
 	}
 	return nil
 }

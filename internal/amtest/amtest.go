@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,11 +26,12 @@ import (
 	"github.com/prometheus/alertmanager/api/v2/client/alert"
 	"github.com/prometheus/alertmanager/api/v2/models"
 
+	"github.com/decisiontrace/decisiontrace/internal/amlocal"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
 
 // Binary is the Alertmanager the tests run.
-const Binary = "/usr/bin/prometheus-alertmanager"
+const Binary = amlocal.Binary
 
 // config has no notifier: alerts are only held, which is all the tests read.
 // group_wait and friends do not matter for GET /api/v2/alerts.
@@ -120,15 +120,9 @@ func (am *Alertmanager) start() {
 		am.t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(Binary,
-		"--config.file="+filepath.Join(am.dir, "alertmanager.yml"),
-		// Alertmanager keeps silences and the notification log here, not
-		// alerts: after Restart it holds no alert until one is sent again.
-		"--storage.path="+filepath.Join(am.dir, "data"),
-		"--web.listen-address="+am.addr,
-		// Gossip off: one instance per test, no second port to collide on.
-		"--cluster.listen-address=",
-	)
+	// After Restart it holds no alert until one is sent again: its
+	// storage keeps silences and the notification log, not alerts.
+	cmd := amlocal.Command(filepath.Join(am.dir, "alertmanager.yml"), filepath.Join(am.dir, "data"), am.addr)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		am.t.Fatal(err)
@@ -141,7 +135,7 @@ func (am *Alertmanager) start() {
 
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		err := ready(am.URL())
+		err := amlocal.Ready(context.Background(), am.URL())
 		if err == nil {
 			return
 		}
@@ -155,25 +149,6 @@ func (am *Alertmanager) start() {
 			am.t.Fatalf("Alertmanager not ready after 15s: %v\n%s", err, am.Log())
 		}
 	}
-}
-
-func ready(base string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/-/ready", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /-/ready: %s", resp.Status)
-	}
-	return nil
 }
 
 // Stop kills Alertmanager and waits for it to exit; the port is free
