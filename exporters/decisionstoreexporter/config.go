@@ -6,10 +6,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
-	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
@@ -33,20 +31,11 @@ type Config struct {
 	QueueConfig                  configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 	BackOffConfig                configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
 
-	// Endpoint is a ClickHouse DSN, e.g. clickhouse://host:9000 or
-	// https://host:8443 for the HTTP interface. Credentials in the DSN are
-	// allowed but username and password below are preferred, so they can come
-	// from ${env:...} or ${file:...}.
-	Endpoint string              `mapstructure:"endpoint"`
-	Username string              `mapstructure:"username"`
-	Password configopaque.String `mapstructure:"password"`
+	// The ClickHouse; connect_timeout also bounds the schema check at
+	// start.
+	chconn.ClientConfig `mapstructure:",squash"`
 	// Database is owned by decisiontrace: created and migrated at start.
 	Database string `mapstructure:"database"`
-	// TLS applies when set; for clickhouses:// or https:// DSNs the system
-	// roots are used when no CA is given.
-	TLS configoptional.Optional[configtls.ClientConfig] `mapstructure:"tls"`
-	// ConnectTimeout bounds dialing and the schema check at start.
-	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
 	// TTL is how long events are kept; 0 keeps them forever. A change is
 	// applied to the existing tables at the next start.
 	TTL time.Duration `mapstructure:"ttl"`
@@ -68,15 +57,9 @@ var _ component.Config = (*Config)(nil)
 
 // Validate checks the configuration without changing it.
 func (cfg *Config) Validate() error {
-	var errs []error
-	if err := chconn.ValidateEndpoint(cfg.Endpoint); err != nil {
-		errs = append(errs, fmt.Errorf("endpoint: %w", err))
-	}
+	errs := cfg.ClientConfig.Problems()
 	if !chconn.Identifier(cfg.Database) {
 		errs = append(errs, fmt.Errorf("database: %q is not a plain identifier (letters, digits, underscore; not starting with a digit)", cfg.Database))
-	}
-	if cfg.ConnectTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("connect_timeout: must be positive, got %s", cfg.ConnectTimeout))
 	}
 	if cfg.TTL < 0 {
 		errs = append(errs, fmt.Errorf("ttl: must not be negative, got %s", cfg.TTL))

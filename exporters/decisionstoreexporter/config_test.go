@@ -106,8 +106,8 @@ func TestValidate(t *testing.T) {
 			c.TTL = -time.Hour
 			c.Unclassified = "drop"
 		}), err: `endpoint: scheme "mysql" is not one of clickhouse, clickhouses, tcp, http, https` + "\n" +
-			`database: "dt-prod" is not a plain identifier (letters, digits, underscore; not starting with a digit)` + "\n" +
 			"connect_timeout: must be positive, got 0s\n" +
+			`database: "dt-prod" is not a plain identifier (letters, digits, underscore; not starting with a digit)` + "\n" +
 			"ttl: must not be negative, got -1h0m0s\n" +
 			`unclassified: "drop" is not one of store, refuse`},
 	}

@@ -211,10 +211,7 @@ func classify(err error) error {
 }
 
 func clientOptions(cfg *Config) (*clickhouse.Options, error) {
-	opts, err := chconn.Options(chconn.Settings{
-		Endpoint: cfg.Endpoint, Username: cfg.Username, Password: cfg.Password,
-		TLS: cfg.TLS, DialTimeout: cfg.ConnectTimeout,
-	})
+	opts, err := cfg.ClientConfig.Options()
 	if err != nil {
 		return nil, fmt.Errorf("decisionstore: %w", err)
 	}

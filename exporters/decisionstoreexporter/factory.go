@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter/internal/metadata"
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/internal/store"
 )
 
@@ -46,14 +47,13 @@ func createDefaultConfig() component.Config {
 	// Never give up on accepted data because ClickHouse is down for long.
 	retry.MaxElapsedTime = 0
 	return &Config{
-		TimeoutConfig:  exporterhelper.TimeoutConfig{Timeout: 10 * time.Second},
-		QueueConfig:    configoptional.Some(queue),
-		BackOffConfig:  retry,
-		Endpoint:       "clickhouse://127.0.0.1:9000",
-		Database:       "decisiontrace",
-		ConnectTimeout: 5 * time.Second,
-		TTL:            30 * 24 * time.Hour,
-		Unclassified:   UnclassifiedStore,
+		TimeoutConfig: exporterhelper.TimeoutConfig{Timeout: 10 * time.Second},
+		QueueConfig:   configoptional.Some(queue),
+		BackOffConfig: retry,
+		ClientConfig:  chconn.NewClientConfig(),
+		Database:      "decisiontrace",
+		TTL:           30 * 24 * time.Hour,
+		Unclassified:  UnclassifiedStore,
 	}
 }
 

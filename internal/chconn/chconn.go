@@ -129,3 +129,48 @@ func Redact(dsn string) string {
 	}
 	return u.Redacted()
 }
+
+// ClientConfig is how every component that talks to the decision store
+// names its ClickHouse, squashed into the component's configuration
+// (`mapstructure:",squash"`), so the same keys mean the same thing
+// everywhere: endpoint, username, password, tls, connect_timeout.
+type ClientConfig struct {
+	// Endpoint is a ClickHouse DSN, e.g. clickhouse://host:9000 or
+	// https://host:8443 for the HTTP interface. Credentials in the DSN are
+	// allowed, but username and password are preferred, so that they can
+	// come from ${env:...} or ${file:...}.
+	Endpoint string              `mapstructure:"endpoint"`
+	Username string              `mapstructure:"username"`
+	Password configopaque.String `mapstructure:"password"`
+	// TLS applies when set; for clickhouses:// or https:// DSNs the system
+	// roots are used when no CA is given.
+	TLS configoptional.Optional[configtls.ClientConfig] `mapstructure:"tls"`
+	// ConnectTimeout bounds dialing.
+	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
+}
+
+// DefaultConnectTimeout is every component's connect_timeout unless set.
+const DefaultConnectTimeout = 5 * time.Second
+
+// NewClientConfig is the default: the local ClickHouse's native port.
+func NewClientConfig() ClientConfig {
+	return ClientConfig{Endpoint: "clickhouse://127.0.0.1:9000", ConnectTimeout: DefaultConnectTimeout}
+}
+
+// Problems are what is wrong with the settings, each naming its key, for
+// the component's Validate to join with its own.
+func (c *ClientConfig) Problems() []error {
+	var errs []error
+	if err := ValidateEndpoint(c.Endpoint); err != nil {
+		errs = append(errs, fmt.Errorf("endpoint: %w", err))
+	}
+	if c.ConnectTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("connect_timeout: must be positive, got %s", c.ConnectTimeout))
+	}
+	return errs
+}
+
+// Options are the clickhouse-go options of the settings.
+func (c *ClientConfig) Options() (*clickhouse.Options, error) {
+	return Options(Settings{Endpoint: c.Endpoint, Username: c.Username, Password: c.Password, TLS: c.TLS, DialTimeout: c.ConnectTimeout})
+}

@@ -15,8 +15,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
-	"github.com/decisiontrace/decisiontrace/internal/chconn"
 )
 
 type aliasKey struct{ system, localID string }
@@ -157,8 +155,7 @@ func (a *aliases) reloadFiles() (bool, error) {
 
 func (a *aliases) readTable(ctx context.Context) (aliasMap, error) {
 	if a.conn == nil {
-		opts, err := chconn.Options(chconn.Settings{Endpoint: a.table.Endpoint, Username: a.table.Username,
-			Password: a.table.Password, TLS: a.table.TLS, DialTimeout: 5 * time.Second})
+		opts, err := a.table.ClientConfig.Options()
 		if err != nil {
 			return nil, err
 		}

@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/config/configtls"
 
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
@@ -102,10 +100,8 @@ type AliasesConfig struct {
 // AliasTableConfig names a ClickHouse table with the columns system,
 // local_id and canonical_id.
 type AliasTableConfig struct {
-	Endpoint string                                          `mapstructure:"endpoint"`
-	Username string                                          `mapstructure:"username"`
-	Password configopaque.String                             `mapstructure:"password"`
-	TLS      configoptional.Optional[configtls.ClientConfig] `mapstructure:"tls"`
+	// The ClickHouse: the same settings as the decisionstore exporter's.
+	chconn.ClientConfig `mapstructure:",squash"`
 	// Table is database.table.
 	Table string `mapstructure:"table"`
 
@@ -164,8 +160,8 @@ func (cfg *Config) Validate() error {
 		}
 	}
 	if t := cfg.Aliases.ClickHouse.Get(); t != nil {
-		if err := chconn.ValidateEndpoint(t.Endpoint); err != nil {
-			errs = append(errs, fmt.Errorf("aliases.clickhouse.endpoint: %w", err))
+		for _, err := range t.ClientConfig.Problems() {
+			errs = append(errs, fmt.Errorf("aliases.clickhouse.%w", err))
 		}
 		if _, _, ok := t.databaseTable(); !ok {
 			errs = append(errs, fmt.Errorf("aliases.clickhouse.table: %q is not database.table (plain identifiers)", t.Table))

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor/internal/metadata"
 )
 
@@ -22,6 +23,11 @@ func TestLoadConfig(t *testing.T) {
 	full := createDefaultConfig().(*Config)
 	full.Aliases.Files = []string{"testdata/aliases.csv"}
 	full.Aliases.ReloadInterval = 2 * time.Second
+	// The same ClickHouse settings as every component's, connect_timeout
+	// kept at its default.
+	table := AliasTableConfig{ClientConfig: chconn.NewClientConfig(), Table: "decisiontrace.entity_aliases"}
+	table.Endpoint, table.Username = "clickhouse://ch.example.internal:9000", "decisiontrace"
+	full.Aliases.ClickHouse = configoptional.Some(table)
 	full.QueueMetrics = []QueueMetric{{Metric: "rabbitmq.message.current", QueueFrom: "rabbitmq.queue.name",
 		Workflow: "claims-triage", Match: map[string]string{"state": "ready"}}}
 	full.UnknownWorkflows = UnknownWorkflowsTag
@@ -110,7 +116,7 @@ func TestValidate(t *testing.T) {
 			"queue_metrics[1]: set exactly one of queue and queue_from\n" +
 			"queue_metrics[2]: set exactly one of queue and queue_from"},
 		{"alias table", valid(func(c *Config) {
-			c.Aliases.ClickHouse = configoptional.Some(AliasTableConfig{Endpoint: "mysql://h", Table: "aliases; DROP TABLE x"})
+			c.Aliases.ClickHouse = configoptional.Some(AliasTableConfig{ClientConfig: chconn.ClientConfig{Endpoint: "mysql://h", ConnectTimeout: chconn.DefaultConnectTimeout}, Table: "aliases; DROP TABLE x"})
 		}), "aliases.clickhouse.endpoint: scheme \"mysql\" is not one of clickhouse, clickhouses, tcp, http, https\n" +
 			"aliases.clickhouse.table: \"aliases; DROP TABLE x\" is not database.table (plain identifiers)"},
 		{"broken and absent alias maps", valid(func(c *Config) {
@@ -124,7 +130,7 @@ func TestValidate(t *testing.T) {
 			c.KnownWorkflows.Contracts = []string{"testdata/broken/contract.yaml"}
 		}), "known_workflows.contracts: contract testdata/broken/contract.yaml: workflow: required"},
 		{"every error at once", valid(func(c *Config) {
-			c.Aliases.ClickHouse = configoptional.Some(AliasTableConfig{Endpoint: "clickhouse://h:9000", Table: "aliases"})
+			c.Aliases.ClickHouse = configoptional.Some(AliasTableConfig{ClientConfig: chconn.NewClientConfig(), Table: "aliases"})
 			c.Aliases.ReloadInterval = 0
 			c.QueueMetrics = []QueueMetric{{}}
 		}), "aliases.clickhouse.table: \"aliases\" is not database.table (plain identifiers)\n" +

@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor/internal/metadata"
 )
 
@@ -26,7 +28,9 @@ func NewFactory() processor.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Aliases:          AliasesConfig{ReloadInterval: 10 * time.Second},
+		Aliases: AliasesConfig{ReloadInterval: 10 * time.Second,
+			// Takes effect when aliases.clickhouse is set.
+			ClickHouse: configoptional.Default(AliasTableConfig{ClientConfig: chconn.NewClientConfig()})},
 		UnknownWorkflows: UnknownWorkflowsStore,
 	}
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/store"
 	"github.com/decisiontrace/decisiontrace/internal/storetest"
@@ -755,8 +756,9 @@ func TestIntegrationAliasTableChangeTakesEffectWithoutRestart(t *testing.T) {
 	require.NoError(t, admin.Exec(ctx, "INSERT INTO "+aliasDB+".entity_aliases VALUES ('crm', 'C-9', 'customer-9')"))
 
 	r := newStoreRig(t, func(c *Config) {
-		c.Aliases.ClickHouse = configoptional.Some(AliasTableConfig{
-			Endpoint: "clickhouse://" + addr, Username: user, Password: configopaque.String(pass), Table: aliasDB + ".entity_aliases"})
+		table := AliasTableConfig{ClientConfig: chconn.NewClientConfig(), Table: aliasDB + ".entity_aliases"}
+		table.Endpoint, table.Username, table.Password = "clickhouse://"+addr, user, configopaque.String(pass)
+		c.Aliases.ClickHouse = configoptional.Some(table)
 		c.Aliases.ReloadInterval = time.Hour // reloaded by hand below, as the loop would
 	})
 	instances.Lock()

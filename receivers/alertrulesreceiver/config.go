@@ -6,9 +6,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/config/configtls"
 
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
@@ -20,11 +18,8 @@ import (
 type Config struct {
 	// The decision store: the same ClickHouse settings as the decisionstore
 	// exporter's.
-	Endpoint string                                          `mapstructure:"endpoint"`
-	Username string                                          `mapstructure:"username"`
-	Password configopaque.String                             `mapstructure:"password"`
-	TLS      configoptional.Optional[configtls.ClientConfig] `mapstructure:"tls"`
-	Database string                                          `mapstructure:"database"`
+	chconn.ClientConfig `mapstructure:",squash"`
+	Database            string `mapstructure:"database"`
 	// Cluster is the store's clustered layout, as the decisionstore
 	// exporter's: the receiver migrates the schema too, and writes alert
 	// state through the Distributed tables. Unset: one server.
@@ -59,10 +54,7 @@ var _ component.Config = (*Config)(nil)
 // Validate checks the settings, the rule files and the contracts, so that
 // `decisiontrace validate` catches a broken rule before a deploy does.
 func (cfg *Config) Validate() error {
-	var errs []error
-	if err := chconn.ValidateEndpoint(cfg.Endpoint); err != nil {
-		errs = append(errs, fmt.Errorf("endpoint: %w", err))
-	}
+	errs := cfg.ClientConfig.Problems()
 	if !chconn.Identifier(cfg.Database) {
 		errs = append(errs, fmt.Errorf("database: %q is not a plain identifier", cfg.Database))
 	}

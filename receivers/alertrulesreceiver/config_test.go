@@ -26,6 +26,7 @@ func TestLoadConfig(t *testing.T) {
 	full.Endpoint = "clickhouses://ch.example.internal:9440"
 	full.Username = "decisiontrace"
 	full.Password = "${env:CLICKHOUSE_PASSWORD}"
+	full.ConnectTimeout = 2 * time.Second
 	full.Database = "dt_prod"
 	full.RuleFiles = []string{"testdata/rules/*.yaml"}
 	full.Contracts = []string{"testdata/contracts/claims-triage.yaml"}

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
 )
 
@@ -22,7 +23,7 @@ func NewFactory() receiver.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Endpoint:               "clickhouse://127.0.0.1:9000",
+		ClientConfig:           chconn.NewClientConfig(),
 		Database:               "decisiontrace",
 		ContractRulesInterval:  30 * time.Second,
 		VerdictRefreshInterval: 15 * time.Second,

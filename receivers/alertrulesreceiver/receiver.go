@@ -170,8 +170,7 @@ func dashboardTemplate(s string) (*template.Template, error) {
 // connect opens the ClickHouse connection; it does not wait for the
 // server, which may come up after the collector.
 func (r *alertReceiver) connect() error {
-	opts, err := chconn.Options(chconn.Settings{Endpoint: r.cfg.Endpoint, Username: r.cfg.Username, Password: r.cfg.Password,
-		TLS: r.cfg.TLS, DialTimeout: 5 * time.Second})
+	opts, err := r.cfg.ClientConfig.Options()
 	if err != nil {
 		return fmt.Errorf("alertrules: %w", err)
 	}

@@ -15,9 +15,9 @@ import (
 	"go.uber.org/goleak"
 
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/testenv"
 	"github.com/decisiontrace/decisiontrace/receivers/sourcefreshnessreceiver/internal/mariadbtest"
 	"github.com/decisiontrace/decisiontrace/receivers/sourcefreshnessreceiver/internal/pgtest"
-	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
 
 // The tests in this file poll real servers: a private PostgreSQL
