@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
@@ -135,7 +138,7 @@ func (r *rig) receiver(t *testing.T, sink *consumertest.LogsSink) receiver.Logs 
 }
 
 // start starts a receiver with cfg, its telemetry in r.tel.
-func (r *rig) start(t *testing.T, cfg *Config, sink *consumertest.LogsSink) receiver.Logs {
+func (r *rig) start(t *testing.T, cfg *Config, sink consumer.Logs) receiver.Logs {
 	t.Helper()
 	r.tel = componenttest.NewTelemetry()
 	t.Cleanup(func() { _ = r.tel.Shutdown(context.Background()) })
@@ -145,6 +148,49 @@ func (r *rig) start(t *testing.T, cfg *Config, sink *consumertest.LogsSink) rece
 	require.NoError(t, err)
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
 	return rcv
+}
+
+// refusing refuses the first n requests, as a pipeline whose exporter's
+// queue is full does, then passes them on.
+type refusing struct {
+	*consumertest.LogsSink
+	mu sync.Mutex
+	n  int
+}
+
+func (c *refusing) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	c.mu.Lock()
+	refuse := c.n > 0
+	c.n--
+	c.mu.Unlock()
+	if refuse {
+		return errors.New("sending queue is full")
+	}
+	return c.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+// A firing alert whose record the pipeline refused (the exporter's queue
+// full) is sent with the next round's records, not when it resolves.
+func TestIntegrationRefusedAlertRecordsAreSentAgain(t *testing.T) {
+	r := newRig(t)
+	r.depth(t, 480)
+	sink := &refusing{LogsSink: new(consumertest.LogsSink), n: 3}
+	cfg := r.config(t, `
+groups:
+  - name: q
+    interval: 200ms
+    rules:
+      - alert: ReviewQueueDeep
+        kind: queue_depth
+        workflow: claims-triage
+        max_depth: 400
+`)
+	rcv := r.start(t, cfg, sink)
+	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
+	require.Eventually(t, func() bool { return find(alerts(sink.LogsSink), "ReviewQueueDeep", "firing") != nil },
+		20*time.Second, 50*time.Millisecond, "the firing record refused three times is sent after")
+	fired := find(alerts(sink.LogsSink), "ReviewQueueDeep", "firing")
+	assert.Equal(t, 480.0, fired.value)
 }
 
 type alertRec struct {

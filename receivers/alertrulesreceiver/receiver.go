@@ -90,6 +90,12 @@ type alertReceiver struct {
 	// unsaved are DecisionStoreUnavailable's state changes not yet in
 	// alert_history: written by the first round that reaches the store.
 	unsaved []record
+	// unsentMu guards unsent: records the pipeline refused (the
+	// Alertmanager exporter's queue full, say), sent again, first, with
+	// the next records any group emits. A page refused once would
+	// otherwise wait for its alert to resolve.
+	unsentMu sync.Mutex
+	unsent   []record
 	// silent holds, per workflow-silence rule, the workflows it fires for:
 	// their silence, staleness and no-data alerts are held back.
 	silent map[string]map[string]bool
@@ -619,7 +625,15 @@ func (r *alertReceiver) dashboardURL(data rules.TemplateData) string {
 	return url.String()
 }
 
+// maxUnsent bounds the records kept for another try: past it the oldest
+// go, counted; the alerts still firing are re-sent by the exporter.
+const maxUnsent = 10000
+
 func (r *alertReceiver) emit(ctx context.Context, recs []record) {
+	r.unsentMu.Lock()
+	defer r.unsentMu.Unlock()
+	recs = append(r.unsent, recs...)
+	r.unsent = nil
 	if len(recs) == 0 {
 		return
 	}
@@ -657,7 +671,12 @@ func (r *alertReceiver) emit(ctx context.Context, recs []record) {
 		}
 	}
 	if err := r.next.ConsumeLogs(ctx, ld); err != nil {
-		r.logger.Warn("alert records refused by the pipeline", zap.Int("records", len(recs)), zap.Error(err))
+		if drop := len(recs) - maxUnsent; drop > 0 {
+			r.logger.Error("alert records refused by the pipeline too long; the oldest are dropped", zap.Int("dropped", drop))
+			recs = recs[drop:]
+		}
+		r.unsent = recs
+		r.logger.Warn("alert records refused by the pipeline; sent again with the next ones", zap.Int("records", len(recs)), zap.Error(err))
 	}
 }
 
