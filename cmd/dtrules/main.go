@@ -22,7 +22,7 @@ import (
 
 	"github.com/decisiontrace/decisiontrace/internal/chlocal"
 	"github.com/decisiontrace/decisiontrace/internal/rules"
-	"github.com/decisiontrace/decisiontrace/internal/ruletest"
+	"github.com/decisiontrace/decisiontrace/internal/ruleunit"
 )
 
 func main() {
@@ -55,7 +55,7 @@ func run(args []string, log zerolog.Logger) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	env := ruletest.Env{Addr: *addr, Username: os.Getenv("CLICKHOUSE_USER"), Password: os.Getenv("CLICKHOUSE_PASSWORD")}
+	env := ruleunit.Env{Addr: *addr, Username: os.Getenv("CLICKHOUSE_USER"), Password: os.Getenv("CLICKHOUSE_PASSWORD")}
 	if env.Addr == "" {
 		dir, err := os.MkdirTemp("", "dtrules-")
 		if err != nil {
@@ -73,13 +73,13 @@ func run(args []string, log zerolog.Logger) int {
 	}
 	ok := true
 	for _, f := range fs.Args() {
-		results, err := ruletest.Run(context.Background(), env, f)
+		results, err := ruleunit.Run(context.Background(), env, f)
 		if err != nil {
 			log.Error().Err(err).Str("file", f).Msg("cannot run")
 			ok = false
 			continue
 		}
-		out, passed := ruletest.Summary(results)
+		out, passed := ruleunit.Summary(results)
 		fmt.Printf("%s\n%s", f, out)
 		ok = ok && passed
 	}

@@ -1,4 +1,4 @@
-// Package ruletest runs rule unit tests the way `promtool test rules` does:
+// Package ruleunit runs rule unit tests the way `promtool test rules` does:
 // input events at times relative to a test's start, and the alerts
 // expected firing at given evaluation times, checked on a real ClickHouse.
 //
@@ -36,7 +36,7 @@
 // arrives_after later: late context, a batching log shipper, a backlog.
 // Annotations see the firing alert's example decisions (3, as the
 // receiver's default) and no dashboard URL.
-package ruletest
+package ruleunit
 
 import (
 	"context"
