@@ -191,6 +191,16 @@ groups:
 		20*time.Second, 50*time.Millisecond, "the firing record refused three times is sent after")
 	fired := find(alerts(sink.LogsSink), "ReviewQueueDeep", "firing")
 	assert.Equal(t, 480.0, fired.value)
+	// Reported as every receiver reports what it hands on.
+	for _, name := range []string{"otelcol_receiver_accepted_log_records", "otelcol_receiver_refused_log_records"} {
+		m, err := r.tel.GetMetric(name)
+		require.NoError(t, err, name)
+		var sum int64
+		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+			sum += dp.Value
+		}
+		assert.Positive(t, sum, name)
+	}
 }
 
 type alertRec struct {

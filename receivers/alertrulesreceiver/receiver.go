@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -96,6 +97,7 @@ type alertReceiver struct {
 	// otherwise wait for its alert to resolve.
 	unsentMu sync.Mutex
 	unsent   []record
+	obs      *receiverhelper.ObsReport
 	// silent holds, per workflow-silence rule, the workflows it fires for:
 	// their silence, staleness and no-data alerts are held back.
 	silent map[string]map[string]bool
@@ -139,6 +141,13 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alert
 		for _, rl := range g.rules {
 			r.byRule[rl.Key()] = newEvaluated(rl)
 		}
+	}
+	// Records accepted and refused by the pipeline, as every receiver
+	// reports them (otelcol_receiver_accepted_log_records, ...).
+	if r.obs, err = receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: set.ID, Transport: "clickhouse", ReceiverCreateSettings: set,
+	}); err != nil {
+		return nil, err
 	}
 	meter := set.MeterProvider.Meter(metadata.ScopeName)
 	var errs []error
@@ -670,7 +679,10 @@ func (r *alertReceiver) emit(ctx context.Context, recs []record) {
 			a.PutStr(conventions.AlertGeneratorURL, rec.generator)
 		}
 	}
-	if err := r.next.ConsumeLogs(ctx, ld); err != nil {
+	octx := r.obs.StartLogsOp(ctx)
+	err := r.next.ConsumeLogs(octx, ld)
+	r.obs.EndLogsOp(octx, metadata.Type.String(), len(recs), err)
+	if err != nil {
 		if drop := len(recs) - maxUnsent; drop > 0 {
 			r.logger.Error("alert records refused by the pipeline too long; the oldest are dropped", zap.Int("dropped", drop))
 			recs = recs[drop:]
