@@ -13,7 +13,6 @@ import (
 	"github.com/decisiontrace/decisiontrace/internal/alerting"
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
-	"github.com/decisiontrace/decisiontrace/internal/conventions"
 )
 
 // bindNow turns each {now} of a query into a bound parameter holding the
@@ -41,18 +40,6 @@ func bindNow(q string, args []any, now time.Time) (string, []any) {
 	return b.String(), out
 }
 
-// judgedIn selects the verdicts of the decisions taken in a rule's window
-// ({now} - ? seconds to {now}) whose context is known: pending ones are
-// left out of every verdict rate.
-const judgedIn = "decision_time >= {now} - toIntervalSecond(?) AND decision_time <= {now} AND context != '" + conventions.ContextPending + "'"
-
-// verdictCondition is the finding each verdict kind counts.
-var verdictCondition = map[Kind]string{
-	KindUnsupportedCertainty: "unsupported_certainty",
-	KindMissingContext:       "context = '" + conventions.ContextMissing + "'",
-	KindLowConfidence:        "confidence_low",
-}
-
 // Lookback bounds how far back the freshness, queue and silence kinds look
 // for the latest signal: a source or layer silent for longer has no data,
 // which the evaluator reports as such rather than as healthy.
@@ -66,234 +53,7 @@ const Lookback = 24 * time.Hour
 // db must be a plain identifier (the caller validates it); everything that
 // comes from configuration or data is a parameter.
 func (r *Rule) Query(db string) (string, []any) {
-	var where []string
-	var args []any
-	filter := func(col, v string) {
-		if v != "" {
-			where = append(where, col+" = ?")
-			args = append(args, v)
-		}
-	}
-	and := func() string {
-		if len(where) == 0 {
-			return ""
-		}
-		return " AND " + strings.Join(where, " AND ")
-	}
-	ev := db + ".events"
-	switch r.Kind {
-	case KindSourceStaleness:
-		filter("workflow", r.Workflow)
-		filter("source", r.Source)
-		names, budgets := sortedSeconds(r.Budgets)
-		if len(names) > 0 && r.MaxAge <= 0 {
-			// Budgets from a contract, and no general max_age: only the
-			// sources the contract budgets are judged.
-			where = append(where, "has(?, source)")
-			args = append(args, names)
-		}
-		// Staleness where it matters, in event time: how old the data the
-		// workflow's latest decision read was when it read it (read time
-		// - as_of), and how old the source was at its latest poll. A
-		// workflow that reads nothing in the window reads nothing stale,
-		// so a paused workflow pages no staleness; a poll says how fresh
-		// the source itself is, traffic or not, and a poller that stops
-		// is a silent data layer, not a stale source. Polls are read from
-		// source_polls, not from among the data layer's reads.
-		w := seconds(r.window())
-		q := `SELECT workflow, source, toFloat64(max(age_ms)) / 1000 AS value
-FROM (
-  SELECT workflow, source, argMax(dateDiff('millisecond', assumeNotNull(as_of), time), time) AS age_ms
-  FROM ` + ev + `
-  WHERE layer = 'data' AND event = 'context.read' AND source != '' AND as_of IS NOT NULL
-    AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
-  GROUP BY workflow, source
-  UNION ALL
-  SELECT workflow, source, argMax(dateDiff('millisecond', assumeNotNull(as_of), time), time) AS age_ms
-  FROM ` + db + `.source_polls
-  WHERE as_of IS NOT NULL AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
-  GROUP BY workflow, source
-)
-GROUP BY workflow, source
-HAVING value > transform(source, ?, ?, ?)`
-		out := append([]any{w}, args...)
-		out = append(out, w)
-		out = append(out, args...)
-		return q, append(out, names, budgets, float64(seconds(r.MaxAge)))
-	case KindQueueDepth, KindQueueGrowth:
-		filter("workflow", r.Workflow)
-		filter("queue", r.Queue)
-		value, window, limit := "toFloat64(argMax(queue_depth, time))", int64(Lookback/time.Second), r.MaxDepth
-		if r.Kind == KindQueueGrowth {
-			value, window, limit = "toFloat64(argMax(queue_depth, time) - argMin(queue_depth, time))", seconds(r.Window), r.MaxGrowth
-		}
-		q := `SELECT workflow, queue, ` + value + ` AS value
-FROM ` + ev + `
-WHERE layer = 'workflow' AND event = 'queue.depth' AND queue != '' AND queue_depth IS NOT NULL
-  AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
-GROUP BY workflow, queue
-HAVING value > ?`
-		return q, append(append([]any{window}, args...), float64(limit))
-	case KindOverrideRate:
-		filter("workflow", r.Workflow)
-		// Rates count decisions, each by its latest action in the window,
-		// so that a resent action (the same event stored twice) or a
-		// decision acted on twice changes no number.
-		// The subqueries' aliases differ from column names: ClickHouse
-		// resolves an alias before a column in WHERE.
-		// Decisions are told apart by a 64-bit hash of their ID: grouping
-		// on it instead of the string takes a third less time, and two of
-		// a million decisions collide with a chance under one in 10^7.
-		actions := `SELECT cityHash64(decision_id) AS d, any(workflow) AS wf, argMax(human_action, time) AS action
-  FROM ` + ev + `
-  WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND decision_id != ''
-    AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
-  GROUP BY d`
-		if !r.ByModel {
-			q := `SELECT wf AS workflow, countIf(action = 'overridden') / count() AS value
-FROM (
-  ` + actions + `
-)
-GROUP BY workflow
-HAVING count() >= ? AND value > ?`
-			return q, append(append([]any{seconds(r.Window)}, args...), r.MinCount, r.MaxRate)
-		}
-		// Human actions rarely carry the model version: it is the
-		// decision's model output's, which may precede the action by up to
-		// the lookback. Both sides count each decision once.
-		// The workflow filter applies to both sides: a decision's model
-		// output belongs to the same workflow, and the output side is the
-		// larger scan.
-		q := `SELECT h.wf AS workflow, o.mv AS model_version, countIf(h.action = 'overridden') / count() AS value
-FROM (
-  ` + actions + `
-) AS h
-INNER JOIN (
-  SELECT cityHash64(decision_id) AS d, argMin(model_version, time) AS mv
-  FROM ` + db + `.model_outputs
-  WHERE time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
-  GROUP BY d
-) AS o USING (d)
-GROUP BY workflow, model_version
-HAVING count() >= ? AND value > ?`
-		out := append([]any{seconds(r.Window)}, args...)
-		out = append(out, seconds(r.Window)+int64(Lookback/time.Second))
-		out = append(out, args...)
-		return q, append(out, r.MinCount, r.MaxRate)
-	case KindUnsupportedCertainty, KindMissingContext, KindLowConfidence:
-		filter("workflow", r.Workflow)
-		// Verdicts are derived by ClickHouse and kept in verdicts, one row
-		// per decision (FINAL: its latest judgment), counted by decision
-		// time. A pending decision (context that may still arrive) is in
-		// neither the numerator nor the denominator.
-		q := `SELECT workflow, countIf(` + verdictCondition[r.Kind] + `) / count() AS value
-FROM ` + db + `.verdicts FINAL
-WHERE ` + judgedIn + and() + `
-GROUP BY workflow
-HAVING count() >= ? AND value > ?`
-		return q, append(append([]any{seconds(r.Window)}, args...), r.MinCount, r.MaxRate)
-	case KindConfidenceDrift:
-		filter("workflow", r.Workflow)
-		w := seconds(r.Window)
-		// model_outputs holds each output once (FINAL), however often it
-		// was sent: a merge of sorted parts, where hashing every output's
-		// ID in events cost ten times more.
-		q := `SELECT workflow, abs(avgIf(confidence, time >= {now} - toIntervalSecond(?)) - avgIf(confidence, time < {now} - toIntervalSecond(?))) AS value
-FROM ` + db + `.model_outputs FINAL
-WHERE confidence IS NOT NULL AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + and() + `
-GROUP BY workflow
-HAVING countIf(time >= {now} - toIntervalSecond(?)) >= ? AND countIf(time < {now} - toIntervalSecond(?)) >= ? AND value > ?`
-		return q, append(append([]any{w, w, seconds(r.Baseline)}, args...), w, r.MinCount, w, r.MinCount, r.MaxDrift)
-	case KindLayerSilence:
-		filter("workflow", r.Workflow)
-		// A layer is silent when its latest signal trails the workflow's
-		// latest decision (model signal) by more than its lag, in event
-		// time: while the workflow decides, a stopped feed stands out;
-		// when the workflow stops, every layer stops with it and the gap
-		// stays what it was (that is DecisionWorkflowSilent's to say).
-		// The latest signals are the layers' watermarks, a row per layer.
-		// A workflow with a watermark past {now} (a producer's clock
-		// ahead, or a rule test evaluating the past) is read from its
-		// events up to {now} instead, within the lookback.
-		layers, lags := sortedSeconds(r.Lags)
-		limit := "?"
-		if len(layers) > 0 {
-			limit = "transform(layer, ?, ?, ?)"
-		}
-		ahead := `SELECT workflow FROM ` + db + `.watermarks WHERE stream = 'layers' AND until > {now}`
-		q := `SELECT workflow, tupleElement(l, 1) AS layer, toFloat64(dateDiff('millisecond', tupleElement(l, 2), decided)) / 1000 AS value
-FROM (
-  SELECT workflow, maxIf(last, layer = 'model') AS decided, groupArrayIf(tuple(layer, last), layer != 'model') AS layers
-  FROM (
-    SELECT workflow, source AS layer, max(until) AS last
-    FROM ` + db + `.watermarks
-    WHERE stream = 'layers' AND workflow NOT IN (` + ahead + `)` + and() + `
-    GROUP BY workflow, layer
-    UNION ALL
-    SELECT toString(workflow) AS workflow, toString(layer) AS layer, max(time) AS last
-    FROM ` + ev + `
-    WHERE layer IN ('data', 'model', 'workflow', 'human', 'business') AND workflow != '' AND time >= {now} - toIntervalSecond(?) AND time <= {now}
-      AND workflow IN (` + ahead + `)` + and() + `
-    GROUP BY workflow, layer
-  )
-  WHERE last >= {now} - toIntervalSecond(?)
-  GROUP BY workflow
-  HAVING countIf(layer = 'model') > 0
-)
-ARRAY JOIN layers AS l
-WHERE value > ` + limit + `
-SETTINGS optimize_aggregation_in_order = 1`
-		// (workflow, layer) leads the events table's sort key: aggregating in
-		// that order streams instead of hashing a day of rows.
-		lookback := int64(Lookback / time.Second)
-		out := append([]any{}, args...)
-		out = append(out, lookback)
-		out = append(out, args...)
-		out = append(out, lookback)
-		if len(layers) > 0 {
-			out = append(out, layers, lags)
-		}
-		return q, append(out, float64(seconds(r.SilentFor)))
-	case KindWorkflowSilence:
-		filter("workflow", r.Workflow)
-		// How long since the workflow's latest decision, in event time:
-		// its decisions' watermark, one row per workflow however long ago
-		// it stopped. A watermark past {now} (a producer's clock ahead, or
-		// a rule test evaluating the past) is replaced by the latest
-		// output at or before {now} within the lookback, read only for
-		// those workflows.
-		q := `SELECT w.workflow AS workflow,
-    toFloat64(dateDiff('millisecond', if(w.until <= {now}, w.until, e.last), {now})) / 1000 AS value
-FROM (
-  SELECT workflow, max(until) AS until FROM ` + db + `.watermarks
-  WHERE stream = 'decisions'` + and() + `
-  GROUP BY workflow
-) AS w
-LEFT JOIN (
-  SELECT toString(workflow) AS workflow, max(time) AS last FROM ` + ev + `
-  WHERE layer = 'model' AND event = 'model.output' AND time >= {now} - toIntervalSecond(?) AND time <= {now}
-    AND workflow IN (SELECT workflow FROM ` + db + `.watermarks WHERE stream = 'decisions' AND until > {now})` + and() + `
-  GROUP BY workflow
-) AS e ON w.workflow = e.workflow
-WHERE (w.until <= {now} OR e.last > toDateTime64(0, 9)) AND value > ?`
-		out := append([]any{}, args...)
-		out = append(out, int64(Lookback/time.Second))
-		out = append(out, args...)
-		return q, append(out, float64(seconds(r.SilentFor)))
-	}
-	// custom_sql: the operator's own query; {db} names the database.
-	return strings.ReplaceAll(r.SQL, "{db}", db), nil
-}
-
-// defaultStalenessWindow is how far back source_staleness looks for the
-// workflow's reads and the source's polls when the rule sets no window.
-const defaultStalenessWindow = 15 * time.Minute
-
-func (r *Rule) window() contract.Duration {
-	if r.Window <= 0 && r.Kind == KindSourceStaleness {
-		return contract.Duration(defaultStalenessWindow)
-	}
-	return r.Window
+	return registry[r.Kind].query(r, db, &filters{})
 }
 
 // sortedSeconds returns a map's keys, sorted, and their durations in
@@ -408,33 +168,11 @@ func (r *Rule) Idle(ctx context.Context, conn driver.Conn, db string, now time.T
 // itself about absence (staleness, queue depth, silence) and custom SQL
 // have none (ok is false).
 func (r *Rule) presenceQuery(db string) (q string, args []any, ok bool) {
-	var layer, event string
-	switch r.Kind {
-	case KindOverrideRate:
-		layer, event = "human", "human.action"
-	case KindUnsupportedCertainty, KindMissingContext, KindLowConfidence:
-		// The decisions judged in the window: while every one is pending
-		// (context on its way), the rate is unknown, not zero.
-		q = "SELECT count() FROM " + db + ".verdicts FINAL WHERE " + judgedIn
-		args = []any{seconds(r.Window)}
-		if r.Workflow != "" {
-			q += " AND workflow = ?"
-			args = append(args, r.Workflow)
-		}
-		return q, args, true
-	case KindConfidenceDrift:
-		layer, event = "model", "model.output"
-	case KindQueueGrowth:
-		layer, event = "workflow", "queue.depth"
-	default:
+	spec := registry[r.Kind]
+	if spec.presence == nil {
 		return "", nil, false
 	}
-	q = "SELECT count() FROM " + db + ".events WHERE layer = ? AND event = ? AND time >= {now} - toIntervalSecond(?) AND time <= {now}"
-	args = []any{layer, event, seconds(r.Window)}
-	if r.Workflow != "" {
-		q += " AND workflow = ?"
-		args = append(args, r.Workflow)
-	}
+	q, args = spec.presence(r, db)
 	return q, args, true
 }
 
@@ -445,63 +183,12 @@ func (r *Rule) presenceQuery(db string) (q string, args []any, ok bool) {
 // stale context, and so on. Label values travel as parameters. Custom SQL
 // has none (ok is false).
 func (r *Rule) exampleQuery(db string, labels map[string]string, n int) (q string, args []any, ok bool) {
-	ev := db + ".events"
-	window := seconds(r.Window)
-	if cond, ok := verdictCondition[r.Kind]; ok {
-		// The latest decisions of the window whose verdict shows it.
-		q = `SELECT decision_id FROM ` + db + `.verdicts FINAL
-WHERE workflow = ? AND ` + judgedIn + ` AND ` + cond + `
-ORDER BY decision_time DESC, decision_id
-LIMIT ?`
-		return q, []any{labels["workflow"], window, n}, true
-	}
-	switch {
-	case r.Kind == KindLayerSilence || r.Kind == KindWorkflowSilence:
-		window = int64(Lookback / time.Second)
-	case r.Kind == KindSourceStaleness:
-		window = seconds(r.window())
-	case window <= 0:
-		window = int64(time.Hour / time.Second)
-	}
-	var where []string
-	match := func(col, label string) {
-		where = append(where, col+" = ?")
-		args = append(args, labels[label])
-	}
-	where = append(where, "decision_id != ''", "time >= {now} - toIntervalSecond(?)", "time <= {now}")
-	args = append(args, window)
-	match("workflow", "workflow")
-	switch r.Kind {
-	case KindSourceStaleness:
-		where = append(where, "layer = 'data'", "event = 'context.read'")
-		match("source", "source")
-	case KindQueueDepth, KindQueueGrowth:
-		where = append(where, "layer = 'workflow'", "event != 'queue.depth'")
-		match("queue", "queue")
-	case KindOverrideRate:
-		where = append(where, "layer = 'human'", "event = 'human.action'", "human_action = 'overridden'")
-		if mv, has := labels["model_version"]; has {
-			where = append(where, `decision_id IN (SELECT decision_id FROM `+ev+` WHERE layer = 'model' AND event = 'model.output'
-    AND model_version = ? AND time >= {now} - toIntervalSecond(?) AND time <= {now})`)
-			args = append(args, mv, window+int64(Lookback/time.Second))
-		}
-	case KindConfidenceDrift:
-		where = append(where, "layer = 'model'", "event = 'model.output'", "confidence IS NOT NULL")
-	case KindLayerSilence:
-		// The layer's last decisions before it went quiet.
-		match("layer", "layer")
-	case KindWorkflowSilence:
-		// The workflow's last decisions before it stopped.
-		where = append(where, "layer = 'model'", "event = 'model.output'")
-	default:
+	spec := registry[r.Kind]
+	if spec.examples == nil {
 		return "", nil, false
 	}
-	q = `SELECT decision_id FROM ` + ev + `
-WHERE ` + strings.Join(where, " AND ") + `
-GROUP BY decision_id
-ORDER BY max(time) DESC, decision_id
-LIMIT ?`
-	return q, append(args, n), true
+	q, args = spec.examples(r, db, labels, n)
+	return q, args, true
 }
 
 // Examples returns up to n decision IDs that show the alert with these

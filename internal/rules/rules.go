@@ -38,9 +38,6 @@ const (
 	KindCustomSQL            Kind = "custom_sql"
 )
 
-var kinds = []Kind{KindSourceStaleness, KindQueueDepth, KindQueueGrowth, KindOverrideRate, KindUnsupportedCertainty,
-	KindMissingContext, KindLowConfidence, KindConfidenceDrift, KindLayerSilence, KindWorkflowSilence, KindCustomSQL}
-
 // WithoutSilent drops the samples of the workflows in silent: while a
 // workflow makes no decisions, the kinds HeldBackBySilence report nothing
 // for it.
@@ -61,7 +58,8 @@ func WithoutSilent(samples []alerting.Sample, silent map[string]bool) []alerting
 // held back while that workflow makes no decisions at all: its sources
 // and layers going quiet is the same fact, already one alert.
 func (k Kind) HeldBackBySilence() bool {
-	return k == KindSourceStaleness || k == KindLayerSilence
+	spec, ok := registry[k]
+	return ok && spec.heldBackBySilence
 }
 
 // File is one rule file.
@@ -205,16 +203,9 @@ func (r *Rule) validate() []error {
 	if !labelName.MatchString(r.Alert) {
 		bad("alert", "%q is not a valid alert name", r.Alert)
 	}
-	known := false
-	for _, k := range kinds {
-		known = known || k == r.Kind
-	}
+	spec, known := registry[r.Kind]
 	if !known {
-		names := make([]string, len(kinds))
-		for i, k := range kinds {
-			names[i] = string(k)
-		}
-		bad("kind", "%q is not one of %s", r.Kind, strings.Join(names, ", "))
+		bad("kind", "%q is not one of %s", r.Kind, strings.Join(kindNames(), ", "))
 	}
 	if r.For < 0 || r.KeepFiringFor < 0 {
 		bad("for", "for and keep_firing_for must not be negative")
@@ -246,53 +237,8 @@ func (r *Rule) validate() []error {
 		}
 		r.annotationTemplates[k] = t
 	}
-	needWindow := func() {
-		if r.Window <= 0 {
-			bad("window", "required and must be positive for kind %s", r.Kind)
-		}
-	}
-	needRate := func() {
-		if r.MaxRate <= 0 || r.MaxRate > 1 {
-			bad("max_rate", "%v is outside (0, 1]", r.MaxRate)
-		}
-	}
-	switch r.Kind {
-	case KindSourceStaleness:
-		if r.MaxAge <= 0 && len(r.Budgets) == 0 {
-			bad("max_age", "required unless the workflow's contract gives the budgets")
-		}
-	case KindQueueDepth:
-		if r.MaxDepth <= 0 {
-			bad("max_depth", "required and must be positive")
-		}
-	case KindQueueGrowth:
-		if r.MaxGrowth <= 0 {
-			bad("max_growth", "required and must be positive")
-		}
-		needWindow()
-	case KindOverrideRate, KindUnsupportedCertainty, KindMissingContext, KindLowConfidence:
-		needWindow()
-		needRate()
-	case KindConfidenceDrift:
-		needWindow()
-		if r.Baseline <= r.Window {
-			bad("baseline", "must be longer than window")
-		}
-		if r.MaxDrift <= 0 || r.MaxDrift > 1 {
-			bad("max_drift", "%v is outside (0, 1]", r.MaxDrift)
-		}
-	case KindLayerSilence:
-		if r.SilentFor <= 0 && len(r.Lags) == 0 {
-			bad("silent_for", "required and must be positive")
-		}
-	case KindWorkflowSilence:
-		if r.SilentFor <= 0 {
-			bad("silent_for", "required and must be positive")
-		}
-	case KindCustomSQL:
-		if strings.TrimSpace(r.SQL) == "" {
-			bad("sql", "required for kind custom_sql")
-		}
+	if known {
+		spec.check(r, bad)
 	}
 	return errs
 }
@@ -369,18 +315,8 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 		silent.Labels["severity"] = c.Traffic.Severity
 		out = append([]Rule{silent}, out...)
 	}
-	summaries := map[Kind]string{
-		KindSourceStaleness:      `{{ .Labels.source }} feeding {{ .Labels.workflow }} is {{ printf "%.0f" .Value }}s old, over its freshness budget`,
-		KindWorkflowSilence:      `{{ .Labels.workflow }} has made no decision since {{ since .Now .Value }} ({{ printf "%.0f" .Value }}s)`,
-		KindQueueDepth:           `queue {{ .Labels.queue }} of {{ .Labels.workflow }} holds {{ printf "%.0f" .Value }} items`,
-		KindQueueGrowth:          `queue {{ .Labels.queue }} of {{ .Labels.workflow }} grew by {{ printf "%.0f" .Value }} items`,
-		KindOverrideRate:         `reviewers override {{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} model {{ .Labels.model_version }} recommendations`,
-		KindUnsupportedCertainty: `{{ printf "%.1f" (mul100 .Value) }}% of {{ .Labels.workflow }} decisions are confident on stale or missing context`,
-		KindMissingContext:       `{{ printf "%.1f" (mul100 .Value) }}% of {{ .Labels.workflow }} decisions miss required context`,
-		KindLayerSilence:         `no {{ .Labels.layer }} signals from {{ .Labels.workflow }} for {{ printf "%.0f" .Value }}s while it kept deciding`,
-	}
 	for i := range out {
-		out[i].Annotations = map[string]string{"summary": summaries[out[i].Kind], "dashboard": "{{ .DashboardURL }}",
+		out[i].Annotations = map[string]string{"summary": registry[out[i].Kind].summary, "dashboard": "{{ .DashboardURL }}",
 			"example_decisions": `{{ join .ExampleDecisions " " }}`}
 	}
 	var errs []error

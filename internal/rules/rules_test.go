@@ -664,3 +664,20 @@ func TestRuleKeyIsTheStoredFormat(t *testing.T) {
 	assert.Equal(t, "DecisionSourceStale,severity=page,team=claims,workflow=claims-triage", r.Key())
 	assert.Equal(t, "Bare", (&Rule{Alert: "Bare"}).Key())
 }
+
+// Every kind in the registry is whole: its settings are checked and it
+// has a query; a contract's default rules all have a summary.
+func TestEveryKindIsRegisteredWhole(t *testing.T) {
+	for k, spec := range registry {
+		assert.NotNil(t, spec.check, k)
+		assert.NotNil(t, spec.query, k)
+	}
+	c, err := contract.Parse("c.yaml", []byte(verdictContracts))
+	require.NoError(t, err)
+	rs, err := Defaults(c)
+	require.NoError(t, err)
+	for _, r := range rs {
+		assert.NotEmpty(t, registry[r.Kind].summary, "default rule %s (%s)", r.Alert, r.Kind)
+	}
+	assert.Len(t, kindNames(), 11)
+}

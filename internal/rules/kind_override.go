@@ -1,0 +1,80 @@
+package rules
+
+import "time"
+
+// override_rate: the share of a workflow's decisions whose latest human
+// action overrode the recommendation, by model version if asked.
+func init() {
+	register(map[Kind]*kindSpec{KindOverrideRate: {
+		check: func(r *Rule, bad problem) {
+			needWindow(r, bad)
+			needRate(r, bad)
+		},
+		query:    overrideQuery,
+		presence: eventPresence("human", "human.action"),
+		examples: overrideExamples,
+		summary:  `reviewers override {{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} model {{ .Labels.model_version }} recommendations`,
+	}})
+}
+
+func overrideQuery(r *Rule, db string, f *filters) (string, []any) {
+	f.on("workflow", r.Workflow)
+	// Rates count decisions, each by its latest action in the window,
+	// so that a resent action (the same event stored twice) or a
+	// decision acted on twice changes no number.
+	// The subqueries' aliases differ from column names: ClickHouse
+	// resolves an alias before a column in WHERE.
+	// Decisions are told apart by a 64-bit hash of their ID: grouping
+	// on it instead of the string takes a third less time, and two of
+	// a million decisions collide with a chance under one in 10^7.
+	actions := `SELECT cityHash64(decision_id) AS d, any(workflow) AS wf, argMax(human_action, time) AS action
+  FROM ` + db + `.events
+  WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND decision_id != ''
+    AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+  GROUP BY d`
+	if !r.ByModel {
+		q := `SELECT wf AS workflow, countIf(action = 'overridden') / count() AS value
+FROM (
+  ` + actions + `
+)
+GROUP BY workflow
+HAVING count() >= ? AND value > ?`
+		return q, append(append([]any{seconds(r.Window)}, f.args...), r.MinCount, r.MaxRate)
+	}
+	// Human actions rarely carry the model version: it is the
+	// decision's model output's, which may precede the action by up to
+	// the lookback. Both sides count each decision once.
+	// The workflow filter applies to both sides: a decision's model
+	// output belongs to the same workflow, and the output side is the
+	// larger scan.
+	q := `SELECT h.wf AS workflow, o.mv AS model_version, countIf(h.action = 'overridden') / count() AS value
+FROM (
+  ` + actions + `
+) AS h
+INNER JOIN (
+  SELECT cityHash64(decision_id) AS d, argMin(model_version, time) AS mv
+  FROM ` + db + `.model_outputs
+  WHERE time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+  GROUP BY d
+) AS o USING (d)
+GROUP BY workflow, model_version
+HAVING count() >= ? AND value > ?`
+	out := append([]any{seconds(r.Window)}, f.args...)
+	out = append(out, seconds(r.Window)+int64(Lookback/time.Second))
+	out = append(out, f.args...)
+	return q, append(out, r.MinCount, r.MaxRate)
+}
+
+// The decisions overridden in the window, of the alert's model version.
+func overrideExamples(r *Rule, db string, labels map[string]string, n int) (string, []any) {
+	window := windowOrHour(r)
+	return eventExamples(db, labels, n, window, func(e *examplesWhere) {
+		e.add("layer = 'human'")
+		e.add("event = 'human.action'")
+		e.add("human_action = 'overridden'")
+		if mv, has := labels["model_version"]; has {
+			e.add(`decision_id IN (SELECT decision_id FROM `+db+`.events WHERE layer = 'model' AND event = 'model.output'
+    AND model_version = ? AND time >= {now} - toIntervalSecond(?) AND time <= {now})`, mv, window+int64(Lookback/time.Second))
+		}
+	})
+}

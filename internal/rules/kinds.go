@@ -1,0 +1,141 @@
+package rules
+
+import (
+	"sort"
+	"strings"
+	"time"
+)
+
+// kindSpec is everything about one built-in rule kind, in one place (its
+// family's file): adding a kind is its constant and one entry in
+// registry.
+type kindSpec struct {
+	// check reports the kind's own settings problems.
+	check func(r *Rule, bad problem)
+	// query is the rule's ClickHouse query (see Rule.Query), with the
+	// rule's filters in f.
+	query func(r *Rule, db string, f *filters) (string, []any)
+	// presence counts the signals the kind is computed from in its window
+	// (see presenceQuery); nil for kinds whose condition is itself about
+	// absence.
+	presence func(r *Rule, db string) (string, []any)
+	// examples is the query of the latest decisions that show one alert
+	// (see exampleQuery); nil for kinds without.
+	examples func(r *Rule, db string, labels map[string]string, n int) (string, []any)
+	// summary is the default summary annotation of contract rules.
+	summary string
+	// heldBackBySilence: while a workflow makes no decisions, its alerts
+	// of this kind are held back (its sources and layers going quiet is
+	// the same fact, already one alert).
+	heldBackBySilence bool
+}
+
+// problem reports one setting's problem: its field and what is wrong.
+type problem func(field, format string, args ...any)
+
+// registry holds every built-in kind, from the families' files.
+var registry = map[Kind]*kindSpec{}
+
+func register(specs map[Kind]*kindSpec) {
+	for k, s := range specs {
+		registry[k] = s
+	}
+}
+
+// kindNames lists the kinds for messages, sorted.
+func kindNames() []string {
+	names := make([]string, 0, len(registry))
+	for k := range registry {
+		names = append(names, string(k))
+	}
+	sort.Strings(names)
+	return names
+}
+
+// filters are a rule's equality filters on label columns, as parameters.
+type filters struct {
+	where []string
+	args  []any
+}
+
+// on adds col = v when v is set.
+func (f *filters) on(col, v string) {
+	if v != "" {
+		f.where = append(f.where, col+" = ?")
+		f.args = append(f.args, v)
+	}
+}
+
+// and is the filters as " AND ..." for a WHERE clause.
+func (f *filters) and() string {
+	if len(f.where) == 0 {
+		return ""
+	}
+	return " AND " + strings.Join(f.where, " AND ")
+}
+
+// eventPresence counts the events of one layer and event in the rule's
+// window (and workflow).
+func eventPresence(layer, event string) func(r *Rule, db string) (string, []any) {
+	return func(r *Rule, db string) (string, []any) {
+		q := "SELECT count() FROM " + db + ".events WHERE layer = ? AND event = ? AND time >= {now} - toIntervalSecond(?) AND time <= {now}"
+		args := []any{layer, event, seconds(r.Window)}
+		if r.Workflow != "" {
+			q += " AND workflow = ?"
+			args = append(args, r.Workflow)
+		}
+		return q, args
+	}
+}
+
+// examplesWhere is what eventExamples' kinds add to its WHERE clause.
+type examplesWhere struct {
+	where  []string
+	args   []any
+	labels map[string]string
+}
+
+func (e *examplesWhere) add(cond string, args ...any) {
+	e.where = append(e.where, cond)
+	e.args = append(e.args, args...)
+}
+
+// match adds col = the alert's label.
+func (e *examplesWhere) match(col, label string) { e.add(col+" = ?", e.labels[label]) }
+
+// eventExamples is the latest decisions among the events of the alert's
+// workflow in the last window seconds that more selects.
+func eventExamples(db string, labels map[string]string, n int, window int64, more func(e *examplesWhere)) (string, []any) {
+	e := &examplesWhere{labels: labels}
+	e.add("decision_id != ''")
+	e.add("time >= {now} - toIntervalSecond(?)", window)
+	e.add("time <= {now}")
+	e.match("workflow", "workflow")
+	more(e)
+	q := `SELECT decision_id FROM ` + db + `.events
+WHERE ` + strings.Join(e.where, " AND ") + `
+GROUP BY decision_id
+ORDER BY max(time) DESC, decision_id
+LIMIT ?`
+	return q, append(e.args, n)
+}
+
+// windowOrHour is the rule's window in seconds, an hour when it has none.
+func windowOrHour(r *Rule) int64 {
+	if w := seconds(r.Window); w > 0 {
+		return w
+	}
+	return int64(time.Hour / time.Second)
+}
+
+func needWindow(r *Rule, bad problem) {
+	if r.Window <= 0 {
+		bad("window", "required and must be positive for kind %s", r.Kind)
+	}
+}
+
+func needRate(r *Rule, bad problem) {
+	if r.MaxRate <= 0 || r.MaxRate > 1 {
+		bad("max_rate", "%v is outside (0, 1]", r.MaxRate)
+	}
+}
