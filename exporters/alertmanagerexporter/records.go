@@ -1,12 +1,10 @@
 package alertmanagerexporter
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/go-openapi/strfmt"
 	"github.com/prometheus/alertmanager/api/v2/models"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/decisiontrace/decisiontrace/internal/alerting"
@@ -77,13 +75,13 @@ func parseLogs(ld plog.Logs) (recs []*alertRecord, skipped map[string]int64) {
 }
 
 func parseRecord(lr plog.LogRecord) (*alertRecord, string) {
-	attrs := lr.Attributes()
-	name := str(attrs, conventions.AlertName)
-	if name == "" {
+	d := alerting.DecodeRecord(lr)
+	if d.Alert.Labels["alertname"] == "" {
 		return nil, skipNoName
 	}
-	r := &alertRecord{}
-	switch str(attrs, conventions.AlertState) {
+	r := &alertRecord{fingerprint: d.Fingerprint, labels: d.Alert.Labels, annotations: d.Annotations,
+		generatorURL: d.GeneratorURL, badTimes: d.BadTimes}
+	switch d.State {
 	case conventions.AlertStateFiring:
 	case conventions.AlertStateResolved:
 		r.resolved = true
@@ -93,65 +91,15 @@ func parseRecord(lr plog.LogRecord) (*alertRecord, string) {
 	default:
 		return nil, skipInvalidState
 	}
-	r.labels = stringMap(attrs, conventions.AlertLabels)
-	r.labels["alertname"] = name
-	r.annotations = stringMap(attrs, conventions.AlertAnnotations)
-	r.generatorURL = str(attrs, conventions.AlertGeneratorURL)
-
-	for _, k := range []string{conventions.AlertFiredAt, conventions.AlertActiveAt} {
-		if t, ok := r.time(attrs, k); ok {
-			r.startsAt = t
-			break
-		}
+	r.startsAt = d.Alert.FiredAt
+	if r.startsAt.IsZero() {
+		r.startsAt = d.Alert.ActiveAt
 	}
-	if r.startsAt.IsZero() && lr.Timestamp() != 0 {
-		r.startsAt = lr.Timestamp().AsTime()
+	if r.startsAt.IsZero() {
+		r.startsAt = d.Timestamp
 	}
 	if r.resolved {
-		r.resolvedAt, _ = r.time(attrs, conventions.AlertResolvedAt)
-	}
-
-	if v, ok := attrs.Get(conventions.AlertFingerprint); ok && v.AsString() != "" {
-		r.fingerprint = v.AsString()
-	} else {
-		r.fingerprint = labelsFingerprint(r.labels)
+		r.resolvedAt = d.Alert.ResolvedAt
 	}
 	return r, ""
-}
-
-func (r *alertRecord) time(attrs pcommon.Map, k string) (time.Time, bool) {
-	s := str(attrs, k)
-	if s == "" {
-		return time.Time{}, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		r.badTimes = append(r.badTimes, k)
-		return time.Time{}, false
-	}
-	return t, true
-}
-
-func str(attrs pcommon.Map, k string) string {
-	if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
-	}
-	return ""
-}
-
-func stringMap(attrs pcommon.Map, k string) models.LabelSet {
-	out := models.LabelSet{}
-	if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeMap {
-		for mk, mv := range v.Map().All() {
-			out[mk] = mv.AsString()
-		}
-	}
-	return out
-}
-
-// labelsFingerprint stands in for alert.fingerprint when a producer other
-// than the rule evaluator leaves it out: the label set identifies the alert
-// for Alertmanager too.
-func labelsFingerprint(ls models.LabelSet) string {
-	return "labels:" + strconv.FormatUint(alerting.Fingerprint(ls), 16)
 }

@@ -53,7 +53,13 @@ const Lookback = 24 * time.Hour
 // db must be a plain identifier (the caller validates it); everything that
 // comes from configuration or data is a parameter.
 func (r *Rule) Query(db string) (string, []any) {
-	return registry[r.Kind].query(r, db, &filters{})
+	spec, ok := registry[r.Kind]
+	if !ok {
+		// The evaluator's own alerts (store unavailable, rule failing)
+		// are rules without a kind, never queried.
+		return "", nil
+	}
+	return spec.query(r, db, &filters{})
 }
 
 // sortedSeconds returns a map's keys, sorted, and their durations in
@@ -168,8 +174,8 @@ func (r *Rule) Idle(ctx context.Context, conn driver.Conn, db string, now time.T
 // itself about absence (staleness, queue depth, silence) and custom SQL
 // have none (ok is false).
 func (r *Rule) presenceQuery(db string) (q string, args []any, ok bool) {
-	spec := registry[r.Kind]
-	if spec.presence == nil {
+	spec, known := registry[r.Kind]
+	if !known || spec.presence == nil {
 		return "", nil, false
 	}
 	q, args = spec.presence(r, db)
@@ -183,8 +189,8 @@ func (r *Rule) presenceQuery(db string) (q string, args []any, ok bool) {
 // stale context, and so on. Label values travel as parameters. Custom SQL
 // has none (ok is false).
 func (r *Rule) exampleQuery(db string, labels map[string]string, n int) (q string, args []any, ok bool) {
-	spec := registry[r.Kind]
-	if spec.examples == nil {
+	spec, known := registry[r.Kind]
+	if !known || spec.examples == nil {
 		return "", nil, false
 	}
 	q, args = spec.examples(r, db, labels, n)

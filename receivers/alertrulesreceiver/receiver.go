@@ -653,31 +653,8 @@ func (r *alertReceiver) emit(ctx context.Context, recs []record) {
 	sl.Scope().SetName(metadata.ScopeName)
 	now := pcommon.NewTimestampFromTime(r.now())
 	for _, rec := range recs {
-		lr := sl.LogRecords().AppendEmpty()
-		lr.SetTimestamp(now)
-		lr.SetEventName("alert." + rec.state)
-		lr.Body().SetStr(rec.alert.Labels["alertname"] + " " + rec.state)
-		a := lr.Attributes()
-		a.PutStr(conventions.AlertName, rec.alert.Labels["alertname"])
-		a.PutStr(conventions.AlertState, rec.state)
-		labels := a.PutEmptyMap(conventions.AlertLabels)
-		for k, v := range rec.alert.Labels {
-			if k != "alertname" {
-				labels.PutStr(k, v)
-			}
-		}
-		ann := a.PutEmptyMap(conventions.AlertAnnotations)
-		for k, v := range rec.annotations {
-			ann.PutStr(k, v)
-		}
-		a.PutDouble(conventions.AlertValue, rec.alert.Value)
-		a.PutInt(conventions.AlertFingerprint, int64(rec.alert.Fingerprint))
-		putTime(a, conventions.AlertActiveAt, rec.alert.ActiveAt)
-		putTime(a, conventions.AlertFiredAt, rec.alert.FiredAt)
-		putTime(a, conventions.AlertResolvedAt, rec.alert.ResolvedAt)
-		if rec.generator != "" {
-			a.PutStr(conventions.AlertGeneratorURL, rec.generator)
-		}
+		alerting.Record{Alert: rec.alert, State: rec.state, Annotations: rec.annotations, GeneratorURL: rec.generator}.
+			Encode(sl.LogRecords().AppendEmpty(), now)
 	}
 	octx := r.obs.StartLogsOp(ctx)
 	err := r.next.ConsumeLogs(octx, ld)
@@ -689,11 +666,5 @@ func (r *alertReceiver) emit(ctx context.Context, recs []record) {
 		}
 		r.unsent = recs
 		r.logger.Warn("alert records refused by the pipeline; sent again with the next ones", zap.Int("records", len(recs)), zap.Error(err))
-	}
-}
-
-func putTime(m pcommon.Map, k string, t time.Time) {
-	if !t.IsZero() {
-		m.PutStr(k, t.UTC().Format(time.RFC3339Nano))
 	}
 }
