@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter/internal/metadata"
+	"github.com/decisiontrace/decisiontrace/internal/selfmetrics"
 )
 
 // resolvedMemory is how long the resolve of an alert is remembered, so that
@@ -63,25 +64,20 @@ type amExporter struct {
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*amExporter, error) {
-	meter := set.MeterProvider.Meter(metadata.ScopeName)
 	e := &amExporter{
 		cfg: cfg, logger: set.Logger, now: time.Now,
 		firing: map[string]*alertRecord{}, resolved: map[string]time.Time{},
 	}
-	var errs, err error
-	e.alertsSent, err = meter.Int64Counter("otelcol_alertmanager_alerts_sent",
-		metric.WithDescription("Alerts an Alertmanager accepted, by endpoint and state (firing, resolved); re-sends included."), metric.WithUnit("{alert}"))
-	errs = errors.Join(errs, err)
-	e.sendFailures, err = meter.Int64Counter("otelcol_alertmanager_send_failures",
-		metric.WithDescription("POSTs of alerts that an Alertmanager did not accept (unreachable, 4xx, 5xx), by endpoint."), metric.WithUnit("{request}"))
-	errs = errors.Join(errs, err)
-	e.skipped, err = meter.Int64Counter("otelcol_alertmanager_records_skipped",
-		metric.WithDescription("Log records not sent, by reason: no_name (no alert.name), pending, invalid_state."), metric.WithUnit("{record}"))
-	errs = errors.Join(errs, err)
-	e.activeAlerts, err = meter.Int64Gauge("otelcol_alertmanager_active_alerts",
-		metric.WithDescription("Firing alerts this exporter re-sends."), metric.WithUnit("{alert}"))
-	errs = errors.Join(errs, err)
-	return e, errs
+	m := selfmetrics.New(set.MeterProvider, metadata.ScopeName)
+	e.alertsSent = m.Counter("otelcol_alertmanager_alerts_sent",
+		"Alerts an Alertmanager accepted, by endpoint and state (firing, resolved); re-sends included.", "{alert}")
+	e.sendFailures = m.Counter("otelcol_alertmanager_send_failures",
+		"POSTs of alerts that an Alertmanager did not accept (unreachable, 4xx, 5xx), by endpoint.", "{request}")
+	e.skipped = m.Counter("otelcol_alertmanager_records_skipped",
+		"Log records not sent, by reason: no_name (no alert.name), pending, invalid_state.", "{record}")
+	e.activeAlerts = m.Gauge("otelcol_alertmanager_active_alerts",
+		"Firing alerts this exporter re-sends.", "{alert}")
+	return e, m.Err()
 }
 
 func (e *amExporter) start(ctx context.Context, _ component.Host) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter/internal/metadata"
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/internal/decision"
+	"github.com/decisiontrace/decisiontrace/internal/selfmetrics"
 	"github.com/decisiontrace/decisiontrace/internal/store"
 )
 
@@ -50,28 +51,21 @@ type storeExporter struct {
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*storeExporter, error) {
-	meter := set.MeterProvider.Meter(metadata.ScopeName)
 	e := &storeExporter{cfg: cfg, logger: set.Logger, now: time.Now}
-	var errs, err error
-	e.rowsInserted, err = meter.Int64Counter("otelcol_decisionstore_rows_inserted",
-		metric.WithDescription("Events written to the ClickHouse events table."), metric.WithUnit("{event}"))
-	errs = errors.Join(errs, err)
-	e.parseErrors, err = meter.Int64Counter("otelcol_decisionstore_attribute_parse_errors",
-		metric.WithDescription("decision.* attribute values that did not fit their convention; the raw value is stored in attributes and the record is kept."), metric.WithUnit("{attribute}"))
-	errs = errors.Join(errs, err)
-	e.unclassified, err = meter.Int64Counter("otelcol_decisionstore_unclassified_records",
-		metric.WithDescription("Records without decision.* attributes, by what was done with them (stored or refused)."), metric.WithUnit("{record}"))
-	errs = errors.Join(errs, err)
-	e.flattened, err = meter.Int64Counter("otelcol_decisionstore_flattened_values",
-		metric.WithDescription("Attribute values and log bodies nested deeper than the persistent queue can read back, taken as their JSON text (as they are stored) before the queue."), metric.WithUnit("{value}"))
-	errs = errors.Join(errs, err)
-	e.refused, err = meter.Int64Counter("otelcol_decisionstore_refused_records",
-		metric.WithDescription("Records refused before the sending queue because their time is outside what the store keeps (before the ttl, or over 24h ahead); their request is refused as a whole."), metric.WithUnit("{record}"))
-	errs = errors.Join(errs, err)
-	e.insertsFailed, err = meter.Int64Counter("otelcol_decisionstore_inserts_failed",
-		metric.WithDescription("Insert attempts that failed, by whether a retry can fix them (retryable or permanent)."), metric.WithUnit("{insert}"))
-	errs = errors.Join(errs, err)
-	return e, errs
+	m := selfmetrics.New(set.MeterProvider, metadata.ScopeName)
+	e.rowsInserted = m.Counter("otelcol_decisionstore_rows_inserted",
+		"Events written to the ClickHouse events table.", "{event}")
+	e.parseErrors = m.Counter("otelcol_decisionstore_attribute_parse_errors",
+		"decision.* attribute values that did not fit their convention; the raw value is stored in attributes and the record is kept.", "{attribute}")
+	e.unclassified = m.Counter("otelcol_decisionstore_unclassified_records",
+		"Records without decision.* attributes, by what was done with them (stored or refused).", "{record}")
+	e.flattened = m.Counter("otelcol_decisionstore_flattened_values",
+		"Attribute values and log bodies nested deeper than the persistent queue can read back, taken as their JSON text (as they are stored) before the queue.", "{value}")
+	e.refused = m.Counter("otelcol_decisionstore_refused_records",
+		"Records refused before the sending queue because their time is outside what the store keeps (before the ttl, or over 24h ahead); their request is refused as a whole.", "{record}")
+	e.insertsFailed = m.Counter("otelcol_decisionstore_inserts_failed",
+		"Insert attempts that failed, by whether a retry can fix them (retryable or permanent).", "{insert}")
+	return e, m.Err()
 }
 
 func (e *storeExporter) start(ctx context.Context, _ component.Host) error {

@@ -29,8 +29,8 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
-	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
+	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/store"
 	"github.com/decisiontrace/decisiontrace/internal/storetest"

@@ -2,7 +2,6 @@ package decisionprocessor
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"sync"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/decision"
+	"github.com/decisiontrace/decisiontrace/internal/selfmetrics"
 	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor/internal/metadata"
 )
 
@@ -72,17 +72,11 @@ func newDecisionProcessor(cfg *Config, set processor.Settings) (*decisionProcess
 	}
 	fromFiles := maps.Clone(p.aliases.fromFiles)
 	p.aliases.merged.Store(&fromFiles)
-	meter := set.MeterProvider.Meter(metadata.ScopeName)
-	var errs []error
-	counter := func(name, desc, unit string) metric.Int64Counter {
-		c, err := meter.Int64Counter(name, metric.WithDescription(desc), metric.WithUnit(unit))
-		errs = append(errs, err)
-		return c
-	}
-	p.unresolved = counter("otelcol_decision_unresolved_identifiers", "Entity identifiers no alias map resolved, by source system.", "{identifier}")
-	p.unknownWorkflow = counter("otelcol_decision_unknown_workflow_records", "Records naming a workflow with no contract and not listed as known, by what became of them (tagged, refused).", "{record}")
-	p.aliasReloadErr = counter("otelcol_decision_alias_reload_errors", "Alias map reloads that failed; the previous map stays in force.", "{reload}")
-	return p, errors.Join(errs...)
+	m := selfmetrics.New(set.MeterProvider, metadata.ScopeName)
+	p.unresolved = m.Counter("otelcol_decision_unresolved_identifiers", "Entity identifiers no alias map resolved, by source system.", "{identifier}")
+	p.unknownWorkflow = m.Counter("otelcol_decision_unknown_workflow_records", "Records naming a workflow with no contract and not listed as known, by what became of them (tagged, refused).", "{record}")
+	p.aliasReloadErr = m.Counter("otelcol_decision_alias_reload_errors", "Alias map reloads that failed; the previous map stays in force.", "{reload}")
+	return p, m.Err()
 }
 
 // attachLogs makes next, a logs pipeline's next consumer, where queue.depth

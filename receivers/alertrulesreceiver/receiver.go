@@ -2,7 +2,6 @@ package alertrulesreceiver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/rules"
+	"github.com/decisiontrace/decisiontrace/internal/selfmetrics"
 	"github.com/decisiontrace/decisiontrace/internal/store"
 	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
 )
@@ -149,33 +149,24 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alert
 	}); err != nil {
 		return nil, err
 	}
-	meter := set.MeterProvider.Meter(metadata.ScopeName)
-	var errs []error
-	r.evaluations, err = meter.Int64Counter("otelcol_alertrules_evaluations",
-		metric.WithDescription("Rule evaluations, by rule and result (ok, error, nodata)."), metric.WithUnit("{evaluation}"))
-	errs = append(errs, err)
-	r.transitions, err = meter.Int64Counter("otelcol_alertrules_transitions",
-		metric.WithDescription("Alert state changes, by rule and new state."), metric.WithUnit("{transition}"))
-	errs = append(errs, err)
-	r.health, err = meter.Int64Gauge("otelcol_alertrules_rule_health",
-		metric.WithDescription("1 for the rule's health at its last evaluation (ok, err: the query failed, nodata: its signals stopped), 0 for the others."))
-	errs = append(errs, err)
-	r.ruleDuration, err = meter.Float64Gauge("otelcol_alertrules_rule_last_evaluation_duration",
-		metric.WithDescription("Time of the rule's last evaluation: its query, and the no-data check when nothing matched."), metric.WithUnit("s"))
-	errs = append(errs, err)
-	r.roundTime, err = meter.Float64Gauge("otelcol_alertrules_group_last_duration",
-		metric.WithDescription("Time of the group's last evaluation round, all its rules and the state write; above the interval, rounds fall behind."), metric.WithUnit("s"))
-	errs = append(errs, err)
-	r.lastError, err = meter.Float64Gauge("otelcol_alertrules_rule_last_error_timestamp",
-		metric.WithDescription("Unix time of the rule's last failed evaluation; the error is in the log and in the DecisionRuleFailing alert."), metric.WithUnit("s"))
-	errs = append(errs, err)
-	r.refreshErrors, err = meter.Int64Counter("otelcol_alertrules_verdict_refresh_errors",
-		metric.WithDescription("Verdict refreshes that failed; the verdict rules read the verdicts of the last refresh that succeeded until one does."), metric.WithUnit("{refresh}"))
-	errs = append(errs, err)
-	r.refreshDuration, err = meter.Float64Gauge("otelcol_alertrules_verdict_refresh_duration",
-		metric.WithDescription("Time of the last verdict refresh (judging the decisions whose verdict may have changed); above verdict_refresh_interval, verdicts fall behind."), metric.WithUnit("s"))
-	errs = append(errs, err)
-	return r, errors.Join(errs...)
+	m := selfmetrics.New(set.MeterProvider, metadata.ScopeName)
+	r.evaluations = m.Counter("otelcol_alertrules_evaluations",
+		"Rule evaluations, by rule and result (ok, error, nodata).", "{evaluation}")
+	r.transitions = m.Counter("otelcol_alertrules_transitions",
+		"Alert state changes, by rule and new state.", "{transition}")
+	r.health = m.Gauge("otelcol_alertrules_rule_health",
+		"1 for the rule's health at its last evaluation (ok, err: the query failed, nodata: its signals stopped), 0 for the others.", "")
+	r.ruleDuration = m.FloatGauge("otelcol_alertrules_rule_last_evaluation_duration",
+		"Time of the rule's last evaluation: its query, and the no-data check when nothing matched.", "s")
+	r.roundTime = m.FloatGauge("otelcol_alertrules_group_last_duration",
+		"Time of the group's last evaluation round, all its rules and the state write; above the interval, rounds fall behind.", "s")
+	r.lastError = m.FloatGauge("otelcol_alertrules_rule_last_error_timestamp",
+		"Unix time of the rule's last failed evaluation; the error is in the log and in the DecisionRuleFailing alert.", "s")
+	r.refreshErrors = m.Counter("otelcol_alertrules_verdict_refresh_errors",
+		"Verdict refreshes that failed; the verdict rules read the verdicts of the last refresh that succeeded until one does.", "{refresh}")
+	r.refreshDuration = m.FloatGauge("otelcol_alertrules_verdict_refresh_duration",
+		"Time of the last verdict refresh (judging the decisions whose verdict may have changed); above verdict_refresh_interval, verdicts fall behind.", "s")
+	return r, m.Err()
 }
 
 func dashboardTemplate(s string) (*template.Template, error) {

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/selfmetrics"
 	"github.com/decisiontrace/decisiontrace/receivers/sourcefreshnessreceiver/internal/metadata"
 )
 
@@ -72,17 +73,12 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*fresh
 	if err != nil {
 		return nil, err
 	}
-	meter := set.MeterProvider.Meter(metadata.ScopeName)
-	polls, err := meter.Int64Counter("otelcol_sourcefreshness_polls",
-		metric.WithDescription("Polls of context sources, by source and result (ok: a time was read; error: the source was unavailable)."),
-		metric.WithUnit("{poll}"))
-	if err != nil {
-		return nil, err
-	}
-	queuePolls, err := meter.Int64Counter("otelcol_sourcefreshness_queue_polls",
-		metric.WithDescription("Polls of queue depths, by queue and result (ok or error)."),
-		metric.WithUnit("{poll}"))
-	if err != nil {
+	m := selfmetrics.New(set.MeterProvider, metadata.ScopeName)
+	polls := m.Counter("otelcol_sourcefreshness_polls",
+		"Polls of context sources, by source and result (ok: a time was read; error: the source was unavailable).", "{poll}")
+	queuePolls := m.Counter("otelcol_sourcefreshness_queue_polls",
+		"Polls of queue depths, by queue and result (ok or error).", "{poll}")
+	if err := m.Err(); err != nil {
 		return nil, err
 	}
 	return &freshnessReceiver{cfg: cfg, set: set, next: next, obs: obs, polls: polls, queuePolls: queuePolls, now: time.Now}, nil
