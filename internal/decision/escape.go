@@ -14,20 +14,24 @@ func AppendEscaped(out, p []byte, layout bool) []byte {
 	for len(p) > 0 {
 		r, size := utf8.DecodeRune(p)
 		switch {
-		case r == utf8.RuneError && size <= 1:
-			out = fmt.Appendf(out, `\x%02x`, p[0])
-		case layout && (r == '\n' || r == '\t'):
-			out = append(out, p[0])
-		case r < 0x20 || r == 0x7f:
-			out = fmt.Appendf(out, `\x%02x`, r)
-		case r >= 0x80 && r <= 0x9f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
-			out = fmt.Appendf(out, `\u{%04x}`, r)
-		default:
+		case !unsafeRune(r, size), layout && (r == '\n' || r == '\t'):
 			out = append(out, p[:size]...)
+		case size <= 1:
+			out = fmt.Appendf(out, `\x%02x`, p[0])
+		default:
+			out = fmt.Appendf(out, `\u{%04x}`, r)
 		}
 		p = p[size:]
 	}
 	return out
+}
+
+// unsafeRune reports whether the rune r, read as size bytes, is escaped:
+// invalid UTF-8 (a stray byte), a C0 or C1 control, DEL, or a
+// bidirectional override.
+func unsafeRune(r rune, size int) bool {
+	return (r == utf8.RuneError && size <= 1) || r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) ||
+		(r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }
 
 // EscapeIdentifier returns an identifier (a workflow, decision or entity
@@ -38,8 +42,7 @@ func AppendEscaped(out, p []byte, layout bool) []byte {
 func EscapeIdentifier(s string) (string, bool) {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size <= 1) || r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) ||
-			(r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
+		if unsafeRune(r, size) {
 			return string(AppendEscaped(make([]byte, 0, len(s)+8), []byte(s), false)), true
 		}
 		i += size
