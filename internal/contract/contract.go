@@ -213,22 +213,28 @@ func (c *Contract) Lag(layer string) Duration {
 }
 
 // Expand resolves file patterns (contracts, rule files) as a component's
-// field names them; a pattern that matches nothing is an error, as a
-// misspelt path would otherwise watch nothing without a word.
-func Expand(field string, patterns []string) ([]string, error) {
+// field names them, relative ones from dir ("" for the working directory);
+// a pattern that matches nothing is an error, as a misspelt path would
+// otherwise watch nothing without a word. Each problem names the pattern
+// as written.
+func Expand(dir, field string, patterns []string) ([]string, []error) {
 	var files []string
 	var errs []error
-	for i, p := range patterns {
+	for i, written := range patterns {
+		p := written
+		if dir != "" && !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
 		m, err := filepath.Glob(p)
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("%s[%d]: %q: %w", field, i, p, err))
+			errs = append(errs, fmt.Errorf("%s[%d]: %q: %w", field, i, written, err))
 		case len(m) == 0:
-			errs = append(errs, fmt.Errorf("%s[%d]: %q matches no file", field, i, p))
+			errs = append(errs, fmt.Errorf("%s[%d]: %q matches no file", field, i, written))
 		}
 		files = append(files, m...)
 	}
-	return files, errors.Join(errs...)
+	return files, errs
 }
 
 // Workflows reads only the workflow each contract file names: for a

@@ -246,25 +246,12 @@ func (f *File) validate(path string, ruleset []*rules.Rule) error {
 // the contracts, named relative to the test file at path.
 func load(path string, f File) ([]*rules.Rule, map[string]*contract.Contract, error) {
 	dir := filepath.Dir(path)
-	var errs []error
-	files := func(field string, ps []string) []string {
-		out := make([]string, 0, len(ps))
-		for i, p := range ps {
-			if !filepath.IsAbs(p) {
-				p = filepath.Join(dir, p)
-			}
-			m, err := filepath.Glob(p)
-			switch {
-			case err != nil:
-				errs = append(errs, fmt.Errorf("%s: %s[%d]: %q: %w", path, field, i, ps[i], err))
-			case len(m) == 0:
-				errs = append(errs, fmt.Errorf("%s: %s[%d]: %q matches no file", path, field, i, ps[i]))
-			}
-			out = append(out, m...)
-		}
-		return out
+	ruleFiles, errs := contract.Expand(dir, "rule_files", f.RuleFiles)
+	contractFiles, errContracts := contract.Expand(dir, "contracts", f.Contracts)
+	errs = append(errs, errContracts...)
+	for i, err := range errs {
+		errs[i] = fmt.Errorf("%s: %w", path, err)
 	}
-	ruleFiles, contractFiles := files("rule_files", f.RuleFiles), files("contracts", f.Contracts)
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}

@@ -68,8 +68,8 @@ type KnownWorkflowsConfig struct {
 
 // known returns the set of known workflows.
 func (k *KnownWorkflowsConfig) known() (map[string]bool, error) {
-	files, err := contract.Expand("known_workflows.contracts", k.Contracts)
-	if err != nil {
+	files, errs := contract.Expand("", "known_workflows.contracts", k.Contracts)
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	out, err := contract.Workflows(files)

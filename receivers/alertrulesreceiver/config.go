@@ -99,8 +99,8 @@ type group struct {
 // loadRules loads the rule files and the contracts, with the contracts'
 // default rules.
 func (cfg *Config) loadRules() ([]group, map[string]*contract.Contract, error) {
-	ruleFiles, errRules := contract.Expand("rule_files", cfg.RuleFiles)
-	contractFiles, errContracts := contract.Expand("contracts", cfg.Contracts)
+	ruleFiles, errs := contract.Expand("", "rule_files", cfg.RuleFiles)
+	contractFiles, errContracts := contract.Expand("", "contracts", cfg.Contracts)
 	loaded, err := rules.Load(ruleFiles, contractFiles, cfg.ContractRulesInterval)
 	out := make([]group, 0, len(loaded))
 	for gi := range loaded {
@@ -110,9 +110,8 @@ func (cfg *Config) loadRules() ([]group, map[string]*contract.Contract, error) {
 		}
 		out = append(out, g)
 	}
-	errs := errors.Join(errRules, errContracts, err)
-	if errs != nil {
-		return out, nil, errs
+	if err := errors.Join(append(append(errs, errContracts...), err)...); err != nil {
+		return out, nil, err
 	}
 	// rules.Load validated them: reading them again cannot fail but for
 	// a file changed in between.
