@@ -211,7 +211,7 @@ service:
 	var missing []string
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		stored = chaosStored(t, addr, db)
+		stored = chaosStored(conn, db)
 		missing = l.missingFrom(stored)
 		if len(missing) == 0 && incidentStored() >= uint64(incidentEvents) {
 			break
@@ -231,7 +231,7 @@ service:
 	t.Logf("%s: every acknowledged record is stored", elapsed())
 	// Then until the store is quiet: no insert running and the same rows
 	// twice in a row, so that a late redelivery is counted below.
-	stored = chaosQuiet(t, addr, db)
+	stored = chaosQuiet(t, conn, db)
 
 	var notSent, refusedStored []string
 	rawDuplicates, duplicatesOfOneSend := 0, 0
@@ -582,6 +582,25 @@ func chaosRecords(lrs plog.LogRecordSlice, prefix string, n int) []string {
 	return keys
 }
 
+// chaosOdd adds the odd record of which: 0, one with time 0 (timestamp
+// and observed timestamp); 1, one whose decision ID holds the invalid
+// UTF-8 bad; else none. It returns the keys it added.
+func chaosOdd(lrs plog.LogRecordSlice, prefix string, which int, bad string) []string {
+	switch which {
+	case 0:
+		k := prefix + "-time0"
+		lr := chaosRecord(lrs, k)
+		lr.SetTimestamp(0)
+		lr.SetObservedTimestamp(0)
+		return []string{k}
+	case 1:
+		k := prefix + "-utf8"
+		chaosRecord(lrs, k).Attributes().PutStr(conventions.DecisionID, "chaos-"+bad+"-"+k)
+		return []string{k}
+	}
+	return nil
+}
+
 func chaosProtobuf(ld plog.Logs) []byte {
 	b, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
 	if err != nil {
@@ -595,19 +614,8 @@ func chaosProtobuf(ld plog.Logs) []byte {
 // is invalid UTF-8. Both are records like any other: stored if answered OK.
 func (c *chaosClient) otlpProtobuf(seq int) chaosRequest {
 	ld, lrs := chaosLogs()
-	keys := chaosRecords(lrs, fmt.Sprintf("hp%d", seq), 8)
-	switch seq % 3 {
-	case 0:
-		k := fmt.Sprintf("hp%d-time0", seq)
-		lr := chaosRecord(lrs, k)
-		lr.SetTimestamp(0)
-		lr.SetObservedTimestamp(0)
-		keys = append(keys, k)
-	case 1:
-		k := fmt.Sprintf("hp%d-utf8", seq)
-		chaosRecord(lrs, k).Attributes().PutStr(conventions.DecisionID, "chaos-\xff\xfe-"+k)
-		keys = append(keys, k)
-	}
+	prefix := fmt.Sprintf("hp%d", seq)
+	keys := append(chaosRecords(lrs, prefix, 8), chaosOdd(lrs, prefix, seq%3, "\xff\xfe")...)
 	body := chaosProtobuf(ld)
 	return chaosRequest{kind: "otlp/http protobuf", keys: keys, retry: true, send: func() chaosAnswer {
 		a, _ := c.post(c.otlpURL, "application/x-protobuf", "", body)
@@ -647,19 +655,8 @@ func (c *chaosClient) otlpJSON(seq int) chaosRequest {
 // invalid UTF-8 decision ID.
 func (c *chaosClient) otlpGRPC(seq int) chaosRequest {
 	ld, lrs := chaosLogs()
-	keys := chaosRecords(lrs, fmt.Sprintf("g%d", seq), 8)
-	switch seq % 4 {
-	case 0:
-		k := fmt.Sprintf("g%d-time0", seq)
-		lr := chaosRecord(lrs, k)
-		lr.SetTimestamp(0)
-		lr.SetObservedTimestamp(0)
-		keys = append(keys, k)
-	case 1:
-		k := fmt.Sprintf("g%d-utf8", seq)
-		chaosRecord(lrs, k).Attributes().PutStr(conventions.DecisionID, "chaos-\xc3\x28-"+k)
-		keys = append(keys, k)
-	}
+	prefix := fmt.Sprintf("g%d", seq)
+	keys := append(chaosRecords(lrs, prefix, 8), chaosOdd(lrs, prefix, seq%4, "\xc3\x28")...)
 	req := plogotlp.NewExportRequestFromLogs(ld)
 	return chaosRequest{kind: "otlp/grpc", keys: keys, retry: true, send: func() chaosAnswer {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -870,7 +867,9 @@ func (c *chaosClient) shortBody(body []byte, length int) chaosAnswer {
 	return chaosAnswer{kind: k, outcome: fmt.Sprint(resp.StatusCode)}
 }
 
-// chaosConn is a connection to the test's ClickHouse.
+// chaosConn is a connection to the test's ClickHouse. Unlike
+// testenv.Conn's, it gives up dialing after 2 s: this ClickHouse is stopped
+// during the test.
 func chaosConn(t *testing.T, addr string) clickhouse.Conn {
 	t.Helper()
 	user, pass := testenv.ClickHouseAuth()
@@ -882,12 +881,7 @@ func chaosConn(t *testing.T, addr string) clickhouse.Conn {
 
 // chaosStored is the number of rows stored per chaosKey; none while the
 // store does not answer.
-func chaosStored(t *testing.T, addr, db string) map[string]uint64 {
-	t.Helper()
-	user, pass := testenv.ClickHouseAuth()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}, DialTimeout: 2 * time.Second})
-	require.NoError(t, err)
-	defer conn.Close()
+func chaosStored(conn clickhouse.Conn, db string) map[string]uint64 {
 	out := map[string]uint64{}
 	rows, err := conn.Query(context.Background(), "SELECT attributes['"+chaosKey+"'] AS k, count() FROM "+db+".events WHERE k != '' GROUP BY k")
 	if err != nil {
@@ -912,21 +906,20 @@ func chaosStored(t *testing.T, addr, db string) map[string]uint64 {
 // two reads a second apart find the same rows, so that a redelivery still
 // in the queue is stored before the counts are read; it returns the rows
 // per key.
-func chaosQuiet(t *testing.T, addr, db string) map[string]uint64 {
+func chaosQuiet(t *testing.T, conn clickhouse.Conn, db string) map[string]uint64 {
 	t.Helper()
-	conn := chaosConn(t, addr)
 	total := func(m map[string]uint64) (n uint64) {
 		for _, v := range m {
 			n += v
 		}
 		return n
 	}
-	last := chaosStored(t, addr, db)
+	last := chaosStored(conn, db)
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		time.Sleep(time.Second)
 		var inserting uint64
 		err := conn.QueryRow(context.Background(), "SELECT count() FROM system.processes WHERE query_kind = 'Insert' AND position(query, ?) > 0", db+".events").Scan(&inserting)
-		now := chaosStored(t, addr, db)
+		now := chaosStored(conn, db)
 		if err == nil && inserting == 0 && len(now) == len(last) && total(now) == total(last) {
 			return now
 		}
