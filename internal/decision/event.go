@@ -86,118 +86,27 @@ const MaxFutureSkew = 24 * time.Hour
 
 // Typed reports whether key is one of the attributes that Extract moves into
 // a typed field, i.e. that a store need not repeat in its generic map when
-// the value parsed.
+// the value parsed. Aliases are not: they stay under their own names.
 func Typed(key string) bool {
-	_, ok := typedKeys[key]
-	return ok
+	r, ok := byName[key]
+	return ok && !r.alias
 }
 
-var typedKeys = map[string]struct{}{}
-
-func init() {
-	for _, k := range []string{
-		conventions.DecisionID, conventions.DecisionWorkflow, conventions.DecisionLayer, conventions.DecisionEvent, conventions.DecisionEventID,
-		conventions.DataSource, conventions.DataAsOf, conventions.DataComplete, conventions.DataAvailable, conventions.DataEntitySystem, conventions.DataEntityID,
-		conventions.ModelName, conventions.ModelVersion, conventions.ModelConfidence, conventions.ModelRecommendation, conventions.ModelLatencyMS, conventions.ModelUnsafe,
-		conventions.GenAIUsageInputTokens, conventions.GenAIUsageOutputTokens,
-		conventions.WorkflowQueue, conventions.WorkflowRoute, conventions.WorkflowQueueDepth, conventions.WorkflowExceptionType,
-		conventions.HumanAction, conventions.HumanActor, conventions.HumanReason,
-		conventions.BusinessOutcome, conventions.BusinessCycleTimeS, conventions.BusinessCost, conventions.BusinessValue,
-		conventions.DataAgeS, conventions.DataError, conventions.DataEntityCanonicalID, conventions.DataEntityResolved,
-	} {
-		typedKeys[k] = struct{}{}
-	}
-}
-
-// Extract fills ev from attrs. recordTime is the record's own timestamp, used
-// to judge whether an as_of lies implausibly far in the future. Extract never
-// fails: every problem becomes a ParseError and the pipeline carries on.
+// Extract fills ev from attrs, as Fields says. recordTime is the record's
+// own timestamp, used to judge whether an as_of lies implausibly far in the
+// future. Extract never fails: every problem becomes a ParseError and the
+// pipeline carries on.
 func Extract(attrs pcommon.Map, recordTime time.Time, ev *Event) {
 	*ev = Event{ParseErrors: ev.ParseErrors[:0]}
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		if strings.HasPrefix(k, "decision.") {
 			ev.Classified = true
 		}
-		switch k {
-		case conventions.DecisionID:
-			ev.ID = ident(ev, k, v)
-		case conventions.DecisionWorkflow:
-			ev.Workflow = ident(ev, k, v)
-		case conventions.DecisionLayer:
-			ev.Layer = layer(ev, k, v)
-		case conventions.DecisionEvent:
-			ev.Event = ident(ev, k, v)
-		case conventions.DecisionEventID:
-			ev.EventID = ident(ev, k, v)
-
-		case conventions.DataSource:
-			ev.Source = ident(ev, k, v)
-		case conventions.DataAsOf:
-			ev.AsOf = timestamp(ev, k, v, recordTime)
-		case conventions.DataComplete:
-			ev.Complete = boolean(ev, k, v)
-		case conventions.DataAvailable:
-			ev.Available = boolean(ev, k, v)
-		case conventions.DataEntitySystem:
-			ev.EntitySystem = ident(ev, k, v)
-		case conventions.DataEntityID:
-			ev.EntityID = ident(ev, k, v)
-		case conventions.DataAgeS:
-			ev.AgeS = nonNegative(ev, k, v)
-		case conventions.DataError:
-			ev.Error = str(ev, k, v)
-		case conventions.DataEntityCanonicalID:
-			ev.CanonicalID = ident(ev, k, v)
-		case conventions.DataEntityResolved:
-			ev.Resolved = boolean(ev, k, v)
-
-		case conventions.ModelName:
-			ev.ModelName = ident(ev, k, v)
-		case conventions.GenAIRequestModel, conventions.GenAIResponseModel:
-			ev.Classified = true
-			if ev.ModelName == "" {
-				ev.ModelName = v.AsString()
+		if r, ok := byName[k]; ok {
+			if r.alias && r.f.AliasesClassify {
+				ev.Classified = true
 			}
-		case conventions.ModelVersion:
-			ev.ModelVersion = ident(ev, k, v)
-		case conventions.ModelConfidence:
-			ev.Confidence = probability(ev, k, v)
-		case conventions.ModelRecommendation:
-			ev.Recommendation = str(ev, k, v)
-		case conventions.ModelLatencyMS:
-			ev.LatencyMS = nonNegative(ev, k, v)
-		case conventions.ModelUnsafe:
-			ev.Unsafe = boolean(ev, k, v)
-		case conventions.GenAIUsageInputTokens:
-			ev.InputTokens = integer(ev, k, v)
-		case conventions.GenAIUsageOutputTokens:
-			ev.OutputTokens = integer(ev, k, v)
-
-		case conventions.WorkflowQueue:
-			ev.Queue = ident(ev, k, v)
-		case conventions.WorkflowRoute:
-			ev.Route = ident(ev, k, v)
-		case conventions.WorkflowQueueDepth:
-			ev.QueueDepth = integer(ev, k, v)
-		case conventions.WorkflowExceptionType:
-			ev.ExceptionType = ident(ev, k, v)
-
-		case conventions.HumanAction:
-			ev.HumanAction = ident(ev, k, v)
-		case conventions.HumanActor:
-			ev.HumanActor = ident(ev, k, v)
-		case conventions.HumanReason:
-			ev.HumanReason = str(ev, k, v)
-
-		case conventions.BusinessOutcome:
-			ev.Outcome = ident(ev, k, v)
-		case conventions.BusinessCycleTimeS:
-			ev.CycleTimeS = nonNegative(ev, k, v)
-		case conventions.BusinessCost:
-			ev.Cost = number(ev, k, v)
-		case conventions.BusinessValue:
-			ev.Value = number(ev, k, v)
-
+			r.f.extract(ev, k, v, recordTime, r.alias)
 		}
 		return true
 	})
@@ -261,7 +170,7 @@ func quote(v pcommon.Value) string {
 	return strconv.Quote(s)
 }
 
-func str(ev *Event, k string, v pcommon.Value) string {
+func str(ev *Event, k string, v pcommon.Value, _ time.Time) string {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		return v.Str()
@@ -277,13 +186,13 @@ func str(ev *Event, k string, v pcommon.Value) string {
 // characters or invalid UTF-8 is stored escaped (EscapeIdentifier), so the
 // same bytes are the same stored name on OTLP and the decision-events
 // endpoint alike, and none can drive a terminal.
-func ident(ev *Event, k string, v pcommon.Value) string {
-	s, _ := EscapeIdentifier(str(ev, k, v))
+func ident(ev *Event, k string, v pcommon.Value, t time.Time) string {
+	s, _ := EscapeIdentifier(str(ev, k, v, t))
 	return s
 }
 
-func layer(ev *Event, k string, v pcommon.Value) string {
-	s := str(ev, k, v)
+func layer(ev *Event, k string, v pcommon.Value, t time.Time) string {
+	s := str(ev, k, v, t)
 	if s == "" || conventions.LayerBit(s) != 0 {
 		return s
 	}
@@ -291,7 +200,7 @@ func layer(ev *Event, k string, v pcommon.Value) string {
 	return ""
 }
 
-func number(ev *Event, k string, v pcommon.Value) *float64 {
+func number(ev *Event, k string, v pcommon.Value, _ time.Time) *float64 {
 	var f float64
 	switch v.Type() {
 	case pcommon.ValueTypeDouble:
@@ -316,8 +225,8 @@ func number(ev *Event, k string, v pcommon.Value) *float64 {
 	return &f
 }
 
-func nonNegative(ev *Event, k string, v pcommon.Value) *float64 {
-	f := number(ev, k, v)
+func nonNegative(ev *Event, k string, v pcommon.Value, t time.Time) *float64 {
+	f := number(ev, k, v, t)
 	if f != nil && *f < 0 {
 		ev.fail(k, "%v is negative", *f)
 		return nil
@@ -325,8 +234,8 @@ func nonNegative(ev *Event, k string, v pcommon.Value) *float64 {
 	return f
 }
 
-func probability(ev *Event, k string, v pcommon.Value) *float64 {
-	f := number(ev, k, v)
+func probability(ev *Event, k string, v pcommon.Value, t time.Time) *float64 {
+	f := number(ev, k, v, t)
 	if f != nil && (*f < 0 || *f > 1) {
 		ev.fail(k, "%v is outside [0,1]", *f)
 		return nil
@@ -334,7 +243,7 @@ func probability(ev *Event, k string, v pcommon.Value) *float64 {
 	return f
 }
 
-func integer(ev *Event, k string, v pcommon.Value) *int64 {
+func integer(ev *Event, k string, v pcommon.Value, _ time.Time) *int64 {
 	var n int64
 	switch v.Type() {
 	case pcommon.ValueTypeInt:
@@ -360,7 +269,7 @@ func integer(ev *Event, k string, v pcommon.Value) *int64 {
 	return &n
 }
 
-func boolean(ev *Event, k string, v pcommon.Value) *bool {
+func boolean(ev *Event, k string, v pcommon.Value, _ time.Time) *bool {
 	switch v.Type() {
 	case pcommon.ValueTypeBool:
 		b := v.Bool()

@@ -18,19 +18,25 @@ import (
 	"github.com/decisiontrace/decisiontrace/internal/decision"
 )
 
-// insertColumns is the column list of every insert; Events.columns returns the
-// columns in exactly this order.
-var insertColumns = []string{
-	"time", "observed_time", "event_id", "signal", "decision_id", "workflow", "layer", "event",
-	"service_name", "trace_id", "span_id", "name", "duration_ns", "severity", "body",
-	"source", "as_of", "data_complete", "data_available", "entity_system", "entity_id",
-	"entity_canonical_id", "entity_resolved", "data_age_s", "data_error",
-	"model_name", "model_version", "confidence", "recommendation", "model_latency_ms", "model_unsafe", "input_tokens", "output_tokens",
-	"queue", "route", "queue_depth", "exception_type",
-	"human_action", "human_actor", "human_reason",
-	"outcome", "cycle_time_s", "business_cost", "business_value",
-	"attributes", "resource_attributes", "scope_name", "parse_errors",
-}
+// recordColumns are the events columns that come from the OTLP record
+// itself; decision.StoredFields follow them, then tailColumns.
+var (
+	recordColumns = []string{
+		"time", "observed_time", "event_id", "signal",
+		"service_name", "trace_id", "span_id", "name", "duration_ns", "severity", "body",
+	}
+	tailColumns = []string{"attributes", "resource_attributes", "scope_name", "parse_errors"}
+)
+
+// insertColumns is the column list of every insert; Events.columns returns
+// the columns in exactly this order.
+var insertColumns = func() []string {
+	cols := append([]string(nil), recordColumns...)
+	for _, f := range decision.StoredFields {
+		cols = append(cols, f.Column)
+	}
+	return append(cols, tailColumns...)
+}()
 
 func insertStatement(db string) string {
 	return fmt.Sprintf("INSERT INTO %s.events (%s)", db, strings.Join(insertColumns, ", "))
@@ -42,60 +48,36 @@ func insertStatement(db string) string {
 type Events struct {
 	time, observedTime                   []time.Time
 	eventID                              []uint64
-	signal, decisionID, workflow, layer  []string
-	event, serviceName, traceID, spanID  []string
+	signal, serviceName, traceID, spanID []string
 	name                                 []string
 	durationNS                           []uint64
 	severity, body                       []string
-	source                               []string
-	asOf                                 []*time.Time
-	complete, available                  []*bool
-	entitySystem, entityID               []string
-	canonicalID                          []string
-	resolved                             []*bool
-	ageS                                 []*float64
-	dataError                            []string
-	modelName, modelVersion              []string
-	confidence                           []*float64
-	recommendation                       []string
-	latencyMS                            []*float64
-	unsafe                               []*bool
-	inputTokens, outputTokens            []*int64
-	queue, route                         []string
-	queueDepth                           []*int64
-	exceptionType                        []string
-	humanAction, humanActor, humanReason []string
-	outcome                              []string
-	cycleTimeS, cost, value              []*float64
-	attributes, resourceAttributes       []map[string]string
-	scopeName                            []string
-	parseErrors                          [][]string
+	// fields holds the convention columns, one per decision.StoredFields.
+	fields                         []decision.Column
+	attributes, resourceAttributes []map[string]string
+	scopeName                      []string
+	parseErrors                    [][]string
 
 	// counters for the collector's own metrics, per request
 	unclassifiedStored, unclassifiedRefused int
 	parseErrorsByKey                        map[string]int
 }
 
-// newRows sizes every column for n events up front: growing 44 slices
+// newRows sizes every column for n events up front: growing 48 slices
 // append by append was a visible share of the exporter's CPU.
 func newRows(n int) *Events {
-	return &Events{
+	r := &Events{
 		time: mk[time.Time](n), observedTime: mk[time.Time](n), eventID: mk[uint64](n),
-		signal: mk[string](n), decisionID: mk[string](n), workflow: mk[string](n), layer: mk[string](n),
-		event: mk[string](n), serviceName: mk[string](n), traceID: mk[string](n), spanID: mk[string](n),
+		signal: mk[string](n), serviceName: mk[string](n), traceID: mk[string](n), spanID: mk[string](n),
 		name: mk[string](n), durationNS: mk[uint64](n), severity: mk[string](n), body: mk[string](n),
-		source: mk[string](n), asOf: mk[*time.Time](n), complete: mk[*bool](n), available: mk[*bool](n),
-		entitySystem: mk[string](n), entityID: mk[string](n),
-		canonicalID: mk[string](n), resolved: mk[*bool](n), ageS: mk[*float64](n), dataError: mk[string](n),
-		modelName: mk[string](n), modelVersion: mk[string](n), confidence: mk[*float64](n),
-		recommendation: mk[string](n), latencyMS: mk[*float64](n), unsafe: mk[*bool](n),
-		inputTokens: mk[*int64](n), outputTokens: mk[*int64](n),
-		queue: mk[string](n), route: mk[string](n), queueDepth: mk[*int64](n), exceptionType: mk[string](n),
-		humanAction: mk[string](n), humanActor: mk[string](n), humanReason: mk[string](n),
-		outcome: mk[string](n), cycleTimeS: mk[*float64](n), cost: mk[*float64](n), value: mk[*float64](n),
+		fields:     make([]decision.Column, len(decision.StoredFields)),
 		attributes: mk[map[string]string](n), resourceAttributes: mk[map[string]string](n),
 		scopeName: mk[string](n), parseErrors: mk[[]string](n),
 	}
+	for i, f := range decision.StoredFields {
+		r.fields[i] = f.NewColumn(n)
+	}
+	return r
 }
 
 func mk[T any](n int) []T { return make([]T, 0, n) }
@@ -115,17 +97,13 @@ func (r *Events) Unclassified() (stored, refused int) {
 
 // columns returns the column slices in insertColumns order.
 func (r *Events) columns() []any {
-	return []any{
-		r.time, r.observedTime, r.eventID, r.signal, r.decisionID, r.workflow, r.layer, r.event,
-		r.serviceName, r.traceID, r.spanID, r.name, r.durationNS, r.severity, r.body,
-		r.source, r.asOf, r.complete, r.available, r.entitySystem, r.entityID,
-		r.canonicalID, r.resolved, r.ageS, r.dataError,
-		r.modelName, r.modelVersion, r.confidence, r.recommendation, r.latencyMS, r.unsafe, r.inputTokens, r.outputTokens,
-		r.queue, r.route, r.queueDepth, r.exceptionType,
-		r.humanAction, r.humanActor, r.humanReason,
-		r.outcome, r.cycleTimeS, r.cost, r.value,
-		r.attributes, r.resourceAttributes, r.scopeName, r.parseErrors,
+	cols := make([]any, 0, len(insertColumns))
+	cols = append(cols, r.time, r.observedTime, r.eventID, r.signal,
+		r.serviceName, r.traceID, r.spanID, r.name, r.durationNS, r.severity, r.body)
+	for _, c := range r.fields {
+		cols = append(cols, c.Values())
 	}
+	return append(cols, r.attributes, r.resourceAttributes, r.scopeName, r.parseErrors)
 }
 
 // dedupToken identifies a request's content, so that ClickHouse drops a
@@ -284,10 +262,6 @@ func (b *builder) add(r *Events, rec *record) {
 	r.observedTime = append(r.observedTime, rec.observed)
 	r.eventID = append(r.eventID, b.eventID(rec))
 	r.signal = append(r.signal, rec.signal)
-	r.decisionID = append(r.decisionID, ev.ID)
-	r.workflow = append(r.workflow, ev.Workflow)
-	r.layer = append(r.layer, ev.Layer)
-	r.event = append(r.event, ev.Event)
 	r.serviceName = append(r.serviceName, rec.serviceName)
 	r.traceID = append(r.traceID, traceHex(rec.traceID))
 	r.spanID = append(r.spanID, spanHex(rec.spanID))
@@ -295,41 +269,9 @@ func (b *builder) add(r *Events, rec *record) {
 	r.durationNS = append(r.durationNS, rec.durationNS)
 	r.severity = append(r.severity, rec.severity)
 	r.body = append(r.body, rec.bodyText())
-
-	r.source = append(r.source, ev.Source)
-	r.asOf = append(r.asOf, ev.AsOf)
-	r.complete = append(r.complete, ev.Complete)
-	r.available = append(r.available, ev.Available)
-	r.entitySystem = append(r.entitySystem, ev.EntitySystem)
-	r.entityID = append(r.entityID, ev.EntityID)
-	r.canonicalID = append(r.canonicalID, ev.CanonicalID)
-	r.resolved = append(r.resolved, ev.Resolved)
-	r.ageS = append(r.ageS, ev.AgeS)
-	r.dataError = append(r.dataError, ev.Error)
-
-	r.modelName = append(r.modelName, ev.ModelName)
-	r.modelVersion = append(r.modelVersion, ev.ModelVersion)
-	r.confidence = append(r.confidence, ev.Confidence)
-	r.recommendation = append(r.recommendation, ev.Recommendation)
-	r.latencyMS = append(r.latencyMS, ev.LatencyMS)
-	r.unsafe = append(r.unsafe, ev.Unsafe)
-	r.inputTokens = append(r.inputTokens, ev.InputTokens)
-	r.outputTokens = append(r.outputTokens, ev.OutputTokens)
-
-	r.queue = append(r.queue, ev.Queue)
-	r.route = append(r.route, ev.Route)
-	r.queueDepth = append(r.queueDepth, ev.QueueDepth)
-	r.exceptionType = append(r.exceptionType, ev.ExceptionType)
-
-	r.humanAction = append(r.humanAction, ev.HumanAction)
-	r.humanActor = append(r.humanActor, ev.HumanActor)
-	r.humanReason = append(r.humanReason, ev.HumanReason)
-
-	r.outcome = append(r.outcome, ev.Outcome)
-	r.cycleTimeS = append(r.cycleTimeS, ev.CycleTimeS)
-	r.cost = append(r.cost, ev.Cost)
-	r.value = append(r.value, ev.Value)
-
+	for _, c := range r.fields {
+		c.Append(ev)
+	}
 	r.attributes = append(r.attributes, flatten(rec.attrs, ev))
 	r.resourceAttributes = append(r.resourceAttributes, rec.resourceMap)
 	r.scopeName = append(r.scopeName, rec.scopeName)

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/decision"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -44,15 +45,15 @@ func TestLogRowTypedColumns(t *testing.T) {
 	})
 	r := newBuilder(true).logs(ld)
 	require.Equal(t, 1, r.Len())
-	assert.Equal(t, "d-1", r.decisionID[0])
-	assert.Equal(t, "claims-triage", r.workflow[0])
-	assert.Equal(t, "data", r.layer[0])
-	assert.Equal(t, "context.read", r.event[0])
-	assert.Equal(t, "policy-db", r.source[0])
-	require.NotNil(t, r.asOf[0])
-	assert.Equal(t, t0.Add(-time.Minute), *r.asOf[0])
-	require.NotNil(t, r.complete[0])
-	assert.True(t, *r.complete[0])
+	assert.Equal(t, "d-1", column[string](r, "decision_id")[0])
+	assert.Equal(t, "claims-triage", column[string](r, "workflow")[0])
+	assert.Equal(t, "data", column[string](r, "layer")[0])
+	assert.Equal(t, "context.read", column[string](r, "event")[0])
+	assert.Equal(t, "policy-db", column[string](r, "source")[0])
+	require.NotNil(t, column[*time.Time](r, "as_of")[0])
+	assert.Equal(t, t0.Add(-time.Minute), *column[*time.Time](r, "as_of")[0])
+	require.NotNil(t, column[*bool](r, "data_complete")[0])
+	assert.True(t, *column[*bool](r, "data_complete")[0])
 	assert.Equal(t, "claims-api", r.serviceName[0])
 	assert.Equal(t, map[string]string{"tenant": "acme"}, r.attributes[0], "typed attributes leave the map; the rest stay")
 	assert.Equal(t, "claims-api", r.resourceAttributes[0]["service.name"])
@@ -72,9 +73,9 @@ func TestWrongTypedAttributesKeepRawValue(t *testing.T) {
 	})
 	r := newBuilder(true).logs(ld)
 	require.Equal(t, 2, r.Len(), "the record with bad values is kept, and so is its neighbour")
-	assert.Nil(t, r.confidence[0])
-	assert.Nil(t, r.asOf[0])
-	assert.Nil(t, r.queueDepth[0])
+	assert.Nil(t, column[*float64](r, "confidence")[0])
+	assert.Nil(t, column[*time.Time](r, "as_of")[0])
+	assert.Nil(t, column[*int64](r, "queue_depth")[0])
 	assert.Equal(t, "high", r.attributes[0][conventions.ModelConfidence])
 	assert.Equal(t, "yesterday", r.attributes[0][conventions.DataAsOf])
 	assert.ElementsMatch(t, []string{
@@ -83,8 +84,8 @@ func TestWrongTypedAttributesKeepRawValue(t *testing.T) {
 		`workflow.queue.depth: 12.5 is not a whole number`,
 	}, r.parseErrors[0])
 	assert.Equal(t, map[string]int{conventions.ModelConfidence: 1, conventions.DataAsOf: 1, conventions.WorkflowQueueDepth: 1}, r.parseErrorsByKey)
-	require.NotNil(t, r.confidence[1])
-	assert.InDelta(t, 0.91, *r.confidence[1], 1e-12)
+	require.NotNil(t, column[*float64](r, "confidence")[1])
+	assert.InDelta(t, 0.91, *column[*float64](r, "confidence")[1], 1e-12)
 }
 
 func TestUnclassifiedRecords(t *testing.T) {
@@ -106,9 +107,9 @@ func TestUnclassifiedRecords(t *testing.T) {
 			assert.Equal(t, tt.stored, r.unclassifiedStored)
 			assert.Equal(t, tt.refused, r.unclassifiedRefused)
 			if tt.keep {
-				assert.Equal(t, conventions.LayerUnclassified, r.layer[0])
+				assert.Equal(t, conventions.LayerUnclassified, column[string](r, "layer")[0])
 			}
-			assert.Equal(t, "overridden", r.humanAction[r.Len()-1])
+			assert.Equal(t, "overridden", column[string](r, "human_action")[r.Len()-1])
 		})
 	}
 }
@@ -128,13 +129,13 @@ func TestGenAISpanIsModelOutput(t *testing.T) {
 	}))
 	r := newBuilder(true).traces(td)
 	require.Equal(t, 1, r.Len())
-	assert.Equal(t, "model", r.layer[0])
-	assert.Equal(t, "model.output", r.event[0])
-	assert.Equal(t, "claims-model", r.modelName[0])
+	assert.Equal(t, "model", column[string](r, "layer")[0])
+	assert.Equal(t, "model.output", column[string](r, "event")[0])
+	assert.Equal(t, "claims-model", column[string](r, "model_name")[0])
 	assert.Equal(t, uint64(250*time.Millisecond), r.durationNS[0])
 	assert.Equal(t, "01020300000000000000000000000000", r.traceID[0])
-	require.NotNil(t, r.inputTokens[0])
-	assert.Equal(t, int64(812), *r.inputTokens[0])
+	require.NotNil(t, column[*int64](r, "input_tokens")[0])
+	assert.Equal(t, int64(812), *column[*int64](r, "input_tokens")[0])
 	assert.Equal(t, "claims-model", r.attributes[0][conventions.GenAIRequestModel], "GenAI attributes stay available by their own names")
 }
 
@@ -214,4 +215,14 @@ func BenchmarkBuildLogRows(b *testing.B) {
 		_ = r.dedupToken()
 	}
 	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
+}
+
+// column is the values of the events column named col.
+func column[T any](r *Events, col string) []T {
+	for i, f := range decision.StoredFields {
+		if f.Column == col {
+			return r.fields[i].Values().([]T)
+		}
+	}
+	panic("no column " + col)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sort"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/decision"
 )
 
 func (s *Store) count(t *testing.T, query string) uint64 {
@@ -225,4 +227,44 @@ func rebuildAt(t *testing.T, s *Store, n int) {
 		}
 		require.NoError(t, s.conn.Exec(ctx, "INSERT INTO "+s.db+".schema_migrations VALUES (?, ?, now())", m.version, m.name))
 	}
+}
+
+// TestIntegrationInsertColumnsMatchTheEventsTable holds decision.Fields to
+// the events table the migrations create: every insert column exists, each
+// convention's column has the type its field declares, and every column
+// left out of the insert is one that version 1 wrote and the store no
+// longer does.
+func TestIntegrationInsertColumnsMatchTheEventsTable(t *testing.T) {
+	s := freshStore(t)
+	rows, err := s.conn.Query(context.Background(), `SELECT name, type FROM system.columns WHERE database = ? AND table = 'events'`, s.db)
+	require.NoError(t, err)
+	defer rows.Close()
+	table := map[string]string{}
+	for rows.Next() {
+		var n, typ string
+		require.NoError(t, rows.Scan(&n, &typ))
+		table[n] = typ
+	}
+	require.NoError(t, rows.Err())
+
+	for _, col := range insertColumns {
+		assert.Contains(t, table, col, "insert column %s is not in the events table", col)
+	}
+	for _, f := range decision.StoredFields {
+		assert.Equal(t, f.Type, table[f.Column], "column %s of %s", f.Column, f.Key)
+	}
+	inserted := map[string]bool{}
+	for _, col := range insertColumns {
+		inserted[col] = true
+	}
+	var left []string
+	for col := range table {
+		if !inserted[col] {
+			left = append(left, col)
+		}
+	}
+	sort.Strings(left)
+	assert.Equal(t, []string{"verdict_behaviour", "verdict_confidence_low", "verdict_context", "verdict_missing_sources",
+		"verdict_stale_age_s", "verdict_stale_budget_s", "verdict_stale_source", "verdict_stale_sources", "verdict_unsupported"}, left,
+		"the events columns no insert fills: version 1's verdicts, which the store now derives")
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/decision"
 )
 
 // Keys of an event object that are not decision.* conventions.
@@ -41,23 +42,20 @@ type eventField struct {
 	kind fieldKind
 }
 
+// eventFields are the conventions a producer's event may carry as fields,
+// as decision.Fields lists them (aliases included).
 var eventFields = map[string]eventField{}
 
 func init() {
-	for _, k := range []string{
-		c.DecisionID, c.DecisionWorkflow, c.DecisionLayer, c.DecisionEvent, c.DecisionEventID,
-		c.DataSource, c.DataAsOf, c.DataComplete, c.DataAvailable, c.DataEntitySystem, c.DataEntityID,
-		c.DataAgeS, c.DataError,
-		c.ModelName, c.ModelVersion, c.ModelConfidence, c.ModelRecommendation, c.ModelLatencyMS, c.ModelUnsafe,
-		c.GenAIRequestModel, c.GenAIResponseModel, c.GenAIUsageInputTokens, c.GenAIUsageOutputTokens,
-		c.WorkflowQueue, c.WorkflowRoute, c.WorkflowQueueDepth, c.WorkflowExceptionType,
-		c.HumanAction, c.HumanActor, c.HumanReason,
-		c.BusinessOutcome, c.BusinessCycleTimeS, c.BusinessCost, c.BusinessValue,
-	} {
-		eventFields[k] = eventField{name: k, kind: fieldConvention}
-	}
-	for _, k := range []string{c.DataEntityCanonicalID, c.DataEntityResolved} {
-		eventFields[k] = eventField{name: k, kind: fieldProcessor}
+	for _, f := range decision.Fields {
+		kind := fieldConvention
+		if f.Derived {
+			kind = fieldProcessor
+		}
+		eventFields[f.Key] = eventField{name: f.Key, kind: kind}
+		for _, a := range f.Aliases {
+			eventFields[a] = eventField{name: a, kind: kind}
+		}
 	}
 }
 
