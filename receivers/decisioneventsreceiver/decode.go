@@ -534,17 +534,8 @@ func parseTimeNumber(num []byte) (time.Time, string) {
 // attributes decodes the free-form attributes object into attrs.
 func (d *decoder) attributes(attrs pcommon.Map) bool {
 	p := &d.p
-	switch p.peek() {
-	case 'n':
-		return p.literal("null")
-	case '{':
-	default:
-		typ := p.typeAt()
-		if !p.skip(&d.nExtra, 1) {
-			return false
-		}
-		d.fail(keyAttributes, "expected a JSON object, got %s", typ)
-		return true
+	if obj, ok := d.objectOrNull(keyAttributes, &d.nExtra); !obj {
+		return ok
 	}
 	return p.object(func(kb []byte, bad int) bool {
 		d.nExtra++
@@ -646,20 +637,30 @@ func (d *decoder) value(dst pcommon.Value, depth int) bool {
 	return true
 }
 
-// resource decodes the event's resource object into d.resAttrs.
-func (d *decoder) resource() bool {
+// objectOrNull reads up to the object that field holds: obj is false when
+// it holds none (null, or another value, which fails the field and is
+// skipped, counted in n), and ok then says whether reading can go on.
+func (d *decoder) objectOrNull(field string, n *int) (obj, ok bool) {
 	p := &d.p
 	switch p.peek() {
 	case 'n':
-		return p.literal("null")
+		return false, p.literal("null")
 	case '{':
-	default:
-		typ := p.typeAt()
-		if !p.skip(&d.nRes, 1) {
-			return false
-		}
-		d.fail(keyResource, "expected a JSON object, got %s", typ)
-		return true
+		return true, true
+	}
+	typ := p.typeAt()
+	if !p.skip(n, 1) {
+		return false, false
+	}
+	d.fail(field, "expected a JSON object, got %s", typ)
+	return false, true
+}
+
+// resource decodes the event's resource object into d.resAttrs.
+func (d *decoder) resource() bool {
+	p := &d.p
+	if obj, ok := d.objectOrNull(keyResource, &d.nRes); !obj {
+		return ok
 	}
 	return p.object(func(kb []byte, bad int) bool {
 		d.nRes++

@@ -187,15 +187,8 @@ func (p *parser) hex4(i int) (rune, bool) {
 			return 0, p.eof()
 		}
 		c := p.b[j]
-		var v byte
-		switch {
-		case '0' <= c && c <= '9':
-			v = c - '0'
-		case 'a' <= c && c <= 'f':
-			v = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			v = c - 'A' + 10
-		default:
+		v, ok := hexDigit(c)
+		if !ok {
 			p.pos = j
 			return 0, p.fail("invalid character %s in \\u hexadecimal character escape", quoteChar(c))
 		}
@@ -211,15 +204,8 @@ func (p *parser) peekHex4(i int) (rune, bool) {
 	}
 	var r rune
 	for _, c := range p.b[i+2 : i+6] {
-		var v byte
-		switch {
-		case '0' <= c && c <= '9':
-			v = c - '0'
-		case 'a' <= c && c <= 'f':
-			v = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			v = c - 'A' + 10
-		default:
+		v, ok := hexDigit(c)
+		if !ok {
 			return 0, false
 		}
 		r = r<<4 | rune(v)
@@ -409,4 +395,16 @@ func (p *parser) typeAt() string {
 	default:
 		return "a number"
 	}
+}
+
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
