@@ -24,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/decisiontest"
 	"github.com/decisiontrace/decisiontrace/internal/store"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
@@ -83,7 +84,7 @@ func TestIntegrationLogAndSpanLandWithTypedColumns(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 
 	ld := plog.NewLogs()
-	decisionLog(ld, now, map[string]any{
+	decisiontest.Log(ld, now, map[string]any{
 		conventions.DecisionID: "dec-landing", conventions.DecisionWorkflow: "claims-triage",
 		conventions.DecisionLayer: "data", conventions.DecisionEvent: "context.read",
 		conventions.DataSource: "policy-db", conventions.DataAsOf: now.Add(-90 * time.Second).Format(time.RFC3339Nano),
@@ -171,7 +172,7 @@ func fiveLayers(id string, base time.Time) []plog.Logs {
 		attrs[conventions.DecisionID] = id
 		attrs[conventions.DecisionWorkflow] = "loan-underwriting"
 		ld := plog.NewLogs()
-		decisionLog(ld, base.Add(off), attrs)
+		decisiontest.Log(ld, base.Add(off), attrs)
 		return ld
 	}
 	return []plog.Logs{
@@ -268,9 +269,9 @@ func TestIntegrationWrongTypedAttributesAreStoredAndCounted(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	ld := plog.NewLogs()
-	decisionLog(ld, now, map[string]any{conventions.DecisionID: "bad-types", conventions.DecisionLayer: "model",
+	decisiontest.Log(ld, now, map[string]any{conventions.DecisionID: "bad-types", conventions.DecisionLayer: "model",
 		conventions.ModelConfidence: "high", conventions.DataAsOf: "yesterday"})
-	decisionLog(ld, now, map[string]any{conventions.DecisionID: "good-neighbour", conventions.DecisionLayer: "model", conventions.ModelConfidence: 0.5})
+	decisiontest.Log(ld, now, map[string]any{conventions.DecisionID: "good-neighbour", conventions.DecisionLayer: "model", conventions.ModelConfidence: 0.5})
 	require.NoError(t, h.exp.pushLogs(ctx, ld))
 
 	var (
@@ -309,7 +310,7 @@ func TestIntegrationErrorsRetryableOrPermanent(t *testing.T) {
 		require.NoError(t, exp.start(ctx, componenttest.NewNopHost()), "a down ClickHouse does not stop the collector from starting")
 		defer func() { require.NoError(t, exp.shutdown(ctx)) }()
 		ld := plog.NewLogs()
-		decisionLog(ld, time.Now(), map[string]any{conventions.DecisionID: "x", conventions.DecisionLayer: "data"})
+		decisiontest.Log(ld, time.Now(), map[string]any{conventions.DecisionID: "x", conventions.DecisionLayer: "data"})
 		err = exp.pushLogs(ctx, ld)
 		require.Error(t, err)
 		assert.False(t, consumererror.IsPermanent(err), "got %v", err)
@@ -318,7 +319,7 @@ func TestIntegrationErrorsRetryableOrPermanent(t *testing.T) {
 		h := newHarness(t, nil)
 		require.NoError(t, h.conn.Exec(ctx, render(`ALTER TABLE {db}.events DROP COLUMN body`, h.db)))
 		ld := plog.NewLogs()
-		decisionLog(ld, time.Now(), map[string]any{conventions.DecisionID: "x", conventions.DecisionLayer: "data"})
+		decisiontest.Log(ld, time.Now(), map[string]any{conventions.DecisionID: "x", conventions.DecisionLayer: "data"})
 		err := h.exp.pushLogs(ctx, ld)
 		require.Error(t, err)
 		assert.True(t, consumererror.IsPermanent(err), "got %v", err)
@@ -341,14 +342,14 @@ func TestIntegrationNothingAfterShutdownNoLeaks(t *testing.T) {
 	require.NoError(t, exp.Start(ctx, componenttest.NewNopHost()))
 
 	ld := plog.NewLogs()
-	decisionLog(ld, time.Now(), map[string]any{conventions.DecisionID: "dec-before", conventions.DecisionWorkflow: "w",
+	decisiontest.Log(ld, time.Now(), map[string]any{conventions.DecisionID: "dec-before", conventions.DecisionWorkflow: "w",
 		conventions.DecisionLayer: "human", conventions.DecisionEvent: "human.action", conventions.HumanAction: "accept"})
 	require.NoError(t, exp.ConsumeLogs(ctx, ld))
 	require.NoError(t, exp.Shutdown(ctx)) // drains the queue
 	assert.Equal(t, uint64(1), h.count(t, "SELECT count() FROM {db}.events WHERE decision_id = 'dec-before'"))
 
 	after := plog.NewLogs()
-	decisionLog(after, time.Now(), map[string]any{conventions.DecisionID: "dec-after", conventions.DecisionWorkflow: "w",
+	decisiontest.Log(after, time.Now(), map[string]any{conventions.DecisionID: "dec-after", conventions.DecisionWorkflow: "w",
 		conventions.DecisionLayer: "human", conventions.DecisionEvent: "human.action", conventions.HumanAction: "accept"})
 	_ = exp.ConsumeLogs(ctx, after)
 	time.Sleep(200 * time.Millisecond)

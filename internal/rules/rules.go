@@ -35,6 +35,7 @@ const (
 	KindConfidenceDrift      Kind = "confidence_drift"
 	KindLayerSilence         Kind = "layer_silence"
 	KindWorkflowSilence      Kind = "workflow_silence"
+	KindUnresolvedEntity     Kind = "unresolved_entity_rate"
 	KindCustomSQL            Kind = "custom_sql"
 )
 

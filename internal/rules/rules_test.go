@@ -43,6 +43,9 @@ groups:
         kind: custom_sql
         annotations:
           summary: "{{ .Value "
+      - alert: Unresolved
+        kind: unresolved_entity_rate
+        max_rate: 0
 `))
 	require.Error(t, err)
 	assert.Equal(t, `r.yaml: group claims: interval: required and must be positive
@@ -51,7 +54,9 @@ r.yaml: group claims: rule bad name: alert: "bad name" is not a valid alert name
 r.yaml: group claims: rule bad name: max_rate: 2 is outside (0, 1]
 r.yaml: group claims: rule Drift: baseline: must be longer than window
 r.yaml: group claims: rule Custom: annotations.summary: template: summary:1: unclosed action
-r.yaml: group claims: rule Custom: sql: required for kind custom_sql`, err.Error())
+r.yaml: group claims: rule Custom: sql: required for kind custom_sql
+r.yaml: group claims: rule Unresolved: window: required and must be positive for kind unresolved_entity_rate
+r.yaml: group claims: rule Unresolved: max_rate: 0 is outside (0, 1]`, err.Error())
 
 	_, err = Parse("r.yaml", []byte("groups:\n  - name: g\n    interval: 15s\n    rules:\n      - alert: A\n        kind: source_staleness\n        max_age: 1m\n        treshold: 3\n"))
 	assert.EqualError(t, err, "r.yaml: line 8: field treshold not found in type rules.Rule")
@@ -364,6 +369,23 @@ func kindScenario(t *testing.T, s *store) []storetest.Event {
 		add(30*time.Minute+time.Duration(i%20)*3*time.Minute, map[string]any{c.DecisionID: fmt.Sprintf("b-%d", i), c.DecisionWorkflow: wf,
 			c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelVersion: "v1", c.ModelConfidence: conf})
 	}
+	// Identity: claims' reads of crm identifiers resolve 12 times in 20
+	// (u-0..7 do not), of policy-admin identifiers always; loans' reads
+	// of bureau identifiers fail once in 10. A read without a judgement
+	// (no alias map) counts nowhere.
+	for i := 0; i < 40; i++ {
+		wf, system, resolved := "claims", "crm", i >= 8
+		switch {
+		case i >= 30:
+			wf, system, resolved = "loans", "bureau", i != 30
+		case i >= 20:
+			system = "policy-admin"
+		}
+		add(2*time.Minute, map[string]any{c.DecisionID: fmt.Sprintf("u-%d", i), c.DecisionWorkflow: wf, c.DecisionLayer: "data",
+			c.DecisionEvent: "context.read", c.DataEntitySystem: system, c.DataEntityID: fmt.Sprintf("E-%d", i), c.DataEntityResolved: resolved})
+	}
+	add(2*time.Minute, map[string]any{c.DecisionID: "u-unjudged", c.DecisionWorkflow: "claims", c.DecisionLayer: "data",
+		c.DecisionEvent: "context.read", c.DataEntitySystem: "crm", c.DataEntityID: "E-x"})
 	// Business outcomes stopped for loans 2 hours ago.
 	add(2*time.Hour, map[string]any{c.DecisionWorkflow: "loans", c.DecisionLayer: "business", c.DecisionEvent: "business.outcome", c.BusinessOutcome: "funded"})
 	add(time.Minute, map[string]any{c.DecisionWorkflow: "claims", c.DecisionLayer: "business", c.DecisionEvent: "business.outcome", c.BusinessOutcome: "paid"})
@@ -397,6 +419,8 @@ func kindRules() []Rule {
 		{Alert: "Drift", Kind: KindConfidenceDrift, Window: window, Baseline: baseline, MaxDrift: 0.2, MinCount: 20},
 		{Alert: "DriftMany", Kind: KindConfidenceDrift, Window: window, Baseline: baseline, MaxDrift: 0.2, MinCount: 21},
 		{Alert: "Silent", Kind: KindLayerSilence, SilentFor: contract.Duration(30 * time.Minute)},
+		{Alert: "Unresolved", Kind: KindUnresolvedEntity, Window: window, MaxRate: 0.2, MinCount: 10},
+		{Alert: "UnresolvedMany", Kind: KindUnresolvedEntity, Window: window, MaxRate: 0.2, MinCount: 21},
 	}
 }
 
@@ -451,6 +475,16 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 	assert.Empty(t, got["DriftMany"], "20 outputs (or decisions) before the window are under a minimum of 21")
 
 	assert.Equal(t, []string{"[loans business]"}, labelsOf(got["Silent"], "workflow", "layer"))
+
+	// 8 of claims' 20 judged crm reads did not resolve; loans' 1 in 10
+	// is under the rate, policy-admin's 0 too.
+	assert.Equal(t, []string{"[claims crm]"}, labelsOf(got["Unresolved"], "workflow", "entity_system"))
+	assert.InDelta(t, 0.4, got["Unresolved"][0].Value, 1e-9)
+	assert.Empty(t, got["UnresolvedMany"], "20 judged reads are under a minimum of 21")
+	unresolved := Rule{Alert: "Unresolved", Kind: KindUnresolvedEntity, Window: contract.Duration(15 * time.Minute), MaxRate: 0.2, MinCount: 10}
+	ex, err := unresolved.Examples(context.Background(), s.Conn, s.DB, t0, got["Unresolved"][0].Labels, 3)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"u-0", "u-1", "u-2"}, ex, "decisions whose crm identifiers did not resolve")
 
 	custom := s.run(t, Rule{Alert: "Custom", Kind: KindCustomSQL, SQL: "SELECT workflow, toFloat64(count()) AS value FROM {db}.events WHERE layer = 'business' GROUP BY workflow HAVING value >= 1"})
 	assert.Equal(t, []string{"[claims]", "[loans]"}, labelsOf(custom, "workflow"))
@@ -521,7 +555,7 @@ func TestIntegrationEveryKindSameWhenEventsAreStoredTwice(t *testing.T) {
 	for _, e := range all {
 		id, _ := e.Attrs[c.DecisionID].(string)
 		if e.Attrs[c.HumanAction] == c.ActionOverridden || e.Attrs[c.ModelConfidence] == 0.5 && strings.HasPrefix(id, "b-") ||
-			e.Attrs[c.WorkflowQueueDepth] == int64(480) || strings.HasPrefix(id, "c-0") {
+			e.Attrs[c.WorkflowQueueDepth] == int64(480) || strings.HasPrefix(id, "c-0") || e.Attrs[c.DataEntityResolved] == false {
 			resent = append(resent, e)
 		}
 	}
@@ -679,5 +713,5 @@ func TestEveryKindIsRegisteredWhole(t *testing.T) {
 	for _, r := range rs {
 		assert.NotEmpty(t, registry[r.Kind].summary, "default rule %s (%s)", r.Alert, r.Kind)
 	}
-	assert.Len(t, kindNames(), 11)
+	assert.Len(t, kindNames(), 12)
 }

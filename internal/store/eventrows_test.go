@@ -13,31 +13,15 @@ import (
 
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/decision"
+	"github.com/decisiontrace/decisiontrace/internal/decisiontest"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-// decisionLog appends a log record for one layer of a decision.
-func decisionLog(ld plog.Logs, ts time.Time, attrs map[string]any) plog.LogRecord {
-	var rl plog.ResourceLogs
-	if ld.ResourceLogs().Len() == 0 {
-		rl = ld.ResourceLogs().AppendEmpty()
-		rl.Resource().Attributes().PutStr("service.name", "claims-api")
-		rl.ScopeLogs().AppendEmpty().Scope().SetName("claims")
-	} else {
-		rl = ld.ResourceLogs().At(0)
-	}
-	lr := rl.ScopeLogs().At(0).LogRecords().AppendEmpty()
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
-	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(ts.Add(time.Millisecond)))
-	lr.Body().SetStr("decision signal")
-	require.NoError(nil, lr.Attributes().FromRaw(attrs))
-	return lr
-}
 
 func TestLogRowTypedColumns(t *testing.T) {
 	ld := plog.NewLogs()
-	decisionLog(ld, t0, map[string]any{
+	decisiontest.Log(ld, t0, map[string]any{
 		conventions.DecisionID: "d-1", conventions.DecisionWorkflow: "claims-triage",
 		conventions.DecisionLayer: "data", conventions.DecisionEvent: "context.read",
 		conventions.DataSource: "policy-db", conventions.DataAsOf: "2026-11-26T11:59:00Z",
@@ -63,12 +47,12 @@ func TestLogRowTypedColumns(t *testing.T) {
 
 func TestWrongTypedAttributesKeepRawValue(t *testing.T) {
 	ld := plog.NewLogs()
-	decisionLog(ld, t0, map[string]any{
+	decisiontest.Log(ld, t0, map[string]any{
 		conventions.DecisionID: "d-2", conventions.DecisionLayer: "model",
 		conventions.ModelConfidence: "high", conventions.DataAsOf: "yesterday",
 		conventions.WorkflowQueueDepth: 12.5,
 	})
-	decisionLog(ld, t0, map[string]any{
+	decisiontest.Log(ld, t0, map[string]any{
 		conventions.DecisionID: "d-3", conventions.DecisionLayer: "model", conventions.ModelConfidence: 0.91,
 	})
 	r := newBuilder(true).logs(ld)
@@ -100,8 +84,8 @@ func TestUnclassifiedRecords(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ld := plog.NewLogs()
-			decisionLog(ld, t0, map[string]any{"http.route": "/health"})
-			decisionLog(ld, t0, map[string]any{conventions.DecisionID: "d-4", conventions.DecisionLayer: "human", conventions.HumanAction: "overridden"})
+			decisiontest.Log(ld, t0, map[string]any{"http.route": "/health"})
+			decisiontest.Log(ld, t0, map[string]any{conventions.DecisionID: "d-4", conventions.DecisionLayer: "human", conventions.HumanAction: "overridden"})
 			r := newBuilder(tt.keep).logs(ld)
 			require.Equal(t, tt.rows, r.Len())
 			assert.Equal(t, tt.stored, r.unclassifiedStored)
@@ -142,8 +126,8 @@ func TestGenAISpanIsModelOutput(t *testing.T) {
 func TestEventIDStableAcrossRedelivery(t *testing.T) {
 	build := func() *Events {
 		ld := plog.NewLogs()
-		decisionLog(ld, t0, map[string]any{conventions.DecisionID: "d-6", conventions.DecisionLayer: "business", conventions.BusinessOutcome: "paid"})
-		decisionLog(ld, t0, map[string]any{conventions.DecisionID: "d-6", conventions.DecisionLayer: "business", conventions.BusinessOutcome: "reopened"})
+		decisiontest.Log(ld, t0, map[string]any{conventions.DecisionID: "d-6", conventions.DecisionLayer: "business", conventions.BusinessOutcome: "paid"})
+		decisiontest.Log(ld, t0, map[string]any{conventions.DecisionID: "d-6", conventions.DecisionLayer: "business", conventions.BusinessOutcome: "reopened"})
 		return newBuilder(true).logs(ld)
 	}
 	a, b := build(), build()
@@ -152,8 +136,8 @@ func TestEventIDStableAcrossRedelivery(t *testing.T) {
 	assert.NotEqual(t, a.eventID[0], a.eventID[1], "records that differ only in one attribute are different events")
 
 	ld := plog.NewLogs()
-	decisionLog(ld, t0, map[string]any{conventions.DecisionID: "d-7", conventions.DecisionEventID: "producer-key-1"})
-	decisionLog(ld, t0.Add(time.Second), map[string]any{conventions.DecisionID: "d-7", conventions.DecisionEventID: "producer-key-1", "retry": true})
+	decisiontest.Log(ld, t0, map[string]any{conventions.DecisionID: "d-7", conventions.DecisionEventID: "producer-key-1"})
+	decisiontest.Log(ld, t0.Add(time.Second), map[string]any{conventions.DecisionID: "d-7", conventions.DecisionEventID: "producer-key-1", "retry": true})
 	r := newBuilder(true).logs(ld)
 	assert.Equal(t, r.eventID[0], r.eventID[1], "a producer's own idempotency key wins")
 }
@@ -199,7 +183,7 @@ func TestRecordWithoutAUsableTimeIsKeptAtObservedOrStoreTime(t *testing.T) {
 func BenchmarkBuildLogRows(b *testing.B) {
 	ld := plog.NewLogs()
 	for i := 0; i < 1000; i++ {
-		decisionLog(ld, t0, map[string]any{
+		decisiontest.Log(ld, t0, map[string]any{
 			conventions.DecisionID: fmt.Sprintf("bench-%d", i), conventions.DecisionWorkflow: "claims-triage",
 			conventions.DecisionLayer: "data", conventions.DecisionEvent: "context.read",
 			conventions.DataSource: "policy-db", conventions.DataAsOf: "2026-11-26T11:59:00Z",

@@ -1,4 +1,6 @@
-package decisionstoreexporter
+// Package decisiontest builds decision signals for tests of the components
+// that read them.
+package decisiontest
 
 import (
 	"time"
@@ -7,8 +9,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 )
 
-// decisionLog appends a log record with attrs at ts to ld.
-func decisionLog(ld plog.Logs, ts time.Time, attrs map[string]any) plog.LogRecord {
+// Log appends a log record with attrs at ts to ld, under one resource
+// (service.name claims-api) and scope; observed a millisecond later.
+func Log(ld plog.Logs, ts time.Time, attrs map[string]any) plog.LogRecord {
 	var rl plog.ResourceLogs
 	if ld.ResourceLogs().Len() == 0 {
 		rl = ld.ResourceLogs().AppendEmpty()
@@ -22,7 +25,7 @@ func decisionLog(ld plog.Logs, ts time.Time, attrs map[string]any) plog.LogRecor
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(ts.Add(time.Millisecond)))
 	lr.Body().SetStr("decision signal")
 	if err := lr.Attributes().FromRaw(attrs); err != nil {
-		panic(err)
+		panic(err) // a test's own attributes
 	}
 	return lr
 }
