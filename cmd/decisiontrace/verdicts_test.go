@@ -344,7 +344,9 @@ func TestIntegrationTwoCollectorsAndResentRequestsJudgeAsOne(t *testing.T) {
 
 	// Every contract rule's condition, evaluated at one instant on each
 	// store, is the same.
-	groups, err := rules.Load(nil, contractFiles(t), time.Minute)
+	contracts, err := contract.Load(contractFiles(t))
+	require.NoError(t, err)
+	groups, err := rules.Load(nil, contracts, time.Minute)
 	require.NoError(t, err)
 	now := time.Now()
 	conditions := func(s *store.Store) []string {

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -84,13 +84,10 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 		}
 		evalAt = t
 	}
-	var contractFiles []string
-	for _, g := range contracts {
-		m, _ := filepath.Glob(g)
-		contractFiles = append(contractFiles, m...)
-	}
-	groups, err := rules.Load(fs.Args(), contractFiles, time.Minute)
-	if err != nil {
+	contractFiles, errs := contract.Expand("", "--contracts", contracts)
+	cs, errContracts := contract.Load(contractFiles)
+	groups, err := rules.Load(fs.Args(), cs, time.Minute)
+	if err := errors.Join(append(errs, errContracts, err)...); err != nil {
 		log.Error().Err(err).Msg("rules")
 		return 1
 	}
@@ -119,11 +116,7 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 		return 1
 	}
 	if *writeContracts {
-		cs, err := contract.Load(contractFiles)
-		if err == nil {
-			err = st.WriteContracts(ctx, cs, time.Now())
-		}
-		if err != nil {
+		if err := st.WriteContracts(ctx, cs, time.Now()); err != nil {
 			log.Error().Err(err).Msg("writing contracts")
 			return 1
 		}

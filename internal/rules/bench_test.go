@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/storetest"
 )
 
@@ -28,15 +29,17 @@ func BenchmarkShippedRules(b *testing.B) {
 	}
 	ctx := context.Background()
 	s := storetest.New(b, "dt_rules_bench")
-	s.Contracts(b, t0, "../../deploy/contracts/claims-triage.yaml", "../../deploy/contracts/loan-underwriting.yaml")
+	contractFiles := []string{"../../deploy/contracts/claims-triage.yaml", "../../deploy/contracts/loan-underwriting.yaml"}
+	s.Contracts(b, t0, contractFiles...)
 	started := time.Now()
 	s.Synthetic(b, t0, 20*time.Minute, n)
 	b.Logf("%d events stored in %s", n, time.Since(started))
 	started = time.Now()
 	s.Refresh(b)
 	b.Logf("first refresh (every decision judged) in %s; %d verdicts", time.Since(started), s.Count(b, "SELECT count() FROM {db}.verdicts FINAL"))
-	groups, err := Load([]string{"../../deploy/rules/demo.yaml"},
-		[]string{"../../deploy/contracts/claims-triage.yaml", "../../deploy/contracts/loan-underwriting.yaml"}, time.Minute)
+	contracts, err := contract.Load(contractFiles)
+	require.NoError(b, err)
+	groups, err := Load([]string{"../../deploy/rules/demo.yaml"}, contracts, time.Minute)
 	require.NoError(b, err)
 
 	for gi := range groups {

@@ -385,14 +385,15 @@ func (r *Rule) Annotate(d TemplateData) map[string]string {
 	return out
 }
 
-// Load reads rule files and derives the default rules of the contracts in
-// contractFiles: the files' groups, then one group per contract's workflow
+// Load reads rule files and derives the default rules of contracts (as
+// contract.Load returns them, read once by the caller, which also judges
+// them): the files' groups, then one group per contract's workflow
 // ("contract:<workflow>") evaluated every contractInterval. A file's rule
 // without a workflow filter alerts for the contracts' workflows and those
 // it lists (see Rule.Alerts). Every problem
 // is reported, naming its file; a rule defined twice with the same labels
 // is one.
-func Load(ruleFiles, contractFiles []string, contractInterval time.Duration) ([]Group, error) {
+func Load(ruleFiles []string, contracts map[string]*contract.Contract, contractInterval time.Duration) ([]Group, error) {
 	files, err := LoadFiles(ruleFiles)
 	errs := []error{err}
 	var out []Group
@@ -412,9 +413,7 @@ func Load(ruleFiles, contractFiles []string, contractInterval time.Duration) ([]
 			add(g, f.Path+": group "+g.Name)
 		}
 	}
-	if len(contractFiles) > 0 {
-		contracts, err := contract.Load(contractFiles)
-		errs = append(errs, err)
+	if len(contracts) > 0 {
 		workflows := make([]string, 0, len(contracts))
 		for wf := range contracts {
 			workflows = append(workflows, wf)

@@ -656,7 +656,9 @@ groups:
       - {alert: Any, kind: queue_depth, max_depth: 100, any_workflow: true}
       - {alert: Named, kind: queue_depth, max_depth: 100, workflow: "x' OR 1=1 --"}
 `), 0o600))
-	groups, err := Load([]string{rulesFile}, []string{contractFile}, time.Minute)
+	contracts, err := contract.Load([]string{contractFile})
+	require.NoError(t, err)
+	groups, err := Load([]string{rulesFile}, contracts, time.Minute)
 	require.NoError(t, err)
 	found := map[string][]string{}
 	for _, r := range groups[0].Rules {

@@ -255,12 +255,9 @@ func load(path string, f File) ([]*rules.Rule, map[string]*contract.Contract, er
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
-	groups, err := rules.Load(ruleFiles, contractFiles, f.EvaluationInterval.D())
-	if err != nil {
-		return nil, nil, err
-	}
-	contracts, err := contract.Load(contractFiles)
-	if err != nil {
+	contracts, errLoad := contract.Load(contractFiles)
+	groups, err := rules.Load(ruleFiles, contracts, f.EvaluationInterval.D())
+	if err := errors.Join(errLoad, err); err != nil {
 		return nil, nil, err
 	}
 	var out []*rules.Rule

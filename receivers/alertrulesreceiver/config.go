@@ -101,7 +101,8 @@ type group struct {
 func (cfg *Config) loadRules() ([]group, map[string]*contract.Contract, error) {
 	ruleFiles, errs := contract.Expand("", "rule_files", cfg.RuleFiles)
 	contractFiles, errContracts := contract.Expand("", "contracts", cfg.Contracts)
-	loaded, err := rules.Load(ruleFiles, contractFiles, cfg.ContractRulesInterval)
+	contracts, errLoad := contract.Load(contractFiles)
+	loaded, err := rules.Load(ruleFiles, contracts, cfg.ContractRulesInterval)
 	out := make([]group, 0, len(loaded))
 	for gi := range loaded {
 		g := group{name: loaded[gi].Name, interval: loaded[gi].Interval.D()}
@@ -110,11 +111,8 @@ func (cfg *Config) loadRules() ([]group, map[string]*contract.Contract, error) {
 		}
 		out = append(out, g)
 	}
-	if err := errors.Join(append(append(errs, errContracts...), err)...); err != nil {
+	if err := errors.Join(append(append(errs, errContracts...), errLoad, err)...); err != nil {
 		return out, nil, err
 	}
-	// rules.Load validated them: reading them again cannot fail but for
-	// a file changed in between.
-	contracts, err := contract.Load(contractFiles)
-	return out, contracts, err
+	return out, contracts, nil
 }
