@@ -18,7 +18,6 @@ import (
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-
 func TestLogRowTypedColumns(t *testing.T) {
 	ld := plog.NewLogs()
 	decisiontest.Log(ld, t0, map[string]any{
