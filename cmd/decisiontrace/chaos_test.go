@@ -87,9 +87,10 @@ func TestIntegrationChaos(t *testing.T) {
 receivers:
   decisionevents:
     endpoint: 127.0.0.1:%d
+  alertrules:
+    resend_interval: 5s
 exporters:
   decisionalertmanager:
-    resend_interval: 5s
     ends_at_ahead: 1m
 service:
   pipelines:

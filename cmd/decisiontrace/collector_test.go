@@ -111,7 +111,8 @@ func collectorConfig(t *testing.T, dir, clickhouseAddr, db string, evaluator boo
     database: %[2]s
     contracts: ["%[3]s/deploy/contracts/*.yaml"]
     contract_rules_interval: 1s
-    verdict_refresh_interval: 1s`, clickhouseAddr, db, repoRoot)
+    verdict_refresh_interval: 1s
+    resend_interval: 1m`, clickhouseAddr, db, repoRoot)
 		exporters = `
   debug:
     verbosity: basic`
@@ -122,8 +123,7 @@ func collectorConfig(t *testing.T, dir, clickhouseAddr, db string, evaluator boo
 		if alertmanager != "" {
 			exporters = fmt.Sprintf(`
   decisionalertmanager:
-    endpoints: [%q]
-    resend_interval: 1m`, alertmanager)
+    endpoints: [%q]`, alertmanager)
 			alerts = strings.Replace(alerts, "[debug]", "[decisionalertmanager]", 1)
 		}
 	}

@@ -35,14 +35,18 @@ type Config struct {
 	BearerToken configopaque.String                `mapstructure:"bearer_token"`
 	// RequestTimeout bounds one POST to one Alertmanager.
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
-	// ResendInterval is how often every firing alert is sent again.
+	// ResendInterval is no longer used: the alertrules receiver sends
+	// every firing alert again (its resend_interval), as Prometheus' rule
+	// manager does. Accepted so that older configurations load; a value
+	// is reported at start and ignored.
 	ResendInterval time.Duration `mapstructure:"resend_interval"`
 	// EndsAtAhead is how far ahead of now a firing alert's endsAt is set at
 	// each send. Alertmanager resolves the alert by itself once endsAt
-	// passes without a re-send, so it must cover a few missed re-sends;
-	// Prometheus uses 4 × max(resend delay, evaluation interval). Only the
-	// re-send counts here because this exporter re-sends on its own clock,
-	// whatever the rules' evaluation intervals.
+	// passes without another send, so it must cover a few missed re-sends
+	// of the evaluator: at least twice the alertrules receiver's
+	// resend_interval (Prometheus uses 4 × max(resend delay, evaluation
+	// interval); the receiver re-sends on its own clock, whatever the
+	// groups' intervals).
 	EndsAtAhead time.Duration `mapstructure:"ends_at_ahead"`
 
 	// prevent unkeyed literal initialization
@@ -88,11 +92,8 @@ func (cfg *Config) Validate() error {
 	if cfg.RequestTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("request_timeout: must be positive, got %s", cfg.RequestTimeout))
 	}
-	if cfg.ResendInterval <= 0 {
-		errs = append(errs, fmt.Errorf("resend_interval: must be positive, got %s", cfg.ResendInterval))
-	} else if cfg.EndsAtAhead < 2*cfg.ResendInterval {
-		// With less, one slow or lost re-send resolves a firing alert.
-		errs = append(errs, fmt.Errorf("ends_at_ahead: must be at least 2 × resend_interval (%s), got %s", 2*cfg.ResendInterval, cfg.EndsAtAhead))
+	if cfg.EndsAtAhead <= 0 {
+		errs = append(errs, fmt.Errorf("ends_at_ahead: must be positive, got %s", cfg.EndsAtAhead))
 	}
 	return errors.Join(errs...)
 }

@@ -14,7 +14,12 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"context"
 	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter/internal/metadata"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -27,6 +32,8 @@ func TestLoadConfig(t *testing.T) {
 	// confmaptest does not resolve ${env:...}; the collector does.
 	full.BasicAuth = configoptional.Some(BasicAuth{Username: "decisiontrace", Password: "${env:ALERTMANAGER_PASSWORD}"})
 	full.RequestTimeout = 5 * time.Second
+	// A configuration of the previous release still loads: resend_interval
+	// is ignored (with a warning at start, see TestResendIntervalIsIgnoredWithAWarning).
 	full.ResendInterval = 30 * time.Second
 	full.EndsAtAhead = 2 * time.Minute
 	full.Timeout = 20 * time.Second
@@ -91,20 +98,21 @@ func TestValidate(t *testing.T) {
 			err: "endpoints[0]: credentials in the URL are not allowed; use basic_auth"},
 		{name: "duplicate", cfg: valid(func(c *Config) { c.Endpoints = []string{"http://am:9093", "http://am:9093"} }),
 			err: `endpoints[1]: "http://am:9093" is listed twice`},
-		{name: "ends_at_ahead too short", cfg: valid(func(c *Config) { c.EndsAtAhead = 90 * time.Second }),
-			err: "ends_at_ahead: must be at least 2 × resend_interval (2m0s), got 1m30s"},
+		{name: "ends_at_ahead not positive", cfg: valid(func(c *Config) { c.EndsAtAhead = 0 }),
+			err: "ends_at_ahead: must be positive, got 0s"},
+		{name: "resend_interval of an older configuration", cfg: valid(func(c *Config) { c.ResendInterval = time.Minute })},
 		{name: "every problem at once", cfg: valid(func(c *Config) {
 			c.Endpoints = []string{"ftp://am:21", "http://user:secret@am:9093"}
 			c.BasicAuth = configoptional.Some(BasicAuth{})
 			c.BearerToken = "t"
 			c.RequestTimeout = 0
-			c.ResendInterval = 0
+			c.EndsAtAhead = -time.Second
 		}), err: `endpoints[0]: "ftp://am:21": scheme must be http or https` + "\n" +
 			"endpoints[1]: credentials in the URL are not allowed; use basic_auth\n" +
 			"basic_auth: username must be set\n" +
 			"bearer_token: cannot be combined with basic_auth\n" +
 			"request_timeout: must be positive, got 0s\n" +
-			"resend_interval: must be positive, got 0s"},
+			"ends_at_ahead: must be positive, got -1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,6 +137,27 @@ func TestInvalidConfigFromFile(t *testing.T) {
 	require.NoError(t, sub.Unmarshal(cfg))
 	err = confmap.Validate(cfg)
 	require.ErrorContains(t, err, "bearer_token: cannot be combined with basic_auth")
-	require.ErrorContains(t, err, "ends_at_ahead: must be at least 2 × resend_interval (2m0s), got 1m0s")
+	require.ErrorContains(t, err, "ends_at_ahead: must be positive, got 0s")
 	assert.NotContains(t, err.Error(), "secret")
+}
+
+// A configuration of the previous release sets resend_interval here: it
+// loads, and the start says where the setting went.
+func TestResendIntervalIsIgnoredWithAWarning(t *testing.T) {
+	for _, tt := range []struct {
+		resend time.Duration
+		warned int
+	}{{resend: 0, warned: 0}, {resend: time.Minute, warned: 1}} {
+		core, logs := observer.New(zap.WarnLevel)
+		cfg := createDefaultConfig().(*Config)
+		cfg.ResendInterval = tt.resend
+		set := exportertest.NewNopSettings(metadata.Type)
+		set.Logger = zap.New(core)
+		e, err := newExporter(cfg, set)
+		require.NoError(t, err)
+		require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+		require.NoError(t, e.shutdown(context.Background()))
+		got := logs.FilterMessageSnippet("set resend_interval there").Len()
+		assert.Equal(t, tt.warned, got, "resend_interval %s", tt.resend)
+	}
 }

@@ -45,28 +45,23 @@ type amExporter struct {
 	httpClient *http.Client
 	targets    []target
 
-	// mu serializes every send (pushes and re-sends) with the updates of
-	// the firing set, so that a re-send of a firing alert never reaches
-	// Alertmanager after its resolve: Alertmanager would take it as a new
-	// firing alert.
+	// mu serializes the pushes with the resolves they record: a firing
+	// record pushed after the resolve of its alert (an exporterhelper
+	// retry overtaken by it) must not reach Alertmanager, which would take
+	// it as a new firing alert.
 	mu       sync.Mutex
-	firing   map[string]*alertRecord
 	resolved map[string]time.Time // fingerprint → endsAt of its last resolve
 	closed   bool
-
-	stopLoop context.CancelFunc
-	loopDone chan struct{}
 
 	alertsSent   metric.Int64Counter
 	sendFailures metric.Int64Counter
 	skipped      metric.Int64Counter
-	activeAlerts metric.Int64Gauge
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*amExporter, error) {
 	e := &amExporter{
 		cfg: cfg, logger: set.Logger, now: time.Now,
-		firing: map[string]*alertRecord{}, resolved: map[string]time.Time{},
+		resolved: map[string]time.Time{},
 	}
 	m := selfmetrics.New(set.MeterProvider, metadata.ScopeName)
 	e.alertsSent = m.Counter("otelcol_alertmanager_alerts_sent",
@@ -75,8 +70,6 @@ func newExporter(cfg *Config, set exporter.Settings) (*amExporter, error) {
 		"POSTs of alerts that an Alertmanager did not accept (unreachable, 4xx, 5xx), by endpoint.", "{request}")
 	e.skipped = m.Counter("otelcol_alertmanager_records_skipped",
 		"Log records not sent, by reason: no_name (no alert.name), pending, invalid_state.", "{record}")
-	e.activeAlerts = m.Gauge("otelcol_alertmanager_active_alerts",
-		"Firing alerts this exporter re-sends.", "{alert}")
 	return e, m.Err()
 }
 
@@ -109,17 +102,13 @@ func (e *amExporter) start(ctx context.Context, _ component.Host) error {
 		e.targets = append(e.targets, target{endpoint: ep, client: alert.New(rt, strfmt.Default)})
 	}
 
-	loopCtx, cancel := context.WithCancel(context.Background())
-	e.stopLoop, e.loopDone = cancel, make(chan struct{})
-	go e.resendLoop(loopCtx)
+	if e.cfg.ResendInterval != 0 {
+		e.logger.Warn("resend_interval of the Alertmanager exporter is no longer used and is ignored: the alertrules receiver re-sends firing alerts; set resend_interval there and remove it here")
+	}
 	return nil
 }
 
 func (e *amExporter) shutdown(context.Context) error {
-	if e.stopLoop != nil {
-		e.stopLoop()
-		<-e.loopDone
-	}
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
@@ -127,44 +116,6 @@ func (e *amExporter) shutdown(context.Context) error {
 		e.httpClient.CloseIdleConnections()
 	}
 	return nil
-}
-
-func (e *amExporter) resendLoop(ctx context.Context) {
-	defer close(e.loopDone)
-	tick := time.NewTicker(e.cfg.ResendInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			e.resend(ctx)
-		}
-	}
-}
-
-// resend sends every firing alert again with endsAt moved ahead. A failure
-// is only logged and counted: the next interval tries again.
-func (e *amExporter) resend(ctx context.Context) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	now := e.now()
-	for fp, at := range e.resolved {
-		if now.Sub(at) > resolvedMemory {
-			delete(e.resolved, fp)
-		}
-	}
-	if len(e.firing) == 0 || e.closed {
-		return
-	}
-	batch := make(models.PostableAlerts, 0, len(e.firing))
-	for _, r := range e.firing {
-		batch = append(batch, r.postable(now, e.cfg.EndsAtAhead))
-	}
-	if err := e.send(ctx, batch, len(batch), 0); err != nil {
-		e.logger.Warn("re-sending firing alerts failed; trying again next interval",
-			zap.Int("alerts", len(batch)), zap.Duration("resend_interval", e.cfg.ResendInterval), zap.Error(err))
-	}
 }
 
 func (e *amExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
@@ -186,6 +137,11 @@ func (e *amExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		return errors.New("alertmanager exporter is shut down")
 	}
 	now := e.now()
+	for fp, at := range e.resolved {
+		if now.Sub(at) > resolvedMemory {
+			delete(e.resolved, fp)
+		}
+	}
 	// The last record of an alert in a push is its state; sending the
 	// earlier ones as well would only make Alertmanager merge them.
 	last := map[string]*alertRecord{}
@@ -206,7 +162,6 @@ func (e *amExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		r := last[fp]
 		p := r.postable(now, e.cfg.EndsAtAhead)
 		if r.resolved {
-			delete(e.firing, fp)
 			e.resolved[fp] = time.Time(p.EndsAt)
 			resolved++
 		} else {
@@ -220,12 +175,10 @@ func (e *amExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 				continue
 			}
 			delete(e.resolved, fp)
-			e.firing[fp] = r
 			firing++
 		}
 		batch = append(batch, p)
 	}
-	e.activeAlerts.Record(ctx, int64(len(e.firing)))
 	if len(batch) == 0 {
 		return nil
 	}
@@ -234,11 +187,12 @@ func (e *amExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 
 // send posts batch to every endpoint concurrently. It succeeds when at least
 // one Alertmanager accepted the alerts: the others are logged and counted,
-// their copy expires or is corrected by the next re-send, and failing the
-// push would re-send to the endpoints that already have it for as long as
+// their copy expires or is corrected by the evaluator's next re-send, and
+// failing the push would re-send to the endpoints that already have it for as long as
 // one replica is down. When none accepted, the error is permanent only if
 // every endpoint refused the alerts themselves (4xx); otherwise it is
-// retryable, and the firing alerts also go out with the next re-send.
+// retryable, and the firing alerts also go out with the evaluator's next
+// re-send.
 func (e *amExporter) send(ctx context.Context, batch models.PostableAlerts, firing, resolved int) error {
 	errs := make([]error, len(e.targets))
 	var wg sync.WaitGroup

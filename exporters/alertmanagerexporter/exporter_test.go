@@ -180,11 +180,13 @@ func TestMapping(t *testing.T) {
 		assert.True(t, now.Equal(time.Time(got.StartsAt)))
 	})
 	t.Run("the rule evaluator's integer fingerprint identifies the alert", func(t *testing.T) {
-		ld := alertLogs(firing("IntFP", now))
+		r := firing("IntFP", now)
+		r.state = "resolved"
+		ld := alertLogs(r)
 		ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().PutInt(conventions.AlertFingerprint, 1234)
 		require.NoError(t, e.pushLogs(ctx, ld))
 		e.mu.Lock()
-		_, ok := e.firing["1234"]
+		_, ok := e.resolved["1234"]
 		e.mu.Unlock()
 		assert.True(t, ok)
 	})

@@ -51,7 +51,6 @@ func createDefaultConfig() component.Config {
 		BackOffConfig:  retry,
 		Endpoints:      []string{"http://127.0.0.1:9093"},
 		RequestTimeout: 10 * time.Second,
-		ResendInterval: time.Minute,
 		EndsAtAhead:    4 * time.Minute,
 	}
 }

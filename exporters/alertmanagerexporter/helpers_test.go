@@ -103,12 +103,3 @@ func (te *testExporter) counter(t *testing.T, name string, attrs ...attribute.Ke
 	}
 	return 0
 }
-
-func (te *testExporter) gauge(t *testing.T, name string) int64 {
-	t.Helper()
-	m, err := te.tel.GetMetric(name)
-	require.NoError(t, err)
-	dps := m.Data.(metricdata.Gauge[int64]).DataPoints
-	require.Len(t, dps, 1)
-	return dps[0].Value
-}

@@ -40,6 +40,12 @@ type Config struct {
 	// DashboardURL is a Go template for an alert's generatorURL and the
 	// {{ .DashboardURL }} of annotations; it sees the alert's labels.
 	DashboardURL string `mapstructure:"dashboard_url"`
+	// ResendInterval is how often every firing alert is sent again, as
+	// Prometheus' rule manager does (its resend delay): the Alertmanager
+	// exporter sets endsAt ahead of each send, so a firing alert stays in
+	// Alertmanager while this receiver runs and leaves it by itself when it
+	// stops, and a record lost on the way arrives with the next send.
+	ResendInterval time.Duration `mapstructure:"resend_interval"`
 	// ExampleDecisions is how many recent decision IDs that show a firing
 	// alert's condition its annotations get ({{ .ExampleDecisions }}); 0
 	// turns the lookup off.
@@ -69,6 +75,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.QueryTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("query_timeout: must be positive, got %s", cfg.QueryTimeout))
+	}
+	if cfg.ResendInterval <= 0 {
+		errs = append(errs, fmt.Errorf("resend_interval: must be positive, got %s", cfg.ResendInterval))
 	}
 	if cfg.ExampleDecisions < 0 || cfg.ExampleDecisions > 100 {
 		errs = append(errs, fmt.Errorf("example_decisions: must be between 0 and 100, got %d", cfg.ExampleDecisions))

@@ -28,6 +28,7 @@ func createDefaultConfig() component.Config {
 		ContractRulesInterval:  30 * time.Second,
 		VerdictRefreshInterval: 15 * time.Second,
 		QueryTimeout:           10 * time.Second,
+		ResendInterval:         time.Minute,
 		ExampleDecisions:       3,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
@@ -91,13 +92,15 @@ type alertReceiver struct {
 	// unsaved are DecisionStoreUnavailable's state changes not yet in
 	// alert_history: written by the first round that reaches the store.
 	unsaved []record
-	// unsentMu guards unsent: records the pipeline refused (the
-	// Alertmanager exporter's queue full, say), sent again, first, with
-	// the next records any group emits. A page refused once would
-	// otherwise wait for its alert to resolve.
-	unsentMu sync.Mutex
-	unsent   []record
-	obs      *receiverhelper.ObsReport
+	// outMu guards what goes out. unsent: records the pipeline refused
+	// (the Alertmanager exporter's queue full, say), sent again, first,
+	// with the next records; a page refused once would otherwise wait for
+	// its alert to resolve. firing: each firing alert's last record and
+	// when it went out, sent again every resend_interval.
+	outMu  sync.Mutex
+	unsent []record
+	firing map[uint64]*sentRecord
+	obs    *receiverhelper.ObsReport
 	// silent holds, per workflow-silence rule, the workflows it fires for:
 	// their silence, staleness and no-data alerts are held back.
 	silent map[string]map[string]bool
@@ -136,7 +139,7 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alert
 	}
 	r := &alertReceiver{cfg: cfg, set: set, next: next, logger: set.Logger, now: time.Now, groups: groups, contracts: contracts, dashboard: dash,
 		byRule: map[string]*evaluated{}, storeDown: alerting.NewMachine(storeUnavailableFor, 0), silent: map[string]map[string]bool{},
-		persisted: map[string]map[uint64]bool{}}
+		persisted: map[string]map[uint64]bool{}, firing: map[uint64]*sentRecord{}}
 	for _, g := range groups {
 		for _, rl := range g.rules {
 			r.byRule[rl.Key()] = newEvaluated(rl)
@@ -233,6 +236,8 @@ func (r *alertReceiver) Start(context.Context, component.Host) error {
 			r.wg.Add(1)
 			go r.loop(stopCtx, runCtx, g)
 		}
+		r.wg.Add(1)
+		go r.resendLoop(stopCtx, runCtx)
 	}()
 	return nil
 }
@@ -545,6 +550,25 @@ func stateOf(t alerting.Transition) string {
 	return t.Alert.State.String()
 }
 
+// due returns the firing alerts last sent resend_interval or more before
+// now, in fingerprint order, and marks them sent. Called with r.outMu held.
+func (r *alertReceiver) due(now time.Time) []record {
+	var fps []uint64
+	for fp, s := range r.firing {
+		if now.Sub(s.at) >= r.cfg.ResendInterval {
+			fps = append(fps, fp)
+		}
+	}
+	slices.Sort(fps)
+	out := make([]record, 0, len(fps))
+	for _, fp := range fps {
+		s := r.firing[fp]
+		s.at = now
+		out = append(out, s.rec)
+	}
+	return out
+}
+
 // selfLabels are the labels of the evaluator's own alert about a rule:
 // the rule and its workflow, as tickets (the shipped Alertmanager
 // configuration routes them to the team that runs decisiontrace).
@@ -626,14 +650,52 @@ func (r *alertReceiver) dashboardURL(data rules.TemplateData) string {
 }
 
 // maxUnsent bounds the records kept for another try: past it the oldest
-// go, counted; the alerts still firing are re-sent by the exporter.
+// go, counted; the alerts still firing go out again with their re-send.
 const maxUnsent = 10000
 
+// sentRecord is a firing alert's last record and when it went out.
+type sentRecord struct {
+	rec record
+	at  time.Time
+}
+
+// resendLoop sends the firing alerts that are due every resend_interval,
+// whatever the groups' intervals: a group evaluated less often than
+// Alertmanager's endsAt runs out must not let its alerts expire.
+func (r *alertReceiver) resendLoop(stop, ctx context.Context) {
+	defer r.wg.Done()
+	tick := time.NewTicker(r.cfg.ResendInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop.Done():
+			return
+		case <-tick.C:
+			if stop.Err() != nil {
+				return
+			}
+			r.emit(ctx, nil)
+		}
+	}
+}
+
+// emit sends recs down the pipeline, after the records it refused before
+// and with every firing alert not sent for resend_interval.
 func (r *alertReceiver) emit(ctx context.Context, recs []record) {
-	r.unsentMu.Lock()
-	defer r.unsentMu.Unlock()
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	now := r.now()
+	for _, rec := range recs {
+		switch rec.state {
+		case conventions.AlertStateFiring:
+			r.firing[rec.alert.Fingerprint] = &sentRecord{rec: rec, at: now}
+		case conventions.AlertStateResolved:
+			delete(r.firing, rec.alert.Fingerprint)
+		}
+	}
 	recs = append(r.unsent, recs...)
 	r.unsent = nil
+	recs = append(recs, r.due(now)...)
 	if len(recs) == 0 {
 		return
 	}
@@ -642,10 +704,10 @@ func (r *alertReceiver) emit(ctx context.Context, recs []record) {
 	rl.Resource().Attributes().PutStr("service.name", "decisiontrace")
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)
-	now := pcommon.NewTimestampFromTime(r.now())
+	ts := pcommon.NewTimestampFromTime(now)
 	for _, rec := range recs {
 		alerting.Record{Alert: rec.alert, State: rec.state, Annotations: rec.annotations, GeneratorURL: rec.generator}.
-			Encode(sl.LogRecords().AppendEmpty(), now)
+			Encode(sl.LogRecords().AppendEmpty(), ts)
 	}
 	octx := r.obs.StartLogsOp(ctx)
 	err := r.next.ConsumeLogs(octx, ld)
