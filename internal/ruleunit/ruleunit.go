@@ -338,10 +338,7 @@ func runTest(ctx context.Context, env Env, ruleset []*rules.Rule, contracts map[
 	}
 
 	queue := events(t, env.Start)
-	machines := make([]*alerting.Machine, len(ruleset))
-	for i, r := range ruleset {
-		machines[i] = alerting.NewMachine(r.For.D(), r.KeepFiringFor.D())
-	}
+	alerts := rules.NewEvaluator(ruleset)
 	evals := append([]AlertEval(nil), t.AlertEval...)
 	sort.SliceStable(evals, func(i, j int) bool { return evals[i].At < evals[j].At })
 	done := make([]bool, len(evals))
@@ -379,23 +376,12 @@ func runTest(ctx context.Context, env Env, ruleset []*rules.Rule, contracts map[
 		if err != nil {
 			return nil, err
 		}
-		// Workflow silence first: while it fires, the evaluator holds back
-		// the workflow's staleness and silence alerts from the same round.
-		silent := map[string]bool{}
+		// Workflow silence first: while it fires, the alerts it holds back
+		// are held back from the same round.
 		for _, first := range []bool{true, false} {
 			for i, res := range results {
-				if !res.has || (ruleset[i].Kind == rules.KindWorkflowSilence) != first {
-					continue
-				}
-				samples := res.samples
-				if ruleset[i].Kind.HeldBackBySilence() {
-					samples = rules.WithoutSilent(samples, silent)
-				}
-				machines[i].Eval(now, samples)
-				if first {
-					for wf := range machines[i].FiringValues("workflow") {
-						silent[wf] = true
-					}
+				if res.has && (ruleset[i].Kind == rules.KindWorkflowSilence) == first {
+					alerts.Apply(ruleset[i], now, res.samples)
 				}
 			}
 		}
@@ -407,7 +393,7 @@ func runTest(ctx context.Context, env Env, ruleset []*rules.Rule, contracts map[
 			if e.Until != 0 {
 				when = at
 			}
-			fails, err := check(e, when, now, ruleset, machines, func(r *rules.Rule, labels map[string]string) ([]string, error) {
+			fails, err := check(e, when, now, ruleset, alerts, func(r *rules.Rule, labels map[string]string) ([]string, error) {
 				return r.Examples(ctx, conn, db, now, labels, exampleDecisions)
 			})
 			if err != nil {
@@ -467,14 +453,14 @@ type got struct {
 // check compares the alerts firing with the expected ones at the
 // evaluation at; examples looks up a firing alert's example decisions for
 // its annotations.
-func check(e AlertEval, at time.Duration, now time.Time, ruleset []*rules.Rule, machines []*alerting.Machine,
+func check(e AlertEval, at time.Duration, now time.Time, ruleset []*rules.Rule, alerts *rules.Evaluator,
 	examples func(*rules.Rule, map[string]string) ([]string, error)) ([]string, error) {
 	var firing []got
-	for i, r := range ruleset {
+	for _, r := range ruleset {
 		if r.Alert != e.AlertName {
 			continue
 		}
-		for _, a := range machines[i].Active() {
+		for _, a := range alerts.Machine(r).Active() {
 			if a.State != alerting.StateFiring {
 				continue
 			}

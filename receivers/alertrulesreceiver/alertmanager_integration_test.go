@@ -383,7 +383,7 @@ func (p *pager) rendered(t *testing.T, name string) map[string]string {
 		if ev.rule.Alert != name {
 			continue
 		}
-		for _, a := range ev.firing() {
+		for _, a := range firingOf(p.rcv.eval.Machine(ev.rule)) {
 			return ev.sent[a.Fingerprint]
 		}
 	}

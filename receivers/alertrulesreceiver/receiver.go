@@ -56,7 +56,6 @@ var (
 // across workflows).
 type evaluated struct {
 	rule    *rules.Rule
-	machine *alerting.Machine
 	failing *alerting.Machine
 	noData  *alerting.Machine
 	// sent holds the annotations each firing alert last went out with:
@@ -65,7 +64,7 @@ type evaluated struct {
 }
 
 func newEvaluated(rl *rules.Rule) *evaluated {
-	return &evaluated{rule: rl, machine: alerting.NewMachine(rl.For.D(), rl.KeepFiringFor.D()),
+	return &evaluated{rule: rl,
 		failing: alerting.NewMachine(failingFor, 0), noData: alerting.NewMachine(noDataFor, 0), sent: map[uint64]map[string]string{}}
 }
 
@@ -85,7 +84,9 @@ type alertReceiver struct {
 	conn      driver.Conn
 	store     *store.Store
 
-	mu     sync.Mutex // guards the machines across groups
+	mu sync.Mutex // guards the alert state across groups
+	// eval holds the rules' alerts; byRule the evaluator's own about each.
+	eval   *rules.Evaluator
 	byRule map[string]*evaluated
 	// storeDown is DecisionStoreUnavailable, driven by every group's round.
 	storeDown *alerting.Machine
@@ -101,9 +102,6 @@ type alertReceiver struct {
 	unsent []record
 	firing map[uint64]*sentRecord
 	obs    *receiverhelper.ObsReport
-	// silent holds, per workflow-silence rule, the workflows it fires for:
-	// their silence, staleness and no-data alerts are held back.
-	silent map[string]map[string]bool
 	// persisted: the fingerprints in alert_state, per rule key
 	persisted map[string]map[uint64]bool
 
@@ -138,13 +136,16 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alert
 		return nil, err
 	}
 	r := &alertReceiver{cfg: cfg, set: set, next: next, logger: set.Logger, now: time.Now, groups: groups, contracts: contracts, dashboard: dash,
-		byRule: map[string]*evaluated{}, storeDown: alerting.NewMachine(storeUnavailableFor, 0), silent: map[string]map[string]bool{},
+		byRule: map[string]*evaluated{}, storeDown: alerting.NewMachine(storeUnavailableFor, 0),
 		persisted: map[string]map[uint64]bool{}, firing: map[uint64]*sentRecord{}}
+	var all []*rules.Rule
 	for _, g := range groups {
 		for _, rl := range g.rules {
 			r.byRule[rl.Key()] = newEvaluated(rl)
+			all = append(all, rl)
 		}
 	}
+	r.eval = rules.NewEvaluator(all)
 	// Records accepted and refused by the pipeline, as every receiver
 	// reports them (otelcol_receiver_accepted_log_records, ...).
 	if r.obs, err = receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
@@ -392,7 +393,7 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		}
 		var changed []alerting.Transition
 		r.mu.Lock()
-		held := r.heldBack(rl)
+		held := r.eval.HeldBack(rl)
 		switch {
 		case err != nil:
 			result = "err"
@@ -400,18 +401,12 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		case !hasData:
 			result = "nodata"
 		default:
-			if rl.Kind.HeldBackBySilence() {
-				samples = rules.WithoutSilent(samples, held)
-			}
-			changed = ev.machine.Eval(now, samples)
-			if rl.Kind == rules.KindWorkflowSilence {
-				r.silent[rl.Key()] = ev.machine.FiringValues("workflow")
-			}
+			changed = r.eval.Apply(rl, now, samples)
 		}
 		self := r.selfLabels(rl, ruleFailingAlert)
 		failing := r.selfAlert(ctx, ev.failing, rl, self, err, err != nil, now)
 		noData := r.selfAlert(ctx, ev.noData, rl, r.selfLabels(rl, ruleNoDataAlert), nil, err == nil && !hasData && !idle && !held[rl.Labels["workflow"]], now)
-		firing := ev.firing()
+		firing := firingOf(r.eval.Machine(rl))
 		r.mu.Unlock()
 		changes = append(append(changes, failing...), noData...)
 		// Records are built outside the lock: a firing one looks up its
@@ -507,25 +502,10 @@ func (r *alertReceiver) storeAlert(ctx context.Context, down error, now time.Tim
 	return out
 }
 
-// heldBack returns the workflows that make no decisions at all (a
-// workflow-silence rule fires for them). Called with r.mu held.
-func (r *alertReceiver) heldBack(rl *rules.Rule) map[string]bool {
-	out := map[string]bool{}
-	if rl.Kind == rules.KindWorkflowSilence {
-		return out
-	}
-	for _, wfs := range r.silent {
-		for wf := range wfs {
-			out[wf] = true
-		}
-	}
-	return out
-}
-
-// firing returns the rule's firing alerts. Called with r.mu held.
-func (ev *evaluated) firing() []alerting.Alert {
+// firingOf returns m's firing alerts. Called with r.mu held.
+func firingOf(m *alerting.Machine) []alerting.Alert {
 	var out []alerting.Alert
-	for _, a := range ev.machine.Active() {
+	for _, a := range m.Active() {
 		if a.State == alerting.StateFiring {
 			out = append(out, a)
 		}

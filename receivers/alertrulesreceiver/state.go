@@ -88,9 +88,10 @@ FROM {db}.alert_state FINAL WHERE is_deleted = 0`))
 		if m == nil {
 			continue // a rule that no longer exists
 		}
-		m.Restore(alerts)
-		if ev := r.byRule[key]; ev != nil && ev.rule.Kind == rules.KindWorkflowSilence {
-			r.silent[key] = ev.machine.FiringValues("workflow")
+		if _, own := r.byRule[key]; own {
+			r.eval.Restore(rl, alerts)
+		} else {
+			m.Restore(alerts)
 		}
 		for _, a := range alerts {
 			if a.State == alerting.StateFiring {
@@ -151,7 +152,7 @@ func (r *alertReceiver) forget(ctx context.Context, keys []string, alerts []aler
 // machineOf returns the machine a persisted key belongs to, and its rule.
 func (r *alertReceiver) machineOf(key string) (*alerting.Machine, *rules.Rule) {
 	if ev, ok := r.byRule[key]; ok {
-		return ev.machine, ev.rule
+		return r.eval.Machine(ev.rule), ev.rule
 	}
 	for _, self := range []string{ruleFailingAlert, ruleNoDataAlert} {
 		if rest, ok := strings.CutPrefix(key, self+","); ok {
@@ -229,7 +230,7 @@ func (r *alertReceiver) persist(ctx context.Context, g group, now time.Time, rec
 	var rowsOut []row
 	for _, rl := range g.rules {
 		ev := r.byRule[rl.Key()]
-		for key, m := range map[string]*alerting.Machine{rl.Key(): ev.machine,
+		for key, m := range map[string]*alerting.Machine{rl.Key(): r.eval.Machine(rl),
 			selfKey(ruleFailingAlert, rl): ev.failing, selfKey(ruleNoDataAlert, rl): ev.noData} {
 			for _, a := range m.Active() {
 				rowsOut = append(rowsOut, row{key, a})
