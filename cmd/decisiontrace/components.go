@@ -8,6 +8,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/oidcauthextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
 	"go.opentelemetry.io/collector/extension"
@@ -19,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/decisiontrace/decisiontrace/connectors/decisionqueueconnector"
 	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter"
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
 	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor"
@@ -49,6 +51,10 @@ func components() (otelcol.Factories, error) {
 		debugexporter.NewFactory(),
 		decisionstoreexporter.NewFactory(),
 		alertmanagerexporter.NewFactoryWithDeprecatedType(),
+	)
+	errs = errors.Join(errs, err)
+	f.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](
+		decisionqueueconnector.NewFactory(),
 	)
 	errs = errors.Join(errs, err)
 	f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](

@@ -19,9 +19,6 @@ import (
 type Config struct {
 	// Aliases map a source system's local entity ID to the canonical one.
 	Aliases AliasesConfig `mapstructure:"aliases"`
-	// QueueMetrics turn metrics of stock receivers (prometheus, rabbitmq,
-	// redis, ...) into workflow-layer queue.depth signals.
-	QueueMetrics []QueueMetric `mapstructure:"queue_metrics"`
 
 	// UnknownWorkflows is what becomes of a record whose decision.workflow
 	// is not in KnownWorkflows: a workflow name is whatever a producer
@@ -39,6 +36,8 @@ type Config struct {
 	RemovedContracts           any `mapstructure:"contracts"`
 	RemovedVerdictWindow       any `mapstructure:"verdict_window"`
 	RemovedMaxPendingDecisions any `mapstructure:"max_pending_decisions"`
+	// queue_metrics moved to the decisionqueue connector.
+	RemovedQueueMetrics any `mapstructure:"queue_metrics"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -114,29 +113,13 @@ func (a *AliasTableConfig) databaseTable() (db, table string, ok bool) {
 	return db, table, found && chconn.Identifier(db) && chconn.Identifier(table)
 }
 
-// QueueMetric names a metric whose data points are a queue's depth.
-type QueueMetric struct {
-	// Metric is the metric name, e.g. rabbitmq.message.current.
-	Metric string `mapstructure:"metric"`
-	// Queue is a fixed queue name; QueueFrom names the data point or
-	// resource attribute that holds it. Exactly one is set.
-	Queue     string `mapstructure:"queue"`
-	QueueFrom string `mapstructure:"queue_from"`
-	// Workflow, when set, becomes decision.workflow of the signals.
-	Workflow string `mapstructure:"workflow"`
-	// Match keeps only data points whose attributes have these values.
-	Match map[string]string `mapstructure:"match"`
-
-	// prevent unkeyed literal initialization
-	_ struct{}
-}
-
 var _ component.Config = (*Config)(nil)
 
-// removedSetting is a setting of the verdict tracker that version 1 of the
-// processor had, with what replaced it. A configuration that still sets one
-// is refused with this text, rather than with the collector's bare
-// "invalid keys", so that whoever upgrades learns where verdicts went.
+// removedSetting is a setting an earlier processor had (version 1's
+// verdict tracker, its queue metrics), with what replaced it. A
+// configuration that still sets one is refused with this text, rather than
+// with the collector's bare "invalid keys", so that whoever upgrades learns
+// where it went.
 type removedSetting struct {
 	key, instead string
 	value        any
@@ -147,6 +130,7 @@ func (cfg *Config) removedSettings() []removedSetting {
 		{"contracts", "verdicts are derived by the decision store, against the contracts written into it (list the files in the alertrules receiver's contracts)", cfg.RemovedContracts},
 		{"verdict_window", "verdicts are derived by the decision store, where a decision whose context is late stays pending until the context arrives or the contract's max_context_lag has passed", cfg.RemovedVerdictWindow},
 		{"max_pending_decisions", "the processor holds no decisions", cfg.RemovedMaxPendingDecisions},
+		{"queue_metrics", "queue metrics become queue.depth signals in the decisionqueue connector: move the list to connectors: decisionqueue: queue_metrics, put decisionqueue among the metrics pipeline's exporters and the logs pipeline's receivers, and take this processor out of the metrics pipeline", cfg.RemovedQueueMetrics},
 	}
 }
 
@@ -191,14 +175,6 @@ func (cfg *Config) Validate() error {
 	}
 	if _, err := cfg.KnownWorkflows.known(); err != nil {
 		errs = append(errs, err)
-	}
-	for i, q := range cfg.QueueMetrics {
-		if q.Metric == "" {
-			errs = append(errs, fmt.Errorf("queue_metrics[%d].metric: required", i))
-		}
-		if (q.Queue == "") == (q.QueueFrom == "") {
-			errs = append(errs, fmt.Errorf("queue_metrics[%d]: set exactly one of queue and queue_from", i))
-		}
 	}
 	return errors.Join(errs...)
 }

@@ -28,8 +28,6 @@ func TestLoadConfig(t *testing.T) {
 	table := AliasTableConfig{ClientConfig: chconn.NewClientConfig(), Table: "decisiontrace.entity_aliases"}
 	table.Endpoint, table.Username = "clickhouse://ch.example.internal:9000", "decisiontrace"
 	full.Aliases.ClickHouse = configoptional.Some(table)
-	full.QueueMetrics = []QueueMetric{{Metric: "rabbitmq.message.current", QueueFrom: "rabbitmq.queue.name",
-		Workflow: "claims-triage", Match: map[string]string{"state": "ready"}}}
 	full.UnknownWorkflows = UnknownWorkflowsTag
 	full.KnownWorkflows = KnownWorkflowsConfig{Contracts: []string{"../../deploy/contracts/*.yaml"}, Names: []string{"batch-backfill"}}
 
@@ -46,7 +44,9 @@ func TestLoadConfig(t *testing.T) {
 	invalid := createDefaultConfig().(*Config)
 	invalid.Aliases.Files = []string{"testdata/broken/aliases.csv"}
 	invalid.Aliases.ReloadInterval = 0
-	invalid.QueueMetrics = []QueueMetric{{Queue: "manual-review"}}
+
+	queues := createDefaultConfig().(*Config)
+	queues.RemovedQueueMetrics = []any{map[string]any{"metric": "rabbitmq.message.current", "queue_from": "rabbitmq.queue.name"}}
 
 	tests := []struct {
 		id       component.ID
@@ -62,8 +62,8 @@ func TestLoadConfig(t *testing.T) {
 			"max_pending_decisions: removed: the processor holds no decisions; delete it (see the migration note in the decision processor's README)"},
 		{id: component.NewIDWithName(metadata.Type, "unknown"), unmarshalErr: "decoding failed due to the following error(s):\n\n'decisionprocessor.Config' has invalid keys: alias"},
 		{id: component.NewIDWithName(metadata.Type, "invalid"), expected: invalid, validateErr: "aliases.reload_interval: must be positive, got 0s\n" +
-			"aliases.files[0]: testdata/broken/aliases.csv: line 3: system, local_id and canonical_id must all be set\n" +
-			"queue_metrics[0].metric: required"},
+			"aliases.files[0]: testdata/broken/aliases.csv: line 3: system, local_id and canonical_id must all be set"},
+		{id: component.NewIDWithName(metadata.Type, "queues"), expected: queues, validateErr: "queue_metrics: removed: queue metrics become queue.depth signals in the decisionqueue connector: move the list to connectors: decisionqueue: queue_metrics, put decisionqueue among the metrics pipeline's exporters and the logs pipeline's receivers, and take this processor out of the metrics pipeline; delete it (see the migration note in the decision processor's README)"},
 		{id: component.NewIDWithName(metadata.Type, "unknown_workflows"), expected: unknownWorkflows, validateErr: "" +
 			"unknown_workflows: \"drop\" is not one of store, tag, refuse\n" +
 			"known_workflows.names[0]: empty\n" +
@@ -110,11 +110,9 @@ func TestValidate(t *testing.T) {
 			c.Aliases.Files = []string{"testdata/aliases.csv"}
 			c.Aliases.ReloadInterval = -time.Second
 		}), "aliases.reload_interval: must be positive, got -1s"},
-		{"queue metrics", valid(func(c *Config) {
-			c.QueueMetrics = []QueueMetric{{Queue: "q"}, {Metric: "m", Queue: "q", QueueFrom: "queue"}, {Metric: "m"}}
-		}), "queue_metrics[0].metric: required\n" +
-			"queue_metrics[1]: set exactly one of queue and queue_from\n" +
-			"queue_metrics[2]: set exactly one of queue and queue_from"},
+		{"queue metrics moved to the connector", valid(func(c *Config) {
+			c.RemovedQueueMetrics = []any{map[string]any{"metric": "m", "queue": "q"}}
+		}), "queue_metrics: removed: queue metrics become queue.depth signals in the decisionqueue connector: move the list to connectors: decisionqueue: queue_metrics, put decisionqueue among the metrics pipeline's exporters and the logs pipeline's receivers, and take this processor out of the metrics pipeline; delete it (see the migration note in the decision processor's README)"},
 		{"alias table", valid(func(c *Config) {
 			c.Aliases.ClickHouse = configoptional.Some(AliasTableConfig{ClientConfig: chconn.ClientConfig{Endpoint: "mysql://h", ConnectTimeout: chconn.DefaultConnectTimeout}, Table: "aliases; DROP TABLE x"})
 		}), "aliases.clickhouse.endpoint: scheme \"mysql\" is not one of clickhouse, clickhouses, tcp, http, https\n" +
@@ -132,11 +130,8 @@ func TestValidate(t *testing.T) {
 		{"every error at once", valid(func(c *Config) {
 			c.Aliases.ClickHouse = configoptional.Some(AliasTableConfig{ClientConfig: chconn.NewClientConfig(), Table: "aliases"})
 			c.Aliases.ReloadInterval = 0
-			c.QueueMetrics = []QueueMetric{{}}
 		}), "aliases.clickhouse.table: \"aliases\" is not database.table (plain identifiers)\n" +
-			"aliases.reload_interval: must be positive, got 0s\n" +
-			"queue_metrics[0].metric: required\n" +
-			"queue_metrics[0]: set exactly one of queue and queue_from"},
+			"aliases.reload_interval: must be positive, got 0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,7 +22,6 @@ func NewFactory() processor.Factory {
 		createDefaultConfig,
 		processor.WithLogs(createLogs, metadata.LogsStability),
 		processor.WithTraces(createTraces, metadata.TracesStability),
-		processor.WithMetrics(createMetrics, metadata.MetricsStability),
 	)
 }
 
@@ -37,9 +36,8 @@ func createDefaultConfig() component.Config {
 
 // instances shares one processor between the pipelines of a component ID,
 // as the OTLP receiver shares its servers: one alias map, one reload loop
-// and one alias-table connection for all of them, and the metrics
-// pipeline's queue.depth signals reach the logs pipeline's next consumer.
-// No decision state is shared: there is none.
+// and one alias-table connection for all of them. No decision state is
+// shared: there is none.
 var instances = struct {
 	sync.Mutex
 	m map[component.ID]*decisionProcessor
@@ -61,12 +59,9 @@ func instance(cfg *Config, set processor.Settings) (*decisionProcessor, error) {
 
 // release shuts a pipeline's use of the instance down, and forgets the
 // instance once every pipeline using it has shut down, so a reloaded
-// configuration builds a fresh one. before runs first (nil: nothing).
-func release(id component.ID, p *decisionProcessor, before func()) func(context.Context) error {
+// configuration builds a fresh one.
+func release(id component.ID, p *decisionProcessor) func(context.Context) error {
 	return func(ctx context.Context) error {
-		if before != nil {
-			before()
-		}
 		err := p.shutdown(ctx)
 		p.mu.Lock()
 		idle := p.starts == 0
@@ -87,13 +82,10 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 	if err != nil {
 		return nil, err
 	}
-	p.attachLogs(next)
 	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
 		processorhelper.WithStart(p.start),
-		// Once the logs pipeline's part has shut down, no queue.depth
-		// signal goes to its next consumer, which shuts down after it.
-		processorhelper.WithShutdown(release(set.ID, p, func() { p.detachLogs(next) })))
+		processorhelper.WithShutdown(release(set.ID, p)))
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
@@ -104,16 +96,5 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
 		processorhelper.WithStart(p.start),
-		processorhelper.WithShutdown(release(set.ID, p, nil)))
-}
-
-func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
-	p, err := instance(cfg.(*Config), set)
-	if err != nil {
-		return nil, err
-	}
-	return processorhelper.NewMetrics(ctx, set, cfg, next, p.processMetrics,
-		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
-		processorhelper.WithStart(p.start),
-		processorhelper.WithShutdown(release(set.ID, p, nil)))
+		processorhelper.WithShutdown(release(set.ID, p)))
 }

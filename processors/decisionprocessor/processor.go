@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -34,11 +33,6 @@ type decisionProcessor struct {
 	reconcile bool
 	// known are the known workflows (nil: unknown_workflows is store).
 	known map[string]bool
-
-	// logsMu guards nextLogs; a queue.depth send holds it for reading, so
-	// detaching waits for sends in flight.
-	logsMu   sync.RWMutex
-	nextLogs consumer.Logs // the logs pipeline's next consumer, where queue.depth signals go
 
 	mu     sync.Mutex
 	starts int
@@ -79,38 +73,12 @@ func newDecisionProcessor(cfg *Config, set processor.Settings) (*decisionProcess
 	return p, m.Err()
 }
 
-// attachLogs makes next, a logs pipeline's next consumer, where queue.depth
-// signals go.
-func (p *decisionProcessor) attachLogs(next consumer.Logs) {
-	p.logsMu.Lock()
-	defer p.logsMu.Unlock()
-	p.nextLogs = next
-}
-
-// detachLogs stops queue.depth signals going to next, once the sends in
-// flight are done.
-func (p *decisionProcessor) detachLogs(next consumer.Logs) {
-	p.logsMu.Lock()
-	defer p.logsMu.Unlock()
-	if p.nextLogs == next {
-		p.nextLogs = nil
-	}
-}
-
 func (p *decisionProcessor) start(context.Context, component.Host) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.starts++
 	if p.starts > 1 {
 		return nil
-	}
-	// Every pipeline's part is created before any starts, so a logs
-	// pipeline, if there is one, is attached by now.
-	p.logsMu.RLock()
-	noLogs := p.nextLogs == nil
-	p.logsMu.RUnlock()
-	if len(p.cfg.QueueMetrics) > 0 && noLogs {
-		p.logger.Warn("queue_metrics are configured but the decision processor is in no logs pipeline: its queue.depth signals have nowhere to go")
 	}
 	if !p.reconcile {
 		return nil // no alias map to reload: no goroutine

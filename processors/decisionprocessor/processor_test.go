@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
@@ -29,14 +28,12 @@ import (
 var t0 = time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC)
 
 type pipelines struct {
-	id          component.ID
-	logs        processor.Logs
-	traces      processor.Traces
-	metrics     processor.Metrics
-	logsSink    *consumertest.LogsSink
-	spansSink   *consumertest.TracesSink
-	metricsSink *consumertest.MetricsSink
-	tel         *componenttest.Telemetry
+	id        component.ID
+	logs      processor.Logs
+	traces    processor.Traces
+	logsSink  *consumertest.LogsSink
+	spansSink *consumertest.TracesSink
+	tel       *componenttest.Telemetry
 }
 
 // startPipelines builds the processor into a logs, a traces and a metrics
@@ -50,7 +47,7 @@ func startPipelines(t *testing.T, mut func(*Config)) *pipelines {
 	require.NoError(t, cfg.Validate())
 	p := &pipelines{
 		id:       component.NewIDWithName(typ, t.Name()),
-		logsSink: new(consumertest.LogsSink), spansSink: new(consumertest.TracesSink), metricsSink: new(consumertest.MetricsSink),
+		logsSink: new(consumertest.LogsSink), spansSink: new(consumertest.TracesSink),
 		tel: componenttest.NewTelemetry(),
 	}
 	set := processortest.NewNopSettings(typ)
@@ -63,9 +60,7 @@ func startPipelines(t *testing.T, mut func(*Config)) *pipelines {
 	require.NoError(t, err)
 	p.traces, err = f.CreateTraces(ctx, set, cfg, p.spansSink)
 	require.NoError(t, err)
-	p.metrics, err = f.CreateMetrics(ctx, set, cfg, p.metricsSink)
-	require.NoError(t, err)
-	for _, c := range []component.Component{p.logs, p.traces, p.metrics} {
+	for _, c := range []component.Component{p.logs, p.traces} {
 		require.NoError(t, c.Start(ctx, componenttest.NewNopHost()))
 	}
 	t.Cleanup(func() {
@@ -78,7 +73,7 @@ func startPipelines(t *testing.T, mut func(*Config)) *pipelines {
 // shutdown shuts the pipelines down as the collector does, the logs
 // pipeline first; shutting down again is harmless.
 func (p *pipelines) shutdown(t *testing.T) {
-	for _, c := range []component.Component{p.logs, p.traces, p.metrics} {
+	for _, c := range []component.Component{p.logs, p.traces} {
 		require.NoError(t, c.Shutdown(context.Background()))
 	}
 }
@@ -297,66 +292,19 @@ func TestAliasFileReloadedByTheRunningProcessor(t *testing.T) {
 	}, time.Minute, 20*time.Millisecond)
 }
 
-func rabbitQueueMetrics() pmetric.Metrics {
-	md := pmetric.NewMetrics()
-	rm := md.ResourceMetrics().AppendEmpty()
-	rm.Resource().Attributes().PutStr("rabbitmq.queue.name", "manual-review")
-	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-	m.SetName("rabbitmq.message.current")
-	dps := m.SetEmptySum().DataPoints()
-	ready := dps.AppendEmpty()
-	ready.Attributes().PutStr("state", "ready")
-	ready.SetTimestamp(pcommon.NewTimestampFromTime(t0))
-	ready.SetIntValue(412)
-	unacked := dps.AppendEmpty()
-	unacked.Attributes().PutStr("state", "unacknowledged")
-	unacked.SetIntValue(7)
-	other := rm.ScopeMetrics().At(0).Metrics().AppendEmpty()
-	other.SetName("rabbitmq.consumer.count")
-	other.SetEmptySum().DataPoints().AppendEmpty().SetIntValue(3)
-	return md
-}
-
-func rabbitQueueConfig(c *Config) {
-	// As the rabbitmq receiver reports it: one data point per queue state.
-	c.QueueMetrics = []QueueMetric{{Metric: "rabbitmq.message.current", QueueFrom: "rabbitmq.queue.name",
-		Workflow: "claims-triage", Match: map[string]string{"state": "ready"}}}
-}
-
-func TestQueueMetricsOfStockReceiversBecomeQueueDepthSignals(t *testing.T) {
-	p := startPipelines(t, rabbitQueueConfig)
-	require.NoError(t, p.metrics.ConsumeMetrics(context.Background(), rabbitQueueMetrics()))
-
-	assert.Equal(t, 3, p.metricsSink.DataPointCount(), "metrics pass through unchanged")
-	require.Equal(t, 1, p.logsSink.LogRecordCount())
-	lr := p.logsSink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
-	assert.Equal(t, t0, lr.Timestamp().AsTime().UTC(), "the data point's own time")
-	assert.Equal(t, map[string]any{
-		conventions.DecisionLayer: "workflow", conventions.DecisionEvent: "queue.depth",
-		conventions.WorkflowQueue: "manual-review", conventions.WorkflowQueueDepth: int64(412),
-		conventions.DecisionWorkflow: "claims-triage",
-	}, lr.Attributes().AsRaw())
-}
-
 func TestNothingAfterShutdownAndNoLeaks(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	p := startPipelines(t, func(c *Config) {
-		rabbitQueueConfig(c)
 		c.Aliases.Files = []string{"testdata/aliases.csv"}
 		c.Aliases.ReloadInterval = 5 * time.Millisecond // the reload loop runs
 	})
 	ctx := context.Background()
-	require.NoError(t, p.metrics.ConsumeMetrics(ctx, rabbitQueueMetrics()))
+	require.NoError(t, p.logs.ConsumeLogs(ctx, contextRead("d-1", "policy-db", t0, nil)))
 	require.Equal(t, 1, p.logsSink.LogRecordCount())
 
-	// The collector shuts the logs pipeline down before the metrics
-	// pipeline: from then on queue.depth signals have nowhere to go, and
-	// the logs pipeline's next consumer gets none.
 	require.NoError(t, p.logs.Shutdown(ctx))
-	require.NoError(t, p.metrics.ConsumeMetrics(ctx, rabbitQueueMetrics()))
-	assert.Equal(t, 6, p.metricsSink.DataPointCount(), "metrics still pass through")
 	require.NoError(t, p.traces.Shutdown(ctx))
-	require.NoError(t, p.metrics.Shutdown(ctx))
+	time.Sleep(20 * time.Millisecond) // reloads would have run by now
 	assert.Equal(t, 1, p.logsSink.LogRecordCount(), "nothing emitted after Shutdown")
 	assert.Equal(t, 1, len(p.logsSink.AllLogs()))
 }
@@ -381,7 +329,9 @@ func TestInstanceSharedAndReleased(t *testing.T) {
 	_, kept := instances.m[p.id]
 	instances.Unlock()
 	assert.False(t, kept)
-	assert.Nil(t, dp.nextLogs)
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	assert.Zero(t, dp.starts, "every pipeline's part released it")
 }
 
 // A workflow name is whatever a producer sends. With a policy, a record

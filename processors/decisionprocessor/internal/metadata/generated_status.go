@@ -15,7 +15,6 @@ var (
 )
 
 const (
-	TracesStability  = component.StabilityLevelAlpha
-	LogsStability    = component.StabilityLevelAlpha
-	MetricsStability = component.StabilityLevelAlpha
+	TracesStability = component.StabilityLevelAlpha
+	LogsStability   = component.StabilityLevelAlpha
 )

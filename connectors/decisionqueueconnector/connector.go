@@ -1,38 +1,46 @@
-package decisionprocessor
+package decisionqueueconnector
 
 import (
 	"context"
 	"math"
 
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
+	"github.com/decisiontrace/decisiontrace/connectors/decisionqueueconnector/internal/metadata"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
-	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor/internal/metadata"
 )
 
-// processMetrics passes metrics on unchanged and sends the data points of
-// configured queue metrics down the logs pipeline as queue.depth signals,
-// so any receiver that scrapes a queue (prometheus, rabbitmq, redis, ...)
-// feeds the workflow layer.
-func (p *decisionProcessor) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
-	if len(p.cfg.QueueMetrics) == 0 {
-		return md, nil
-	}
+type queueConnector struct {
+	component.StartFunc
+	component.ShutdownFunc
+
+	cfg    *Config
+	next   consumer.Logs
+	logger *zap.Logger
+}
+
+func (c *queueConnector) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
+}
+
+// ConsumeMetrics sends the data points of the configured queue metrics on
+// as queue.depth log records, one per data point, at the data point's own
+// time. Other metrics end here: a metrics pipeline that needs them keeps
+// its own exporters beside this connector.
+func (c *queueConnector) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	out := plog.NewLogs()
 	var sl plog.ScopeLogs
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		res := rms.At(i).Resource().Attributes()
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				for qi := range p.cfg.QueueMetrics {
-					q := &p.cfg.QueueMetrics[qi]
+	for _, rm := range md.ResourceMetrics().All() {
+		res := rm.Resource().Attributes()
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				for qi := range c.cfg.QueueMetrics {
+					q := &c.cfg.QueueMetrics[qi]
 					if q.Metric != m.Name() {
 						continue
 					}
@@ -45,8 +53,7 @@ func (p *decisionProcessor) processMetrics(ctx context.Context, md pmetric.Metri
 					default:
 						continue
 					}
-					for d := 0; d < dps.Len(); d++ {
-						dp := dps.At(d)
+					for _, dp := range dps.All() {
 						queue, ok := queueName(q, dp.Attributes(), res)
 						if !ok || !matches(q.Match, dp.Attributes(), res) {
 							continue
@@ -64,20 +71,9 @@ func (p *decisionProcessor) processMetrics(ctx context.Context, md pmetric.Metri
 		}
 	}
 	if out.LogRecordCount() == 0 {
-		return md, nil
+		return nil
 	}
-	// Held while sending: the logs pipeline's shutdown waits for this send
-	// and then detaches, so nothing reaches its next consumer afterwards.
-	p.logsMu.RLock()
-	defer p.logsMu.RUnlock()
-	if p.nextLogs == nil {
-		p.logger.Debug("queue metrics matched but the decision processor is in no running logs pipeline", zap.Int("signals", out.LogRecordCount()))
-		return md, nil
-	}
-	if err := p.nextLogs.ConsumeLogs(ctx, out); err != nil {
-		return md, err
-	}
-	return md, nil
+	return c.next.ConsumeLogs(ctx, out)
 }
 
 func queueName(q *QueueMetric, dp, res pcommon.Map) (string, bool) {
