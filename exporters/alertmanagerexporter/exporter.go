@@ -24,7 +24,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter/internal/metadata"
-	"github.com/decisiontrace/decisiontrace/internal/selfmetrics"
 )
 
 // resolvedMemory is how long the resolve of an alert is remembered, so that
@@ -63,14 +62,15 @@ func newExporter(cfg *Config, set exporter.Settings) (*amExporter, error) {
 		cfg: cfg, logger: set.Logger, now: time.Now,
 		resolved: map[string]time.Time{},
 	}
-	m := selfmetrics.New(set.MeterProvider, metadata.ScopeName)
-	e.alertsSent = m.Counter("otelcol_alertmanager_alerts_sent",
-		"Alerts an Alertmanager accepted, by endpoint and state (firing, resolved); re-sends included.", "{alert}")
-	e.sendFailures = m.Counter("otelcol_alertmanager_send_failures",
-		"POSTs of alerts that an Alertmanager did not accept (unreachable, 4xx, 5xx), by endpoint.", "{request}")
-	e.skipped = m.Counter("otelcol_alertmanager_records_skipped",
-		"Log records not sent, by reason: no_name (no alert.name), pending, invalid_state.", "{record}")
-	return e, m.Err()
+	// Its own metrics, as metadata.yaml declares them.
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	e.alertsSent = tb.AlertmanagerAlertsSent
+	e.sendFailures = tb.AlertmanagerSendFailures
+	e.skipped = tb.AlertmanagerRecordsSkipped
+	return e, nil
 }
 
 func (e *amExporter) start(ctx context.Context, _ component.Host) error {

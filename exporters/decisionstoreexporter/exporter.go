@@ -21,7 +21,6 @@ import (
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter/internal/metadata"
 	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	"github.com/decisiontrace/decisiontrace/internal/decision"
-	"github.com/decisiontrace/decisiontrace/internal/selfmetrics"
 	"github.com/decisiontrace/decisiontrace/internal/store"
 )
 
@@ -52,20 +51,18 @@ type storeExporter struct {
 
 func newExporter(cfg *Config, set exporter.Settings) (*storeExporter, error) {
 	e := &storeExporter{cfg: cfg, logger: set.Logger, now: time.Now}
-	m := selfmetrics.New(set.MeterProvider, metadata.ScopeName)
-	e.rowsInserted = m.Counter("otelcol_decisionstore_rows_inserted",
-		"Events written to the ClickHouse events table.", "{event}")
-	e.parseErrors = m.Counter("otelcol_decisionstore_attribute_parse_errors",
-		"decision.* attribute values that did not fit their convention; the raw value is stored in attributes and the record is kept.", "{attribute}")
-	e.unclassified = m.Counter("otelcol_decisionstore_unclassified_records",
-		"Records without decision.* attributes, by what was done with them (stored or refused).", "{record}")
-	e.flattened = m.Counter("otelcol_decisionstore_flattened_values",
-		"Attribute values and log bodies nested deeper than the persistent queue can read back, taken as their JSON text (as they are stored) before the queue.", "{value}")
-	e.refused = m.Counter("otelcol_decisionstore_refused_records",
-		"Records refused before the sending queue because their time is outside what the store keeps (before the ttl, or over 24h ahead); their request is refused as a whole.", "{record}")
-	e.insertsFailed = m.Counter("otelcol_decisionstore_inserts_failed",
-		"Insert attempts that failed, by whether a retry can fix them (retryable or permanent).", "{insert}")
-	return e, m.Err()
+	// Its own metrics, as metadata.yaml declares them.
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	e.rowsInserted = tb.DecisionstoreRowsInserted
+	e.parseErrors = tb.DecisionstoreAttributeParseErrors
+	e.unclassified = tb.DecisionstoreUnclassifiedRecords
+	e.flattened = tb.DecisionstoreFlattenedValues
+	e.refused = tb.DecisionstoreRefusedRecords
+	e.insertsFailed = tb.DecisionstoreInsertsFailed
+	return e, nil
 }
 
 func (e *storeExporter) start(ctx context.Context, _ component.Host) error {

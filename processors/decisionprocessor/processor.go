@@ -17,7 +17,6 @@ import (
 
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/decision"
-	"github.com/decisiontrace/decisiontrace/internal/selfmetrics"
 	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor/internal/metadata"
 )
 
@@ -66,11 +65,15 @@ func newDecisionProcessor(cfg *Config, set processor.Settings) (*decisionProcess
 	}
 	fromFiles := maps.Clone(p.aliases.fromFiles)
 	p.aliases.merged.Store(&fromFiles)
-	m := selfmetrics.New(set.MeterProvider, metadata.ScopeName)
-	p.unresolved = m.Counter("otelcol_decision_unresolved_identifiers", "Entity identifiers no alias map resolved, by source system.", "{identifier}")
-	p.unknownWorkflow = m.Counter("otelcol_decision_unknown_workflow_records", "Records naming a workflow with no contract and not listed as known, by what became of them (tagged, refused).", "{record}")
-	p.aliasReloadErr = m.Counter("otelcol_decision_alias_reload_errors", "Alias map reloads that failed; the previous map stays in force.", "{reload}")
-	return p, m.Err()
+	// Its own metrics, as metadata.yaml declares them.
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	p.unresolved = tb.DecisionUnresolvedIdentifiers
+	p.unknownWorkflow = tb.DecisionUnknownWorkflowRecords
+	p.aliasReloadErr = tb.DecisionAliasReloadErrors
+	return p, nil
 }
 
 func (p *decisionProcessor) start(context.Context, component.Host) error {

@@ -27,7 +27,6 @@ import (
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/rules"
-	"github.com/decisiontrace/decisiontrace/internal/selfmetrics"
 	"github.com/decisiontrace/decisiontrace/internal/store"
 	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver/internal/metadata"
 )
@@ -153,24 +152,20 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*alert
 	}); err != nil {
 		return nil, err
 	}
-	m := selfmetrics.New(set.MeterProvider, metadata.ScopeName)
-	r.evaluations = m.Counter("otelcol_alertrules_evaluations",
-		"Rule evaluations, by rule and result (ok, error, nodata).", "{evaluation}")
-	r.transitions = m.Counter("otelcol_alertrules_transitions",
-		"Alert state changes, by rule and new state.", "{transition}")
-	r.health = m.Gauge("otelcol_alertrules_rule_health",
-		"1 for the rule's health at its last evaluation (ok, err: the query failed, nodata: its signals stopped), 0 for the others.", "")
-	r.ruleDuration = m.FloatGauge("otelcol_alertrules_rule_last_evaluation_duration",
-		"Time of the rule's last evaluation: its query, and the no-data check when nothing matched.", "s")
-	r.roundTime = m.FloatGauge("otelcol_alertrules_group_last_duration",
-		"Time of the group's last evaluation round, all its rules and the state write; above the interval, rounds fall behind.", "s")
-	r.lastError = m.FloatGauge("otelcol_alertrules_rule_last_error_timestamp",
-		"Unix time of the rule's last failed evaluation; the error is in the log and in the DecisionRuleFailing alert.", "s")
-	r.refreshErrors = m.Counter("otelcol_alertrules_verdict_refresh_errors",
-		"Verdict refreshes that failed; the verdict rules read the verdicts of the last refresh that succeeded until one does.", "{refresh}")
-	r.refreshDuration = m.FloatGauge("otelcol_alertrules_verdict_refresh_duration",
-		"Time of the last verdict refresh (judging the decisions whose verdict may have changed); above verdict_refresh_interval, verdicts fall behind.", "s")
-	return r, m.Err()
+	// Its own metrics, as metadata.yaml declares them.
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	r.evaluations = tb.AlertrulesEvaluations
+	r.transitions = tb.AlertrulesTransitions
+	r.health = tb.AlertrulesRuleHealth
+	r.ruleDuration = tb.AlertrulesRuleLastEvaluationDuration
+	r.roundTime = tb.AlertrulesGroupLastDuration
+	r.lastError = tb.AlertrulesRuleLastErrorTimestamp
+	r.refreshErrors = tb.AlertrulesVerdictRefreshErrors
+	r.refreshDuration = tb.AlertrulesVerdictRefreshDuration
+	return r, nil
 }
 
 func dashboardTemplate(s string) (*template.Template, error) {

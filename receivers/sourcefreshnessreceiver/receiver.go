@@ -19,7 +19,6 @@ import (
 	"go.uber.org/zap"
 
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
-	"github.com/decisiontrace/decisiontrace/internal/selfmetrics"
 	"github.com/decisiontrace/decisiontrace/receivers/sourcefreshnessreceiver/internal/metadata"
 )
 
@@ -73,14 +72,13 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*fresh
 	if err != nil {
 		return nil, err
 	}
-	m := selfmetrics.New(set.MeterProvider, metadata.ScopeName)
-	polls := m.Counter("otelcol_sourcefreshness_polls",
-		"Polls of context sources, by source and result (ok: a time was read; error: the source was unavailable).", "{poll}")
-	queuePolls := m.Counter("otelcol_sourcefreshness_queue_polls",
-		"Polls of queue depths, by queue and result (ok or error).", "{poll}")
-	if err := m.Err(); err != nil {
+	// Its own metrics, as metadata.yaml declares them.
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
 		return nil, err
 	}
+	polls := tb.SourcefreshnessPolls
+	queuePolls := tb.SourcefreshnessQueuePolls
 	return &freshnessReceiver{cfg: cfg, set: set, next: next, obs: obs, polls: polls, queuePolls: queuePolls, now: time.Now}, nil
 }
 

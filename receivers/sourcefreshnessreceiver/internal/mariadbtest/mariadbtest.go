@@ -81,8 +81,15 @@ func Start(t testing.TB, args ...string) *Server {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
+	// Its own temporary directory: the bootstrap of two servers at once
+	// (test packages run in parallel) lost temporary tables in a shared
+	// /tmp ("Could not remove temporary table", then "Unknown table").
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		t.Fatalf("mariadbtest: %v", err)
+	}
 	init := exec.CommandContext(ctx, installDBBin, "--no-defaults", "--datadir="+s.data, "--user="+currentUser(),
-		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve")
+		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve", "--tmpdir="+tmp)
 	init.WaitDelay = 5 * time.Second
 	if out, err := init.CombinedOutput(); err != nil {
 		t.Fatalf("mariadbtest: mariadb-install-db: %v\n%s", err, out)
@@ -113,6 +120,7 @@ func (s *Server) Restart(t testing.TB) {
 	args := append([]string{"--no-defaults", "--datadir=" + s.data, "--user=" + currentUser(),
 		"--port=" + fmt.Sprint(s.port), "--bind-address=127.0.0.1", "--socket=" + filepath.Join(s.dir, "mariadbd.sock"),
 		"--pid-file=" + filepath.Join(s.dir, "mariadbd.pid"), "--log-error=" + filepath.Join(s.dir, "error.log"),
+		"--tmpdir=" + filepath.Join(s.dir, "tmp"),
 		"--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M",
 		"--innodb-flush-log-at-trx-commit=0"}, s.Args...)
 	// No Wait goroutine: Stop waits, so nothing of ours outlives the server
