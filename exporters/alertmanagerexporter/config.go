@@ -7,20 +7,24 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
-	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 )
 
 // Config is the alertmanager exporter's configuration.
 type Config struct {
-	// Timeout bounds one push of incoming records to all endpoints
-	// (they are posted to concurrently).
-	exporterhelper.TimeoutConfig `mapstructure:",squash"`
-	QueueConfig                  configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
-	BackOffConfig                configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
+	// ClientConfig is the HTTP client of every POST, set as every collector
+	// component that speaks HTTP sets it: tls, timeout (one POST to one
+	// Alertmanager; the endpoints are posted to at once, so it bounds a
+	// push too), headers, auth (an authenticator extension such as
+	// bearertokenauth), proxy_url, compression. Its endpoint is refused:
+	// the Alertmanagers are Endpoints, a list.
+	confighttp.ClientConfig `mapstructure:",squash"`
+	QueueConfig             configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+	BackOffConfig           configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
 
 	// Endpoints are the base URLs of the Alertmanagers, e.g.
 	// http://am1:9093 or https://am.example/alertmanager (a path prefix as
@@ -28,13 +32,11 @@ type Config struct {
 	// Alertmanagers in HA deduplicate among themselves, and an alert that
 	// reaches only one of them is not shared.
 	Endpoints []string `mapstructure:"endpoints"`
-	// TLS applies to https endpoints; without a CA the system roots are used.
-	TLS configtls.ClientConfig `mapstructure:"tls"`
-	// BasicAuth or BearerToken (not both) authenticate every request.
+	// BasicAuth or BearerToken (not both) authenticate every request: the
+	// basicauth extension is not built at this distribution's collector
+	// release, and a token is one line where an extension is five.
 	BasicAuth   configoptional.Optional[BasicAuth] `mapstructure:"basic_auth"`
 	BearerToken configopaque.String                `mapstructure:"bearer_token"`
-	// RequestTimeout bounds one POST to one Alertmanager.
-	RequestTimeout time.Duration `mapstructure:"request_timeout"`
 	// ResendInterval is no longer used: the alertrules receiver sends
 	// every firing alert again (its resend_interval), as Prometheus' rule
 	// manager does. Accepted so that older configurations load; a value
@@ -48,6 +50,10 @@ type Config struct {
 	// interval); the receiver re-sends on its own clock, whatever the
 	// groups' intervals).
 	EndsAtAhead time.Duration `mapstructure:"ends_at_ahead"`
+
+	// RemovedRequestTimeout is the previous release's request_timeout, read
+	// only so that Validate can say what it became.
+	RemovedRequestTimeout any `mapstructure:"request_timeout"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -67,6 +73,13 @@ var _ component.Config = (*Config)(nil)
 // Validate checks the configuration without changing it.
 func (cfg *Config) Validate() error {
 	var errs []error
+	if cfg.RemovedRequestTimeout != nil {
+		errs = append(errs, errors.New("request_timeout: renamed to timeout, the HTTP client's setting (one POST to one Alertmanager); timeout no longer bounds a whole push on its own, the POSTs of a push run at once"))
+	}
+	if cfg.Endpoint != "" {
+		// A default list beside it would post to an Alertmanager nobody named.
+		errs = append(errs, errors.New("endpoint: use endpoints, a list: every Alertmanager listed gets every alert"))
+	}
 	if len(cfg.Endpoints) == 0 {
 		errs = append(errs, errors.New("endpoints: at least one Alertmanager URL is required, e.g. http://127.0.0.1:9093"))
 	}
@@ -89,8 +102,14 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, errors.New("bearer_token: cannot be combined with basic_auth"))
 		}
 	}
-	if cfg.RequestTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("request_timeout: must be positive, got %s", cfg.RequestTimeout))
+	if (cfg.BasicAuth.HasValue() || cfg.BearerToken != "") && cfg.Auth.HasValue() {
+		errs = append(errs, errors.New("auth: cannot be combined with basic_auth or bearer_token"))
+	}
+	if cfg.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("timeout: must be positive, got %s", cfg.Timeout))
+	}
+	if err := cfg.ClientConfig.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.EndsAtAhead <= 0 {
 		errs = append(errs, fmt.Errorf("ends_at_ahead: must be positive, got %s", cfg.EndsAtAhead))

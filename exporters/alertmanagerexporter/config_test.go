@@ -1,6 +1,7 @@
 package alertmanagerexporter
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -8,18 +9,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configauth"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
-
-	"context"
-	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter/internal/metadata"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter/internal/metadata"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -29,14 +31,14 @@ func TestLoadConfig(t *testing.T) {
 	full := createDefaultConfig().(*Config)
 	full.Endpoints = []string{"https://am1.example.internal:9093", "https://am2.example.internal:9093/alertmanager"}
 	full.TLS = configtls.ClientConfig{Config: configtls.Config{CAFile: "/etc/ssl/alertmanager-ca.pem"}}
+	full.Headers = configopaque.MapList{{Name: "X-Scope-OrgID", Value: "decisions"}}
 	// confmaptest does not resolve ${env:...}; the collector does.
 	full.BasicAuth = configoptional.Some(BasicAuth{Username: "decisiontrace", Password: "${env:ALERTMANAGER_PASSWORD}"})
-	full.RequestTimeout = 5 * time.Second
+	full.Timeout = 5 * time.Second
 	// A configuration of the previous release still loads: resend_interval
 	// is ignored (with a warning at start, see TestResendIntervalIsIgnoredWithAWarning).
 	full.ResendInterval = 30 * time.Second
 	full.EndsAtAhead = 2 * time.Minute
-	full.Timeout = 20 * time.Second
 	full.BackOffConfig = configretry.BackOffConfig{
 		Enabled: true, InitialInterval: time.Second, MaxInterval: 30 * time.Second,
 		RandomizationFactor: full.BackOffConfig.RandomizationFactor, Multiplier: full.BackOffConfig.Multiplier,
@@ -47,6 +49,17 @@ func TestLoadConfig(t *testing.T) {
 	q.StorageID = &storage
 	full.QueueConfig = configoptional.Some(q)
 
+	authExtension := createDefaultConfig().(*Config)
+	authExtension.Endpoints = []string{"http://am:9093"}
+	authExtension.Auth = configoptional.Some(configauth.Config{AuthenticatorID: component.MustNewID("bearertokenauth")})
+
+	contribStyle := createDefaultConfig().(*Config)
+	contribStyle.Endpoint = "http://am:9093"
+
+	v03 := createDefaultConfig().(*Config)
+	v03.Endpoints = []string{"http://am:9093"}
+	v03.RemovedRequestTimeout = "5s"
+
 	bearer := createDefaultConfig().(*Config)
 	bearer.Endpoints = []string{"http://am:9093"}
 	bearer.BearerToken = "${env:ALERTMANAGER_TOKEN}"
@@ -54,10 +67,16 @@ func TestLoadConfig(t *testing.T) {
 	tests := []struct {
 		id       component.ID
 		expected component.Config
+		err      string
 	}{
 		{id: component.NewID(metadata.Type), expected: createDefaultConfig()},
 		{id: component.NewIDWithName(metadata.Type, "full"), expected: full},
 		{id: component.NewIDWithName(metadata.Type, "bearer"), expected: bearer},
+		{id: component.NewIDWithName(metadata.Type, "auth_extension"), expected: authExtension},
+		{id: component.NewIDWithName(metadata.Type, "v0.3"), expected: v03,
+			err: "request_timeout: renamed to timeout, the HTTP client's setting (one POST to one Alertmanager); timeout no longer bounds a whole push on its own, the POSTs of a push run at once"},
+		{id: component.NewIDWithName(metadata.Type, "contrib_style"), expected: contribStyle,
+			err: "endpoint: use endpoints, a list: every Alertmanager listed gets every alert"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -65,8 +84,12 @@ func TestLoadConfig(t *testing.T) {
 			sub, err := cm.Sub(tt.id.String())
 			require.NoError(t, err)
 			require.NoError(t, sub.Unmarshal(cfg))
-			assert.NoError(t, confmap.Validate(cfg))
 			assert.Equal(t, tt.expected, cfg)
+			if tt.err == "" {
+				assert.NoError(t, confmap.Validate(cfg))
+			} else {
+				assert.EqualError(t, confmap.Validate(cfg), tt.err)
+			}
 		})
 	}
 }
@@ -105,13 +128,13 @@ func TestValidate(t *testing.T) {
 			c.Endpoints = []string{"ftp://am:21", "http://user:secret@am:9093"}
 			c.BasicAuth = configoptional.Some(BasicAuth{})
 			c.BearerToken = "t"
-			c.RequestTimeout = 0
+			c.Timeout = 0
 			c.EndsAtAhead = -time.Second
 		}), err: `endpoints[0]: "ftp://am:21": scheme must be http or https` + "\n" +
 			"endpoints[1]: credentials in the URL are not allowed; use basic_auth\n" +
 			"basic_auth: username must be set\n" +
 			"bearer_token: cannot be combined with basic_auth\n" +
-			"request_timeout: must be positive, got 0s\n" +
+			"timeout: must be positive, got 0s\n" +
 			"ends_at_ahead: must be positive, got -1s"},
 	}
 	for _, tt := range tests {

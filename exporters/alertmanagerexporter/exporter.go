@@ -37,9 +37,10 @@ type target struct {
 }
 
 type amExporter struct {
-	cfg    *Config
-	logger *zap.Logger
-	now    func() time.Time
+	cfg       *Config
+	logger    *zap.Logger
+	telemetry component.TelemetrySettings
+	now       func() time.Time
 
 	httpClient *http.Client
 	targets    []target
@@ -59,7 +60,7 @@ type amExporter struct {
 
 func newExporter(cfg *Config, set exporter.Settings) (*amExporter, error) {
 	e := &amExporter{
-		cfg: cfg, logger: set.Logger, now: time.Now,
+		cfg: cfg, logger: set.Logger, telemetry: set.TelemetrySettings, now: time.Now,
 		resolved: map[string]time.Time{},
 	}
 	// Its own metrics, as metadata.yaml declares them.
@@ -73,14 +74,13 @@ func newExporter(cfg *Config, set exporter.Settings) (*amExporter, error) {
 	return e, nil
 }
 
-func (e *amExporter) start(ctx context.Context, _ component.Host) error {
-	tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
+func (e *amExporter) start(ctx context.Context, host component.Host) error {
+	client, err := e.cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), e.telemetry)
 	if err != nil {
-		return fmt.Errorf("alertmanager: tls: %w", err)
+		return fmt.Errorf("alertmanager: http client: %w", err)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
-	e.httpClient = &http.Client{Transport: tr}
+	client.Transport = closeAfter{next: client.Transport}
+	e.httpClient = client
 
 	var auth runtime.ClientAuthInfoWriter
 	if ba := e.cfg.BasicAuth.Get(); ba != nil {
@@ -106,6 +106,19 @@ func (e *amExporter) start(ctx context.Context, _ component.Host) error {
 		e.logger.Warn("resend_interval of the Alertmanager exporter is no longer used and is ignored: the alertrules receiver re-sends firing alerts; set resend_interval there and remove it here")
 	}
 	return nil
+}
+
+// closeAfter closes each connection once its response is read. The
+// collector's HTTP client wraps its transport (otelhttp) without
+// CloseIdleConnections, so an idle keep-alive connection, and its two
+// goroutines, would outlive Shutdown; alerts are a few POSTs a minute, for
+// which a new connection costs nothing.
+type closeAfter struct{ next http.RoundTripper }
+
+func (c closeAfter) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context()) // a RoundTripper must not change the caller's request
+	r.Close = true
+	return c.next.RoundTrip(r)
 }
 
 func (e *amExporter) shutdown(context.Context) error {
@@ -242,10 +255,10 @@ func (e *amExporter) send(ctx context.Context, batch models.PostableAlerts, firi
 }
 
 func (e *amExporter) post(ctx context.Context, t target, batch models.PostableAlerts) error {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	_, err := t.client.PostAlerts(alert.NewPostAlertsParamsWithContext(ctx).
-		WithTimeout(e.cfg.RequestTimeout).WithAlerts(batch))
+		WithTimeout(e.cfg.Timeout).WithAlerts(batch))
 	if err == nil {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/consumer"
@@ -45,13 +46,14 @@ func createDefaultConfig() component.Config {
 	// An alert waits for Alertmanager to come back rather than being
 	// dropped; the queue's size bounds what waits.
 	retry.MaxElapsedTime = 0
+	client := confighttp.NewDefaultClientConfig()
+	client.Timeout = 10 * time.Second
 	return &Config{
-		TimeoutConfig:  exporterhelper.TimeoutConfig{Timeout: 15 * time.Second},
-		QueueConfig:    configoptional.Some(queue),
-		BackOffConfig:  retry,
-		Endpoints:      []string{"http://127.0.0.1:9093"},
-		RequestTimeout: 10 * time.Second,
-		EndsAtAhead:    4 * time.Minute,
+		ClientConfig:  client,
+		QueueConfig:   configoptional.Some(queue),
+		BackOffConfig: retry,
+		Endpoints:     []string{"http://127.0.0.1:9093"},
+		EndsAtAhead:   4 * time.Minute,
 	}
 }
 
@@ -63,7 +65,9 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	}
 	return exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs,
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
-		exporterhelper.WithTimeout(c.TimeoutConfig),
+		// No deadline of exporterhelper's own: the client's timeout bounds
+		// each POST, and a push posts to every endpoint at once.
+		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{}),
 		exporterhelper.WithQueue(c.QueueConfig),
 		exporterhelper.WithRetry(c.BackOffConfig),
 		exporterhelper.WithStart(e.start),

@@ -69,7 +69,7 @@ func startExporter(t *testing.T, endpoints []string, mut func(*Config)) *testExp
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.Endpoints = endpoints
-	cfg.RequestTimeout = 2 * time.Second
+	cfg.Timeout = 2 * time.Second
 	if mut != nil {
 		mut(cfg)
 	}

@@ -160,7 +160,7 @@ func TestIntegrationAlertmanagerDown(t *testing.T) {
 		am := amtest.Start(t)
 		cfg := createDefaultConfig().(*Config)
 		cfg.Endpoints = []string{am.URL()}
-		cfg.RequestTimeout = time.Second
+		cfg.Timeout = time.Second
 		// No re-send within the test: only the retry can deliver.
 		cfg.EndsAtAhead = 2 * time.Hour
 		cfg.BackOffConfig.InitialInterval, cfg.BackOffConfig.MaxInterval = 100*time.Millisecond, 200*time.Millisecond
