@@ -320,9 +320,15 @@ func (r *alertReceiver) Shutdown(ctx context.Context) error {
 
 func (r *alertReceiver) loop(stop, ctx context.Context, g group) {
 	defer r.wg.Done()
-	tick := time.NewTicker(g.interval)
-	defer tick.Stop()
 	r.evalGroup(ctx, g)
+	every(stop, g.interval, func() { r.evalGroup(ctx, g) })
+}
+
+// every runs f every d until stop is done; a tick that finds stop done
+// runs nothing.
+func every(stop context.Context, d time.Duration, f func()) {
+	tick := time.NewTicker(d)
+	defer tick.Stop()
 	for {
 		select {
 		case <-stop.Done():
@@ -331,7 +337,7 @@ func (r *alertReceiver) loop(stop, ctx context.Context, g group) {
 			if stop.Err() != nil {
 				return
 			}
-			r.evalGroup(ctx, g)
+			f()
 		}
 	}
 }
@@ -639,19 +645,7 @@ type sentRecord struct {
 // Alertmanager's endsAt runs out must not let its alerts expire.
 func (r *alertReceiver) resendLoop(stop, ctx context.Context) {
 	defer r.wg.Done()
-	tick := time.NewTicker(r.cfg.ResendInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop.Done():
-			return
-		case <-tick.C:
-			if stop.Err() != nil {
-				return
-			}
-			r.emit(ctx, nil)
-		}
-	}
+	every(stop, r.cfg.ResendInterval, func() { r.emit(ctx, nil) })
 }
 
 // emit sends recs down the pipeline, after the records it refused before
