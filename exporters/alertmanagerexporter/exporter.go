@@ -131,6 +131,9 @@ func (e *amExporter) shutdown(context.Context) error {
 	return nil
 }
 
+// pushLogs runs a push through its stages, as Alertmanager's notify
+// pipeline does: parse the records, keep each alert's last, drop a firing
+// one its resolve overtook, fan out to every endpoint.
 func (e *amExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	recs, skipped := parseLogs(ld)
 	for reason, n := range skipped {
@@ -150,52 +153,66 @@ func (e *amExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		return errors.New("alertmanager exporter is shut down")
 	}
 	now := e.now()
-	for fp, at := range e.resolved {
-		if now.Sub(at) > resolvedMemory {
-			delete(e.resolved, fp)
-		}
+	batch, firing, resolved := e.notOvertaken(now, e.lastOfEach(recs))
+	if len(batch) == 0 {
+		return nil
 	}
-	// The last record of an alert in a push is its state; sending the
-	// earlier ones as well would only make Alertmanager merge them.
-	last := map[string]*alertRecord{}
-	order := []string{}
+	return e.send(ctx, batch, firing, resolved)
+}
+
+// lastOfEach keeps the last record of each alert, in the order the alerts
+// first appear: it is the alert's state, and sending the earlier ones as
+// well would only make Alertmanager merge them.
+func (e *amExporter) lastOfEach(recs []*alertRecord) []*alertRecord {
+	at := map[string]int{}
+	var out []*alertRecord
 	for _, r := range recs {
 		if len(r.badTimes) > 0 {
 			e.logger.Warn("alert record with times that are not RFC 3339; sent with fallback times",
 				zap.String("alertname", r.labels["alertname"]), zap.Strings("attributes", r.badTimes))
 		}
-		if _, ok := last[r.fingerprint]; !ok {
-			order = append(order, r.fingerprint)
+		if i, ok := at[r.fingerprint]; ok {
+			out[i] = r
+			continue
 		}
-		last[r.fingerprint] = r
+		at[r.fingerprint] = len(out)
+		out = append(out, r)
 	}
-	batch := make(models.PostableAlerts, 0, len(order))
-	firing, resolved := 0, 0
-	for _, fp := range order {
-		r := last[fp]
+	return out
+}
+
+// notOvertaken turns records into the alerts to post, remembering each
+// resolve for resolvedMemory and leaving out a firing record that started
+// before its alert's last resolve (a retry the resolve overtook): posted,
+// it would fire the alert again. Called with e.mu held.
+func (e *amExporter) notOvertaken(now time.Time, recs []*alertRecord) (batch models.PostableAlerts, firing, resolved int) {
+	for fp, at := range e.resolved {
+		if now.Sub(at) > resolvedMemory {
+			delete(e.resolved, fp)
+		}
+	}
+	batch = make(models.PostableAlerts, 0, len(recs))
+	for _, r := range recs {
 		p := r.postable(now, e.cfg.EndsAtAhead)
 		if r.resolved {
-			e.resolved[fp] = time.Time(p.EndsAt)
+			e.resolved[r.fingerprint] = time.Time(p.EndsAt)
 			resolved++
 		} else {
 			starts := r.startsAt
 			if starts.IsZero() {
 				starts = now
 			}
-			if at, ok := e.resolved[fp]; ok && !starts.After(at) {
+			if at, ok := e.resolved[r.fingerprint]; ok && !starts.After(at) {
 				e.logger.Info("firing record older than the alert's resolve ignored",
-					zap.String("alertname", r.labels["alertname"]), zap.String("fingerprint", fp))
+					zap.String("alertname", r.labels["alertname"]), zap.String("fingerprint", r.fingerprint))
 				continue
 			}
-			delete(e.resolved, fp)
+			delete(e.resolved, r.fingerprint)
 			firing++
 		}
 		batch = append(batch, p)
 	}
-	if len(batch) == 0 {
-		return nil
-	}
-	return e.send(ctx, batch, firing, resolved)
+	return batch, firing, resolved
 }
 
 // send posts batch to every endpoint concurrently. It succeeds when at least
