@@ -49,10 +49,36 @@ const (
 	ModelLatencyMS      = "model.latency_ms"
 	ModelUnsafe         = "model.unsafe"
 
+	// ModelProvider is who serves the model (openai, anthropic, ...); the
+	// GenAI conventions' gen_ai.provider.name and its forerunner
+	// gen_ai.system are read as it.
+	ModelProvider = "model.provider"
+
 	GenAIRequestModel      = "gen_ai.request.model"
 	GenAIResponseModel     = "gen_ai.response.model"
 	GenAIUsageInputTokens  = "gen_ai.usage.input_tokens"
 	GenAIUsageOutputTokens = "gen_ai.usage.output_tokens"
+	GenAIProviderName      = "gen_ai.provider.name"
+	GenAIOperationName     = "gen_ai.operation.name"
+	GenAIDataSourceID      = "gen_ai.data_source.id"
+	// Deprecated GenAI names that instrumentations still send.
+	GenAISystem                = "gen_ai.system"
+	GenAIUsagePromptTokens     = "gen_ai.usage.prompt_tokens"
+	GenAIUsageCompletionTokens = "gen_ai.usage.completion_tokens"
+	GenAIOperationRetrieval    = "retrieval"
+)
+
+// OpenInference (Arize) and OpenLLMetry (Traceloop) names read as the
+// conventions above, so that applications they instrument need no change.
+const (
+	OpenInferenceSpanKind          = "openinference.span.kind"
+	OpenInferenceSpanKindRetriever = "RETRIEVER"
+	OpenInferenceModelName         = "llm.model_name"
+	OpenInferenceProvider          = "llm.provider"
+	OpenInferenceSystem            = "llm.system"
+	OpenInferencePromptTokens      = "llm.token_count.prompt"
+	OpenInferenceCompletionTokens  = "llm.token_count.completion"
+	TraceloopWorkflowName          = "traceloop.workflow.name"
 )
 
 // Workflow layer.

@@ -41,6 +41,7 @@ type Event struct {
 	Resolved    *bool
 
 	ModelName      string
+	ModelProvider  string
 	ModelVersion   string
 	Confidence     *float64
 	Recommendation string
@@ -66,6 +67,10 @@ type Event struct {
 	// Classified is true when the record carried at least one decision.*
 	// attribute, or a GenAI model attribute that makes it a model signal.
 	Classified bool
+	// Retrieval is true for a GenAI retrieval (gen_ai.operation.name
+	// retrieval, or an OpenInference RETRIEVER span): what the model is
+	// given to read, so a context read of the data layer.
+	Retrieval bool
 	// ParseErrors lists the attributes whose values did not fit their
 	// convention; their raw values are to be kept by the caller.
 	ParseErrors []ParseError
@@ -107,6 +112,8 @@ func Extract(attrs pcommon.Map, recordTime time.Time, ev *Event) {
 				ev.Classified = true
 			}
 			r.f.extract(ev, k, v, recordTime, r.alias)
+		} else if retrieval(k, v) {
+			ev.Retrieval, ev.Classified = true, true
 		}
 		return true
 	})
@@ -129,6 +136,9 @@ func (ev *Event) Failed(key string) bool {
 // carries, so GenAI spans and partial instrumentation still land in a layer.
 func inferLayer(ev *Event) string {
 	switch {
+	case ev.Retrieval:
+		// Before the model: an embedding-based retrieval names its model.
+		return conventions.LayerData
 	case ev.ModelName != "" || ev.Confidence != nil || ev.Recommendation != "":
 		return conventions.LayerModel
 	case ev.HumanAction != "":
@@ -145,12 +155,36 @@ func inferLayer(ev *Event) string {
 
 // ImpliedEvent is the event of a record that names none, "" when it
 // implies none: a GenAI span or a model-layer span is the model's output,
-// which is what GenAI instrumentation records.
+// which is what GenAI instrumentation records; a GenAI retrieval is a
+// context read.
 func (ev *Event) ImpliedEvent(span bool) string {
-	if ev.Event == "" && span && ev.Layer == conventions.LayerModel {
+	switch {
+	case ev.Event != "":
+		return ""
+	case ev.Retrieval && ev.Layer == conventions.LayerData:
+		return conventions.EventContextRead
+	case span && ev.Layer == conventions.LayerModel:
 		return conventions.EventModelOutput
 	}
 	return ""
+}
+
+// SharedEvent reports whether an event describes something many decisions
+// share (a source's freshness, a queue's depth) rather than one decision,
+// and so carries no decision ID.
+func SharedEvent(event string) bool {
+	return event == conventions.EventSourceFreshness || event == conventions.EventQueueDepth
+}
+
+// retrieval reports whether attribute k = v marks a GenAI retrieval.
+func retrieval(k string, v pcommon.Value) bool {
+	switch k {
+	case conventions.GenAIOperationName:
+		return v.Type() == pcommon.ValueTypeStr && v.Str() == conventions.GenAIOperationRetrieval
+	case conventions.OpenInferenceSpanKind:
+		return v.Type() == pcommon.ValueTypeStr && v.Str() == conventions.OpenInferenceSpanKindRetriever
+	}
+	return false
 }
 
 func (ev *Event) fail(key, format string, args ...any) {

@@ -30,6 +30,10 @@ type Field struct {
 	// AliasesClassify makes a record carrying an alias a decision signal, as
 	// a decision.* attribute does: a GenAI span is a model output.
 	AliasesClassify bool
+	// Resource marks a field that a record without it takes from its
+	// resource (see Event.FromResource): a service that makes one
+	// workflow's decisions says so once, in OTEL_RESOURCE_ATTRIBUTES.
+	Resource bool
 
 	extract   func(ev *Event, key string, v pcommon.Value, recordTime time.Time, alias bool)
 	newColumn func(n int) Column
@@ -78,6 +82,8 @@ func (c *typedColumn[T]) Values() any      { return c.vals }
 
 func (f Field) derived() Field { f.Derived = true; return f }
 
+func (f Field) fromResource() Field { f.Resource = true; return f }
+
 func (f Field) alias(classify bool, keys ...string) Field {
 	f.Aliases, f.AliasesClassify = keys, classify
 	return f
@@ -98,7 +104,9 @@ const (
 // columns.
 var Fields = []Field{
 	field(c.DecisionID, "decision_id", tIdent, ident, func(e *Event) *string { return &e.ID }),
-	field(c.DecisionWorkflow, "workflow", tName, ident, func(e *Event) *string { return &e.Workflow }),
+	// OpenLLMetry names the workflow its spans belong to.
+	field(c.DecisionWorkflow, "workflow", tName, ident, func(e *Event) *string { return &e.Workflow }).
+		alias(true, c.TraceloopWorkflowName).fromResource(),
 	field(c.DecisionLayer, "layer", tName, layer, func(e *Event) *string { return &e.Layer }),
 	field(c.DecisionEvent, "event", tName, ident, func(e *Event) *string { return &e.Event }),
 	// decision.event_id becomes the row's event_id (a hash), not a column.
@@ -106,7 +114,9 @@ var Fields = []Field{
 		ev.EventID = ident(ev, k, v, t)
 	}},
 
-	field(c.DataSource, "source", tName, ident, func(e *Event) *string { return &e.Source }),
+	// A GenAI retrieval names the store it read from.
+	field(c.DataSource, "source", tName, ident, func(e *Event) *string { return &e.Source }).
+		alias(false, c.GenAIDataSourceID),
 	field(c.DataAsOf, "as_of", tTime, timestamp, func(e *Event) **time.Time { return &e.AsOf }),
 	field(c.DataComplete, "data_complete", tBool, boolean, func(e *Event) **bool { return &e.Complete }),
 	field(c.DataAvailable, "data_available", tBool, boolean, func(e *Event) **bool { return &e.Available }),
@@ -118,14 +128,18 @@ var Fields = []Field{
 	field(c.DataError, "data_error", tText, str, func(e *Event) *string { return &e.Error }),
 
 	field(c.ModelName, "model_name", tName, ident, func(e *Event) *string { return &e.ModelName }).
-		alias(true, c.GenAIRequestModel, c.GenAIResponseModel),
+		alias(true, c.GenAIRequestModel, c.GenAIResponseModel, c.OpenInferenceModelName),
+	field(c.ModelProvider, "model_provider", tName, ident, func(e *Event) *string { return &e.ModelProvider }).
+		alias(true, c.GenAIProviderName, c.GenAISystem, c.OpenInferenceProvider, c.OpenInferenceSystem),
 	field(c.ModelVersion, "model_version", tName, ident, func(e *Event) *string { return &e.ModelVersion }),
 	field(c.ModelConfidence, "confidence", tFloat, probability, func(e *Event) **float64 { return &e.Confidence }),
 	field(c.ModelRecommendation, "recommendation", tName, str, func(e *Event) *string { return &e.Recommendation }),
 	field(c.ModelLatencyMS, "model_latency_ms", tFloat, nonNegative, func(e *Event) **float64 { return &e.LatencyMS }),
 	field(c.ModelUnsafe, "model_unsafe", tBool, boolean, func(e *Event) **bool { return &e.Unsafe }),
-	field(c.GenAIUsageInputTokens, "input_tokens", tInt, integer, func(e *Event) **int64 { return &e.InputTokens }),
-	field(c.GenAIUsageOutputTokens, "output_tokens", tInt, integer, func(e *Event) **int64 { return &e.OutputTokens }),
+	field(c.GenAIUsageInputTokens, "input_tokens", tInt, integer, func(e *Event) **int64 { return &e.InputTokens }).
+		alias(false, c.GenAIUsagePromptTokens, c.OpenInferencePromptTokens),
+	field(c.GenAIUsageOutputTokens, "output_tokens", tInt, integer, func(e *Event) **int64 { return &e.OutputTokens }).
+		alias(false, c.GenAIUsageCompletionTokens, c.OpenInferenceCompletionTokens),
 
 	field(c.WorkflowQueue, "queue", tName, ident, func(e *Event) *string { return &e.Queue }),
 	field(c.WorkflowRoute, "route", tName, ident, func(e *Event) *string { return &e.Route }),
@@ -168,6 +182,41 @@ func init() {
 		}
 		if f.Column != "" {
 			StoredFields = append(StoredFields, f)
+		}
+	}
+}
+
+// FromResource fills the Resource fields that the record left empty from
+// its resource's attributes (the field's name, then its aliases), after
+// Extract. It classifies nothing: a service's other records stay what
+// they are.
+func (ev *Event) FromResource(resource pcommon.Map, recordTime time.Time) {
+	if resource.Len() == 0 {
+		return
+	}
+	for _, rf := range resourceFields {
+		for _, k := range rf.names {
+			if v, ok := resource.Get(k); ok {
+				rf.f.extract(ev, k, v, recordTime, true)
+			}
+		}
+	}
+}
+
+// resourceFields are the Resource fields, each with the names it is read
+// by: its key, then its aliases.
+var resourceFields []struct {
+	f     *Field
+	names []string
+}
+
+func init() {
+	for i := range Fields {
+		if f := &Fields[i]; f.Resource {
+			resourceFields = append(resourceFields, struct {
+				f     *Field
+				names []string
+			}{f, append([]string{f.Key}, f.Aliases...)})
 		}
 	}
 }

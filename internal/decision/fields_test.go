@@ -105,3 +105,59 @@ func TestDerivedFieldsAreTheProcessors(t *testing.T) {
 	}
 	assert.Equal(t, []string{c.DataEntityCanonicalID, c.DataEntityResolved}, derived)
 }
+
+// A GenAI retrieval is a context read of the data layer, even when it
+// names the embedding model it searched with; an OpenInference RETRIEVER
+// span too. Other operations are not.
+func TestRetrievalIsAContextRead(t *testing.T) {
+	for _, attrs := range []map[string]any{
+		{c.GenAIOperationName: "retrieval", c.GenAIDataSourceID: "policy-kb", c.GenAIRequestModel: "text-embedding-3-small"},
+		{c.OpenInferenceSpanKind: "RETRIEVER"},
+	} {
+		ev := extract(t, attrs)
+		assert.True(t, ev.Classified, "%v", attrs)
+		assert.Equal(t, c.LayerData, ev.Layer, "%v", attrs)
+		assert.Equal(t, c.EventContextRead, ev.ImpliedEvent(true), "%v", attrs)
+		assert.Equal(t, c.EventContextRead, ev.ImpliedEvent(false), "a retrieval logged is a read too")
+	}
+	assert.Equal(t, "policy-kb", extract(t, map[string]any{c.GenAIOperationName: "retrieval", c.GenAIDataSourceID: "policy-kb"}).Source)
+	chat := extract(t, map[string]any{c.GenAIOperationName: "chat", c.GenAIRequestModel: "gpt-4o"})
+	assert.Equal(t, c.LayerModel, chat.Layer)
+	assert.Equal(t, c.EventModelOutput, chat.ImpliedEvent(true))
+	assert.False(t, extract(t, map[string]any{c.OpenInferenceSpanKind: "CHAIN"}).Classified)
+}
+
+// The deprecated GenAI names and OpenInference's fill the same fields.
+func TestGenAIAndOpenInferenceNames(t *testing.T) {
+	ev := extract(t, map[string]any{c.GenAISystem: "openai", c.GenAIUsagePromptTokens: 812, c.GenAIUsageCompletionTokens: 96})
+	assert.Equal(t, "openai", ev.ModelProvider)
+	assert.Equal(t, int64(812), *ev.InputTokens)
+	assert.Equal(t, int64(96), *ev.OutputTokens)
+	assert.True(t, ev.Classified)
+	ev = extract(t, map[string]any{c.OpenInferenceModelName: "claude-sonnet-4", c.OpenInferenceProvider: "anthropic",
+		c.OpenInferencePromptTokens: 1200, c.OpenInferenceCompletionTokens: 150})
+	assert.Equal(t, "claude-sonnet-4", ev.ModelName)
+	assert.Equal(t, "anthropic", ev.ModelProvider)
+	assert.Equal(t, int64(1200), *ev.InputTokens)
+	assert.Equal(t, c.LayerModel, ev.Layer)
+	ev = extract(t, map[string]any{c.GenAIProviderName: "anthropic", c.GenAISystem: "old"})
+	assert.Contains(t, []string{"anthropic", "old"}, ev.ModelProvider, "either, never both")
+	ev = extract(t, map[string]any{c.ModelProvider: "own", c.GenAIProviderName: "anthropic"})
+	assert.Equal(t, "own", ev.ModelProvider, "the convention's own name wins")
+}
+
+// A workflow named by the resource fills a record that names none, and
+// makes nothing a decision signal by itself.
+func TestWorkflowFromResource(t *testing.T) {
+	res := pcommon.NewMap()
+	res.PutStr(c.DecisionWorkflow, "claims-rag")
+	ev := extract(t, map[string]any{c.OpenInferenceModelName: "m"})
+	ev.FromResource(res, now)
+	assert.Equal(t, "claims-rag", ev.Workflow)
+	ev = extract(t, map[string]any{c.OpenInferenceModelName: "m", c.TraceloopWorkflowName: "own"})
+	ev.FromResource(res, now)
+	assert.Equal(t, "own", ev.Workflow, "the record's own workflow wins")
+	ev = extract(t, map[string]any{"http.route": "/x"})
+	ev.FromResource(res, now)
+	assert.False(t, ev.Classified)
+}

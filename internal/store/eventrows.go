@@ -253,6 +253,8 @@ func (b *builder) add(r *Events, rec *record) {
 		}
 		r.unclassifiedStored++
 		ev.Layer = conventions.LayerUnclassified
+	} else {
+		ev.FromResource(rec.resource, rec.time)
 	}
 	if e := ev.ImpliedEvent(rec.signal == "span"); e != "" {
 		ev.Event = e

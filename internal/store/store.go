@@ -147,6 +147,13 @@ var migrations = []migration{
 			}
 		},
 	},
+	{
+		version: 5,
+		name:    "events: model_provider (model.provider, or the GenAI and OpenInference provider names)",
+		statements: func(l Layout, db string) []string {
+			return l.addColumns(db, "events", "model_provider LowCardinality(String)")
+		},
+	},
 }
 
 func createView(l Layout, db, name, query string) string { return l.view(db, name, query) }

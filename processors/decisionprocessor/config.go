@@ -31,6 +31,14 @@ type Config struct {
 	// KnownWorkflows are the workflows with a contract and those named.
 	KnownWorkflows KnownWorkflowsConfig `mapstructure:"known_workflows"`
 
+	// DecisionIDFromTraceID gives a decision signal without decision.id
+	// its trace's ID, so that one traced request is one decision: GenAI
+	// instrumentation (OpenLLMetry, OpenInference) records the model call
+	// and the retrieval of one request in one trace, and knows no
+	// decision ID. Signals of a source or queue (source.freshness,
+	// queue.depth) are left alone.
+	DecisionIDFromTraceID bool `mapstructure:"decision_id_from_trace_id"`
+
 	// Version 1's verdict settings, read only so that Validate can refuse
 	// them saying what replaced each (see removedSetting).
 	RemovedContracts           any `mapstructure:"contracts"`

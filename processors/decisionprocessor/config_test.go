@@ -30,6 +30,7 @@ func TestLoadConfig(t *testing.T) {
 	full.Aliases.ClickHouse = configoptional.Some(table)
 	full.UnknownWorkflows = UnknownWorkflowsTag
 	full.KnownWorkflows = KnownWorkflowsConfig{Contracts: []string{"../../deploy/contracts/*.yaml"}, Names: []string{"batch-backfill"}}
+	full.DecisionIDFromTraceID = true
 
 	unknownWorkflows := createDefaultConfig().(*Config)
 	unknownWorkflows.UnknownWorkflows = "drop"

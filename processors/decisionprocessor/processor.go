@@ -2,6 +2,7 @@ package decisionprocessor
 
 import (
 	"context"
+	"encoding/hex"
 	"maps"
 	"sync"
 	"time"
@@ -155,7 +156,8 @@ func (p *decisionProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog
 		if at == 0 {
 			at = lr.ObservedTimestamp()
 		}
-		p.classify(ctx, lr.Attributes(), at, false, &ev)
+		res := ld.ResourceLogs().At(where.Resource).Resource().Attributes()
+		p.classify(ctx, lr.Attributes(), res, at, lr.TraceID(), false, &ev)
 		unknown.check(p, lr.Attributes(), &ev, where)
 	}
 	return ld, unknown.result(ctx, p)
@@ -165,7 +167,8 @@ func (p *decisionProcessor) processTraces(ctx context.Context, td ptrace.Traces)
 	var ev decision.Event
 	var unknown unknownWorkflows
 	for where, sp := range decision.Spans(td) {
-		p.classify(ctx, sp.Attributes(), sp.StartTimestamp(), true, &ev)
+		res := td.ResourceSpans().At(where.Resource).Resource().Attributes()
+		p.classify(ctx, sp.Attributes(), res, sp.StartTimestamp(), sp.TraceID(), true, &ev)
 		unknown.check(p, sp.Attributes(), &ev, where)
 	}
 	return td, unknown.result(ctx, p)
@@ -203,12 +206,21 @@ func (u *unknownWorkflows) result(ctx context.Context, p *decisionProcessor) err
 }
 
 // classify completes one record in place: its layer, its event (a model
-// span's output), and the canonical ID of its entity. The record's own time
-// only bounds how far in its future a data.as_of may lie.
-func (p *decisionProcessor) classify(ctx context.Context, attrs pcommon.Map, at pcommon.Timestamp, span bool, ev *decision.Event) {
+// span's output, a retrieval's context read), its decision ID (its trace's,
+// with decision_id_from_trace_id) and the canonical ID of its entity. The
+// record's own time only bounds how far in its future a data.as_of may lie.
+func (p *decisionProcessor) classify(ctx context.Context, attrs, resource pcommon.Map, at pcommon.Timestamp, trace pcommon.TraceID,
+	span bool, ev *decision.Event) {
 	decision.Extract(attrs, at.AsTime(), ev)
 	if !ev.Classified {
 		return
+	}
+	ev.FromResource(resource, at.AsTime())
+	if p.cfg.DecisionIDFromTraceID && ev.ID == "" && !trace.IsEmpty() && !decision.SharedEvent(ev.Event) {
+		// One traced request is one decision: every span and log of it
+		// carries the trace ID, which no other request has.
+		ev.ID = hex.EncodeToString(trace[:])
+		attrs.PutStr(conventions.DecisionID, ev.ID)
 	}
 	if _, ok := attrs.Get(conventions.DecisionLayer); !ok && ev.Layer != "" {
 		attrs.PutStr(conventions.DecisionLayer, ev.Layer)

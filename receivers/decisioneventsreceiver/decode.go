@@ -706,7 +706,7 @@ func (d *decoder) finish() {
 	} else if _, set := attrs.Get(c.DecisionLayer); !set && ev.Layer != "" {
 		attrs.PutStr(c.DecisionLayer, ev.Layer)
 	}
-	if ev.ID == "" && !d.failedAt(d.name(c.DecisionID)) && ev.Event != "" && decisionScoped(ev.Event) {
+	if ev.ID == "" && !d.failedAt(d.name(c.DecisionID)) && ev.Event != "" && !decision.SharedEvent(ev.Event) {
 		d.fail(d.name(c.DecisionID), "required for decision-scoped events (every event but %s and %s)", c.EventSourceFreshness, c.EventQueueDepth)
 	}
 	if d.kind == kindHuman && ev.HumanAction == "" && !d.failedAt(d.name(c.HumanAction)) {

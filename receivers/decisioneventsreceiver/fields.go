@@ -90,9 +90,3 @@ var humanActions = map[string]struct{}{
 	c.ActionAccepted: {}, c.ActionOverridden: {}, c.ActionModified: {}, c.ActionIgnored: {}, c.ActionEscalated: {},
 }
 
-// decisionScoped reports whether an event describes one decision and so
-// needs its ID; source freshness and queue depth describe a source or a
-// queue shared by many decisions.
-func decisionScoped(event string) bool {
-	return event != c.EventSourceFreshness && event != c.EventQueueDepth
-}
