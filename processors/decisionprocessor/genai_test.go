@@ -75,7 +75,9 @@ func openInferenceRequest(td ptrace.Traces, trace pcommon.TraceID, at time.Time)
 	})
 }
 
-func traceID(b byte) pcommon.TraceID { return pcommon.TraceID{0xab, b, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14} }
+func traceID(b byte) pcommon.TraceID {
+	return pcommon.TraceID{0xab, b, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+}
 
 // GenAI-instrumented applications work unchanged: OpenLLMetry and
 // OpenInference traces, without a decision.* attribute, become decisions

@@ -89,4 +89,3 @@ func init() {
 var humanActions = map[string]struct{}{
 	c.ActionAccepted: {}, c.ActionOverridden: {}, c.ActionModified: {}, c.ActionIgnored: {}, c.ActionEscalated: {},
 }
-
