@@ -61,6 +61,12 @@ const (
 	GenAIProviderName      = "gen_ai.provider.name"
 	GenAIOperationName     = "gen_ai.operation.name"
 	GenAIDataSourceID      = "gen_ai.data_source.id"
+	// A gen_ai.evaluation.result event scores a model output: an
+	// evaluator's name, a numeric score and its label (pass, relevant...).
+	GenAIEvaluationResult     = "gen_ai.evaluation.result"
+	GenAIEvaluationName       = "gen_ai.evaluation.name"
+	GenAIEvaluationScoreValue = "gen_ai.evaluation.score.value"
+	GenAIEvaluationScoreLabel = "gen_ai.evaluation.score.label"
 	// Deprecated GenAI names that instrumentations still send.
 	GenAISystem                = "gen_ai.system"
 	GenAIUsagePromptTokens     = "gen_ai.usage.prompt_tokens"
@@ -184,6 +190,9 @@ const (
 	EventContextRead       = "context.read"
 	EventSourceFreshness   = "source.freshness"
 	EventModelOutput       = "model.output"
+	// EventModelEvaluation is an evaluator's score of a model output
+	// (gen_ai.evaluation.result).
+	EventModelEvaluation = "model.evaluation"
 	EventWorkflowRouted    = "workflow.routed"
 	EventWorkflowException = "workflow.exception"
 	EventWorkflowRework    = "workflow.rework"

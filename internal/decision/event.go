@@ -49,6 +49,10 @@ type Event struct {
 	Unsafe         *bool
 	InputTokens    *int64
 	OutputTokens   *int64
+	// EvalName, EvalScore and EvalLabel come with a gen_ai.evaluation.result.
+	EvalName  string
+	EvalScore *float64
+	EvalLabel string
 
 	Queue         string
 	Route         string
@@ -108,7 +112,7 @@ func Extract(attrs pcommon.Map, recordTime time.Time, ev *Event) {
 			ev.Classified = true
 		}
 		if r, ok := byName[k]; ok {
-			if r.alias && r.f.AliasesClassify {
+			if r.alias && r.f.AliasesClassify || !r.alias && r.f.Classifies {
 				ev.Classified = true
 			}
 			r.f.extract(ev, k, v, recordTime, r.alias)
@@ -139,6 +143,8 @@ func inferLayer(ev *Event) string {
 	case ev.Retrieval:
 		// Before the model: an embedding-based retrieval names its model.
 		return conventions.LayerData
+	case ev.EvalName != "" || ev.EvalScore != nil || ev.EvalLabel != "":
+		return conventions.LayerModel
 	case ev.ModelName != "" || ev.Confidence != nil || ev.Recommendation != "":
 		return conventions.LayerModel
 	case ev.HumanAction != "":
@@ -163,6 +169,10 @@ func (ev *Event) ImpliedEvent(span bool) string {
 		return ""
 	case ev.Retrieval && ev.Layer == conventions.LayerData:
 		return conventions.EventContextRead
+	case ev.EvalName != "" || ev.EvalScore != nil || ev.EvalLabel != "":
+		// Before the model output: the evaluation event sits on the span it
+		// scores, whose model it may name.
+		return conventions.EventModelEvaluation
 	case span && ev.Layer == conventions.LayerModel:
 		return conventions.EventModelOutput
 	}

@@ -30,6 +30,9 @@ type Field struct {
 	// AliasesClassify makes a record carrying an alias a decision signal, as
 	// a decision.* attribute does: a GenAI span is a model output.
 	AliasesClassify bool
+	// Classifies makes a record carrying the attribute itself a decision
+	// signal (decision.* attributes all do).
+	Classifies bool
 	// Resource marks a field that a record without it takes from its
 	// resource (see Event.FromResource): a service that makes one
 	// workflow's decisions says so once, in OTEL_RESOURCE_ATTRIBUTES.
@@ -83,6 +86,8 @@ func (c *typedColumn[T]) Values() any      { return c.vals }
 func (f Field) derived() Field { f.Derived = true; return f }
 
 func (f Field) fromResource() Field { f.Resource = true; return f }
+
+func (f Field) classifies() Field { f.Classifies = true; return f }
 
 func (f Field) alias(classify bool, keys ...string) Field {
 	f.Aliases, f.AliasesClassify = keys, classify
@@ -140,6 +145,9 @@ var Fields = []Field{
 		alias(false, c.GenAIUsagePromptTokens, c.OpenInferencePromptTokens),
 	field(c.GenAIUsageOutputTokens, "output_tokens", tInt, integer, func(e *Event) **int64 { return &e.OutputTokens }).
 		alias(false, c.GenAIUsageCompletionTokens, c.OpenInferenceCompletionTokens),
+	field(c.GenAIEvaluationName, "evaluation_name", tName, ident, func(e *Event) *string { return &e.EvalName }).classifies(),
+	field(c.GenAIEvaluationScoreValue, "evaluation_score", tFloat, number, func(e *Event) **float64 { return &e.EvalScore }).classifies(),
+	field(c.GenAIEvaluationScoreLabel, "evaluation_label", tName, ident, func(e *Event) *string { return &e.EvalLabel }).classifies(),
 
 	field(c.WorkflowQueue, "queue", tName, ident, func(e *Event) *string { return &e.Queue }),
 	field(c.WorkflowRoute, "route", tName, ident, func(e *Event) *string { return &e.Route }),

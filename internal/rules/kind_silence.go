@@ -68,7 +68,8 @@ FROM (
     UNION ALL
     SELECT toString(workflow) AS workflow, toString(layer) AS layer, max(time) AS last
     FROM ` + db + `.events
-    WHERE layer IN ('data', 'model', 'workflow', 'human', 'business') AND workflow != '' AND time >= {now} - toIntervalSecond(?) AND time <= {now}
+    WHERE layer IN ('data', 'model', 'workflow', 'human', 'business') AND event != 'model.evaluation' AND workflow != ''
+      AND time >= {now} - toIntervalSecond(?) AND time <= {now}
       AND workflow IN (` + ahead + `)` + f.and() + `
     GROUP BY workflow, layer
   )

@@ -36,6 +36,7 @@ const (
 	KindLayerSilence         Kind = "layer_silence"
 	KindWorkflowSilence      Kind = "workflow_silence"
 	KindUnresolvedEntity     Kind = "unresolved_entity_rate"
+	KindEvaluationScore      Kind = "evaluation_score"
 	KindCustomSQL            Kind = "custom_sql"
 )
 
@@ -112,6 +113,11 @@ type Rule struct {
 	SilentFor contract.Duration            `yaml:"silent_for"`
 	Lags      map[string]contract.Duration `yaml:"-"` // layer → silent_for, from contracts
 	SQL       string                       `yaml:"sql"`
+	// Evaluation names the evaluator (gen_ai.evaluation.name) an
+	// evaluation_score rule reads, all of them when empty; MinScore is the
+	// score a decision must reach.
+	Evaluation string  `yaml:"evaluation"`
+	MinScore   float64 `yaml:"min_score"`
 
 	annotationTemplates map[string]*template.Template
 }

@@ -386,6 +386,33 @@ func kindScenario(t *testing.T, s *store) []storetest.Event {
 	}
 	add(2*time.Minute, map[string]any{c.DecisionID: "u-unjudged", c.DecisionWorkflow: "claims", c.DecisionLayer: "data",
 		c.DecisionEvent: "context.read", c.DataEntitySystem: "crm", c.DataEntityID: "E-x"})
+	// Evaluations: claims' groundedness scores 6 decisions in 20 under 0.5
+	// (e-1..e-6); e-0 scored 0.2, then 0.9 when evaluated again (its
+	// latest counts); claims' relevance and loans' groundedness pass. The
+	// evaluator names no workflow: the scored outputs (6 minutes ago,
+	// without a confidence) do.
+	for i := 0; i < 30; i++ {
+		wf, score := "claims", 0.8
+		if i >= 20 {
+			wf = "loans"
+		}
+		add(6*time.Minute, map[string]any{c.DecisionID: fmt.Sprintf("e-%d", i), c.DecisionWorkflow: wf, c.DecisionLayer: "model",
+			c.DecisionEvent: "model.output", c.ModelVersion: "v1"})
+		switch {
+		case i >= 20:
+			wf, score = "loans", 0.9
+		case i >= 1 && i <= 6:
+			score = 0.3
+		case i == 0:
+			add(3*time.Minute, map[string]any{c.DecisionID: "e-0", c.GenAIEvaluationName: "groundedness", c.GenAIEvaluationScoreValue: 0.2})
+			score = 0.9
+		}
+		add(2*time.Minute, map[string]any{c.DecisionID: fmt.Sprintf("e-%d", i),
+			c.GenAIEvaluationName: "groundedness", c.GenAIEvaluationScoreValue: score, c.GenAIEvaluationScoreLabel: "scored"})
+		if wf == "claims" {
+			add(2*time.Minute, map[string]any{c.DecisionID: fmt.Sprintf("e-%d", i), c.GenAIEvaluationName: "relevance", c.GenAIEvaluationScoreValue: 0.95})
+		}
+	}
 	// Business outcomes stopped for loans 2 hours ago.
 	add(2*time.Hour, map[string]any{c.DecisionWorkflow: "loans", c.DecisionLayer: "business", c.DecisionEvent: "business.outcome", c.BusinessOutcome: "funded"})
 	add(time.Minute, map[string]any{c.DecisionWorkflow: "claims", c.DecisionLayer: "business", c.DecisionEvent: "business.outcome", c.BusinessOutcome: "paid"})
@@ -421,6 +448,8 @@ func kindRules() []Rule {
 		{Alert: "Silent", Kind: KindLayerSilence, SilentFor: contract.Duration(30 * time.Minute)},
 		{Alert: "Unresolved", Kind: KindUnresolvedEntity, Window: window, MaxRate: 0.2, MinCount: 10},
 		{Alert: "UnresolvedMany", Kind: KindUnresolvedEntity, Window: window, MaxRate: 0.2, MinCount: 21},
+		{Alert: "EvalLow", Kind: KindEvaluationScore, Window: window, MinScore: 0.5, MaxRate: 0.2, MinCount: 10},
+		{Alert: "EvalLowGrounded", Kind: KindEvaluationScore, Evaluation: "groundedness", Window: window, MinScore: 0.5, MaxRate: 0.2, MinCount: 21},
 	}
 }
 
@@ -485,6 +514,16 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 	ex, err := unresolved.Examples(context.Background(), s.Conn, s.DB, t0, got["Unresolved"][0].Labels, 3)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"u-0", "u-1", "u-2"}, ex, "decisions whose crm identifiers did not resolve")
+
+	// 6 of claims' 20 decisions scored under 0.5 on groundedness by their
+	// latest evaluation; relevance and loans pass.
+	assert.Equal(t, []string{"[claims groundedness]"}, labelsOf(got["EvalLow"], "workflow", "evaluation"))
+	assert.InDelta(t, 0.3, got["EvalLow"][0].Value, 1e-9)
+	assert.Empty(t, got["EvalLowGrounded"], "20 evaluated decisions are under a minimum of 21")
+	evalLow := Rule{Alert: "EvalLow", Kind: KindEvaluationScore, Window: contract.Duration(15 * time.Minute), MinScore: 0.5, MaxRate: 0.2, MinCount: 10}
+	ex, err = evalLow.Examples(context.Background(), s.Conn, s.DB, t0, got["EvalLow"][0].Labels, 3)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"e-1", "e-2", "e-3"}, ex, "decisions whose latest groundedness is under the floor (not e-0)")
 
 	custom := s.run(t, Rule{Alert: "Custom", Kind: KindCustomSQL, SQL: "SELECT workflow, toFloat64(count()) AS value FROM {db}.events WHERE layer = 'business' GROUP BY workflow HAVING value >= 1"})
 	assert.Equal(t, []string{"[claims]", "[loans]"}, labelsOf(custom, "workflow"))
@@ -555,7 +594,8 @@ func TestIntegrationEveryKindSameWhenEventsAreStoredTwice(t *testing.T) {
 	for _, e := range all {
 		id, _ := e.Attrs[c.DecisionID].(string)
 		if e.Attrs[c.HumanAction] == c.ActionOverridden || e.Attrs[c.ModelConfidence] == 0.5 && strings.HasPrefix(id, "b-") ||
-			e.Attrs[c.WorkflowQueueDepth] == int64(480) || strings.HasPrefix(id, "c-0") || e.Attrs[c.DataEntityResolved] == false {
+			e.Attrs[c.WorkflowQueueDepth] == int64(480) || strings.HasPrefix(id, "c-0") || e.Attrs[c.DataEntityResolved] == false ||
+			e.Attrs[c.GenAIEvaluationScoreValue] == 0.3 || e.Attrs[c.GenAIEvaluationScoreValue] == 0.2 {
 			resent = append(resent, e)
 		}
 	}
@@ -715,5 +755,5 @@ func TestEveryKindIsRegisteredWhole(t *testing.T) {
 	for _, r := range rs {
 		assert.NotEmpty(t, registry[r.Kind].summary, "default rule %s (%s)", r.Alert, r.Kind)
 	}
-	assert.Len(t, kindNames(), 12)
+	assert.Len(t, kindNames(), 13)
 }

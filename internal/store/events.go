@@ -1,5 +1,7 @@
 package store
 
+import "github.com/decisiontrace/decisiontrace/internal/conventions"
+
 // The events table, the per-decision rollup ClickHouse keeps from it, and
 // what the verdicts need from it: watermarks, polled freshness and the
 // decisions that changed.
@@ -205,6 +207,20 @@ const layerWatermarksSelect = `SELECT
     max(time) AS until
 FROM {from}
 WHERE workflow != '' AND layer IN ('data', 'model', 'workflow', 'human', 'business')
+GROUP BY workflow, layer`
+
+// layerWatermarksV6Select is layerWatermarksSelect from version 6 on: an
+// evaluation of a model output (model.evaluation) is no sign of the model
+// layer deciding. An evaluator that scores yesterday's outputs today would
+// otherwise move the decisions' reference ahead, and every other layer of
+// a workflow that stopped would look silent against it.
+const layerWatermarksV6Select = `SELECT
+    toString(workflow) AS workflow,
+    'layers' AS stream,
+    toString(layer) AS source,
+    max(time) AS until
+FROM {from}
+WHERE workflow != '' AND layer IN ('data', 'model', 'workflow', 'human', 'business') AND event != '` + conventions.EventModelEvaluation + `'
 GROUP BY workflow, layer`
 
 // sourcePollsTable is every polled source.freshness signal, so that a read

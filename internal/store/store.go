@@ -154,6 +154,19 @@ var migrations = []migration{
 			return l.addColumns(db, "events", "model_provider LowCardinality(String)")
 		},
 	},
+	{
+		version: 6,
+		name:    "events: evaluation_name, evaluation_score, evaluation_label (gen_ai.evaluation.result)",
+		statements: func(l Layout, db string) []string {
+			out := l.addColumns(db, "events", "evaluation_name LowCardinality(String)", "evaluation_score Nullable(Float64)",
+				"evaluation_label LowCardinality(String)")
+			// The layers' watermarks leave evaluations out. The new feed
+			// starts before the old one stops; no evaluation was stored
+			// before this version, so the two agree on what is stored.
+			out = append(out, l.materializedView(db, "watermarks_layers_v6_mv", watermarksTable.name, "events", layerWatermarksV6Select))
+			return append(out, l.drop(db, "VIEW", "watermarks_layers_mv")...)
+		},
+	},
 }
 
 func createView(l Layout, db, name, query string) string { return l.view(db, name, query) }

@@ -275,3 +275,20 @@ func TestIntegrationInsertColumnsMatchTheEventsTable(t *testing.T) {
 		"verdict_stale_age_s", "verdict_stale_budget_s", "verdict_stale_source", "verdict_stale_sources", "verdict_unsupported"}, left,
 		"the events columns no insert fills: version 1's verdicts, which the store now derives")
 }
+
+// An evaluator's score of an output (model.evaluation) is no sign of the
+// model layer deciding: an evaluator that scores old outputs later does
+// not move the layer's watermark, which layer silence measures from.
+func TestIntegrationEvaluationsLeaveTheModelWatermark(t *testing.T) {
+	s := freshStore(t)
+	eval := func(at time.Time) (time.Time, map[string]any) {
+		return at, map[string]any{c.DecisionID: "d", c.DecisionWorkflow: "claims", c.GenAIEvaluationName: "groundedness",
+			c.GenAIEvaluationScoreValue: 0.4}
+	}
+	s.write(t, newLogs().add(output("d", v0, 0.9)).add(eval(v0.Add(time.Hour))))
+	var until time.Time
+	require.NoError(t, s.conn.QueryRow(context.Background(), "SELECT max(until) FROM "+s.db+
+		".watermarks WHERE stream = 'layers' AND workflow = 'claims' AND source = 'model'").Scan(&until))
+	assert.True(t, v0.Equal(until), "model layer watermark %s, want the output's %s", until, v0)
+	assert.Equal(t, uint64(1), s.count(t, `SELECT count() FROM %s.events WHERE event = 'model.evaluation' AND evaluation_score = 0.4 AND layer = 'model'`))
+}

@@ -108,13 +108,23 @@ func TestIntegrationGenAITracesBecomeJudgedDecisions(t *testing.T) {
 	// (10m): what the first one never read is now missing, not pending.
 	openInferenceRequest(td, traceID(3), t0.Add(11*time.Minute))
 	require.NoError(t, r.traces.ConsumeTraces(context.Background(), td))
+	// An evaluator scores the OpenLLMetry answer: a gen_ai.evaluation.result
+	// event in the request's trace.
+	eval := logRecord(t0.Add(2*time.Second), map[string]any{
+		"gen_ai.evaluation.name": "groundedness", "gen_ai.evaluation.score.value": 0.35, "gen_ai.evaluation.score.label": "ungrounded",
+	})
+	lr := eval.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	lr.SetEventName("gen_ai.evaluation.result")
+	lr.SetTraceID(traceID(1))
+	lr.SetSpanID(pcommon.SpanID{3})
+	require.NoError(t, r.logs.ConsumeLogs(context.Background(), eval))
 	r.store.Refresh(t)
 
 	t1, t2 := traceID(1), traceID(2)
 	llmetry, inference := hex.EncodeToString(t1[:]), hex.EncodeToString(t2[:])
 	type row struct{ Decision, Workflow, Layer, Event, Source, Model, Provider string }
 	rows, err := r.store.Conn.Query(context.Background(), "SELECT decision_id, workflow, layer, event, source, model_name, model_provider FROM "+
-		r.store.DB+".events WHERE layer IN ('data', 'model') AND decision_id IN (?, ?) ORDER BY decision_id, layer", llmetry, inference)
+		r.store.DB+".events WHERE layer IN ('data', 'model') AND event != 'model.evaluation' AND decision_id IN (?, ?) ORDER BY decision_id, layer", llmetry, inference)
 	require.NoError(t, err)
 	var got []row
 	for rows.Next() {
@@ -132,6 +142,8 @@ func TestIntegrationGenAITracesBecomeJudgedDecisions(t *testing.T) {
 	}, got)
 	tokens := r.store.IDs(t, "SELECT toString(assumeNotNull(input_tokens)) || '/' || toString(assumeNotNull(output_tokens)) FROM {db}.events WHERE event = 'model.output' AND decision_id IN (?, ?) ORDER BY decision_id", llmetry, inference)
 	assert.Equal(t, []string{"812/96", "1200/150"}, tokens, "deprecated GenAI and OpenInference token counts")
+	evals := r.store.IDs(t, "SELECT decision_id || ' ' || evaluation_name || ' ' || toString(assumeNotNull(evaluation_score)) || ' ' || evaluation_label FROM {db}.events WHERE layer = 'model' AND event = 'model.evaluation'")
+	assert.Equal(t, []string{llmetry + " groundedness 0.35 ungrounded"}, evals, "the evaluation scores the request's decision")
 
 	verdicts := r.store.Verdicts(t)
 	require.Contains(t, verdicts, llmetry)
