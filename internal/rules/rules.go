@@ -37,6 +37,7 @@ const (
 	KindWorkflowSilence      Kind = "workflow_silence"
 	KindUnresolvedEntity     Kind = "unresolved_entity_rate"
 	KindEvaluationScore      Kind = "evaluation_score"
+	KindRatio                Kind = "ratio"
 	KindCustomSQL            Kind = "custom_sql"
 )
 
@@ -118,6 +119,15 @@ type Rule struct {
 	// score a decision must reach.
 	Evaluation string  `yaml:"evaluation"`
 	MinScore   float64 `yaml:"min_score"`
+	// A ratio rule counts (Count: decisions, each by its latest signal
+	// that Denominator selects, or events, each stored event once) and
+	// pages on the share that Numerator selects too, per workflow and the
+	// conventions in By. Filters name conventions (business.outcome,
+	// human.action, ...) with a value or a list of values.
+	Count       string         `yaml:"count"`
+	Denominator map[string]any `yaml:"denominator"`
+	Numerator   map[string]any `yaml:"numerator"`
+	By          []string       `yaml:"by"`
 
 	annotationTemplates map[string]*template.Template
 }

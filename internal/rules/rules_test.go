@@ -46,6 +46,14 @@ groups:
       - alert: Unresolved
         kind: unresolved_entity_rate
         max_rate: 0
+      - alert: Ratio
+        kind: ratio
+        count: rows
+        window: 1h
+        max_rate: 0.1
+        denominator: {decision.event: human.action, model.confidence: high, no.such: x}
+        numerator: {data.complete: "false"}
+        by: [decision.workflow, tenant]
 `))
 	require.Error(t, err)
 	assert.Equal(t, `r.yaml: group claims: interval: required and must be positive
@@ -56,7 +64,13 @@ r.yaml: group claims: rule Drift: baseline: must be longer than window
 r.yaml: group claims: rule Custom: annotations.summary: template: summary:1: unclosed action
 r.yaml: group claims: rule Custom: sql: required for kind custom_sql
 r.yaml: group claims: rule Unresolved: window: required and must be positive for kind unresolved_entity_rate
-r.yaml: group claims: rule Unresolved: max_rate: 0 is outside (0, 1]`, err.Error())
+r.yaml: group claims: rule Unresolved: max_rate: 0 is outside (0, 1]
+r.yaml: group claims: rule Ratio: count: "rows" is not decisions or events
+r.yaml: group claims: rule Ratio: denominator.model.confidence: high: want a number
+r.yaml: group claims: rule Ratio: denominator.no.such: not a stored convention (decision.event, human.action, business.outcome, data.complete, ...)
+r.yaml: group claims: rule Ratio: numerator.data.complete: false: want true or false
+r.yaml: group claims: rule Ratio: by[0]: "decision.workflow" cannot split a ratio (the workflow always does; a decision is what is counted)
+r.yaml: group claims: rule Ratio: by[1]: "tenant" is not a stored convention`, err.Error())
 
 	_, err = Parse("r.yaml", []byte("groups:\n  - name: g\n    interval: 15s\n    rules:\n      - alert: A\n        kind: source_staleness\n        max_age: 1m\n        treshold: 3\n"))
 	assert.EqualError(t, err, "r.yaml: line 8: field treshold not found in type rules.Rule")
@@ -449,6 +463,13 @@ func kindRules() []Rule {
 		{Alert: "Unresolved", Kind: KindUnresolvedEntity, Window: window, MaxRate: 0.2, MinCount: 10},
 		{Alert: "UnresolvedMany", Kind: KindUnresolvedEntity, Window: window, MaxRate: 0.2, MinCount: 21},
 		{Alert: "EvalLow", Kind: KindEvaluationScore, Window: window, MinScore: 0.5, MaxRate: 0.2, MinCount: 10},
+		// The generic ratio, as override_rate and unresolved_entity_rate
+		// count: it must find the same.
+		{Alert: "RatioOverridden", Kind: KindRatio, Count: "decisions", Window: hour, MaxRate: 0.3, MinCount: 5,
+			Denominator: map[string]any{"decision.event": "human.action"}, Numerator: map[string]any{"human.action": "overridden"}},
+		{Alert: "RatioUnresolved", Kind: KindRatio, Count: "events", Window: window, MaxRate: 0.2, MinCount: 10, By: []string{"data.entity.system"},
+			Denominator: map[string]any{"decision.event": "context.read", "data.entity.resolved": []any{true, false}},
+			Numerator:   map[string]any{"data.entity.resolved": false}},
 		{Alert: "EvalLowGrounded", Kind: KindEvaluationScore, Evaluation: "groundedness", Window: window, MinScore: 0.5, MaxRate: 0.2, MinCount: 21},
 	}
 }
@@ -524,6 +545,21 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 	ex, err = evalLow.Examples(context.Background(), s.Conn, s.DB, t0, got["EvalLow"][0].Labels, 3)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"e-1", "e-2", "e-3"}, ex, "decisions whose latest groundedness is under the floor (not e-0)")
+
+	// The generic ratio finds what the named kinds find.
+	assert.Equal(t, labelsOf(got["Over"], "workflow"), labelsOf(got["RatioOverridden"], "workflow"))
+	assert.InDelta(t, got["Over"][0].Value, got["RatioOverridden"][0].Value, 1e-9)
+	assert.Equal(t, []string{"[claims crm]"}, labelsOf(got["RatioUnresolved"], "workflow", "entity_system"))
+	assert.InDelta(t, got["Unresolved"][0].Value, got["RatioUnresolved"][0].Value, 1e-9)
+	var ratioUnresolved Rule
+	for _, r := range kindRules() {
+		if r.Alert == "RatioUnresolved" {
+			ratioUnresolved = r
+		}
+	}
+	ex, err = ratioUnresolved.Examples(context.Background(), s.Conn, s.DB, t0, got["RatioUnresolved"][0].Labels, 3)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"u-0", "u-1", "u-2"}, ex)
 
 	custom := s.run(t, Rule{Alert: "Custom", Kind: KindCustomSQL, SQL: "SELECT workflow, toFloat64(count()) AS value FROM {db}.events WHERE layer = 'business' GROUP BY workflow HAVING value >= 1"})
 	assert.Equal(t, []string{"[claims]", "[loans]"}, labelsOf(custom, "workflow"))
@@ -755,5 +791,5 @@ func TestEveryKindIsRegisteredWhole(t *testing.T) {
 	for _, r := range rs {
 		assert.NotEmpty(t, registry[r.Kind].summary, "default rule %s (%s)", r.Alert, r.Kind)
 	}
-	assert.Len(t, kindNames(), 13)
+	assert.Len(t, kindNames(), 14)
 }
