@@ -159,6 +159,19 @@ func ignore(string, string, ...any) {}
 func ratioQuery(r *Rule, db string, f *filters) (string, []any) {
 	rs := r.ratioSQL(ignore)
 	f.on("workflow", r.Workflow)
+	shares, args := rs.shares(r, db, seconds(r.Window), f)
+	q := `SELECT ` + strings.Join(rs.labels, ", ") + `, value
+FROM (
+  ` + shares + `
+)
+WHERE n >= ? AND value > ?`
+	return q, append(args, r.MinCount, r.MaxRate)
+}
+
+// shares is the query of the share the numerator selects of what the
+// denominator counts in the window ending at {now}, per label: the label
+// columns, value and n (what was counted).
+func (rs *ratioSQL) shares(r *Rule, db string, window int64, f *filters) (string, []any) {
 	unit := "cityHash64(decision_id)"
 	pick := "argMax(%s, time)" // each decision by its latest counted signal
 	extra := " AND decision_id != ''"
@@ -171,20 +184,18 @@ func ratioQuery(r *Rule, db string, f *filters) (string, []any) {
 		inner[i] = fmt.Sprintf(pick, "toString("+col+")") + " AS l_" + col
 		outer[i] = "l_" + col + " AS " + col
 	}
-	q := `SELECT ` + strings.Join(outer, ", ") + `, countIf(num) / count() AS value
-FROM (
-  SELECT ` + unit + ` AS u, ` + strings.Join(inner, ", ") + `, ` + fmt.Sprintf(pick, rs.numerator) + ` AS num
-  FROM ` + db + `.events
-  WHERE ` + rs.denominator + extra + ` AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
-  GROUP BY u
-)
-GROUP BY ` + strings.Join(rs.labels, ", ") + `
-HAVING count() >= ? AND value > ?`
+	q := `SELECT ` + strings.Join(outer, ", ") + `, countIf(num) / count() AS value, count() AS n
+  FROM (
+    SELECT ` + unit + ` AS u, ` + strings.Join(inner, ", ") + `, ` + fmt.Sprintf(pick, rs.numerator) + ` AS num
+    FROM ` + db + `.events
+    WHERE ` + rs.denominator + extra + ` AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+    GROUP BY u
+  )
+  GROUP BY ` + strings.Join(rs.labels, ", ")
 	args := append([]any{}, rs.numArgs...)
 	args = append(args, rs.denArgs...)
-	args = append(args, seconds(r.Window))
-	args = append(args, f.args...)
-	return q, append(args, r.MinCount, r.MaxRate)
+	args = append(args, window)
+	return q, append(args, f.args...)
 }
 
 func ratioPresence(r *Rule, db string) (string, []any) {

@@ -38,6 +38,7 @@ const (
 	KindUnresolvedEntity     Kind = "unresolved_entity_rate"
 	KindEvaluationScore      Kind = "evaluation_score"
 	KindRatio                Kind = "ratio"
+	KindSLOBurnRate          Kind = "slo_burn_rate"
 	KindCustomSQL            Kind = "custom_sql"
 )
 
@@ -128,6 +129,15 @@ type Rule struct {
 	Denominator map[string]any `yaml:"denominator"`
 	Numerator   map[string]any `yaml:"numerator"`
 	By          []string       `yaml:"by"`
+	// An slo_burn_rate rule holds a ratio's numerator (the bad share) to
+	// Objective (the good share, 0.99), and fires while the error budget
+	// burns at BurnRate times the sustainable pace over both LongWindow
+	// and ShortWindow (the SRE workbook's multiwindow alert: 1h and 5m at
+	// 14.4 pages, 6h and 30m at 6 opens a ticket).
+	Objective   float64           `yaml:"objective"`
+	BurnRate    float64           `yaml:"burn_rate"`
+	LongWindow  contract.Duration `yaml:"long_window"`
+	ShortWindow contract.Duration `yaml:"short_window"`
 
 	annotationTemplates map[string]*template.Template
 }

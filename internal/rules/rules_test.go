@@ -470,6 +470,10 @@ func kindRules() []Rule {
 		{Alert: "RatioUnresolved", Kind: KindRatio, Count: "events", Window: window, MaxRate: 0.2, MinCount: 10, By: []string{"data.entity.system"},
 			Denominator: map[string]any{"decision.event": "context.read", "data.entity.resolved": []any{true, false}},
 			Numerator:   map[string]any{"data.entity.resolved": false}},
+		// 90% of reviewed decisions accepted, burning at twice the pace.
+		{Alert: "SLOAccepted", Kind: KindSLOBurnRate, Objective: 0.9, BurnRate: 2, Count: "decisions", MinCount: 5,
+			LongWindow: hour, ShortWindow: window, Denominator: map[string]any{"decision.event": "human.action"},
+			Numerator: map[string]any{"human.action": []any{"overridden", "ignored"}}},
 		{Alert: "EvalLowGrounded", Kind: KindEvaluationScore, Evaluation: "groundedness", Window: window, MinScore: 0.5, MaxRate: 0.2, MinCount: 21},
 	}
 }
@@ -545,6 +549,11 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 	ex, err = evalLow.Examples(context.Background(), s.Conn, s.DB, t0, got["EvalLow"][0].Labels, 3)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"e-1", "e-2", "e-3"}, ex, "decisions whose latest groundedness is under the floor (not e-0)")
+
+	// claims' reviewers override half its decisions: 5 times the pace a
+	// 90% objective allows.
+	assert.Equal(t, []string{"[claims]"}, labelsOf(got["SLOAccepted"], "workflow"))
+	assert.InDelta(t, 0.5/0.1, got["SLOAccepted"][0].Value, 1e-9)
 
 	// The generic ratio finds what the named kinds find.
 	assert.Equal(t, labelsOf(got["Over"], "workflow"), labelsOf(got["RatioOverridden"], "workflow"))
@@ -791,5 +800,5 @@ func TestEveryKindIsRegisteredWhole(t *testing.T) {
 	for _, r := range rs {
 		assert.NotEmpty(t, registry[r.Kind].summary, "default rule %s (%s)", r.Alert, r.Kind)
 	}
-	assert.Len(t, kindNames(), 14)
+	assert.Len(t, kindNames(), 15)
 }

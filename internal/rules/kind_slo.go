@@ -1,0 +1,106 @@
+package rules
+
+import (
+	"strings"
+)
+
+// slo_burn_rate: a decision SLO's error budget burning too fast. The SLI is
+// a ratio (count, denominator, numerator: the numerator selects the bad
+// ones); the objective is the good share. The rule fires while the bad
+// share over both windows is at least burn_rate times the budget
+// (1 - objective): the long window says the burn is real, the short one
+// that it is still going on, so the alert resolves minutes after the burn
+// stops. Value: the burn rate over the long window.
+//
+//	- alert: ClaimsContextSLOPage          # 1% budget gone in about 2 days
+//	  kind: slo_burn_rate
+//	  objective: 0.99
+//	  count: decisions
+//	  denominator: {decision.event: model.output}
+//	  numerator: {model.unsafe: true}
+//	  long_window: 1h
+//	  short_window: 5m
+//	  burn_rate: 14.4
+//	  labels: {severity: page}
+func init() {
+	register(map[Kind]*kindSpec{KindSLOBurnRate: {
+		check:             checkSLO,
+		query:             sloQuery,
+		presence:          sloPresence,
+		examples:          sloExamples,
+		summary:           `{{ .Labels.workflow }} burns its error budget {{ printf "%.1f" .Value }} times as fast as its objective allows`,
+		heldBackBySilence: true,
+	}})
+}
+
+func checkSLO(r *Rule, bad problem) {
+	if r.Objective <= 0 || r.Objective >= 1 {
+		bad("objective", "%v is outside (0, 1): the share of good decisions or events, e.g. 0.99", r.Objective)
+	}
+	if r.BurnRate <= 0 {
+		bad("burn_rate", "must be positive, got %v (the workbook's 14.4 pages, 6 opens a ticket)", r.BurnRate)
+	}
+	if r.LongWindow <= 0 {
+		bad("long_window", "required and must be positive")
+	}
+	if r.ShortWindow <= 0 || r.ShortWindow >= r.LongWindow {
+		bad("short_window", "required, positive and shorter than long_window")
+	}
+	if r.Window != 0 || r.MaxRate != 0 {
+		bad("window", "an slo_burn_rate rule has long_window and short_window, and its rate follows from objective and burn_rate")
+	}
+	switch r.Count {
+	case countDecisions, countEvents:
+	default:
+		bad("count", "%q is not decisions or events", r.Count)
+	}
+	if len(r.Denominator) == 0 {
+		bad("denominator", "required: what the SLI counts (e.g. {decision.event: model.output})")
+	}
+	if len(r.Numerator) == 0 {
+		bad("numerator", "required: which of it are bad (e.g. {model.unsafe: true})")
+	}
+	r.ratioSQL(bad)
+}
+
+func sloQuery(r *Rule, db string, f *filters) (string, []any) {
+	rs := r.ratioSQL(ignore)
+	f.on("workflow", r.Workflow)
+	budget := 1 - r.Objective
+	long, longArgs := rs.shares(r, db, seconds(r.LongWindow), f)
+	short, shortArgs := rs.shares(r, db, seconds(r.ShortWindow), &filters{where: f.where, args: f.args})
+	q := `SELECT ` + strings.Join(prefixed("l.", rs.labels), ", ") + `, l.value / ? AS value
+FROM (
+  ` + long + `
+) AS l
+INNER JOIN (
+  ` + short + `
+) AS s USING (` + strings.Join(rs.labels, ", ") + `)
+WHERE l.n >= ? AND l.value >= ? AND s.value >= ?`
+	args := append([]any{budget}, longArgs...)
+	args = append(args, shortArgs...)
+	threshold := r.BurnRate * budget
+	return q, append(args, r.MinCount, threshold, threshold)
+}
+
+func prefixed(p string, cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = p + c + " AS " + c
+	}
+	return out
+}
+
+// What the SLI counts in the long window: none, and the burn is unknown.
+func sloPresence(r *Rule, db string) (string, []any) {
+	w := *r
+	w.Window = w.LongWindow
+	return ratioPresence(&w, db)
+}
+
+// The bad decisions of the short window: what is burning now.
+func sloExamples(r *Rule, db string, labels map[string]string, n int) (string, []any) {
+	w := *r
+	w.Window = w.ShortWindow
+	return ratioExamples(&w, db, labels, n)
+}

@@ -1,0 +1,118 @@
+package rules
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/decisiontrace/decisiontrace/internal/contract"
+	"github.com/decisiontrace/decisiontrace/internal/storetest"
+
+	c "github.com/decisiontrace/decisiontrace/internal/conventions"
+)
+
+// sloRule is a decision SLO on unsafe outputs (99% safe) with the SRE
+// workbook's windows: 1h and 5m at 14.4 pages, 6h and 30m at 6 opens a
+// ticket.
+func sloRule(alert string, long, short time.Duration, burn float64) Rule {
+	return Rule{Alert: alert, Kind: KindSLOBurnRate, Objective: 0.99, Count: "decisions", MinCount: 10,
+		Denominator: map[string]any{"decision.event": "model.output"}, Numerator: map[string]any{"model.unsafe": true},
+		LongWindow: contract.Duration(long), ShortWindow: contract.Duration(short), BurnRate: burn}
+}
+
+// A decision every 30 s for seven hours in three workflows: "fast" turns
+// every output unsafe 10 minutes before t0 (an outage), "slow" has 8% of
+// its outputs unsafe all along (the budget gone in under four days),
+// "spike" had two minutes of unsafe outputs 40 minutes before t0. After t0
+// every output is safe.
+func sloScenario(t *testing.T, s *store) {
+	var evs []storetest.Event
+	for i := 0; i < 7*120+12; i++ {
+		at := t0.Add(-7 * time.Hour).Add(time.Duration(i) * 30 * time.Second)
+		for _, wf := range []string{"fast", "slow", "spike"} {
+			unsafe := false
+			switch wf {
+			case "fast":
+				unsafe = !at.Before(t0.Add(-10*time.Minute)) && at.Before(t0)
+			case "slow":
+				unsafe = i%25 < 2 && at.Before(t0)
+			case "spike":
+				unsafe = !at.Before(t0.Add(-40*time.Minute)) && at.Before(t0.Add(-38*time.Minute))
+			}
+			evs = append(evs, storetest.Event{At: at, Attrs: map[string]any{c.DecisionID: fmt.Sprintf("%s-%d", wf, i), c.DecisionWorkflow: wf,
+				c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelUnsafe: unsafe}})
+		}
+	}
+	s.WriteEvents(t, evs...)
+}
+
+func burning(t *testing.T, s *store, r Rule, at time.Time) map[string]float64 {
+	t.Helper()
+	r.AnyWorkflow = true
+	require.Empty(t, r.validate())
+	samples, err := r.Run(t.Context(), s.Conn, s.DB, at)
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for _, smp := range samples {
+		out[smp.Labels["workflow"]] = smp.Value
+	}
+	return out
+}
+
+// The multiwindow burn-rate alert, as the SRE workbook has it: a fast burn
+// pages within minutes and stops paging minutes after it ends; a slow burn
+// that would exhaust the budget in days opens a ticket, not a page; a brief
+// spike that burns little pages nobody.
+func TestIntegrationSLOBurnRate(t *testing.T) {
+	s := newStore(t)
+	sloScenario(t, s)
+	page := sloRule("SLOPage", time.Hour, 5*time.Minute, 14.4)
+	ticket := sloRule("SLOTicket", 6*time.Hour, 30*time.Minute, 6)
+
+	// Five minutes into the outage the last hour is 8% bad: not yet.
+	assert.Empty(t, burning(t, s, page, t0.Add(-5*time.Minute)))
+	// Ten minutes in, 20 of the hour's 121 decisions (both ends of the
+	// window included) are bad: a burn rate of 16.5 over the hour, and the
+	// last 5 minutes burn too.
+	got := burning(t, s, page, t0)
+	assert.Equal(t, []string{"fast"}, keys(got), "only the outage pages")
+	assert.InDelta(t, 20.0/121/0.01, got["fast"], 1e-6)
+	assert.Equal(t, []string{"slow"}, keys(burning(t, s, ticket, t0)), "the slow burn (8%, 8 times the pace) is a ticket")
+	// The outage ended at t0: six minutes later the short window is clean
+	// and the page resolves, though the hour still holds the burn.
+	assert.Empty(t, burning(t, s, page, t0.Add(6*time.Minute)))
+
+	// Every burn stored twice changes no number: decisions are counted
+	// once, by their latest output.
+	twice := newStore(t)
+	sloScenario(t, twice)
+	sloScenario(t, twice)
+	assert.Equal(t, got, burning(t, twice, page, t0))
+}
+
+func keys(m map[string]float64) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestSLOBurnRateSettings(t *testing.T) {
+	r := Rule{Alert: "S", Kind: KindSLOBurnRate, Objective: 1, Count: "decisions", Window: contract.Duration(time.Hour),
+		Denominator: map[string]any{"decision.event": "model.output"}, Numerator: map[string]any{"model.unsafe": true},
+		LongWindow: contract.Duration(time.Minute), ShortWindow: contract.Duration(time.Hour)}
+	var msgs []string
+	for _, err := range r.validate() {
+		msgs = append(msgs, err.Error())
+	}
+	assert.Equal(t, []string{
+		"objective: 1 is outside (0, 1): the share of good decisions or events, e.g. 0.99",
+		"burn_rate: must be positive, got 0 (the workbook's 14.4 pages, 6 opens a ticket)",
+		"short_window: required, positive and shorter than long_window",
+		"window: an slo_burn_rate rule has long_window and short_window, and its rate follows from objective and burn_rate",
+	}, msgs)
+}
