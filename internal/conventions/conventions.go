@@ -187,12 +187,12 @@ var Layers = []string{LayerData, LayerModel, LayerWorkflow, LayerHuman, LayerBus
 
 // Event names used by the built-in components and the load generator.
 const (
-	EventContextRead       = "context.read"
-	EventSourceFreshness   = "source.freshness"
-	EventModelOutput       = "model.output"
+	EventContextRead     = "context.read"
+	EventSourceFreshness = "source.freshness"
+	EventModelOutput     = "model.output"
 	// EventModelEvaluation is an evaluator's score of a model output
 	// (gen_ai.evaluation.result).
-	EventModelEvaluation = "model.evaluation"
+	EventModelEvaluation   = "model.evaluation"
 	EventWorkflowRouted    = "workflow.routed"
 	EventWorkflowException = "workflow.exception"
 	EventWorkflowRework    = "workflow.rework"

@@ -230,4 +230,3 @@ LIMIT ?`
 	args = append(args, rs.numArgs...)
 	return q, append(args, n)
 }
-

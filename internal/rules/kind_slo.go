@@ -12,16 +12,16 @@ import (
 // that it is still going on, so the alert resolves minutes after the burn
 // stops. Value: the burn rate over the long window.
 //
-//	- alert: ClaimsContextSLOPage          # 1% budget gone in about 2 days
-//	  kind: slo_burn_rate
-//	  objective: 0.99
-//	  count: decisions
-//	  denominator: {decision.event: model.output}
-//	  numerator: {model.unsafe: true}
-//	  long_window: 1h
-//	  short_window: 5m
-//	  burn_rate: 14.4
-//	  labels: {severity: page}
+//   - alert: ClaimsContextSLOPage          # 1% budget gone in about 2 days
+//     kind: slo_burn_rate
+//     objective: 0.99
+//     count: decisions
+//     denominator: {decision.event: model.output}
+//     numerator: {model.unsafe: true}
+//     long_window: 1h
+//     short_window: 5m
+//     burn_rate: 14.4
+//     labels: {severity: page}
 func init() {
 	register(map[Kind]*kindSpec{KindSLOBurnRate: {
 		check:             checkSLO,
