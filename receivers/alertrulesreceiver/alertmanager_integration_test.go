@@ -249,6 +249,64 @@ func kindCases() []kindCase {
 			examples: "layer_silence-2-0 layer_silence-0-0 layer_silence--1-0",
 		},
 		{
+			kind: "unresolved_entity_rate", rule: "window: 60s\n        max_rate: 0.2\n        min_count: 5",
+			summary: `{{ .Labels.entity_system }}: {{ printf "%.0f" (mul100 .Value) }}% unresolved`,
+			events: tenOf("unresolved_entity_rate", func(j int, bad bool) map[string]any {
+				return map[string]any{c.DecisionLayer: "data", c.DecisionEvent: "context.read", c.DataSource: "crm-profile",
+					c.DataEntitySystem: "crm", c.DataEntityID: fmt.Sprint("C-", j), c.DataEntityResolved: !bad}
+			}),
+			labels:   map[string]string{"entity_system": "crm"},
+			wantSumm: "crm: 80% unresolved",
+			examples: "unresolved_entity_rate-5-0 unresolved_entity_rate-5-1 unresolved_entity_rate-5-2",
+		},
+		{
+			kind: "evaluation_score", rule: "evaluation: groundedness\n        min_score: 0.5\n        window: 60s\n        max_rate: 0.2\n        min_count: 5",
+			summary: `{{ .Labels.evaluation }}: {{ printf "%.0f" (mul100 .Value) }}% under the floor`,
+			events: func(k int, at time.Time, hold bool) []event {
+				// The scored outputs, and an evaluator's scores that name
+				// no workflow of their own.
+				out := tenOf("evaluation_score", func(int, bool) map[string]any {
+					return map[string]any{c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelVersion: "v2"}
+				})(k, at.Add(-time.Second), hold)
+				return append(out, tenOf("evaluation_score", func(_ int, bad bool) map[string]any {
+					score := 0.9
+					if bad {
+						score = 0.3
+					}
+					return map[string]any{c.GenAIEvaluationName: "groundedness", c.GenAIEvaluationScoreValue: score}
+				})(k, at, hold)...)
+			},
+			labels:   map[string]string{"evaluation": "groundedness"},
+			wantSumm: "groundedness: 80% under the floor",
+			examples: "evaluation_score-5-0 evaluation_score-5-1 evaluation_score-5-2",
+		},
+		{
+			kind: "ratio", rule: "count: decisions\n        denominator: {decision.event: human.action}\n        numerator: {human.action: ignored}\n        window: 60s\n        max_rate: 0.2\n        min_count: 5",
+			summary: `{{ printf "%.0f" (mul100 .Value) }}% of recommendations ignored`,
+			events: tenOf("ratio", func(_ int, bad bool) map[string]any {
+				action := c.ActionAccepted
+				if bad {
+					action = c.ActionIgnored
+				}
+				return map[string]any{c.DecisionLayer: "human", c.DecisionEvent: "human.action", c.HumanAction: action}
+			}),
+			wantSumm: "80% of recommendations ignored",
+			examples: "ratio-5-0 ratio-5-1 ratio-5-2",
+		},
+		{
+			// The condition follows the short window: the long one (two
+			// evaluations) still holds a burn when the short one has none.
+			kind: "slo_burn_rate", rule: "objective: 0.9\n        burn_rate: 2\n        count: decisions\n        denominator: {decision.event: model.output}\n        numerator: {model.unsafe: true}\n        long_window: 120s\n        short_window: 60s\n        min_count: 5",
+			summary: `burning the budget {{ printf "%.0f" .Value }} times as fast as allowed`,
+			events: tenOf("slo_burn_rate", func(_ int, bad bool) map[string]any {
+				return map[string]any{c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelUnsafe: bad}
+			}),
+			// 16 of the last two evaluations' 20 decisions unsafe: 80%, 8
+			// times the 10% a 90% objective allows.
+			wantSumm: "burning the budget 8 times as fast as allowed",
+			examples: "slo_burn_rate-5-0 slo_burn_rate-5-1 slo_burn_rate-5-2",
+		},
+		{
 			kind: "custom_sql",
 			rule: `sql: |
           SELECT workflow, toFloat64(count()) AS value FROM {db}.events
@@ -269,6 +327,20 @@ func kindCases() []kindCase {
 			},
 			wantSumm: "5 exceptions in a minute",
 		},
+	}
+}
+
+// tenOf is ten decisions' signals of one evaluation, eight of them bad
+// while the condition holds and one otherwise.
+func tenOf(kind string, signal func(j int, bad bool) map[string]any) func(int, time.Time, bool) []event {
+	return func(k int, at time.Time, hold bool) []event {
+		out := make([]event, 0, 10)
+		for j := 0; j < 10; j++ {
+			attrs := signal(j, (hold && j < 8) || (!hold && j < 1))
+			attrs[c.DecisionID] = id(kind, k, j)
+			out = append(out, event{at, attrs})
+		}
+		return out
 	}
 }
 
