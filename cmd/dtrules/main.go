@@ -5,6 +5,9 @@
 //	dtrules test FILE...      run rule test files on ClickHouse
 //	dtrules bench FILE...     time evaluation rounds (a verdict refresh and
 //	                          every rule) on a decision store
+//	dtrules contract FILE...  each contract's answers to the essay's nine
+//	                          questions and the rules that watch them;
+//	                          exits 1 when a question is unanswered
 //
 // Tests run on the embedded ClickHouse engine (started in a temporary
 // directory and stopped afterwards) unless --clickhouse names a server
@@ -35,9 +38,12 @@ func main() {
 }
 
 func run(args []string, log zerolog.Logger) int {
-	if len(args) < 2 || (args[0] != "check" && args[0] != "test" && args[0] != "bench") {
-		fmt.Fprintln(os.Stderr, "usage: dtrules check RULE_FILE... | dtrules test [--clickhouse host:9000] TEST_FILE... | dtrules bench [flags] RULE_FILE...")
+	if len(args) < 2 || (args[0] != "check" && args[0] != "test" && args[0] != "bench" && args[0] != "contract") {
+		fmt.Fprintln(os.Stderr, "usage: dtrules check RULE_FILE... | dtrules test [--clickhouse host:9000] TEST_FILE... | dtrules bench [flags] RULE_FILE... | dtrules contract CONTRACT_FILE...")
 		return 2
+	}
+	if args[0] == "contract" {
+		return answers(args[1:], os.Stdout, os.Stderr)
 	}
 	if args[0] == "bench" {
 		return bench(args[1:], log, os.Stdout)

@@ -95,3 +95,25 @@ tests:
 	assert.Equal(t, 1, run([]string{"test", "--clickhouse", addr, filepath.Join(dir, "pass.yaml"), filepath.Join(dir, "fail.yaml")}, zerolog.Nop()))
 	assert.Equal(t, 1, run([]string{"test", "--clickhouse", addr, filepath.Join(dir, "missing.yaml")}, zerolog.Nop()))
 }
+
+// The shipped contracts answer all nine of the essay's questions, each
+// with the rules that watch it; one that leaves some out says which, and
+// fails.
+func TestContractAnswersTheNineQuestions(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, answers([]string{"../../deploy/contracts/*.yaml"}, &out, &errOut), errOut.String())
+	assert.Empty(t, errOut.String())
+	report := out.String()
+	assert.NotContains(t, report, "unanswered")
+	assert.Contains(t, report, "workflow claims-triage (../../deploy/contracts/claims-triage.yaml)\n1. What context is required?\n   required: policy-db, claims-history\n   watched by: DecisionSourceStale, DecisionMissingContext\n")
+	assert.Contains(t, report, "6. Who receives escalations, and with what authority?\n   claims-supervisors, who may override, pause_workflow, within 30m0s\n")
+	assert.Contains(t, report, "   watched by: DecisionIdentityUnresolved\n")
+
+	bare := filepath.Join(t.TempDir(), "bare.yaml")
+	require.NoError(t, os.WriteFile(bare, []byte("workflow: bare\nowner: o\nsources:\n  required:\n    - {name: db, max_age: 1m}\n"), 0o600))
+	out.Reset()
+	errOut.Reset()
+	assert.Equal(t, 1, answers([]string{bare}, &out, &errOut))
+	assert.Contains(t, out.String(), "4. Which identifiers and definitions must align?\n   warning: unanswered (set identity in the contract)\n")
+	assert.Equal(t, "warning: workflow bare leaves 5 of the nine questions unanswered\n", errOut.String())
+}

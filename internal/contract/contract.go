@@ -64,6 +64,17 @@ type Contract struct {
 	// counts as silent (business outcomes often arrive hours later).
 	LayerLag map[string]Duration `yaml:"layer_lag"`
 
+	// The sections that answer the rest of the essay's nine questions
+	// (see Questions). Each is optional; omitempty keeps the content hash
+	// of a contract without them what it was.
+	Identity   *Identity   `yaml:"identity" json:",omitempty"`
+	Escalation *Escalation `yaml:"escalation" json:",omitempty"`
+	Human      *Human      `yaml:"human" json:",omitempty"`
+	Outcomes   *Outcomes   `yaml:"outcomes" json:",omitempty"`
+	Cleanup    *Cleanup    `yaml:"cleanup" json:",omitempty"`
+	SLOs       []SLO       `yaml:"slos" json:",omitempty"`
+	Governance *Governance `yaml:"governance" json:",omitempty"`
+
 	// File is where the contract was loaded from, for messages; it is not
 	// part of the contract's content (or its hash).
 	File string `yaml:"-" json:"-"`
@@ -78,6 +89,78 @@ type Source struct {
 	MaxAge    Duration `yaml:"max_age"`
 	OnStale   string   `yaml:"on_stale"`
 	OnMissing string   `yaml:"on_missing"`
+}
+
+// Identity lists the source systems whose entity IDs must resolve to the
+// canonical ones (the decision processor's alias maps), and the share of
+// context reads that may fail to.
+type Identity struct {
+	Systems       []string `yaml:"systems"`
+	MaxUnresolved float64  `yaml:"max_unresolved"`
+	Window        Duration `yaml:"window"`
+	MinReads      int      `yaml:"min_reads"`
+}
+
+// Escalation says who receives the decisions the contract escalates, what
+// they may do, and how soon they act.
+type Escalation struct {
+	To        string   `yaml:"to"`
+	Authority []string `yaml:"authority"`
+	Within    Duration `yaml:"within"`
+}
+
+// Human is how far reviewers may stop trusting the recommendations: the
+// shares of decisions acted on whose latest action ignores or escalates
+// them, per model version.
+type Human struct {
+	MaxIgnored   float64  `yaml:"max_ignored"`
+	MaxEscalated float64  `yaml:"max_escalated"`
+	Window       Duration `yaml:"window"`
+	MinActions   int      `yaml:"min_actions"`
+}
+
+// Outcomes are the business outcomes that prove a recommendation useful
+// (Good) or not (Bad), and the share of bad ones accepted.
+type Outcomes struct {
+	Good        []string `yaml:"good"`
+	Bad         []string `yaml:"bad"`
+	MaxBad      float64  `yaml:"max_bad"`
+	Window      Duration `yaml:"window"`
+	MinOutcomes int      `yaml:"min_outcomes"`
+}
+
+// Cleanup is the hidden work a recommendation may cause: the shares of
+// decisions that needed rework or raised an exception.
+type Cleanup struct {
+	MaxRework     float64  `yaml:"max_rework"`
+	MaxExceptions float64  `yaml:"max_exceptions"`
+	Window        Duration `yaml:"window"`
+	MinDecisions  int      `yaml:"min_decisions"`
+}
+
+// SLO is a decision objective with an error budget, alerted on by
+// multiwindow burn rates.
+type SLO struct {
+	Name      string  `yaml:"name"`
+	SLI       string  `yaml:"sli"`
+	Objective float64 `yaml:"objective"`
+}
+
+// The SLIs an SLO may hold decisions to.
+const (
+	SLISafeOutputs = "safe_outputs"             // model outputs not flagged model.unsafe
+	SLIAccepted    = "accepted_recommendations" // decisions acted on whose latest action is neither overridden nor ignored
+	SLIGoodOutcome = "good_outcomes"            // decisions whose latest outcome is not one of outcomes.bad
+)
+
+// SLIs lists the SLIs, for messages.
+var SLIs = []string{SLISafeOutputs, SLIAccepted, SLIGoodOutcome}
+
+// Governance says who watches the workflow after launch, and how often
+// they review it.
+type Governance struct {
+	Owner  string `yaml:"owner"`
+	Review string `yaml:"review"`
 }
 
 // Queue is a work queue of the workflow with its limits.
@@ -418,6 +501,7 @@ func (c *Contract) Validate() error {
 			bad("override_rate.min_actions", "must not be negative")
 		}
 	}
+	c.validateSections(bad)
 	// Sort for stable messages: map iteration above visits kinds in random order.
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
@@ -441,4 +525,85 @@ func (c *Contract) Optional(source string) (Source, bool) {
 		}
 	}
 	return Source{}, false
+}
+
+// validateSections checks the sections that answer the rest of the nine
+// questions.
+func (c *Contract) validateSections(bad func(field, format string, args ...any)) {
+	rate := func(field string, v float64, required bool) {
+		if (required || v != 0) && (v <= 0 || v > 1) {
+			bad(field, "%v is outside (0, 1]", v)
+		}
+	}
+	window := func(field string, d Duration) {
+		if d <= 0 {
+			bad(field, "required and must be positive")
+		}
+	}
+	if id := c.Identity; id != nil {
+		if len(id.Systems) == 0 {
+			bad("identity.systems", "required: the source systems whose entity IDs must resolve")
+		}
+		rate("identity.max_unresolved", id.MaxUnresolved, true)
+		window("identity.window", id.Window)
+	}
+	if e := c.Escalation; e != nil {
+		if e.To == "" {
+			bad("escalation.to", "required: who receives escalated decisions")
+		}
+		if len(e.Authority) == 0 {
+			bad("escalation.authority", "required: what they may do (e.g. override, pause_workflow)")
+		}
+	}
+	if h := c.Human; h != nil {
+		if h.MaxIgnored == 0 && h.MaxEscalated == 0 {
+			bad("human", "set max_ignored, max_escalated or both")
+		}
+		rate("human.max_ignored", h.MaxIgnored, false)
+		rate("human.max_escalated", h.MaxEscalated, false)
+		window("human.window", h.Window)
+	}
+	if o := c.Outcomes; o != nil {
+		if len(o.Bad) == 0 {
+			bad("outcomes.bad", "required: the outcomes that show a recommendation was not useful")
+		}
+		for _, b := range o.Bad {
+			if slices.Contains(o.Good, b) {
+				bad("outcomes.bad", "%q is listed as good too", b)
+			}
+		}
+		rate("outcomes.max_bad", o.MaxBad, true)
+		window("outcomes.window", o.Window)
+	}
+	if cl := c.Cleanup; cl != nil {
+		if cl.MaxRework == 0 && cl.MaxExceptions == 0 {
+			bad("cleanup", "set max_rework, max_exceptions or both")
+		}
+		rate("cleanup.max_rework", cl.MaxRework, false)
+		rate("cleanup.max_exceptions", cl.MaxExceptions, false)
+		window("cleanup.window", cl.Window)
+	}
+	names := map[string]bool{}
+	for i, s := range c.SLOs {
+		field := fmt.Sprintf("slos[%d]", i)
+		switch {
+		case s.Name == "":
+			bad(field+".name", "required")
+		case names[s.Name]:
+			bad(field+".name", "%q is listed twice", s.Name)
+		}
+		names[s.Name] = true
+		if !slices.Contains(SLIs, s.SLI) {
+			bad(field+".sli", "%q is not one of %s", s.SLI, strings.Join(SLIs, ", "))
+		}
+		if s.SLI == SLIGoodOutcome && c.Outcomes == nil {
+			bad(field+".sli", "good_outcomes needs the outcomes section (which outcomes are bad)")
+		}
+		if s.Objective <= 0 || s.Objective >= 1 {
+			bad(field+".objective", "%v is outside (0, 1): the share of good decisions, e.g. 0.99", s.Objective)
+		}
+	}
+	if g := c.Governance; g != nil && g.Owner == "" {
+		bad("governance.owner", "required: who reviews the workflow after launch")
+	}
 }

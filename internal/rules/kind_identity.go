@@ -27,6 +27,7 @@ const judgedReadsWhere = `layer = 'data' AND event = 'context.read' AND entity_r
 
 func unresolvedQuery(r *Rule, db string, f *filters) (string, []any) {
 	f.on("workflow", r.Workflow)
+	systemsOf(r, f)
 	// Each read once (by event ID), however often it was stored; its
 	// workflow, system and resolution are the same in every copy.
 	q := `SELECT wf AS workflow, sys AS entity_system, countIf(NOT ok) / count() AS value
@@ -44,7 +45,16 @@ HAVING count() >= ? AND value > ?`
 func judgedReads(r *Rule, db string) (string, []any) {
 	f := &filters{}
 	f.on("workflow", r.Workflow)
+	systemsOf(r, f)
 	return "SELECT count() FROM " + db + ".events WHERE " + judgedReadsWhere + f.and(), append([]any{seconds(r.Window)}, f.args...)
+}
+
+// systemsOf limits f to the rule's entity systems, if it names any.
+func systemsOf(r *Rule, f *filters) {
+	if len(r.EntitySystems) > 0 {
+		f.where = append(f.where, "has(?, toString(entity_system))")
+		f.args = append(f.args, r.EntitySystems)
+	}
 }
 
 // The decisions whose reads of the alert's system did not resolve.

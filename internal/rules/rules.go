@@ -134,6 +134,13 @@ type Rule struct {
 	// burns at BurnRate times the sustainable pace over both LongWindow
 	// and ShortWindow (the SRE workbook's multiwindow alert: 1h and 5m at
 	// 14.4 pages, 6h and 30m at 6 opens a ticket).
+	// EntitySystems limits an unresolved_entity_rate rule to these source
+	// systems (all when empty).
+	EntitySystems []string `yaml:"entity_systems"`
+	// summary is a contract rule's own default summary, where its kind's
+	// (a ratio's) would say less.
+	summary string
+
 	Objective   float64           `yaml:"objective"`
 	BurnRate    float64           `yaml:"burn_rate"`
 	LongWindow  contract.Duration `yaml:"long_window"`
@@ -342,8 +349,13 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 		silent.Labels["severity"] = c.Traffic.Severity
 		out = append([]Rule{silent}, out...)
 	}
+	out = append(out, sectionDefaults(c, with)...)
 	for i := range out {
-		out[i].Annotations = map[string]string{"summary": registry[out[i].Kind].summary, "dashboard": "{{ .DashboardURL }}",
+		summary := registry[out[i].Kind].summary
+		if out[i].summary != "" {
+			summary = out[i].summary
+		}
+		out[i].Annotations = map[string]string{"summary": summary, "dashboard": "{{ .DashboardURL }}",
 			"example_decisions": `{{ join .ExampleDecisions " " }}`}
 	}
 	var errs []error

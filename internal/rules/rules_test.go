@@ -89,15 +89,18 @@ func TestDefaultsFromContract(t *testing.T) {
 		assert.Equal(t, "claims-triage", r.Labels["workflow"])
 		assert.Equal(t, "claims-oncall", r.Labels["team"])
 		want := "page"
-		if r.Kind == KindWorkflowSilence {
-			want = "ticket" // the contract's traffic.severity
+		if r.Kind == KindWorkflowSilence || r.Alert == "DecisionSLOBurnSlow" {
+			want = "ticket" // the contract's traffic.severity; a slow burn
 		}
 		assert.Equal(t, want, r.Labels["severity"], r.Alert)
 	}
 	// Workflow silence first: the evaluator holds back the workflow's
 	// staleness and silence alerts from the round it fires in.
 	assert.Equal(t, []string{"DecisionWorkflowSilent", "DecisionSourceStale", "DecisionQueueDepth", "DecisionQueueGrowth", "DecisionOverrideRate",
-		"DecisionUnsupportedCertainty", "DecisionMissingContext", "DecisionLayerSilent"}, names)
+		"DecisionUnsupportedCertainty", "DecisionMissingContext", "DecisionLayerSilent",
+		// The sections that answer the rest of the nine questions.
+		"DecisionIdentityUnresolved", "DecisionRecommendationsIgnored", "DecisionRecommendationsEscalated", "DecisionBadOutcomes",
+		"DecisionRework", "DecisionExceptions", "DecisionSLOBurnFast", "DecisionSLOBurnSlow"}, names)
 	assert.Equal(t, 90*time.Second, byName["DecisionSourceStale"].Budgets["policy-db"].D())
 	assert.Equal(t, 30*time.Minute, byName["DecisionWorkflowSilent"].SilentFor.D())
 	assert.Equal(t, map[string]contract.Duration{"data": contract.Duration(15 * time.Minute), "workflow": contract.Duration(15 * time.Minute),
