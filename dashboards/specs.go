@@ -175,6 +175,13 @@ func Specs() []Spec {
 						"WHERE $__timeFilter(decision_time) AND " + wf("workflow") + " AND " + mv("model_version") + " GROUP BY time" +
 						") GROUP BY time ORDER BY time",
 					Columns: []string{"time", "unsafe", "low_confidence"}},
+				{Kind: TimeSeries, Title: "Evaluations under 0.5, by evaluator", W: 12, Unit: "percentunit", Thresholds: []float64{0.1, 0.2},
+					Question: "Do the evaluators (gen_ai.evaluation.result) fail more outputs than usual? Each decision by its latest score.",
+					SQL: "SELECT $__timeInterval(t) AS time, evaluation_name, countIf(score < 0.5) / count() AS share_under_half FROM (" +
+						"SELECT decision_id, evaluation_name, argMax(evaluation_score, time) AS score, max(time) AS t FROM events " +
+						"WHERE $__timeFilter(time) AND layer = 'model' AND event = 'model.evaluation' AND evaluation_score IS NOT NULL AND " + wf("workflow") +
+						" GROUP BY decision_id, evaluation_name) GROUP BY time, evaluation_name ORDER BY time",
+					Columns: []string{"time", "evaluation_name", "share_under_half"}},
 				{Kind: Table, Title: "Tokens and cost per model version", W: 12, Unit: "short",
 					Question: "What does each model version consume, and what do its decisions cost?",
 					SQL: "SELECT o.model_version AS model_version, sum(o.outputs) AS outputs, sum(o.input_tokens) AS input_tokens, sum(o.output_tokens) AS output_tokens, " +

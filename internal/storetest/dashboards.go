@@ -7,6 +7,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -192,6 +193,13 @@ func NewWorkload(start time.Time) *Workload {
 		if !full {
 			return
 		}
+		// An evaluator scores the output a minute later; the score comes
+		// from the decision's ID, not the shared random sequence, so that
+		// the other signals stay what they were.
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(id))
+		emit("evaluator", d.Add(time.Minute), d.Add(time.Minute), base(c.LayerModel, c.EventModelEvaluation, map[string]any{
+			c.GenAIEvaluationName: "groundedness", c.GenAIEvaluationScoreValue: float64(h.Sum32()%100) / 100}))
 		routed := map[string]any{c.WorkflowRoute: []string{"auto", "review", "escalated"}[r.IntN(3)]}
 		if wf.queue != "" && routed[c.WorkflowRoute] != "auto" {
 			routed[c.WorkflowQueue] = wf.queue
