@@ -120,16 +120,22 @@ func fits(typ string, v any) string {
 func checkRatio(r *Rule, bad problem) {
 	needWindow(r, bad)
 	needRate(r, bad)
+	checkShare(r, bad, "what is counted (e.g. {decision.event: human.action})", "what share of it pages (e.g. {human.action: ignored})")
+}
+
+// checkShare checks the count and filters of a share (a ratio, an SLI);
+// den and num say what each filter is for.
+func checkShare(r *Rule, bad problem, den, num string) {
 	switch r.Count {
 	case countDecisions, countEvents:
 	default:
 		bad("count", "%q is not decisions or events", r.Count)
 	}
 	if len(r.Denominator) == 0 {
-		bad("denominator", "required: what is counted (e.g. {decision.event: human.action})")
+		bad("denominator", "required: "+den)
 	}
 	if len(r.Numerator) == 0 {
-		bad("numerator", "required: what share of it pages (e.g. {human.action: ignored})")
+		bad("numerator", "required: "+num)
 	}
 	r.ratioSQL(bad)
 }

@@ -49,18 +49,7 @@ func checkSLO(r *Rule, bad problem) {
 	if r.Window != 0 || r.MaxRate != 0 {
 		bad("window", "an slo_burn_rate rule has long_window and short_window, and its rate follows from objective and burn_rate")
 	}
-	switch r.Count {
-	case countDecisions, countEvents:
-	default:
-		bad("count", "%q is not decisions or events", r.Count)
-	}
-	if len(r.Denominator) == 0 {
-		bad("denominator", "required: what the SLI counts (e.g. {decision.event: model.output})")
-	}
-	if len(r.Numerator) == 0 {
-		bad("numerator", "required: which of it are bad (e.g. {model.unsafe: true})")
-	}
-	r.ratioSQL(bad)
+	checkShare(r, bad, "what the SLI counts (e.g. {decision.event: model.output})", "which of it are bad (e.g. {model.unsafe: true})")
 }
 
 func sloQuery(r *Rule, db string, f *filters) (string, []any) {
