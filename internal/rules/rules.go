@@ -39,6 +39,7 @@ const (
 	KindEvaluationScore      Kind = "evaluation_score"
 	KindRatio                Kind = "ratio"
 	KindSLOBurnRate          Kind = "slo_burn_rate"
+	KindQuantile             Kind = "quantile"
 	KindCustomSQL            Kind = "custom_sql"
 )
 
@@ -140,6 +141,13 @@ type Rule struct {
 	// summary is a contract rule's own default summary, where its kind's
 	// (a ratio's) would say less.
 	summary string
+
+	// A quantile rule pages when the Quantile (0.95) of a convention's
+	// numeric Value (model.latency_ms, business.cycle_time_s, ...) over
+	// the signals Denominator selects, each stored event once, is over Max.
+	Value    string  `yaml:"value"`
+	Quantile float64 `yaml:"quantile"`
+	Max      float64 `yaml:"max"`
 
 	Objective   float64           `yaml:"objective"`
 	BurnRate    float64           `yaml:"burn_rate"`

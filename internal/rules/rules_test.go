@@ -803,5 +803,5 @@ func TestEveryKindIsRegisteredWhole(t *testing.T) {
 	for _, r := range rs {
 		assert.NotEmpty(t, registry[r.Kind].summary, "default rule %s (%s)", r.Alert, r.Kind)
 	}
-	assert.Len(t, kindNames(), 15)
+	assert.Len(t, kindNames(), 16)
 }

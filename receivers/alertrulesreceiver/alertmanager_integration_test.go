@@ -307,6 +307,19 @@ func kindCases() []kindCase {
 			examples: "slo_burn_rate-5-0 slo_burn_rate-5-1 slo_burn_rate-5-2",
 		},
 		{
+			kind: "quantile", rule: "value: model.latency_ms\n        quantile: 0.5\n        denominator: {decision.event: model.output}\n        max: 2000\n        window: 60s\n        min_count: 5",
+			summary: `median latency {{ printf "%.0f" .Value }} ms`,
+			events: tenOf("quantile", func(_ int, bad bool) map[string]any {
+				latency := 300.0
+				if bad {
+					latency = 5000
+				}
+				return map[string]any{c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelLatencyMS: latency}
+			}),
+			wantSumm: "median latency 5000 ms",
+			examples: "quantile-5-0 quantile-5-1 quantile-5-2",
+		},
+		{
 			kind: "custom_sql",
 			rule: `sql: |
           SELECT workflow, toFloat64(count()) AS value FROM {db}.events

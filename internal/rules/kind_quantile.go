@@ -1,0 +1,93 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+)
+
+// quantile: a percentile of a numeric convention against a limit, per
+// workflow and the conventions in by: model latency p95 by model version,
+// business cycle time p95, tokens or cost per output.
+//
+//	kind: quantile
+//	value: model.latency_ms
+//	quantile: 0.95
+//	denominator: {decision.event: model.output}
+//	by: [model.version]
+//	max: 2000
+func init() {
+	register(map[Kind]*kindSpec{KindQuantile: {
+		check:             checkQuantile,
+		query:             quantileQuery,
+		presence:          ratioPresence,
+		examples:          quantileExamples,
+		summary:           `{{ .Labels.workflow }}: {{ printf "%.0f" .Value }} is over the rule's limit`,
+		heldBackBySilence: true,
+	}})
+}
+
+func checkQuantile(r *Rule, bad problem) {
+	needWindow(r, bad)
+	if r.Quantile <= 0 || r.Quantile >= 1 {
+		bad("quantile", "%v is outside (0, 1), e.g. 0.95", r.Quantile)
+	}
+	if _, ok := quantileValue(r); !ok {
+		bad("value", "%q is not a numeric convention (model.latency_ms, business.cycle_time_s, gen_ai.usage.input_tokens, ...)", r.Value)
+	}
+	if len(r.Denominator) == 0 {
+		bad("denominator", "required: which signals the value is read from (e.g. {decision.event: model.output})")
+	}
+	if len(r.Numerator) > 0 {
+		bad("numerator", "a quantile rule has none")
+	}
+	r.ratioSQL(bad)
+}
+
+// quantileValue is the column of the rule's value, if it is numeric.
+func quantileValue(r *Rule) (string, bool) {
+	col, typ, ok := ratioColumn(r.Value)
+	return col, ok && (strings.Contains(typ, "Float") || strings.Contains(typ, "Int"))
+}
+
+func quantileQuery(r *Rule, db string, f *filters) (string, []any) {
+	rs := r.ratioSQL(ignore)
+	col, _ := quantileValue(r)
+	f.on("workflow", r.Workflow)
+	inner := make([]string, len(rs.labels))
+	outer := make([]string, len(rs.labels))
+	for i, c := range rs.labels {
+		inner[i] = "any(toString(" + c + ")) AS l_" + c
+		outer[i] = "l_" + c + " AS " + c
+	}
+	// Each stored event once: a resent output is one latency, not two.
+	q := `SELECT ` + strings.Join(outer, ", ") + `, ` + fmt.Sprintf("quantile(%v)", r.Quantile) + `(v) AS value
+FROM (
+  SELECT event_id, ` + strings.Join(inner, ", ") + `, any(toFloat64(assumeNotNull(` + col + `))) AS v
+  FROM ` + db + `.events
+  WHERE ` + rs.denominator + ` AND ` + col + ` IS NOT NULL AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+  GROUP BY event_id
+)
+GROUP BY ` + strings.Join(rs.labels, ", ") + `
+HAVING count() >= ? AND value > ?`
+	args := append(append([]any{}, rs.denArgs...), seconds(r.Window))
+	args = append(args, f.args...)
+	return q, append(args, r.MinCount, r.Max)
+}
+
+// The latest decisions of the alert's labels whose value is over the limit.
+func quantileExamples(r *Rule, db string, labels map[string]string, n int) (string, []any) {
+	rs := r.ratioSQL(ignore)
+	col, _ := quantileValue(r)
+	args := append(append([]any{}, rs.denArgs...), r.Max, windowOrHour(r))
+	match := ""
+	for _, c := range rs.labels {
+		match += " AND toString(" + c + ") = ?"
+		args = append(args, labels[c])
+	}
+	q := `SELECT decision_id FROM ` + db + `.events
+WHERE ` + rs.denominator + ` AND decision_id != '' AND ` + col + ` > ? AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + match + `
+GROUP BY decision_id
+ORDER BY max(time) DESC, decision_id
+LIMIT ?`
+	return q, append(args, n)
+}

@@ -1,0 +1,67 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/decisiontrace/decisiontrace/internal/contract"
+	c "github.com/decisiontrace/decisiontrace/internal/conventions"
+	"github.com/decisiontrace/decisiontrace/internal/storetest"
+)
+
+// Model latency p95 per model version: v2's tail is slow (10 of its 100
+// outputs take 5 s), v1's is not; each output counted once however often
+// it was stored; outputs without a latency left out.
+func TestIntegrationQuantileKind(t *testing.T) {
+	var evs []storetest.Event
+	for i := 0; i < 200; i++ {
+		version, latency := "v1", 300.0+float64(i%10)
+		if i >= 100 {
+			version = "v2"
+			if i%10 == 0 {
+				latency = 5000
+			}
+		}
+		evs = append(evs, storetest.Event{At: t0.Add(-time.Duration(i) * time.Second), Attrs: map[string]any{c.DecisionID: fmt.Sprintf("q-%d", i),
+			c.DecisionWorkflow: "claims", c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelVersion: version, c.ModelLatencyMS: latency}})
+	}
+	evs = append(evs, storetest.Event{At: t0, Attrs: map[string]any{c.DecisionID: "q-none", c.DecisionWorkflow: "claims", c.DecisionLayer: "model",
+		c.DecisionEvent: "model.output", c.ModelVersion: "v1"}})
+	rule := Rule{Alert: "SlowTail", Kind: KindQuantile, Value: c.ModelLatencyMS, Quantile: 0.95, Max: 2000, MinCount: 50,
+		Window: contract.Duration(time.Hour), Denominator: map[string]any{c.DecisionEvent: c.EventModelOutput}, By: []string{c.ModelVersion}}
+
+	once, twice := newStore(t), newStore(t)
+	once.WriteEvents(t, evs...)
+	twice.WriteEvents(t, evs...)
+	twice.Resend(t, evs...)
+	for _, s := range []*store{once, twice} {
+		got := s.run(t, rule)
+		require.Len(t, got, 1)
+		assert.Equal(t, map[string]string{"alertname": "SlowTail", "workflow": "claims", "model_version": "v2"}, got[0].Labels)
+		assert.Greater(t, got[0].Value, 2000.0)
+		ex, err := rule.Examples(context.Background(), s.Conn, s.DB, t0, got[0].Labels, 3)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"q-100", "q-110", "q-120"}, ex, "the slow outputs of v2, latest first")
+	}
+	tight := rule
+	tight.MinCount = 101
+	assert.Empty(t, once.run(t, tight), "100 outputs of v2 are under a minimum of 101")
+
+	bad := Rule{Alert: "Q", Kind: KindQuantile, Value: c.HumanAction, Quantile: 95, Window: contract.Duration(time.Hour),
+		Numerator: map[string]any{c.HumanAction: "x"}}
+	var msgs []string
+	for _, err := range bad.validate() {
+		msgs = append(msgs, err.Error())
+	}
+	assert.Equal(t, []string{
+		"quantile: 95 is outside (0, 1), e.g. 0.95",
+		`value: "human.action" is not a numeric convention (model.latency_ms, business.cycle_time_s, gen_ai.usage.input_tokens, ...)`,
+		"denominator: required: which signals the value is read from (e.g. {decision.event: model.output})",
+		"numerator: a quantile rule has none",
+	}, msgs)
+}
