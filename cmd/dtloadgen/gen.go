@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,20 @@ type modelVariant struct {
 	lowShare          float64
 }
 
+// provider is who serves the model, by its family, as GenAI
+// instrumentation names it (gen_ai.provider.name).
+func (m *modelVariant) provider() string {
+	switch {
+	case strings.HasPrefix(m.genAIModel, "gpt"):
+		return "openai"
+	case strings.HasPrefix(m.genAIModel, "claude"):
+		return "anthropic"
+	case strings.HasPrefix(m.genAIModel, "llama"):
+		return "meta"
+	}
+	return "other"
+}
+
 type weighted struct {
 	value  string
 	weight float64
@@ -53,6 +68,8 @@ type workflow struct {
 	recommendations []string
 	// confidenceFloor is the contract's floor: below it outputs go to people.
 	confidenceFloor float64
+	// evaluated workflows have an evaluator score every output.
+	evaluated       bool
 	outcomes        []weighted
 	reviewers       []string
 	inPrice         float64 // USD per input token
@@ -77,6 +94,7 @@ var workflows = []*workflow{
 		},
 		recommendations: []string{"fast-track", "standard-review", "refer-siu", "deny"},
 		confidenceFloor: 0.7,
+		evaluated:       true,
 		outcomes:        []weighted{{"paid", 70}, {"denied", 14}, {"pended", 11}, {"reopened", 5}},
 		reviewers:       actors("adjuster", 24),
 		inPrice:         0.4e-6, outPrice: 1.6e-6, humanCostPerMin: 0.85,
@@ -117,6 +135,7 @@ var workflows = []*workflow{
 		},
 		recommendations: []string{"suggest-article", "draft-reply", "refund", "escalate-to-tier2"},
 		confidenceFloor: 0.65,
+		evaluated:       true,
 		outcomes:        []weighted{{"resolved", 78}, {"reopened", 9}, {"escalated", 8}, {"abandoned", 5}},
 		reviewers:       actors("agent", 40),
 		inPrice:         0.6e-6, outPrice: 0.6e-6, humanCostPerMin: 0.55,
@@ -190,6 +209,9 @@ const (
 	stepRouted
 	stepHuman
 	stepOutcome
+	stepRework
+	stepException
+	stepEvaluation
 )
 
 type readPlan struct {
@@ -227,7 +249,14 @@ type plan struct {
 	cycleS  float64
 	cost    float64
 
-	steps [8]step
+	// The hidden work and quality signals: rework, an exception, an
+	// evaluator's score (evaluated workflows only), an unsafe output.
+	rework    bool
+	exception string
+	evalScore float64 // < 0: not evaluated
+	unsafe    bool
+
+	steps [12]step
 	n     int
 	next  int
 }
@@ -589,6 +618,19 @@ func (g *generator) plan(p *plan) {
 	p.cost = math.Round(cost*1e4) / 1e4
 	p.cycleS = math.Round(p.cycleS*1000) / 1000
 	p.outcome = g.pick(wf.outcomes)
+	p.rework = r.Float64() < reworkShare
+	p.exception = ""
+	if r.Float64() < exceptionShare {
+		p.exception = exceptionTypes[r.IntN(len(exceptionTypes))]
+	}
+	p.evalScore = -1
+	if wf.evaluated {
+		p.evalScore = 0.5 + 0.5*r.Float64()
+		if r.Float64() < lowScoreShare {
+			p.evalScore = 0.5 * r.Float64()
+		}
+	}
+	p.unsafe = r.Float64() < unsafeShare
 
 	for i := 0; i < p.nReads; i++ {
 		p.steps[p.n] = stepRead
@@ -601,9 +643,33 @@ func (g *generator) plan(p *plan) {
 		p.steps[p.n] = stepHuman
 		p.n++
 	}
+	if p.evalScore >= 0 {
+		p.steps[p.n] = stepEvaluation
+		p.n++
+	}
+	if p.exception != "" {
+		p.steps[p.n] = stepException
+		p.n++
+	}
+	if p.rework {
+		p.steps[p.n] = stepRework
+		p.n++
+	}
 	p.steps[p.n] = stepOutcome
 	p.n++
 }
+
+// The demo's shares of hidden work and quality signals: under the shipped
+// contracts' limits (cleanup 10%, a 99% safe-output SLO), so that they
+// page on an incident, not on an ordinary day.
+const (
+	reworkShare    = 0.03
+	exceptionShare = 0.02
+	lowScoreShare  = 0.05
+	unsafeShare    = 0.002
+)
+
+var exceptionTypes = []string{"manual-validation", "timeout", "schema-mismatch"}
 
 func (g *generator) asOf(src string, now time.Time, age time.Duration) string {
 	g.buf = g.sh.cfg.incident.asOf(src, now, age).UTC().AppendFormat(g.buf[:0], time.RFC3339Nano)
@@ -644,6 +710,27 @@ func (g *generator) emitLog(lr plog.LogRecord, p *plan, st step, now time.Time, 
 		a.PutStr(c.HumanAction, p.action)
 		a.PutStr(c.HumanActor, p.actor)
 		a.PutStr(c.HumanReason, p.reason)
+	case stepRework:
+		lr.Body().SetStr(c.EventWorkflowRework)
+		a.EnsureCapacity(4)
+		decisionAttrs(a, p, c.LayerWorkflow, c.EventWorkflowRework)
+	case stepException:
+		lr.Body().SetStr(c.EventWorkflowException)
+		a.EnsureCapacity(5)
+		decisionAttrs(a, p, c.LayerWorkflow, c.EventWorkflowException)
+		a.PutStr(c.WorkflowExceptionType, p.exception)
+	case stepEvaluation:
+		// As GenAI instrumentation records an evaluator's verdict.
+		lr.SetEventName(c.GenAIEvaluationResult)
+		a.EnsureCapacity(7)
+		decisionAttrs(a, p, c.LayerModel, c.EventModelEvaluation)
+		a.PutStr(c.GenAIEvaluationName, "groundedness")
+		a.PutDouble(c.GenAIEvaluationScoreValue, math.Round(p.evalScore*1000)/1000)
+		label := "grounded"
+		if p.evalScore < 0.5 {
+			label = "ungrounded"
+		}
+		a.PutStr(c.GenAIEvaluationScoreLabel, label)
 	case stepOutcome:
 		lr.Body().SetStr(c.EventBusinessOutcome)
 		a.EnsureCapacity(7)
@@ -672,7 +759,7 @@ func (g *generator) emitModel(sp ptrace.Span, p *plan, end pcommon.Timestamp) {
 	sp.SetStartTimestamp(end - pcommon.Timestamp(p.latencyMS*1e6))
 	sp.SetEndTimestamp(end)
 	a := sp.Attributes()
-	a.EnsureCapacity(12)
+	a.EnsureCapacity(14)
 	decisionAttrs(a, p, c.LayerModel, c.EventModelOutput)
 	a.PutStr(c.ModelName, m.name)
 	a.PutStr(c.ModelVersion, m.version)
@@ -680,6 +767,10 @@ func (g *generator) emitModel(sp ptrace.Span, p *plan, end pcommon.Timestamp) {
 	a.PutStr(c.ModelRecommendation, p.rec)
 	a.PutDouble(c.ModelLatencyMS, p.latencyMS)
 	a.PutStr(c.GenAIRequestModel, m.genAIModel)
+	a.PutStr(c.GenAIProviderName, m.provider())
+	if p.unsafe {
+		a.PutBool(c.ModelUnsafe, true)
+	}
 	a.PutInt(c.GenAIUsageInputTokens, p.inTok)
 	a.PutInt(c.GenAIUsageOutputTokens, p.outTok)
 }

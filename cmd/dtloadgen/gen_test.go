@@ -114,6 +114,9 @@ func TestBatchCoversContractWithTypedAttributes(t *testing.T) {
 			if _, ok := r.attrs.Get(c.GenAIRequestModel); !ok {
 				t.Fatalf("model span without %s", c.GenAIRequestModel)
 			}
+			if ev.ModelProvider == "" {
+				t.Fatalf("model span without %s", c.GenAIProviderName)
+			}
 		case c.EventContextRead:
 			if ev.Source == "" || ev.AsOf == nil || ev.Complete == nil || ev.EntitySystem == "" || ev.EntityID == "" {
 				t.Fatalf("incomplete context read: %v", r.attrs.AsRaw())
@@ -121,6 +124,10 @@ func TestBatchCoversContractWithTypedAttributes(t *testing.T) {
 		case c.EventHumanAction:
 			if ev.HumanAction == "" || ev.HumanActor == "" || ev.HumanReason == "" {
 				t.Fatalf("incomplete human action: %v", r.attrs.AsRaw())
+			}
+		case c.EventModelEvaluation:
+			if ev.EvalName == "" || ev.EvalScore == nil || ev.EvalLabel == "" {
+				t.Fatalf("incomplete evaluation: %v", r.attrs.AsRaw())
 			}
 		case c.EventBusinessOutcome:
 			if ev.Outcome == "" || ev.CycleTimeS == nil || ev.Cost == nil {
@@ -141,9 +148,18 @@ func TestBatchCoversContractWithTypedAttributes(t *testing.T) {
 			t.Errorf("no %s-layer events (layers: %v)", l, layers)
 		}
 	}
-	for _, e := range []string{c.EventContextRead, c.EventModelOutput, c.EventWorkflowRouted, c.EventHumanAction, c.EventBusinessOutcome, c.EventSourceFreshness, c.EventQueueDepth} {
+	for _, e := range []string{c.EventContextRead, c.EventModelOutput, c.EventWorkflowRouted, c.EventHumanAction, c.EventBusinessOutcome, c.EventSourceFreshness, c.EventQueueDepth,
+		c.EventWorkflowRework, c.EventWorkflowException, c.EventModelEvaluation} {
 		if events[e] == 0 {
 			t.Errorf("no %s events (%v)", e, events)
+		}
+	}
+	// The hidden work stays under the shipped contracts' limits (10% of
+	// decisions), so that the demo pages on its incidents only.
+	outputs := float64(events[c.EventModelOutput])
+	for e, max := range map[string]float64{c.EventWorkflowRework: 0.05, c.EventWorkflowException: 0.04} {
+		if share := float64(events[e]) / outputs; share > max {
+			t.Errorf("%s in %.1f%% of decisions, over %.0f%%", e, share*100, max*100)
 		}
 	}
 	for _, wf := range workflows {
