@@ -318,7 +318,9 @@ func TestIntegrationFiringAlertCarriesTheCurrentSummary(t *testing.T) {
 // A workflow scaled to zero for an hour, with the shipped contract's
 // default rules: one notification (DecisionWorkflowSilent, a ticket) and
 // its resolve when decisions resume; nothing for its sources, layers or
-// rules without data.
+// rules without data. Its traffic carries every signal the contract's
+// rules read (a rule whose signals never come is a ticket of its own,
+// DecisionRuleNoData).
 func TestIntegrationNightPauseIsOneAlert(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
@@ -335,7 +337,10 @@ func TestIntegrationNightPauseIsOneAlert(t *testing.T) {
 			n++
 			id := fmt.Sprintf("claim-%d", n)
 			for _, attrs := range []map[string]any{
-				{c.DecisionLayer: "data", c.DecisionEvent: "context.read", c.DataSource: "policy-db", c.DataAsOf: at.Add(-30 * time.Second).Format(time.RFC3339Nano)},
+				// Its policy ID resolved, as the decision processor's alias
+				// maps judge it (the contract's identity section reads that).
+				{c.DecisionLayer: "data", c.DecisionEvent: "context.read", c.DataSource: "policy-db", c.DataAsOf: at.Add(-30 * time.Second).Format(time.RFC3339Nano),
+					c.DataEntitySystem: "policy-admin", c.DataEntityID: fmt.Sprint("POL-", n), c.DataEntityResolved: true},
 				{c.DecisionLayer: "data", c.DecisionEvent: "context.read", c.DataSource: "claims-history", c.DataAsOf: at.Add(-5 * time.Minute).Format(time.RFC3339Nano)},
 				{c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelName: "triage", c.ModelVersion: "v3", c.ModelConfidence: 0.9},
 				{c.DecisionLayer: "workflow", c.DecisionEvent: "workflow.routed", c.WorkflowRoute: "auto"},
