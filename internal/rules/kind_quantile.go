@@ -53,12 +53,7 @@ func quantileQuery(r *Rule, db string, f *filters) (string, []any) {
 	rs := r.ratioSQL(ignore)
 	col, _ := quantileValue(r)
 	f.on("workflow", r.Workflow)
-	inner := make([]string, len(rs.labels))
-	outer := make([]string, len(rs.labels))
-	for i, c := range rs.labels {
-		inner[i] = "any(toString(" + c + ")) AS l_" + c
-		outer[i] = "l_" + c + " AS " + c
-	}
+	inner, outer := rs.labelColumns("any(%s)")
 	// Each stored event once: a resent output is one latency, not two.
 	q := `SELECT ` + strings.Join(outer, ", ") + `, ` + fmt.Sprintf("quantile(%v)", r.Quantile) + `(v) AS value
 FROM (
@@ -78,12 +73,9 @@ HAVING count() >= ? AND value > ?`
 func quantileExamples(r *Rule, db string, labels map[string]string, n int) (string, []any) {
 	rs := r.ratioSQL(ignore)
 	col, _ := quantileValue(r)
+	match, matchArgs := rs.matchLabels(labels)
 	args := append(append([]any{}, rs.denArgs...), r.Max, windowOrHour(r))
-	match := ""
-	for _, c := range rs.labels {
-		match += " AND toString(" + c + ") = ?"
-		args = append(args, labels[c])
-	}
+	args = append(args, matchArgs...)
 	q := `SELECT decision_id FROM ` + db + `.events
 WHERE ` + rs.denominator + ` AND decision_id != '' AND ` + col + ` > ? AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + match + `
 GROUP BY decision_id

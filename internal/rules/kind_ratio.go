@@ -162,6 +162,31 @@ func (r *Rule) ratioSQL(bad problem) *ratioSQL {
 
 func ignore(string, string, ...any) {}
 
+// labelColumns are the inner query's label columns, each taken with pick
+// ("argMax(%s, time)", "any(%s)") as l_<column>, and the outer query's,
+// named as the labels.
+func (rs *ratioSQL) labelColumns(pick string) (inner, outer []string) {
+	inner = make([]string, len(rs.labels))
+	outer = make([]string, len(rs.labels))
+	for i, col := range rs.labels {
+		inner[i] = fmt.Sprintf(pick, "toString("+col+")") + " AS l_" + col
+		outer[i] = "l_" + col + " AS " + col
+	}
+	return inner, outer
+}
+
+// matchLabels selects the rows of one alert: each label column equal to
+// the alert's label.
+func (rs *ratioSQL) matchLabels(labels map[string]string) (string, []any) {
+	var match string
+	var args []any
+	for _, col := range rs.labels {
+		match += " AND toString(" + col + ") = ?"
+		args = append(args, labels[col])
+	}
+	return match, args
+}
+
 func ratioQuery(r *Rule, db string, f *filters) (string, []any) {
 	rs := r.ratioSQL(ignore)
 	f.on("workflow", r.Workflow)
@@ -184,12 +209,7 @@ func (rs *ratioSQL) shares(r *Rule, db string, window int64, f *filters) (string
 	if r.Count == countEvents {
 		unit, pick, extra = "event_id", "any(%s)", ""
 	}
-	inner := make([]string, len(rs.labels))
-	outer := make([]string, len(rs.labels))
-	for i, col := range rs.labels {
-		inner[i] = fmt.Sprintf(pick, "toString("+col+")") + " AS l_" + col
-		outer[i] = "l_" + col + " AS " + col
-	}
+	inner, outer := rs.labelColumns(pick)
 	q := `SELECT ` + strings.Join(outer, ", ") + `, countIf(num) / count() AS value, count() AS n
   FROM (
     SELECT ` + unit + ` AS u, ` + strings.Join(inner, ", ") + `, ` + fmt.Sprintf(pick, rs.numerator) + ` AS num
@@ -216,13 +236,10 @@ func ratioPresence(r *Rule, db string) (string, []any) {
 // numerator selects (for count: decisions, by their latest one).
 func ratioExamples(r *Rule, db string, labels map[string]string, n int) (string, []any) {
 	rs := r.ratioSQL(ignore)
+	match, matchArgs := rs.matchLabels(labels)
 	args := append([]any{}, rs.denArgs...)
 	args = append(args, windowOrHour(r))
-	match := ""
-	for _, col := range rs.labels {
-		match += " AND toString(" + col + ") = ?"
-		args = append(args, labels[col])
-	}
+	args = append(args, matchArgs...)
 	having := "max(" + rs.numerator + ")"
 	if r.Count == countDecisions {
 		having = "argMax(" + rs.numerator + ", time)"

@@ -57,7 +57,7 @@ func sloQuery(r *Rule, db string, f *filters) (string, []any) {
 	f.on("workflow", r.Workflow)
 	budget := 1 - r.Objective
 	long, longArgs := rs.shares(r, db, seconds(r.LongWindow), f)
-	short, shortArgs := rs.shares(r, db, seconds(r.ShortWindow), &filters{where: f.where, args: f.args})
+	short, shortArgs := rs.shares(r, db, seconds(r.ShortWindow), f)
 	q := `SELECT ` + strings.Join(prefixed("l.", rs.labels), ", ") + `, l.value / ? AS value
 FROM (
   ` + long + `
