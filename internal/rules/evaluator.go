@@ -52,7 +52,7 @@ func (e *Evaluator) HeldBack(r *Rule) map[string]bool {
 // returns their state changes.
 func (e *Evaluator) Apply(r *Rule, now time.Time, samples []alerting.Sample) []alerting.Transition {
 	if r.Kind.HeldBackBySilence() {
-		samples = WithoutSilent(samples, e.HeldBack(r))
+		samples = withoutSilent(samples, e.HeldBack(r))
 	}
 	m := e.Machine(r)
 	changed := m.Eval(now, samples)
@@ -70,4 +70,20 @@ func (e *Evaluator) noteSilence(r *Rule) {
 	if r.Kind == KindWorkflowSilence {
 		e.silent[r.Key()] = e.Machine(r).FiringValues("workflow")
 	}
+}
+
+// withoutSilent drops the samples of the workflows in silent: while a
+// workflow makes no decisions, the kinds HeldBackBySilence report nothing
+// for it.
+func withoutSilent(samples []alerting.Sample, silent map[string]bool) []alerting.Sample {
+	if len(silent) == 0 {
+		return samples
+	}
+	out := samples[:0:0]
+	for _, s := range samples {
+		if !silent[s.Labels["workflow"]] {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -15,7 +15,6 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/decisiontrace/decisiontrace/internal/alerting"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/strictyaml"
 )
@@ -42,22 +41,6 @@ const (
 	KindQuantile             Kind = "quantile"
 	KindCustomSQL            Kind = "custom_sql"
 )
-
-// WithoutSilent drops the samples of the workflows in silent: while a
-// workflow makes no decisions, the kinds HeldBackBySilence report nothing
-// for it.
-func WithoutSilent(samples []alerting.Sample, silent map[string]bool) []alerting.Sample {
-	if len(silent) == 0 {
-		return samples
-	}
-	out := samples[:0:0]
-	for _, s := range samples {
-		if !silent[s.Labels["workflow"]] {
-			out = append(out, s)
-		}
-	}
-	return out
-}
 
 // HeldBackBySilence reports whether the kind's alerts for a workflow are
 // held back while that workflow makes no decisions at all: its sources
