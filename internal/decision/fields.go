@@ -191,6 +191,9 @@ func init() {
 		if f.Column != "" {
 			StoredFields = append(StoredFields, f)
 		}
+		if f.Resource {
+			resourceFields = append(resourceFields, resourceField{f, append([]string{f.Key}, f.Aliases...)})
+		}
 	}
 }
 
@@ -213,20 +216,11 @@ func (ev *Event) FromResource(resource pcommon.Map, recordTime time.Time) {
 
 // resourceFields are the Resource fields, each with the names it is read
 // by: its key, then its aliases.
-var resourceFields []struct {
+var resourceFields []resourceField
+
+type resourceField struct {
 	f     *Field
 	names []string
-}
-
-func init() {
-	for i := range Fields {
-		if f := &Fields[i]; f.Resource {
-			resourceFields = append(resourceFields, struct {
-				f     *Field
-				names []string
-			}{f, append([]string{f.Key}, f.Aliases...)})
-		}
-	}
 }
 
 // Lookup returns the field that attribute name fills, with alias true when
