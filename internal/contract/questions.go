@@ -22,7 +22,7 @@ var Questions = []Question{
 	}},
 	{"Which dependencies fail partially?", "sources (on_stale, on_missing; optional)", func(c *Contract) string {
 		var parts []string
-		for _, s := range append(append([]Source{}, c.Sources.Required...), c.Sources.Optional...) {
+		for _, s := range c.allSources() {
 			parts = append(parts, fmt.Sprintf("%s: stale → %s, missing → %s", s.Name, s.OnStale, s.OnMissing))
 		}
 		if len(c.Sources.Optional) > 0 {
@@ -32,7 +32,7 @@ var Questions = []Question{
 	}},
 	{"How stale can each input be?", "sources (max_age)", func(c *Contract) string {
 		var parts []string
-		for _, s := range append(append([]Source{}, c.Sources.Required...), c.Sources.Optional...) {
+		for _, s := range c.allSources() {
 			parts = append(parts, fmt.Sprintf("%s %s", s.Name, s.MaxAge.D()))
 		}
 		return strings.Join(parts, ", ")
@@ -111,6 +111,11 @@ var Questions = []Question{
 		}
 		return s
 	}},
+}
+
+// allSources are the required sources, then the optional ones.
+func (c *Contract) allSources() []Source {
+	return append(append([]Source{}, c.Sources.Required...), c.Sources.Optional...)
 }
 
 func names(list []Source, kind string) string {
