@@ -42,8 +42,7 @@ type amExporter struct {
 	telemetry component.TelemetrySettings
 	now       func() time.Time
 
-	httpClient *http.Client
-	targets    []target
+	targets []target
 
 	// mu serializes the pushes with the resolves they record: a firing
 	// record pushed after the resolve of its alert (an exporterhelper
@@ -80,7 +79,6 @@ func (e *amExporter) start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("alertmanager: http client: %w", err)
 	}
 	client.Transport = closeAfter{next: client.Transport}
-	e.httpClient = client
 
 	var auth runtime.ClientAuthInfoWriter
 	if ba := e.cfg.BasicAuth.Get(); ba != nil {
@@ -94,7 +92,7 @@ func (e *amExporter) start(ctx context.Context, host component.Host) error {
 		if err != nil {
 			return fmt.Errorf("alertmanager: endpoint %q: %w", ep, err)
 		}
-		rt := httptransport.NewWithClient(u.Host, strings.TrimSuffix(u.Path, "/")+"/api/v2/", []string{u.Scheme}, e.httpClient)
+		rt := httptransport.NewWithClient(u.Host, strings.TrimSuffix(u.Path, "/")+"/api/v2/", []string{u.Scheme}, client)
 		// go-openapi turns on wire dumps (Authorization header included)
 		// when DEBUG or SWAGGER_DEBUG is set in the environment.
 		rt.Debug = false
@@ -125,9 +123,6 @@ func (e *amExporter) shutdown(context.Context) error {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
-	if e.httpClient != nil {
-		e.httpClient.CloseIdleConnections()
-	}
 	return nil
 }
 
