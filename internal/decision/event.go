@@ -78,6 +78,17 @@ type Event struct {
 	// ParseErrors lists the attributes whose values did not fit their
 	// convention; their raw values are to be kept by the caller.
 	ParseErrors []ParseError
+
+	// aliasHits are the aliases a record carried, read after its own
+	// attributes in the order Fields lists them, so that which one fills a
+	// field does not depend on the order the producer sent them in.
+	aliasHits []aliasHit
+}
+
+type aliasHit struct {
+	ref fieldRef
+	key string
+	v   pcommon.Value
 }
 
 // ParseError names an attribute whose value does not fit its convention.
@@ -106,7 +117,7 @@ func Typed(key string) bool {
 // future. Extract never fails: every problem becomes a ParseError and the
 // pipeline carries on.
 func Extract(attrs pcommon.Map, recordTime time.Time, ev *Event) {
-	*ev = Event{ParseErrors: ev.ParseErrors[:0]}
+	*ev = Event{ParseErrors: ev.ParseErrors[:0], aliasHits: ev.aliasHits[:0]}
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		if strings.HasPrefix(k, "decision.") {
 			ev.Classified = true
@@ -115,12 +126,26 @@ func Extract(attrs pcommon.Map, recordTime time.Time, ev *Event) {
 			if r.alias && r.f.AliasesClassify || !r.alias && r.f.Classifies {
 				ev.Classified = true
 			}
-			r.f.extract(ev, k, v, recordTime, r.alias)
+			if r.alias {
+				ev.aliasHits = append(ev.aliasHits, aliasHit{r, k, v})
+			} else {
+				r.f.extract(ev, k, v, recordTime, false)
+			}
 		} else if retrieval(k, v) {
 			ev.Retrieval, ev.Classified = true, true
 		}
 		return true
 	})
+	// Few: an insertion sort by rank, then the first of each field wins.
+	hits := ev.aliasHits
+	for i := 1; i < len(hits); i++ {
+		for j := i; j > 0 && hits[j].ref.rank < hits[j-1].ref.rank; j-- {
+			hits[j], hits[j-1] = hits[j-1], hits[j]
+		}
+	}
+	for _, h := range hits {
+		h.ref.f.extract(ev, h.key, h.v, recordTime, true)
+	}
 	if ev.Layer == "" && ev.Classified {
 		ev.Layer = inferLayer(ev)
 	}

@@ -168,6 +168,7 @@ var Fields = []Field{
 type fieldRef struct {
 	f     *Field
 	alias bool
+	rank  int // the alias's place in f.Aliases: the earlier wins
 }
 
 var byName = map[string]fieldRef{}
@@ -182,11 +183,11 @@ func init() {
 			panic("decision.Fields: " + f.Key + " twice")
 		}
 		byName[f.Key] = fieldRef{f: f}
-		for _, a := range f.Aliases {
+		for j, a := range f.Aliases {
 			if _, dup := byName[a]; dup {
 				panic("decision.Fields: " + a + " twice")
 			}
-			byName[a] = fieldRef{f: f, alias: true}
+			byName[a] = fieldRef{f: f, alias: true, rank: j}
 		}
 		if f.Column != "" {
 			StoredFields = append(StoredFields, f)
