@@ -191,6 +191,16 @@ func TestEveryQueryOnClickHouse(t *testing.T) {
 		assert.Equal(t, []float64{12}, values(t, connOnce, e, panelSQL(t, "decisiontrace-overview", "Pending decisions"), "pending", "1"))
 		contexts := values(t, connOnce, e, panelSQL(t, "decisiontrace-overview", "Verdicts by context"), "decisions", "context = 'pending'")
 		assert.Equal(t, 12.0, sum(contexts))
+		// Each decision's outcome comes 10 minutes after its output, its
+		// action 30 s to 5.5 minutes after.
+		for _, col := range []string{"p50_s", "p95_s"} {
+			for _, v := range values(t, connOnce, e, panelSQL(t, "decisiontrace-business", "Decision latency (recommendation to outcome, p50 and p95, by outcome time)"), col, "1") {
+				assert.InDelta(t, 600, v, 1e-6, col)
+			}
+			for _, v := range values(t, connOnce, e, panelSQL(t, "decisiontrace-human", "Time to action (p50, p95)"), col, "1") {
+				assert.True(t, v >= 30 && v <= 330, "%s %v", col, v)
+			}
+		}
 		// The unsupported-certainty share leaves the pending decisions out.
 		share := values(t, connOnce, e, panelSQL(t, "decisiontrace-overview", "Unsupported certainty"), "unsupported", "1")
 		judged := once.Count(t, "SELECT countIf(context != 'pending') FROM {db}.verdicts FINAL WHERE decision_time >= ? AND decision_time <= ?", w.Start, w.End)

@@ -82,6 +82,11 @@ inhibit_rules:
   - source_matchers: ['alertname = "DecisionWorkflowSilent"']
     target_matchers: ['alertname =~ "DecisionLayerSilent|DecisionSourceStale|DecisionRuleNoData|OutcomeFeedSilent"']
     equal: ['workflow']
+  # Stale or missing context explains the burn of the workflow's
+  # fresh-context SLO: the context alert is the one page.
+  - source_matchers: ['alertname =~ "DecisionSourceStale|DecisionMissingContext|DecisionUnsupportedCertainty"']
+    target_matchers: ['alertname =~ "DecisionSLOBurnFast|DecisionSLOBurnSlow"', 'sli = "fresh_context"']
+    equal: ['workflow']
   # A store that cannot be queried explains every failing rule.
   - source_matchers: ['alertname = "DecisionStoreUnavailable"']
     target_matchers: ['alertname =~ "DecisionRuleFailing|DecisionRuleNoData"']

@@ -97,6 +97,10 @@ func TestAlertmanagerInhibitsWhatOneCauseExplains(t *testing.T) {
 		{"alertname": "DecisionSourceStale", "workflow": "loan-underwriting", "source": "credit-bureau", "team": "lending-oncall", "severity": "page"},
 		{"alertname": "DecisionStoreUnavailable", "database": "decisiontrace", "severity": "page"},
 		{"alertname": "DecisionRuleFailing", "workflow": "loan-underwriting", "rule": "DecisionOverrideRate", "severity": "ticket"},
+		{"alertname": "DecisionSLOBurnFast", "workflow": "loan-underwriting", "slo": "fresh", "sli": "fresh_context", "team": "lending-oncall", "severity": "page"},
+		{"alertname": "DecisionSLOBurnSlow", "workflow": "loan-underwriting", "slo": "safe", "sli": "safe_outputs", "team": "lending-oncall", "severity": "ticket"},
+		{"alertname": "DecisionUnsupportedCertainty", "workflow": "fraud-screening", "team": "fraud-oncall", "severity": "page"},
+		{"alertname": "DecisionSLOBurnSlow", "workflow": "fraud-screening", "slo": "fresh", "sli": "fresh_context", "team": "fraud-oncall", "severity": "ticket"},
 	} {
 		alerts = append(alerts, &models.PostableAlert{Alert: models.Alert{Labels: labels},
 			StartsAt: strfmt.DateTime(now), EndsAt: strfmt.DateTime(now.Add(time.Hour))})
@@ -113,6 +117,13 @@ func TestAlertmanagerInhibitsWhatOneCauseExplains(t *testing.T) {
 		"DecisionSourceStale/loan-underwriting": false, // another workflow still decides
 		"DecisionStoreUnavailable/":             false,
 		"DecisionRuleFailing/loan-underwriting": true,
+		// The stale source explains the fresh-context SLO's burn, not
+		// the safe-outputs one's.
+		"DecisionSLOBurnFast/loan-underwriting": true,
+		"DecisionSLOBurnSlow/loan-underwriting": false,
+		// Confident output on stale context is the same cause.
+		"DecisionUnsupportedCertainty/fraud-screening": false,
+		"DecisionSLOBurnSlow/fraud-screening":          true,
 	}
 	// Alertmanager's inhibitor takes posted alerts in asynchronously: an
 	// alert read back at once may not be marked yet.

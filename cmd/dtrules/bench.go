@@ -193,10 +193,15 @@ func spread(samples []float64) (lo, med, hi float64) {
 	return samples[0], samples[len(samples)/2], samples[len(samples)-1]
 }
 
-// ruleName tells apart contract rules, which share names across workflows.
+// ruleName tells apart contract rules, which share names across workflows
+// (and, for SLOs, within one).
 func ruleName(r *rules.Rule) string {
-	if r.Workflow != "" {
-		return r.Alert + "{workflow=" + r.Workflow + "}"
+	if r.Workflow == "" {
+		return r.Alert
 	}
-	return r.Alert
+	name := r.Alert + "{workflow=" + r.Workflow
+	if slo := r.Labels["slo"]; slo != "" {
+		name += ",slo=" + slo
+	}
+	return name + "}"
 }

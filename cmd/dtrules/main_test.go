@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,6 +109,17 @@ func TestContractAnswersTheNineQuestions(t *testing.T) {
 	assert.Contains(t, report, "workflow claims-triage (../../deploy/contracts/claims-triage.yaml)\n1. What context is required?\n   required: policy-db, claims-history\n   watched by: DecisionSourceStale, DecisionMissingContext\n")
 	assert.Contains(t, report, "6. Who receives escalations, and with what authority?\n   claims-supervisors, who may override, pause_workflow, within 30m0s\n")
 	assert.Contains(t, report, "   watched by: DecisionIdentityUnresolved\n")
+
+	// The README shows the report of the shipped contracts as it is.
+	t.Run("README", func(t *testing.T) {
+		t.Chdir("../..")
+		var out bytes.Buffer
+		require.Equal(t, 0, answers([]string{"deploy/contracts/*.yaml"}, &out, io.Discard))
+		readme, err := os.ReadFile("README.md")
+		require.NoError(t, err)
+		assert.Contains(t, string(readme), "```\n"+out.String()+"```\n",
+			"README.md's nine-question report differs from go run ./cmd/dtrules contract 'deploy/contracts/*.yaml'")
+	})
 
 	bare := filepath.Join(t.TempDir(), "bare.yaml")
 	require.NoError(t, os.WriteFile(bare, []byte("workflow: bare\nowner: o\nsources:\n  required:\n    - {name: db, max_age: 1m}\n"), 0o600))

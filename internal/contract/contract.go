@@ -113,18 +113,24 @@ type Escalation struct {
 // shares of decisions acted on whose latest action ignores or escalates
 // them, per model version.
 type Human struct {
-	MaxIgnored   float64  `yaml:"max_ignored"`
-	MaxEscalated float64  `yaml:"max_escalated"`
-	Window       Duration `yaml:"window"`
-	MinActions   int      `yaml:"min_actions"`
+	MaxIgnored   float64 `yaml:"max_ignored"`
+	MaxEscalated float64 `yaml:"max_escalated"`
+	// MaxTimeToAction bounds the 95th percentile of the time from a
+	// recommendation to its first human action.
+	MaxTimeToAction Duration `yaml:"max_time_to_action"`
+	Window          Duration `yaml:"window"`
+	MinActions      int      `yaml:"min_actions"`
 }
 
 // Outcomes are the business outcomes that prove a recommendation useful
 // (Good) or not (Bad), and the share of bad ones accepted.
 type Outcomes struct {
-	Good        []string `yaml:"good"`
-	Bad         []string `yaml:"bad"`
-	MaxBad      float64  `yaml:"max_bad"`
+	Good   []string `yaml:"good"`
+	Bad    []string `yaml:"bad"`
+	MaxBad float64  `yaml:"max_bad"`
+	// MaxLatency bounds the 95th percentile of decision latency: from
+	// the recommendation to its first outcome.
+	MaxLatency  Duration `yaml:"max_decision_latency"`
 	Window      Duration `yaml:"window"`
 	MinOutcomes int      `yaml:"min_outcomes"`
 }
@@ -151,10 +157,13 @@ const (
 	SLISafeOutputs = "safe_outputs"             // model outputs not flagged model.unsafe
 	SLIAccepted    = "accepted_recommendations" // decisions acted on whose latest action is neither overridden nor ignored
 	SLIGoodOutcome = "good_outcomes"            // decisions whose latest outcome is not one of outcomes.bad
+	// SLIFreshContext: judged decisions whose required context was fresh
+	// (their verdict; pending ones are not counted yet).
+	SLIFreshContext = "fresh_context"
 )
 
 // SLIs lists the SLIs, for messages.
-var SLIs = []string{SLISafeOutputs, SLIAccepted, SLIGoodOutcome}
+var SLIs = []string{SLISafeOutputs, SLIAccepted, SLIGoodOutcome, SLIFreshContext}
 
 // Governance says who watches the workflow after launch, and how often
 // they review it.
@@ -556,11 +565,14 @@ func (c *Contract) validateSections(bad func(field, format string, args ...any))
 		}
 	}
 	if h := c.Human; h != nil {
-		if h.MaxIgnored == 0 && h.MaxEscalated == 0 {
-			bad("human", "set max_ignored, max_escalated or both")
+		if h.MaxIgnored == 0 && h.MaxEscalated == 0 && h.MaxTimeToAction == 0 {
+			bad("human", "set max_ignored, max_escalated, max_time_to_action or several")
 		}
 		rate("human.max_ignored", h.MaxIgnored, false)
 		rate("human.max_escalated", h.MaxEscalated, false)
+		if h.MaxTimeToAction < 0 {
+			bad("human.max_time_to_action", "must be positive")
+		}
 		window("human.window", h.Window)
 	}
 	if o := c.Outcomes; o != nil {
@@ -573,6 +585,9 @@ func (c *Contract) validateSections(bad func(field, format string, args ...any))
 			}
 		}
 		rate("outcomes.max_bad", o.MaxBad, true)
+		if o.MaxLatency < 0 {
+			bad("outcomes.max_decision_latency", "must be positive")
+		}
 		window("outcomes.window", o.Window)
 	}
 	if cl := c.Cleanup; cl != nil {

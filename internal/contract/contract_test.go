@@ -153,10 +153,10 @@ owner: o
 identity: {max_unresolved: 2}
 escalation: {within: 30m}
 human: {window: 1h}
-outcomes: {good: [paid], bad: [paid], max_bad: 0, window: 1h}
+outcomes: {good: [paid], bad: [paid], max_bad: 0, max_decision_latency: -1h, window: 1h}
 cleanup: {max_rework: 1.5, window: 0s}
 slos:
-  - {name: a, sli: fresh_context, objective: 1}
+  - {name: a, sli: fresh_contexts, objective: 1}
   - {name: a, sli: good_outcomes, objective: 0.99}
 governance: {review: quarterly}
 `))
@@ -166,13 +166,14 @@ c.yaml: workflow w: cleanup.window: required and must be positive
 c.yaml: workflow w: escalation.authority: required: what they may do (e.g. override, pause_workflow)
 c.yaml: workflow w: escalation.to: required: who receives escalated decisions
 c.yaml: workflow w: governance.owner: required: who reviews the workflow after launch
-c.yaml: workflow w: human: set max_ignored, max_escalated or both
+c.yaml: workflow w: human: set max_ignored, max_escalated, max_time_to_action or several
 c.yaml: workflow w: identity.max_unresolved: 2 is outside (0, 1]
 c.yaml: workflow w: identity.systems: required: the source systems whose entity IDs must resolve
 c.yaml: workflow w: identity.window: required and must be positive
 c.yaml: workflow w: outcomes.bad: "paid" is listed as good too
 c.yaml: workflow w: outcomes.max_bad: 0 is outside (0, 1]
+c.yaml: workflow w: outcomes.max_decision_latency: must be positive
 c.yaml: workflow w: slos[0].objective: 1 is outside (0, 1): the share of good decisions, e.g. 0.99
-c.yaml: workflow w: slos[0].sli: "fresh_context" is not one of safe_outputs, accepted_recommendations, good_outcomes
+c.yaml: workflow w: slos[0].sli: "fresh_contexts" is not one of safe_outputs, accepted_recommendations, good_outcomes, fresh_context
 c.yaml: workflow w: slos[1].name: "a" is listed twice`, err.Error())
 }

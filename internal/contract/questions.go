@@ -67,6 +67,9 @@ var Questions = []Question{
 		if len(o.Good) > 0 {
 			s = fmt.Sprintf("outcomes %s prove it; ", strings.Join(o.Good, ", ")) + s
 		}
+		if o.MaxLatency > 0 {
+			s += fmt.Sprintf("; p95 decision latency at most %s", o.MaxLatency.D())
+		}
 		return s
 	}},
 	{"Which metrics reveal hidden cleanup work?", "cleanup, human, override_rate", func(c *Contract) string {
@@ -85,6 +88,9 @@ var Questions = []Question{
 			}
 			if h.MaxEscalated > 0 {
 				parts = append(parts, "escalated at most "+pct(h.MaxEscalated))
+			}
+			if h.MaxTimeToAction > 0 {
+				parts = append(parts, "p95 time to human action at most "+h.MaxTimeToAction.D().String())
 			}
 		}
 		if o := c.OverrideRate; o != nil {

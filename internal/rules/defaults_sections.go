@@ -24,7 +24,21 @@ func sectionDefaults(ct *contract.Contract, with func(Rule) Rule) []Rule {
 		out = append(out, with(Rule{Alert: "DecisionIdentityUnresolved", Kind: KindUnresolvedEntity, EntitySystems: id.Systems,
 			Window: id.Window, MaxRate: id.MaxUnresolved, MinCount: id.MinReads, For: five}))
 	}
+	// The 95th percentile of the time from a recommendation to its first
+	// signal of another layer, per model version.
+	interval := func(alert, summary string, window contract.Duration, max contract.Duration, min int, to string) Rule {
+		r := with(Rule{Alert: alert, Kind: KindInterval, Quantile: 0.95, Max: max.D().Seconds(), Window: window, MinCount: min,
+			From: map[string]any{c.DecisionEvent: c.EventModelOutput}, To: map[string]any{c.DecisionEvent: to},
+			By: []string{c.ModelVersion}, For: five})
+		r.summary = summary
+		return r
+	}
 	if h := ct.Human; h != nil {
+		if h.MaxTimeToAction > 0 {
+			out = append(out, interval("DecisionTimeToAction",
+				`reviewers act on 5% of {{ .Labels.workflow }} model {{ .Labels.model_version }} recommendations {{ humanizeDuration .Value }} or more after them`,
+				h.Window, h.MaxTimeToAction, h.MinActions, c.EventHumanAction))
+		}
 		acted := map[string]any{c.DecisionEvent: c.EventHumanAction}
 		if h.MaxIgnored > 0 {
 			out = append(out, ratio("DecisionRecommendationsIgnored",
@@ -42,27 +56,38 @@ func sectionDefaults(ct *contract.Contract, with func(Rule) Rule) []Rule {
 			`{{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} outcomes show the recommendation did not help`,
 			o.Window, o.MaxBad, o.MinOutcomes, map[string]any{c.DecisionEvent: c.EventBusinessOutcome},
 			map[string]any{c.BusinessOutcome: anys(o.Bad)}))
+		if o.MaxLatency > 0 {
+			out = append(out, interval("DecisionLatency",
+				`5% of {{ .Labels.workflow }} model {{ .Labels.model_version }} decisions take {{ humanizeDuration .Value }} or more from recommendation to outcome`,
+				o.Window, o.MaxLatency, o.MinOutcomes, c.EventBusinessOutcome))
+		}
 	}
 	if cl := ct.Cleanup; cl != nil {
+		// Per model version: the output a rework follows carries it.
+		ratio := func(alert, summary string, window contract.Duration, max float64, min int, den, num map[string]any) Rule {
+			r := ratio(alert, summary, window, max, min, den, num)
+			r.By = []string{c.ModelVersion}
+			return r
+		}
 		// A decision's latest signal among its output and its rework (or
 		// exception) is the rework when it needed one: it comes after.
 		if cl.MaxRework > 0 {
 			out = append(out, ratio("DecisionRework",
-				`{{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} decisions needed rework`,
+				`{{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} model {{ .Labels.model_version }} decisions needed rework`,
 				cl.Window, cl.MaxRework, cl.MinDecisions,
 				map[string]any{c.DecisionEvent: []any{c.EventModelOutput, c.EventWorkflowRework}},
 				map[string]any{c.DecisionEvent: c.EventWorkflowRework}))
 		}
 		if cl.MaxExceptions > 0 {
 			out = append(out, ratio("DecisionExceptions",
-				`{{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} decisions raised an exception`,
+				`{{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} model {{ .Labels.model_version }} decisions raised an exception`,
 				cl.Window, cl.MaxExceptions, cl.MinDecisions,
 				map[string]any{c.DecisionEvent: []any{c.EventModelOutput, c.EventWorkflowException}},
 				map[string]any{c.DecisionEvent: c.EventWorkflowException}))
 		}
 	}
 	for _, s := range ct.SLOs {
-		den, num := sliFilters(ct, s.SLI)
+		count, den, num := sliFilters(ct, s.SLI)
 		// The SRE workbook's pair: a fast burn (2% of a 30-day budget in
 		// an hour) pages, a slow one (5% in six hours) opens a ticket.
 		for _, w := range []struct {
@@ -73,10 +98,11 @@ func sectionDefaults(ct *contract.Contract, with func(Rule) Rule) []Rule {
 			{"DecisionSLOBurnFast", "page", time.Hour, 5 * time.Minute, 14.4},
 			{"DecisionSLOBurnSlow", "ticket", 6 * time.Hour, 30 * time.Minute, 6},
 		} {
-			r := with(Rule{Alert: w.alert, Kind: KindSLOBurnRate, Objective: s.Objective, BurnRate: w.burn, Count: countDecisions,
+			r := with(Rule{Alert: w.alert, Kind: KindSLOBurnRate, Objective: s.Objective, BurnRate: w.burn, Count: count,
 				LongWindow: contract.Duration(w.long), ShortWindow: contract.Duration(w.short), MinCount: 10,
 				Denominator: den, Numerator: num})
 			r.Labels["slo"] = s.Name
+			r.Labels["sli"] = s.SLI
 			r.Labels["severity"] = w.severity
 			r.summary = `{{ .Labels.workflow }} burns the error budget of SLO {{ .Labels.slo }} {{ printf "%.1f" .Value }} times as fast as it allows`
 			out = append(out, r)
@@ -86,14 +112,16 @@ func sectionDefaults(ct *contract.Contract, with func(Rule) Rule) []Rule {
 }
 
 // sliFilters is what an SLI counts and which of it is bad.
-func sliFilters(ct *contract.Contract, sli string) (den, num map[string]any) {
+func sliFilters(ct *contract.Contract, sli string) (count string, den, num map[string]any) {
 	switch sli {
 	case contract.SLIAccepted:
-		return map[string]any{c.DecisionEvent: c.EventHumanAction}, map[string]any{c.HumanAction: []any{c.ActionOverridden, c.ActionIgnored}}
+		return countDecisions, map[string]any{c.DecisionEvent: c.EventHumanAction}, map[string]any{c.HumanAction: []any{c.ActionOverridden, c.ActionIgnored}}
 	case contract.SLIGoodOutcome:
-		return map[string]any{c.DecisionEvent: c.EventBusinessOutcome}, map[string]any{c.BusinessOutcome: anys(ct.Outcomes.Bad)}
+		return countDecisions, map[string]any{c.DecisionEvent: c.EventBusinessOutcome}, map[string]any{c.BusinessOutcome: anys(ct.Outcomes.Bad)}
+	case contract.SLIFreshContext:
+		return countVerdicts, nil, map[string]any{"verdict.context": []any{c.ContextStale, c.ContextMissing}}
 	}
-	return map[string]any{c.DecisionEvent: c.EventModelOutput}, map[string]any{c.ModelUnsafe: true}
+	return countDecisions, map[string]any{c.DecisionEvent: c.EventModelOutput}, map[string]any{c.ModelUnsafe: true}
 }
 
 func anys(ss []string) []any {

@@ -40,7 +40,12 @@ func checkQuantile(r *Rule, bad problem) {
 	if len(r.Numerator) > 0 {
 		bad("numerator", "a quantile rule has none")
 	}
-	r.ratioSQL(bad)
+	events := *r
+	if r.Count != "" {
+		bad("count", "a quantile rule has none: it reads each stored event once")
+		events.Count = "" // its filters are still on events
+	}
+	events.ratioSQL(bad)
 }
 
 // quantileValue is the column of the rule's value, if it is numeric.

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	c "github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/decision"
 )
 
@@ -17,6 +18,13 @@ import (
 //	denominator: {decision.event: business.outcome}
 //	numerator: {business.outcome: [reopened, disputed]}
 //	by: [model.version]
+//
+// With count: verdicts it counts judged decisions by their verdict instead
+// (pending ones left out), so an SLO can hold decisions to fresh context:
+//
+//	kind: ratio
+//	count: verdicts
+//	numerator: {verdict.context: [stale, missing]}
 func init() {
 	register(map[Kind]*kindSpec{KindRatio: {
 		check:    checkRatio,
@@ -33,6 +41,34 @@ func init() {
 const (
 	countDecisions = "decisions"
 	countEvents    = "events"
+	countVerdicts  = "verdicts"
+)
+
+// verdictFields are what a share over verdicts may filter or split by: the
+// findings the store judges each decision with, and its model.
+var verdictFields = map[string]struct{ column, typ string }{
+	"verdict.context":               {"context", "String"},
+	"verdict.behaviour":             {"behaviour", "String"},
+	"verdict.unsupported_certainty": {"unsupported_certainty", "Bool"},
+	"verdict.confidence_low":        {"confidence_low", "Bool"},
+	c.ModelName:                     {"model_name", "String"},
+	c.ModelVersion:                  {"model_version", "String"},
+}
+
+// fieldSet is what a share's filters and labels may name: a column per
+// name, and what to tell a rule that names something else.
+type fieldSet struct {
+	column func(key string) (column, typ string, ok bool)
+	what   string
+}
+
+var (
+	eventFieldSet = fieldSet{ratioColumn,
+		"not a stored convention (decision.event, human.action, business.outcome, data.complete, ...)"}
+	verdictFieldSet = fieldSet{func(key string) (string, string, bool) {
+		f, ok := verdictFields[key]
+		return f.column, f.typ, ok
+	}, "not a verdict field (verdict.context, verdict.behaviour, verdict.unsupported_certainty, verdict.confidence_low, model.name, model.version)"}
 )
 
 // ratioSQL is a ratio rule's filters and labels as SQL.
@@ -40,6 +76,9 @@ type ratioSQL struct {
 	denominator, numerator string
 	denArgs, numArgs       []any
 	labels                 []string // columns, workflow first
+	// from is the table counted and its time column: the events, or
+	// the verdicts (one row per judged decision, by decision time).
+	from, time string
 }
 
 // ratioColumn is the events column of a convention a ratio may filter or
@@ -54,7 +93,7 @@ func ratioColumn(key string) (column, typ string, ok bool) {
 
 // ratioFilter renders one filter map: each key's column equal to its value
 // or among its values.
-func ratioFilter(field string, m map[string]any, bad problem) (string, []any) {
+func ratioFilter(field string, m map[string]any, fields fieldSet, bad problem) (string, []any) {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -63,9 +102,9 @@ func ratioFilter(field string, m map[string]any, bad problem) (string, []any) {
 	var where []string
 	var args []any
 	for _, k := range keys {
-		col, typ, ok := ratioColumn(k)
+		col, typ, ok := fields.column(k)
 		if !ok {
-			bad(field+"."+k, "not a stored convention (decision.event, human.action, business.outcome, data.complete, ...)")
+			bad(field+"."+k, "%s", fields.what)
 			continue
 		}
 		vals, ok := m[k].([]any)
@@ -128,10 +167,13 @@ func checkRatio(r *Rule, bad problem) {
 func checkShare(r *Rule, bad problem, den, num string) {
 	switch r.Count {
 	case countDecisions, countEvents:
+	case countVerdicts:
+		// Every judged decision of the workflow, unless filtered.
+		den = ""
 	default:
-		bad("count", "%q is not decisions or events", r.Count)
+		bad("count", "%q is not decisions, events or verdicts", r.Count)
 	}
-	if len(r.Denominator) == 0 {
+	if len(r.Denominator) == 0 && den != "" {
 		bad("denominator", "required: "+den)
 	}
 	if len(r.Numerator) == 0 {
@@ -143,14 +185,24 @@ func checkShare(r *Rule, bad problem, den, num string) {
 // ratioSQL renders the rule's filters and labels, reporting each problem
 // to bad (validation already reported them before any query is built).
 func (r *Rule) ratioSQL(bad problem) *ratioSQL {
-	rs := &ratioSQL{labels: []string{"workflow"}}
-	rs.denominator, rs.denArgs = ratioFilter("denominator", r.Denominator, bad)
-	rs.numerator, rs.numArgs = ratioFilter("numerator", r.Numerator, bad)
+	rs := &ratioSQL{labels: []string{"workflow"}, from: "events", time: "time"}
+	fields := eventFieldSet
+	if r.Count == countVerdicts {
+		fields = verdictFieldSet
+		rs.from, rs.time = "verdicts FINAL", "decision_time"
+	}
+	rs.denominator, rs.denArgs = ratioFilter("denominator", r.Denominator, fields, bad)
+	rs.numerator, rs.numArgs = ratioFilter("numerator", r.Numerator, fields, bad)
+	if r.Count == countVerdicts {
+		// A pending decision's context may still arrive: it is in
+		// neither the numerator nor the denominator.
+		rs.denominator += " AND context != '" + c.ContextPending + "'"
+	}
 	for i, k := range r.By {
-		col, _, ok := ratioColumn(k)
+		col, _, ok := fields.column(k)
 		switch {
 		case !ok:
-			bad(fmt.Sprintf("by[%d]", i), "%q is not a stored convention", k)
+			bad(fmt.Sprintf("by[%d]", i), "%q is %s", k, fields.what)
 		case col == "workflow" || col == "decision_id":
 			bad(fmt.Sprintf("by[%d]", i), "%q cannot split a ratio (the workflow always does; a decision is what is counted)", k)
 		default:
@@ -175,6 +227,11 @@ func (rs *ratioSQL) labelColumns(pick string) (inner, outer []string) {
 	return inner, outer
 }
 
+// decisionLabel is a decision's label, from the latest of its counted
+// signals that has one: a rework carries no model version, the output it
+// reworks does.
+const decisionLabel = "ifNull(argMaxIf(%[1]s, time, ifNull(%[1]s, '') != ''), '')"
+
 // matchLabels selects the rows of one alert: each label column equal to
 // the alert's label.
 func (rs *ratioSQL) matchLabels(labels map[string]string) (string, []any) {
@@ -185,6 +242,11 @@ func (rs *ratioSQL) matchLabels(labels map[string]string) (string, []any) {
 		args = append(args, labels[col])
 	}
 	return match, args
+}
+
+// within selects the window ending at {now} (its length the next argument).
+func (rs *ratioSQL) within() string {
+	return " AND " + rs.time + " >= {now} - toIntervalSecond(?) AND " + rs.time + " <= {now}"
 }
 
 func ratioQuery(r *Rule, db string, f *filters) (string, []any) {
@@ -205,16 +267,20 @@ WHERE n >= ? AND value > ?`
 func (rs *ratioSQL) shares(r *Rule, db string, window int64, f *filters) (string, []any) {
 	unit := "cityHash64(decision_id)"
 	pick := "argMax(%s, time)" // each decision by its latest counted signal
+	labelPick := decisionLabel
 	extra := " AND decision_id != ''"
-	if r.Count == countEvents {
-		unit, pick, extra = "event_id", "any(%s)", ""
+	switch r.Count {
+	case countEvents:
+		unit, pick, labelPick, extra = "event_id", "any(%s)", "any(%s)", ""
+	case countVerdicts:
+		unit, pick, labelPick, extra = "cityHash64(decision_id)", "any(%s)", "any(%s)", "" // one verdict per decision
 	}
-	inner, outer := rs.labelColumns(pick)
+	inner, outer := rs.labelColumns(labelPick)
 	q := `SELECT ` + strings.Join(outer, ", ") + `, countIf(num) / count() AS value, count() AS n
   FROM (
     SELECT ` + unit + ` AS u, ` + strings.Join(inner, ", ") + `, ` + fmt.Sprintf(pick, rs.numerator) + ` AS num
-    FROM ` + db + `.events
-    WHERE ` + rs.denominator + extra + ` AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+    FROM ` + db + `.` + rs.from + `
+    WHERE ` + rs.denominator + extra + rs.within() + f.and() + `
     GROUP BY u
   )
   GROUP BY ` + strings.Join(rs.labels, ", ")
@@ -228,7 +294,7 @@ func ratioPresence(r *Rule, db string) (string, []any) {
 	rs := r.ratioSQL(ignore)
 	f := &filters{}
 	f.on("workflow", r.Workflow)
-	return "SELECT count() FROM " + db + ".events WHERE " + rs.denominator + " AND time >= {now} - toIntervalSecond(?) AND time <= {now}" + f.and(),
+	return "SELECT count() FROM " + db + "." + rs.from + " WHERE " + rs.denominator + rs.within() + f.and(),
 		append(append(append([]any{}, rs.denArgs...), seconds(r.Window)), f.args...)
 }
 
@@ -236,20 +302,31 @@ func ratioPresence(r *Rule, db string) (string, []any) {
 // numerator selects (for count: decisions, by their latest one).
 func ratioExamples(r *Rule, db string, labels map[string]string, n int) (string, []any) {
 	rs := r.ratioSQL(ignore)
-	match, matchArgs := rs.matchLabels(labels)
 	args := append([]any{}, rs.denArgs...)
 	args = append(args, windowOrHour(r))
-	args = append(args, matchArgs...)
 	having := "max(" + rs.numerator + ")"
+	havingArgs := rs.numArgs
+	var match string
 	if r.Count == countDecisions {
+		// A decision's labels are taken over its counted signals, as
+		// the share takes them.
 		having = "argMax(" + rs.numerator + ", time)"
+		havingArgs = append([]any{}, rs.numArgs...)
+		for _, col := range rs.labels {
+			having += " AND " + fmt.Sprintf(decisionLabel, "toString("+col+")") + " = ?"
+			havingArgs = append(havingArgs, labels[col])
+		}
+	} else {
+		var matchArgs []any
+		match, matchArgs = rs.matchLabels(labels)
+		args = append(args, matchArgs...)
 	}
-	q := `SELECT decision_id FROM ` + db + `.events
-WHERE ` + rs.denominator + ` AND decision_id != '' AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + match + `
+	q := `SELECT decision_id FROM ` + db + `.` + rs.from + `
+WHERE ` + rs.denominator + ` AND decision_id != ''` + rs.within() + match + `
 GROUP BY decision_id
 HAVING ` + having + `
-ORDER BY max(time) DESC, decision_id
+ORDER BY max(` + rs.time + `) DESC, decision_id
 LIMIT ?`
-	args = append(args, rs.numArgs...)
+	args = append(args, havingArgs...)
 	return q, append(args, n)
 }

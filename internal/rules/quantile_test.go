@@ -53,7 +53,7 @@ func TestIntegrationQuantileKind(t *testing.T) {
 	assert.Empty(t, once.run(t, tight), "100 outputs of v2 are under a minimum of 101")
 
 	bad := Rule{Alert: "Q", Kind: KindQuantile, Value: c.HumanAction, Quantile: 95, Window: contract.Duration(time.Hour),
-		Numerator: map[string]any{c.HumanAction: "x"}}
+		Numerator: map[string]any{c.HumanAction: "x"}, Count: "verdicts"}
 	var msgs []string
 	for _, err := range bad.validate() {
 		msgs = append(msgs, err.Error())
@@ -63,5 +63,6 @@ func TestIntegrationQuantileKind(t *testing.T) {
 		`value: "human.action" is not a numeric convention (model.latency_ms, business.cycle_time_s, gen_ai.usage.input_tokens, ...)`,
 		"denominator: required: which signals the value is read from (e.g. {decision.event: model.output})",
 		"numerator: a quantile rule has none",
+		"count: a quantile rule has none: it reads each stored event once",
 	}, msgs)
 }

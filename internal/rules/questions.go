@@ -18,8 +18,8 @@ var questionAlerts = [][]string{
 	{"DecisionIdentityUnresolved"},
 	{"DecisionUnsupportedCertainty"},
 	{"DecisionRecommendationsEscalated", "DecisionQueueDepth", "DecisionQueueGrowth"},
-	{"DecisionBadOutcomes", "DecisionSLOBurnFast", "DecisionSLOBurnSlow"},
-	{"DecisionRework", "DecisionExceptions", "DecisionRecommendationsIgnored", "DecisionOverrideRate"},
+	{"DecisionBadOutcomes", "DecisionLatency", "DecisionSLOBurnFast", "DecisionSLOBurnSlow"},
+	{"DecisionRework", "DecisionExceptions", "DecisionRecommendationsIgnored", "DecisionTimeToAction", "DecisionOverrideRate"},
 	{"DecisionSLOBurnFast", "DecisionSLOBurnSlow", "DecisionWorkflowSilent"},
 }
 

@@ -39,6 +39,7 @@ const (
 	KindRatio                Kind = "ratio"
 	KindSLOBurnRate          Kind = "slo_burn_rate"
 	KindQuantile             Kind = "quantile"
+	KindInterval             Kind = "interval"
 	KindCustomSQL            Kind = "custom_sql"
 )
 
@@ -131,6 +132,10 @@ type Rule struct {
 	Value    string  `yaml:"value"`
 	Quantile float64 `yaml:"quantile"`
 	Max      float64 `yaml:"max"`
+	// An interval rule pages when the Quantile of the seconds from each
+	// decision's first From signal to its first To signal is over Max.
+	From map[string]any `yaml:"from"`
+	To   map[string]any `yaml:"to"`
 
 	Objective   float64           `yaml:"objective"`
 	BurnRate    float64           `yaml:"burn_rate"`
@@ -149,6 +154,28 @@ var funcs = template.FuncMap{
 	"since": func(t time.Time, seconds float64) string {
 		return t.Add(-time.Duration(seconds * float64(time.Second))).UTC().Format(time.RFC3339)
 	},
+	"humanizeDuration": humanizeDuration,
+}
+
+// humanizeDuration renders seconds as Prometheus' template function of the
+// name does: 1d 2h 3m 4s, 20m 0s, 59.45s.
+func humanizeDuration(v float64) string {
+	sign := ""
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	if v < 60 {
+		return fmt.Sprintf("%s%.4gs", sign, v)
+	}
+	d := int64(v)
+	sec, mins, hours, days := d%60, d/60%60, d/3600%24, d/86400
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%s%dd %dh %dm %ds", sign, days, hours, mins, sec)
+	case hours > 0:
+		return fmt.Sprintf("%s%dh %dm %ds", sign, hours, mins, sec)
+	}
+	return fmt.Sprintf("%s%dm %ds", sign, mins, sec)
 }
 
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)

@@ -54,6 +54,13 @@ groups:
         denominator: {decision.event: human.action, model.confidence: high, no.such: x}
         numerator: {data.complete: "false"}
         by: [decision.workflow, tenant]
+      - alert: Verdicts
+        kind: ratio
+        count: verdicts
+        window: 1h
+        max_rate: 0.1
+        numerator: {verdict.context: [stale, missing], decision.event: model.output}
+        by: [model.version, data.source]
 `))
 	require.Error(t, err)
 	assert.Equal(t, `r.yaml: group claims: interval: required and must be positive
@@ -65,12 +72,14 @@ r.yaml: group claims: rule Custom: annotations.summary: template: summary:1: unc
 r.yaml: group claims: rule Custom: sql: required for kind custom_sql
 r.yaml: group claims: rule Unresolved: window: required and must be positive for kind unresolved_entity_rate
 r.yaml: group claims: rule Unresolved: max_rate: 0 is outside (0, 1]
-r.yaml: group claims: rule Ratio: count: "rows" is not decisions or events
+r.yaml: group claims: rule Ratio: count: "rows" is not decisions, events or verdicts
 r.yaml: group claims: rule Ratio: denominator.model.confidence: high: want a number
 r.yaml: group claims: rule Ratio: denominator.no.such: not a stored convention (decision.event, human.action, business.outcome, data.complete, ...)
 r.yaml: group claims: rule Ratio: numerator.data.complete: false: want true or false
 r.yaml: group claims: rule Ratio: by[0]: "decision.workflow" cannot split a ratio (the workflow always does; a decision is what is counted)
-r.yaml: group claims: rule Ratio: by[1]: "tenant" is not a stored convention`, err.Error())
+r.yaml: group claims: rule Ratio: by[1]: "tenant" is not a stored convention (decision.event, human.action, business.outcome, data.complete, ...)
+r.yaml: group claims: rule Verdicts: numerator.decision.event: not a verdict field (verdict.context, verdict.behaviour, verdict.unsupported_certainty, verdict.confidence_low, model.name, model.version)
+r.yaml: group claims: rule Verdicts: by[1]: "data.source" is not a verdict field (verdict.context, verdict.behaviour, verdict.unsupported_certainty, verdict.confidence_low, model.name, model.version)`, err.Error())
 
 	_, err = Parse("r.yaml", []byte("groups:\n  - name: g\n    interval: 15s\n    rules:\n      - alert: A\n        kind: source_staleness\n        max_age: 1m\n        treshold: 3\n"))
 	assert.EqualError(t, err, "r.yaml: line 8: field treshold not found in type rules.Rule")
@@ -99,8 +108,8 @@ func TestDefaultsFromContract(t *testing.T) {
 	assert.Equal(t, []string{"DecisionWorkflowSilent", "DecisionSourceStale", "DecisionQueueDepth", "DecisionQueueGrowth", "DecisionOverrideRate",
 		"DecisionUnsupportedCertainty", "DecisionMissingContext", "DecisionLayerSilent",
 		// The sections that answer the rest of the nine questions.
-		"DecisionIdentityUnresolved", "DecisionRecommendationsIgnored", "DecisionRecommendationsEscalated", "DecisionBadOutcomes",
-		"DecisionRework", "DecisionExceptions", "DecisionSLOBurnFast", "DecisionSLOBurnSlow"}, names)
+		"DecisionIdentityUnresolved", "DecisionTimeToAction", "DecisionRecommendationsIgnored", "DecisionRecommendationsEscalated", "DecisionBadOutcomes",
+		"DecisionLatency", "DecisionRework", "DecisionExceptions", "DecisionSLOBurnFast", "DecisionSLOBurnSlow", "DecisionSLOBurnFast", "DecisionSLOBurnSlow"}, names)
 	assert.Equal(t, 90*time.Second, byName["DecisionSourceStale"].Budgets["policy-db"].D())
 	assert.Equal(t, 30*time.Minute, byName["DecisionWorkflowSilent"].SilentFor.D())
 	assert.Equal(t, map[string]contract.Duration{"data": contract.Duration(15 * time.Minute), "workflow": contract.Duration(15 * time.Minute),
@@ -322,6 +331,76 @@ func TestIntegrationVerdictKindsCountJudgedDecisionsByDecisionTime(t *testing.T)
 	}
 }
 
+// A ratio over verdicts counts judged decisions by decision time, pending
+// ones in neither side, and is what a contract's fresh_context SLO burns.
+func TestIntegrationRatioOverVerdicts(t *testing.T) {
+	s := newStore(t)
+	verdictScenario(t, s)
+	ctx := context.Background()
+	notFresh := Rule{Alert: "NotFresh", Kind: KindRatio, Count: "verdicts", Window: contract.Duration(15 * time.Minute), MaxRate: 0.1, MinCount: 10,
+		Numerator: map[string]any{"verdict.context": []any{c.ContextStale, c.ContextMissing}}, By: []string{c.ModelVersion}}
+	got := s.run(t, notFresh)
+	// v-claims: 8 stale and 2 missing of 20 judged; its 10 pending
+	// decisions would make it 10 of 30. v-loans: all fresh.
+	assert.Equal(t, []string{"[v-claims v1]"}, labelsOf(got, "workflow", "model_version"))
+	assert.InDelta(t, 10.0/20, got[0].Value, 1e-9)
+	ex, err := notFresh.Examples(ctx, s.Conn, s.DB, t0, map[string]string{"workflow": "v-claims", "model_version": "v1"}, 3)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"c-09", "c-08", "c-07"}, ex)
+
+	// A denominator filters the verdicts counted: only the confident
+	// decisions, of which 6 of 16 were on stale context.
+	confident := notFresh
+	confident.Denominator = map[string]any{"verdict.confidence_low": false}
+	got = s.run(t, confident)
+	require.Len(t, got, 1)
+	assert.InDelta(t, 6.0/16, got[0].Value, 1e-9)
+
+	// Only pending decisions: no data, not a healthy zero.
+	late := notFresh
+	late.Workflow = "v-late"
+	_, has, err := late.Eval(ctx, s.Conn, s.DB, t0)
+	require.NoError(t, err)
+	assert.False(t, has)
+
+	// The contract's fresh_context SLO: 99% of decisions on fresh
+	// context. Five minutes after the last judged decisions, both pairs
+	// of windows burn for v-claims (10 of 20 in the short windows), none
+	// for v-loans.
+	ct, err := contract.Parse("v.yaml", []byte(`workflow: v-claims
+owner: claims-platform
+sources:
+  required:
+    - {name: ledger, max_age: 90s}
+slos:
+  - {name: fresh-claims, sli: fresh_context, objective: 0.99}
+`))
+	require.NoError(t, err)
+	rs, err := Defaults(ct)
+	require.NoError(t, err)
+	fired := map[string]float64{}
+	for _, r := range rs {
+		if r.Kind != KindSLOBurnRate {
+			continue
+		}
+		assert.Equal(t, "fresh_context", r.Labels["sli"], "an inhibition can tell a stale source's SLO burn by its sli")
+		require.Empty(t, r.validate())
+		samples, err := r.Run(ctx, s.Conn, s.DB, t0.Add(-5*time.Minute))
+		require.NoError(t, err)
+		for _, smp := range samples {
+			fired[r.Alert+"/"+smp.Labels["severity"]] = smp.Value
+		}
+		r.Workflow = "v-loans"
+		samples, err = r.Run(ctx, s.Conn, s.DB, t0.Add(-5*time.Minute))
+		require.NoError(t, err)
+		assert.Empty(t, samples, "v-loans' context is fresh")
+	}
+	// Long windows: 1 h holds c-00..c-19 and the 12 fresh baseline
+	// decisions of the last hour (10 of 32 bad); 6 h holds all 40 judged
+	// (10 of 40), against a 1% budget.
+	assert.InDeltaMapValues(t, map[string]float64{"DecisionSLOBurnFast/page": 1000.0 / 32, "DecisionSLOBurnSlow/ticket": 25}, fired, 1e-9)
+}
+
 // kindScenario stores events for every built-in kind (the verdict
 // scenario's among them), in a few requests, and returns them all.
 func kindScenario(t *testing.T, s *store) []storetest.Event {
@@ -478,6 +557,10 @@ func kindRules() []Rule {
 			LongWindow: hour, ShortWindow: window, Denominator: map[string]any{"decision.event": "human.action"},
 			Numerator: map[string]any{"human.action": []any{"overridden", "ignored"}}},
 		{Alert: "EvalLowGrounded", Kind: KindEvaluationScore, Evaluation: "groundedness", Window: window, MinScore: 0.5, MaxRate: 0.2, MinCount: 21},
+		// Output to first action: a minute each, h-12 59 s; its low
+		// tail moves if a decision counted twice.
+		{Alert: "SlowAction", Kind: KindInterval, Window: hour, Quantile: 0.05, Max: 30, MinCount: 5, Workflow: "claims", By: []string{"model.version"},
+			From: map[string]any{"decision.event": "model.output"}, To: map[string]any{"decision.event": "human.action"}},
 	}
 }
 
@@ -572,6 +655,17 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 	ex, err = ratioUnresolved.Examples(context.Background(), s.Conn, s.DB, t0, got["RatioUnresolved"][0].Labels, 3)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"u-0", "u-1", "u-2"}, ex)
+
+	// claims v1: h-12 at 59 s and nine at 60; v2: ten at 60.
+	slow := got["SlowAction"]
+	assert.Equal(t, []string{"[claims v1]", "[claims v2]"}, labelsOf(slow, "workflow", "model_version"))
+	for _, smp := range slow {
+		want := 60.0
+		if smp.Labels["model_version"] == "v1" {
+			want = 59.45
+		}
+		assert.InDelta(t, want, smp.Value, 1e-9, "%v", smp.Labels)
+	}
 
 	custom := s.run(t, Rule{Alert: "Custom", Kind: KindCustomSQL, SQL: "SELECT workflow, toFloat64(count()) AS value FROM {db}.events WHERE layer = 'business' GROUP BY workflow HAVING value >= 1"})
 	assert.Equal(t, []string{"[claims]", "[loans]"}, labelsOf(custom, "workflow"))
@@ -803,5 +897,5 @@ func TestEveryKindIsRegisteredWhole(t *testing.T) {
 	for _, r := range rs {
 		assert.NotEmpty(t, registry[r.Kind].summary, "default rule %s (%s)", r.Alert, r.Kind)
 	}
-	assert.Len(t, kindNames(), 16)
+	assert.Len(t, kindNames(), 17)
 }

@@ -26,18 +26,18 @@ confidence_floor: 0.7
 on_low_confidence: escalate
 identity: {systems: [crm], max_unresolved: 0.1, window: 15m, min_reads: 10}
 escalation: {to: claims-supervisors, authority: [override, pause_workflow], within: 30m}
-human: {max_ignored: 0.1, max_escalated: 0.1, window: 1h, min_actions: 10}
-outcomes: {good: [paid], bad: [reopened, disputed], max_bad: 0.1, window: 1h, min_outcomes: 10}
+human: {max_ignored: 0.1, max_escalated: 0.1, max_time_to_action: 10m, window: 1h, min_actions: 10}
+outcomes: {good: [paid], bad: [reopened, disputed], max_bad: 0.1, max_decision_latency: 15m, window: 1h, min_outcomes: 10}
 cleanup: {max_rework: 0.1, max_exceptions: 0.1, window: 1h, min_decisions: 10}
 slos:
   - {name: accepted, sli: accepted_recommendations, objective: 0.99}
 governance: {owner: model-risk, review: quarterly}
 `
 
-// sectionsScenario: 20 decisions of workflow wf in the last 5 minutes,
-// each with an output, a crm read, a human action and an outcome; the
-// first bad of them are unresolved, ignored, escalated, reworked, raise
-// an exception and end disputed.
+// sectionsScenario: 20 decisions of workflow wf, each with an output, a
+// crm read, a human action and an outcome in the last 5 minutes; the first
+// bad of them are unresolved, ignored, escalated, reworked, raise an
+// exception, end disputed and were recommended 40 minutes ago.
 func sectionsScenario(t *testing.T, s *store, wf string, bad int) {
 	var evs []storetest.Event
 	add := func(ago time.Duration, attrs map[string]any) {
@@ -54,7 +54,13 @@ func sectionsScenario(t *testing.T, s *store, wf string, bad int) {
 				action = c.ActionEscalated
 			}
 		}
-		add(5*time.Minute, map[string]any{c.DecisionID: id, c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelConfidence: 0.9})
+		// A bad decision's recommendation waited 36 minutes for its
+		// action (a good one's a minute) and 38 for its outcome (3).
+		decided := 5 * time.Minute
+		if b {
+			decided = 40 * time.Minute
+		}
+		add(decided, map[string]any{c.DecisionID: id, c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelConfidence: 0.9})
 		add(5*time.Minute+time.Second, map[string]any{c.DecisionID: id, c.DecisionLayer: "data", c.DecisionEvent: "context.read",
 			c.DataSource: "crm-profile", c.DataEntitySystem: "crm", c.DataEntityID: id, c.DataEntityResolved: !b})
 		// Another system's reads fail too, but the contract does not list it.
@@ -87,7 +93,7 @@ func TestIntegrationContractSectionsPage(t *testing.T) {
 		require.NoError(t, err)
 		for _, r := range rs {
 			switch r.Kind {
-			case KindUnresolvedEntity, KindRatio, KindSLOBurnRate:
+			case KindUnresolvedEntity, KindRatio, KindSLOBurnRate, KindInterval:
 			default:
 				continue // the other defaults have tests of their own
 			}
@@ -109,6 +115,8 @@ func TestIntegrationContractSectionsPage(t *testing.T) {
 		"DecisionBadOutcomes=0.40",
 		"DecisionExceptions=0.40",
 		"DecisionIdentityUnresolved/crm=0.40",
+		// The 95th percentile of 20 decisions, 8 of them slow.
+		"DecisionLatency=2280.00",
 		"DecisionRecommendationsEscalated=0.20",
 		"DecisionRecommendationsIgnored=0.20",
 		"DecisionRework=0.40",
@@ -117,6 +125,7 @@ func TestIntegrationContractSectionsPage(t *testing.T) {
 		// over both windows of each pair.
 		"DecisionSLOBurnFast/accepted/page=20.00",
 		"DecisionSLOBurnSlow/accepted/ticket=20.00",
+		"DecisionTimeToAction=2160.00",
 	}, fired["breaks"], "legacy-erp fails too, but the contract lists only crm")
 	assert.Empty(t, fired["keeps"])
 }

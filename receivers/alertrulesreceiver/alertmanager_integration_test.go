@@ -84,7 +84,7 @@ func kindCases() []kindCase {
 					c.ModelVersion: "v2", c.ModelConfidence: 0.9}
 				read := map[string]any{c.DecisionID: id(kind, k, j), c.DecisionLayer: "data", c.DecisionEvent: "context.read",
 					c.DataSource: "policy-db", c.DataAsOf: at.Add(-10 * time.Second).Format(time.RFC3339Nano)}
-				set(output, read, at, (hold && j < 8) || (!hold && j < 1))
+				set(output, read, at, isBad(j, hold))
 				out = append(out, event{at, output}, event{at.Add(-time.Second), read})
 			}
 			return out
@@ -155,7 +155,7 @@ func kindCases() []kindCase {
 				var out []event
 				for j := 0; j < 10; j++ {
 					action := "accepted"
-					if (hold && j < 8) || (!hold && j < 1) {
+					if isBad(j, hold) {
 						action = "overridden"
 					}
 					out = append(out,
@@ -320,6 +320,28 @@ func kindCases() []kindCase {
 			examples: "quantile-5-0 quantile-5-1 quantile-5-2",
 		},
 		{
+			kind: "interval", rule: "from: {decision.event: model.output}\n        to: {decision.event: human.action}\n        quantile: 0.5\n        max: 300\n        window: 60s\n        min_count: 5",
+			summary: `median time to action {{ printf "%.0f" .Value }} s`,
+			// Each decision's output, and its action 20 s later, or 10
+			// minutes later when bad.
+			events: func(k int, at time.Time, hold bool) []event {
+				var out []event
+				for j := 0; j < 10; j++ {
+					wait := 20 * time.Second
+					if isBad(j, hold) {
+						wait = 10 * time.Minute
+					}
+					out = append(out,
+						event{at.Add(-wait), map[string]any{c.DecisionID: id("interval", k, j), c.DecisionLayer: "model", c.DecisionEvent: "model.output"}},
+						event{at, map[string]any{c.DecisionID: id("interval", k, j), c.DecisionLayer: "human", c.DecisionEvent: "human.action",
+							c.HumanAction: c.ActionAccepted}})
+				}
+				return out
+			},
+			wantSumm: "median time to action 600 s",
+			examples: "interval-5-0 interval-5-1 interval-5-2",
+		},
+		{
 			kind: "custom_sql",
 			rule: `sql: |
           SELECT workflow, toFloat64(count()) AS value FROM {db}.events
@@ -349,13 +371,17 @@ func tenOf(kind string, signal func(j int, bad bool) map[string]any) func(int, t
 	return func(k int, at time.Time, hold bool) []event {
 		out := make([]event, 0, 10)
 		for j := 0; j < 10; j++ {
-			attrs := signal(j, (hold && j < 8) || (!hold && j < 1))
+			attrs := signal(j, isBad(j, hold))
 			attrs[c.DecisionID] = id(kind, k, j)
 			out = append(out, event{at, attrs})
 		}
 		return out
 	}
 }
+
+// isBad says whether the j-th of an evaluation's ten decisions is bad:
+// eight while the condition holds, one otherwise.
+func isBad(j int, hold bool) bool { return (hold && j < 8) || (!hold && j < 1) }
 
 func alertName(kind string) string {
 	var b strings.Builder

@@ -1,0 +1,143 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// interval: a percentile of the time between two signals of each decision,
+// against a limit in seconds, per workflow and the conventions in by. Time
+// from recommendation to human action, and decision latency (outcome time
+// minus decision time):
+//
+//	kind: interval
+//	from: {decision.event: model.output}
+//	to: {decision.event: human.action}
+//	quantile: 0.95
+//	max: 1800
+//	by: [model.version]
+//
+// A decision counts once, from its first from signal to its first to
+// signal, in the window its to signal falls in: a resent signal or a second
+// action changes no number. A decision still waiting counts nowhere: many
+// decisions never get a to signal (auto-routed ones have no human action);
+// a queue nobody works is queue_depth's and queue_growth's.
+func init() {
+	register(map[Kind]*kindSpec{KindInterval: {
+		check:             checkInterval,
+		query:             intervalQuery,
+		presence:          intervalPresence,
+		examples:          intervalExamples,
+		summary:           `{{ .Labels.workflow }}: {{ printf "%.0f" .Value }} s between signals is over the rule's limit`,
+		heldBackBySilence: true,
+	}})
+}
+
+func checkInterval(r *Rule, bad problem) {
+	needWindow(r, bad)
+	if r.Quantile <= 0 || r.Quantile >= 1 {
+		bad("quantile", "%v is outside (0, 1), e.g. 0.95", r.Quantile)
+	}
+	if r.Max <= 0 {
+		bad("max", "required: the limit in seconds, e.g. 1800")
+	}
+	if len(r.From) == 0 {
+		bad("from", "required: the signal the interval starts at (e.g. {decision.event: model.output})")
+	}
+	if len(r.To) == 0 {
+		bad("to", "required: the signal the interval ends at (e.g. {decision.event: human.action})")
+	}
+	if r.Count != "" || len(r.Denominator) > 0 || len(r.Numerator) > 0 {
+		bad("count", "an interval rule has no count, denominator or numerator: it counts decisions, by from and to")
+	}
+	r.intervalSQL(bad)
+}
+
+// intervalSQL is an interval rule's filters and labels as SQL: the ratio's
+// labels, denominator the from filter and numerator the to filter.
+func (r *Rule) intervalSQL(bad problem) *ratioSQL {
+	rs := &ratioSQL{labels: []string{"workflow"}, from: "events", time: "time"}
+	rs.denominator, rs.denArgs = ratioFilter("from", r.From, eventFieldSet, bad)
+	rs.numerator, rs.numArgs = ratioFilter("to", r.To, eventFieldSet, bad)
+	w := *r
+	w.Count, w.Denominator, w.Numerator = "", nil, nil
+	rs.labels = w.ratioSQL(bad).labels
+	return rs
+}
+
+// intervals is, per decision whose interval ended in the window, its
+// labels (l_<column>) and its interval v in seconds.
+func (r *Rule) intervals(db string, f *filters) (string, []any) {
+	rs := r.intervalSQL(ignore)
+	var labels []string
+	for _, col := range rs.labels {
+		// A label is the decision's, from whichever of its signals has it.
+		labels = append(labels, fmt.Sprintf("ifNull(anyIf(toString(%[1]s), ifNull(toString(%[1]s), '') != ''), '') AS l_%[1]s", col))
+	}
+	q := `SELECT any(decision_id) AS id, ` + strings.Join(labels, ", ") + `,
+    minIf(time, ` + rs.denominator + `) AS started, minIf(time, ` + rs.numerator + `) AS ended,
+    (toUnixTimestamp64Milli(ended) - toUnixTimestamp64Milli(started)) / 1000 AS v
+  FROM ` + db + `.events
+  WHERE decision_id != '' AND ((` + rs.denominator + `) OR (` + rs.numerator + `))
+    AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+  GROUP BY cityHash64(decision_id)
+  HAVING countIf(` + rs.denominator + `) > 0 AND countIf(` + rs.numerator + `) > 0 AND ended >= {now} - toIntervalSecond(?)`
+	// Each filter's arguments, in the order its text appears.
+	var args []any
+	for _, a := range [][]any{rs.denArgs, rs.numArgs, rs.denArgs, rs.numArgs} {
+		args = append(args, a...)
+	}
+	// The start may precede the window by up to the lookback.
+	args = append(args, seconds(r.Window)+int64(Lookback/time.Second))
+	args = append(args, f.args...)
+	args = append(args, rs.denArgs...)
+	args = append(args, rs.numArgs...)
+	return q, append(args, seconds(r.Window))
+}
+
+func intervalQuery(r *Rule, db string, f *filters) (string, []any) {
+	rs := r.intervalSQL(ignore)
+	f.on("workflow", r.Workflow)
+	_, outer := rs.labelColumns("%s")
+	inner, args := r.intervals(db, f)
+	q := `SELECT ` + strings.Join(outer, ", ") + `, ` + fmt.Sprintf("quantile(%v)", r.Quantile) + `(v) AS value
+FROM (
+  ` + inner + `
+)
+GROUP BY ` + strings.Join(rs.labels, ", ") + `
+HAVING count() >= ? AND value > ?`
+	return q, append(args, r.MinCount, r.Max)
+}
+
+// The decisions whose interval ended in the window: none, and the
+// interval is unknown.
+func intervalPresence(r *Rule, db string) (string, []any) {
+	rs := r.intervalSQL(ignore)
+	f := &filters{}
+	f.on("workflow", r.Workflow)
+	return "SELECT count() FROM " + db + ".events WHERE " + rs.numerator + rs.within() + f.and(),
+		append(append(append([]any{}, rs.numArgs...), seconds(r.Window)), f.args...)
+}
+
+// The decisions of the alert's labels whose interval is over the limit,
+// the longest first.
+func intervalExamples(r *Rule, db string, labels map[string]string, n int) (string, []any) {
+	rs := r.intervalSQL(ignore)
+	f := &filters{}
+	f.on("workflow", labels["workflow"])
+	inner, args := r.intervals(db, f)
+	where := "v > ?"
+	args = append(args, r.Max)
+	for _, col := range rs.labels[1:] {
+		where += " AND l_" + col + " = ?"
+		args = append(args, labels[col])
+	}
+	q := `SELECT id FROM (
+  ` + inner + `
+)
+WHERE ` + where + `
+ORDER BY v DESC, id
+LIMIT ?`
+	return q, append(args, n)
+}
