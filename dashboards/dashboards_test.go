@@ -22,6 +22,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/decisiontrace/decisiontrace/internal/contract"
+	"github.com/decisiontrace/decisiontrace/internal/rules"
 	"github.com/decisiontrace/decisiontrace/internal/storetest"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
 )
@@ -207,6 +209,48 @@ func TestEveryQueryOnClickHouse(t *testing.T) {
 		unsupported := once.Count(t, "SELECT countIf(unsupported_certainty) FROM {db}.verdicts FINAL WHERE decision_time >= ? AND decision_time <= ?", w.Start, w.End)
 		assert.Positive(t, unsupported)
 		assert.InDelta(t, float64(unsupported)/float64(judged), share[0], 1e-9)
+	})
+	t.Run("slo budgets", func(t *testing.T) {
+		// The panel counts each SLO as the contract's burn-rate rules do:
+		// the same bad share as their SLI over the range, and the budget
+		// left that follows from it.
+		title := "Decision SLOs: error budget left over the range"
+		cols, rows := result(t, connOnce, e, panelSQL(t, "decisiontrace-overview", title))
+		col := func(name string) int { return slices.Index(cols, name) }
+		got, left := map[string]float64{}, map[string]float64{}
+		for _, r := range rows {
+			key := r[col("workflow")].(string) + "/" + r[col("slo")].(string)
+			got[key] = r[col("bad_share")].(float64)
+			objective := r[col("objective")].(float64)
+			left[key] = r[col("budget_left")].(float64)
+			assert.InDelta(t, 1-got[key]/(1-objective), left[key], 1e-9, key)
+		}
+		want := map[string]float64{}
+		for wf, ct := range storetest.WorkloadContracts(t) {
+			rs, err := rules.Defaults(ct)
+			require.NoError(t, err)
+			for _, r := range rs {
+				if r.Alert != "DecisionSLOBurnFast" {
+					continue
+				}
+				share := rules.Rule{Alert: "Share", Kind: rules.KindRatio, Count: r.Count, Denominator: r.Denominator, Numerator: r.Numerator,
+					Workflow: wf, Window: contract.Duration(w.End.Sub(w.Start)), MaxRate: 1e-12, MinCount: 1}
+				samples, err := share.Run(context.Background(), once.Conn, once.DB, w.End)
+				require.NoError(t, err)
+				v := 0.0
+				if len(samples) == 1 {
+					v = samples[0].Value
+				}
+				want[wf+"/"+r.Labels["slo"]] = v
+			}
+		}
+		require.Len(t, want, 5, "every SLI of the workload's contracts")
+		assert.InDeltaMapValues(t, want, got, 1e-9)
+		for key, v := range got {
+			if strings.HasSuffix(key, "/accepted") || strings.HasSuffix(key, "/good") || strings.HasSuffix(key, "/fresh") {
+				assert.Positive(t, v, "%s: the workload has bad ones", key)
+			}
+		}
 	})
 	t.Run("explorer", func(t *testing.T) {
 		// The decision whose reads have not arrived is pending, waiting for

@@ -40,6 +40,20 @@ func untilFirst(event, layer, p50, p95 string) string {
 		" GROUP BY decision_id) AS o ON e.decision_id = o.decision_id GROUP BY time, workflow ORDER BY time"
 }
 
+// sliUnits is what each SLI counts in the range, one row per unit: its
+// workflow (wf), the SLI, whether it is bad, and for good_outcomes its
+// latest outcome (bad when the contract lists it). A decision counts by
+// its latest counted signal, a verdict once, as the slo_burn_rate rules
+// the contracts derive count them (a test holds the two to the same
+// numbers).
+const sliUnits = "SELECT wf, 'safe_outputs' AS sli, bad, '' AS outcome FROM (SELECT decision_id, any(workflow) AS wf, argMax(ifNull(model_unsafe, false), time) AS bad " +
+	"FROM events WHERE $__timeFilter(time) AND event = 'model.output' AND decision_id != '' GROUP BY decision_id) " +
+	"UNION ALL SELECT wf, 'accepted_recommendations', bad, '' FROM (SELECT decision_id, any(workflow) AS wf, argMax(human_action IN ('overridden', 'ignored'), time) AS bad " +
+	"FROM events WHERE $__timeFilter(time) AND event = 'human.action' AND decision_id != '' GROUP BY decision_id) " +
+	"UNION ALL SELECT wf, 'good_outcomes', false, last_outcome FROM (SELECT decision_id, any(workflow) AS wf, argMax(outcome, time) AS last_outcome " +
+	"FROM events WHERE $__timeFilter(time) AND event = 'business.outcome' AND decision_id != '' GROUP BY decision_id) " +
+	"UNION ALL SELECT workflow, 'fresh_context', context IN ('stale', 'missing'), '' FROM verdicts FINAL WHERE $__timeFilter(decision_time) AND " + judged
+
 // judged is the condition for a verdict that counts in a rate.
 const judged = "context != 'pending'"
 
@@ -99,6 +113,14 @@ func Specs() []Spec {
 						"WHERE $__timeFilter(time) AND layer IN ('data', 'model', 'workflow', 'human', 'business') AND " + wf("workflow") +
 						" GROUP BY workflow, layer ORDER BY workflow, " + layerOrder,
 					Columns: []string{"workflow", "layer", "signals", "seconds_since_last"}},
+				{Kind: Table, Title: "Decision SLOs: error budget left over the range", W: 24, H: 7,
+					ColumnUnits: map[string]string{"objective": "percentunit", "bad_share": "percentunit", "budget_left": "percentunit"},
+					Question:    "How much of each decision SLO's error budget is left, counted over the range as its burn-rate alerts count it?",
+					SQL: "SELECT s.workflow AS workflow, s.slo AS slo, s.sli AS sli, s.objective AS objective, count() AS counted, " +
+						"countIf(u.bad OR has(s.bad_outcomes, u.outcome)) / counted AS bad_share, 1 - bad_share / (1 - objective) AS budget_left " +
+						"FROM contract_slos AS s INNER JOIN (" + sliUnits + ") AS u ON s.workflow = u.wf AND s.sli = u.sli " +
+						"WHERE " + wf("s.workflow") + " GROUP BY workflow, slo, sli, objective ORDER BY budget_left, workflow, slo",
+					Columns: []string{"workflow", "slo", "sli", "objective", "counted", "bad_share", "budget_left"}},
 			},
 		},
 		{

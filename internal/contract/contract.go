@@ -67,6 +67,8 @@ type Contract struct {
 	// The sections that answer the rest of the essay's nine questions
 	// (see Questions). Each is optional; omitempty keeps the content hash
 	// of a contract without them what it was.
+	Data       *Data       `yaml:"data" json:",omitempty"`
+	Model      *Model      `yaml:"model" json:",omitempty"`
 	Identity   *Identity   `yaml:"identity" json:",omitempty"`
 	Escalation *Escalation `yaml:"escalation" json:",omitempty"`
 	Human      *Human      `yaml:"human" json:",omitempty"`
@@ -89,6 +91,27 @@ type Source struct {
 	MaxAge    Duration `yaml:"max_age"`
 	OnStale   string   `yaml:"on_stale"`
 	OnMissing string   `yaml:"on_missing"`
+}
+
+// Data is how partially the workflow's sources may fail: the shares of
+// each source's reads that come back incomplete (data.complete=false) or
+// not at all (data.available=false, from reads and polls).
+type Data struct {
+	MaxIncomplete  float64  `yaml:"max_incomplete"`
+	MaxUnavailable float64  `yaml:"max_unavailable"`
+	Window         Duration `yaml:"window"`
+	MinReads       int      `yaml:"min_reads"`
+}
+
+// Model bounds the model's outputs per model version: the share flagged
+// unsafe, and the 95th percentiles of latency and of tokens per output.
+type Model struct {
+	MaxUnsafe       float64  `yaml:"max_unsafe"`
+	MaxLatency      Duration `yaml:"max_latency"`
+	MaxInputTokens  int64    `yaml:"max_input_tokens"`
+	MaxOutputTokens int64    `yaml:"max_output_tokens"`
+	Window          Duration `yaml:"window"`
+	MinOutputs      int      `yaml:"min_outputs"`
 }
 
 // Identity lists the source systems whose entity IDs must resolve to the
@@ -130,9 +153,13 @@ type Outcomes struct {
 	MaxBad float64  `yaml:"max_bad"`
 	// MaxLatency bounds the 95th percentile of decision latency: from
 	// the recommendation to its first outcome.
-	MaxLatency  Duration `yaml:"max_decision_latency"`
-	Window      Duration `yaml:"window"`
-	MinOutcomes int      `yaml:"min_outcomes"`
+	MaxLatency Duration `yaml:"max_decision_latency"`
+	// MaxCycleTime and MaxCost bound the 95th percentiles of the
+	// outcomes' business.cycle_time_s and business.cost.
+	MaxCycleTime Duration `yaml:"max_cycle_time"`
+	MaxCost      float64  `yaml:"max_cost"`
+	Window       Duration `yaml:"window"`
+	MinOutcomes  int      `yaml:"min_outcomes"`
 }
 
 // Cleanup is the hidden work a recommendation may cause: the shares of
@@ -549,6 +576,29 @@ func (c *Contract) validateSections(bad func(field, format string, args ...any))
 			bad(field, "required and must be positive")
 		}
 	}
+	positive := func(field string, set bool) {
+		if set {
+			bad(field, "must be positive")
+		}
+	}
+	if d := c.Data; d != nil {
+		if d.MaxIncomplete == 0 && d.MaxUnavailable == 0 {
+			bad("data", "set max_incomplete, max_unavailable or both")
+		}
+		rate("data.max_incomplete", d.MaxIncomplete, false)
+		rate("data.max_unavailable", d.MaxUnavailable, false)
+		window("data.window", d.Window)
+	}
+	if m := c.Model; m != nil {
+		if m.MaxUnsafe == 0 && m.MaxLatency == 0 && m.MaxInputTokens == 0 && m.MaxOutputTokens == 0 {
+			bad("model", "set max_unsafe, max_latency, max_input_tokens, max_output_tokens or several")
+		}
+		rate("model.max_unsafe", m.MaxUnsafe, false)
+		positive("model.max_latency", m.MaxLatency < 0)
+		positive("model.max_input_tokens", m.MaxInputTokens < 0)
+		positive("model.max_output_tokens", m.MaxOutputTokens < 0)
+		window("model.window", m.Window)
+	}
 	if id := c.Identity; id != nil {
 		if len(id.Systems) == 0 {
 			bad("identity.systems", "required: the source systems whose entity IDs must resolve")
@@ -570,9 +620,7 @@ func (c *Contract) validateSections(bad func(field, format string, args ...any))
 		}
 		rate("human.max_ignored", h.MaxIgnored, false)
 		rate("human.max_escalated", h.MaxEscalated, false)
-		if h.MaxTimeToAction < 0 {
-			bad("human.max_time_to_action", "must be positive")
-		}
+		positive("human.max_time_to_action", h.MaxTimeToAction < 0)
 		window("human.window", h.Window)
 	}
 	if o := c.Outcomes; o != nil {
@@ -585,9 +633,9 @@ func (c *Contract) validateSections(bad func(field, format string, args ...any))
 			}
 		}
 		rate("outcomes.max_bad", o.MaxBad, true)
-		if o.MaxLatency < 0 {
-			bad("outcomes.max_decision_latency", "must be positive")
-		}
+		positive("outcomes.max_decision_latency", o.MaxLatency < 0)
+		positive("outcomes.max_cycle_time", o.MaxCycleTime < 0)
+		positive("outcomes.max_cost", o.MaxCost < 0)
 		window("outcomes.window", o.Window)
 	}
 	if cl := c.Cleanup; cl != nil {

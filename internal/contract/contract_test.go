@@ -150,6 +150,8 @@ func TestWorkflowsReadsOnlyTheNames(t *testing.T) {
 func TestSectionsValidated(t *testing.T) {
 	_, err := Parse("c.yaml", []byte(`workflow: w
 owner: o
+data: {max_incomplete: 1.5}
+model: {max_latency: -1s, window: 5m}
 identity: {max_unresolved: 2}
 escalation: {within: 30m}
 human: {window: 1h}
@@ -163,6 +165,8 @@ governance: {review: quarterly}
 	require.Error(t, err)
 	assert.Equal(t, `c.yaml: workflow w: cleanup.max_rework: 1.5 is outside (0, 1]
 c.yaml: workflow w: cleanup.window: required and must be positive
+c.yaml: workflow w: data.max_incomplete: 1.5 is outside (0, 1]
+c.yaml: workflow w: data.window: required and must be positive
 c.yaml: workflow w: escalation.authority: required: what they may do (e.g. override, pause_workflow)
 c.yaml: workflow w: escalation.to: required: who receives escalated decisions
 c.yaml: workflow w: governance.owner: required: who reviews the workflow after launch
@@ -170,6 +174,7 @@ c.yaml: workflow w: human: set max_ignored, max_escalated, max_time_to_action or
 c.yaml: workflow w: identity.max_unresolved: 2 is outside (0, 1]
 c.yaml: workflow w: identity.systems: required: the source systems whose entity IDs must resolve
 c.yaml: workflow w: identity.window: required and must be positive
+c.yaml: workflow w: model.max_latency: must be positive
 c.yaml: workflow w: outcomes.bad: "paid" is listed as good too
 c.yaml: workflow w: outcomes.max_bad: 0 is outside (0, 1]
 c.yaml: workflow w: outcomes.max_decision_latency: must be positive

@@ -20,13 +20,23 @@ var Questions = []Question{
 	{"What context is required?", "sources.required", func(c *Contract) string {
 		return names(c.Sources.Required, "required")
 	}},
-	{"Which dependencies fail partially?", "sources (on_stale, on_missing; optional)", func(c *Contract) string {
+	{"Which dependencies fail partially?", "sources (on_stale, on_missing; optional), data", func(c *Contract) string {
 		var parts []string
 		for _, s := range c.allSources() {
 			parts = append(parts, fmt.Sprintf("%s: stale → %s, missing → %s", s.Name, s.OnStale, s.OnMissing))
 		}
 		if len(c.Sources.Optional) > 0 {
 			parts = append(parts, names(c.Sources.Optional, "optional"))
+		}
+		if d := c.Data; d != nil {
+			var limits []string
+			if d.MaxIncomplete > 0 {
+				limits = append(limits, pct(d.MaxIncomplete)+" incomplete")
+			}
+			if d.MaxUnavailable > 0 {
+				limits = append(limits, pct(d.MaxUnavailable)+" unavailable")
+			}
+			parts = append(parts, fmt.Sprintf("per source at most %s of reads over %s", strings.Join(limits, ", "), d.Window.D()))
 		}
 		return strings.Join(parts, "; ")
 	}},
@@ -70,6 +80,12 @@ var Questions = []Question{
 		if o.MaxLatency > 0 {
 			s += fmt.Sprintf("; p95 decision latency at most %s", o.MaxLatency.D())
 		}
+		if o.MaxCycleTime > 0 {
+			s += fmt.Sprintf("; p95 cycle time at most %s", o.MaxCycleTime.D())
+		}
+		if o.MaxCost > 0 {
+			s += fmt.Sprintf("; p95 cost at most %g", o.MaxCost)
+		}
 		return s
 	}},
 	{"Which metrics reveal hidden cleanup work?", "cleanup, human, override_rate", func(c *Contract) string {
@@ -98,7 +114,7 @@ var Questions = []Question{
 		}
 		return strings.Join(parts, ", ")
 	}},
-	{"How will governance monitor it after launch?", "governance, slos", func(c *Contract) string {
+	{"How will governance monitor it after launch?", "governance, slos, model", func(c *Contract) string {
 		g := c.Governance
 		if g == nil {
 			return ""
@@ -114,6 +130,22 @@ var Questions = []Question{
 		sort.Strings(slos)
 		if len(slos) > 0 {
 			s += "; SLOs " + strings.Join(slos, ", ")
+		}
+		if m := c.Model; m != nil {
+			var limits []string
+			if m.MaxUnsafe > 0 {
+				limits = append(limits, "unsafe at most "+pct(m.MaxUnsafe))
+			}
+			if m.MaxLatency > 0 {
+				limits = append(limits, "p95 latency at most "+m.MaxLatency.D().String())
+			}
+			if m.MaxInputTokens > 0 {
+				limits = append(limits, fmt.Sprintf("p95 input tokens at most %d", m.MaxInputTokens))
+			}
+			if m.MaxOutputTokens > 0 {
+				limits = append(limits, fmt.Sprintf("p95 output tokens at most %d", m.MaxOutputTokens))
+			}
+			s += "; per model version " + strings.Join(limits, ", ")
 		}
 		return s
 	}},

@@ -8,9 +8,9 @@ import (
 )
 
 // sectionDefaults are the rules of the contract sections that answer the
-// rest of the essay's nine questions: identity, human trust, outcomes,
-// cleanup work and SLOs. with gives a rule the contract's workflow and
-// paging labels.
+// rest of the essay's nine questions: data, model, identity, human trust,
+// outcomes, cleanup work and SLOs. with gives a rule the contract's
+// workflow and paging labels.
 func sectionDefaults(ct *contract.Contract, with func(Rule) Rule) []Rule {
 	var out []Rule
 	five := contract.Duration(5 * time.Minute)
@@ -19,6 +19,58 @@ func sectionDefaults(ct *contract.Contract, with func(Rule) Rule) []Rule {
 			Denominator: den, Numerator: num, For: five})
 		r.summary = summary
 		return r
+	}
+	// The 95th percentile of a numeric convention of the signals den
+	// selects, each stored event once.
+	quantile := func(alert, summary string, window contract.Duration, max float64, min int, value string, den map[string]any, by ...string) Rule {
+		r := with(Rule{Alert: alert, Kind: KindQuantile, Value: value, Quantile: 0.95, Max: max, Window: window, MinCount: min,
+			Denominator: den, By: by, For: five})
+		r.summary = summary
+		return r
+	}
+	if d := ct.Data; d != nil {
+		// Each read (and poll) once, per source.
+		perSource := func(alert, summary string, max float64, den, num map[string]any) Rule {
+			r := ratio(alert, summary, d.Window, max, d.MinReads, den, num)
+			r.Count, r.By = countEvents, []string{c.DataSource}
+			return r
+		}
+		if d.MaxIncomplete > 0 {
+			out = append(out, perSource("DecisionIncompleteContext",
+				`{{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} reads of {{ .Labels.source }} are incomplete`, d.MaxIncomplete,
+				map[string]any{c.DecisionEvent: c.EventContextRead, c.DataComplete: []any{true, false}}, map[string]any{c.DataComplete: false}))
+		}
+		if d.MaxUnavailable > 0 {
+			out = append(out, perSource("DecisionSourceUnavailable",
+				`{{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} reads and polls of {{ .Labels.source }} found it unavailable`, d.MaxUnavailable,
+				map[string]any{c.DecisionEvent: []any{c.EventContextRead, c.EventSourceFreshness}, c.DataAvailable: []any{true, false}},
+				map[string]any{c.DataAvailable: false}))
+		}
+	}
+	if m := ct.Model; m != nil {
+		outputs := map[string]any{c.DecisionEvent: c.EventModelOutput}
+		if m.MaxUnsafe > 0 {
+			r := ratio("DecisionUnsafeOutputs",
+				`{{ printf "%.1f" (mul100 .Value) }}% of {{ .Labels.workflow }} model {{ .Labels.model_version }} outputs are unsafe`,
+				m.Window, m.MaxUnsafe, m.MinOutputs, outputs, map[string]any{c.ModelUnsafe: true})
+			r.By = []string{c.ModelVersion}
+			out = append(out, r)
+		}
+		if m.MaxLatency > 0 {
+			out = append(out, quantile("DecisionModelLatency",
+				`{{ .Labels.workflow }} model {{ .Labels.model_version }} answers in {{ printf "%.0f" .Value }} ms or more 5% of the time`,
+				m.Window, float64(m.MaxLatency.D().Milliseconds()), m.MinOutputs, c.ModelLatencyMS, outputs, c.ModelVersion))
+		}
+		if m.MaxInputTokens > 0 {
+			out = append(out, quantile("DecisionInputTokens",
+				`5% of {{ .Labels.workflow }} model {{ .Labels.model_version }} outputs take {{ printf "%.0f" .Value }} input tokens or more`,
+				m.Window, float64(m.MaxInputTokens), m.MinOutputs, c.GenAIUsageInputTokens, outputs, c.ModelVersion))
+		}
+		if m.MaxOutputTokens > 0 {
+			out = append(out, quantile("DecisionOutputTokens",
+				`5% of {{ .Labels.workflow }} model {{ .Labels.model_version }} outputs take {{ printf "%.0f" .Value }} output tokens or more`,
+				m.Window, float64(m.MaxOutputTokens), m.MinOutputs, c.GenAIUsageOutputTokens, outputs, c.ModelVersion))
+		}
 	}
 	if id := ct.Identity; id != nil {
 		out = append(out, with(Rule{Alert: "DecisionIdentityUnresolved", Kind: KindUnresolvedEntity, EntitySystems: id.Systems,
@@ -33,6 +85,12 @@ func sectionDefaults(ct *contract.Contract, with func(Rule) Rule) []Rule {
 		r.summary = summary
 		return r
 	}
+	// Per model version, from the decision's output when the counted
+	// signals (human actions, rework) carry none.
+	byModel := func(r Rule) Rule {
+		r.By = []string{c.ModelVersion}
+		return r
+	}
 	if h := ct.Human; h != nil {
 		if h.MaxTimeToAction > 0 {
 			out = append(out, interval("DecisionTimeToAction",
@@ -41,14 +99,14 @@ func sectionDefaults(ct *contract.Contract, with func(Rule) Rule) []Rule {
 		}
 		acted := map[string]any{c.DecisionEvent: c.EventHumanAction}
 		if h.MaxIgnored > 0 {
-			out = append(out, ratio("DecisionRecommendationsIgnored",
-				`reviewers ignore {{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} recommendations`,
-				h.Window, h.MaxIgnored, h.MinActions, acted, map[string]any{c.HumanAction: c.ActionIgnored}))
+			out = append(out, byModel(ratio("DecisionRecommendationsIgnored",
+				`reviewers ignore {{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} model {{ .Labels.model_version }} recommendations`,
+				h.Window, h.MaxIgnored, h.MinActions, acted, map[string]any{c.HumanAction: c.ActionIgnored})))
 		}
 		if h.MaxEscalated > 0 {
-			out = append(out, ratio("DecisionRecommendationsEscalated",
-				`reviewers escalate {{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} recommendations`,
-				h.Window, h.MaxEscalated, h.MinActions, acted, map[string]any{c.HumanAction: c.ActionEscalated}))
+			out = append(out, byModel(ratio("DecisionRecommendationsEscalated",
+				`reviewers escalate {{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} model {{ .Labels.model_version }} recommendations`,
+				h.Window, h.MaxEscalated, h.MinActions, acted, map[string]any{c.HumanAction: c.ActionEscalated})))
 		}
 	}
 	if o := ct.Outcomes; o != nil {
@@ -56,6 +114,17 @@ func sectionDefaults(ct *contract.Contract, with func(Rule) Rule) []Rule {
 			`{{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} outcomes show the recommendation did not help`,
 			o.Window, o.MaxBad, o.MinOutcomes, map[string]any{c.DecisionEvent: c.EventBusinessOutcome},
 			map[string]any{c.BusinessOutcome: anys(o.Bad)}))
+		outcomes := map[string]any{c.DecisionEvent: c.EventBusinessOutcome}
+		if o.MaxCycleTime > 0 {
+			out = append(out, quantile("DecisionCycleTime",
+				`5% of {{ .Labels.workflow }} cases take {{ humanizeDuration .Value }} or more end to end`,
+				o.Window, o.MaxCycleTime.D().Seconds(), o.MinOutcomes, c.BusinessCycleTimeS, outcomes))
+		}
+		if o.MaxCost > 0 {
+			out = append(out, quantile("DecisionOutcomeCost",
+				`5% of {{ .Labels.workflow }} outcomes cost {{ printf "%.2f" .Value }} or more`,
+				o.Window, o.MaxCost, o.MinOutcomes, c.BusinessCost, outcomes))
+		}
 		if o.MaxLatency > 0 {
 			out = append(out, interval("DecisionLatency",
 				`5% of {{ .Labels.workflow }} model {{ .Labels.model_version }} decisions take {{ humanizeDuration .Value }} or more from recommendation to outcome`,
@@ -63,11 +132,8 @@ func sectionDefaults(ct *contract.Contract, with func(Rule) Rule) []Rule {
 		}
 	}
 	if cl := ct.Cleanup; cl != nil {
-		// Per model version: the output a rework follows carries it.
 		ratio := func(alert, summary string, window contract.Duration, max float64, min int, den, num map[string]any) Rule {
-			r := ratio(alert, summary, window, max, min, den, num)
-			r.By = []string{c.ModelVersion}
-			return r
+			return byModel(ratio(alert, summary, window, max, min, den, num))
 		}
 		// A decision's latest signal among its output and its rework (or
 		// exception) is the rework when it needed one: it comes after.

@@ -2,8 +2,10 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/decision"
@@ -218,13 +220,20 @@ func ignore(string, string, ...any) {}
 // ("argMax(%s, time)", "any(%s)") as l_<column>, and the outer query's,
 // named as the labels.
 func (rs *ratioSQL) labelColumns(pick string) (inner, outer []string) {
-	inner = make([]string, len(rs.labels))
 	outer = make([]string, len(rs.labels))
 	for i, col := range rs.labels {
-		inner[i] = fmt.Sprintf(pick, "toString("+col+")") + " AS l_" + col
 		outer[i] = "l_" + col + " AS " + col
 	}
-	return inner, outer
+	return rs.labelAs(pick, "l_"), outer
+}
+
+// labelAs is the label columns, each taken with pick as prefix<column>.
+func (rs *ratioSQL) labelAs(pick, prefix string) []string {
+	out := make([]string, len(rs.labels))
+	for i, col := range rs.labels {
+		out[i] = fmt.Sprintf(pick, "toString("+col+")") + " AS " + prefix + col
+	}
+	return out
 }
 
 // decisionLabel is a decision's label, from the latest of its counted
@@ -265,6 +274,21 @@ WHERE n >= ? AND value > ?`
 // denominator counts in the window ending at {now}, per label: the label
 // columns, value and n (what was counted).
 func (rs *ratioSQL) shares(r *Rule, db string, window int64, f *filters) (string, []any) {
+	units, args := rs.units(r, db, window, f)
+	_, outer := rs.labelColumns("%s")
+	q := `SELECT ` + strings.Join(outer, ", ") + `, countIf(num) / count() AS value, count() AS n
+  FROM (
+    ` + units + `
+  )
+  GROUP BY ` + strings.Join(rs.labels, ", ")
+	return q, args
+}
+
+// units is the query of what a share counts in the window ending at {now},
+// one row per unit (a decision, an event or a verdict): u, its decision
+// id, its latest time (last), whether the numerator selects it (num) and
+// its labels (l_<column>).
+func (rs *ratioSQL) units(r *Rule, db string, window int64, f *filters) (string, []any) {
 	unit := "cityHash64(decision_id)"
 	pick := "argMax(%s, time)" // each decision by its latest counted signal
 	labelPick := decisionLabel
@@ -275,18 +299,53 @@ func (rs *ratioSQL) shares(r *Rule, db string, window int64, f *filters) (string
 	case countVerdicts:
 		unit, pick, labelPick, extra = "cityHash64(decision_id)", "any(%s)", "any(%s)", "" // one verdict per decision
 	}
-	inner, outer := rs.labelColumns(labelPick)
-	q := `SELECT ` + strings.Join(outer, ", ") + `, countIf(num) / count() AS value, count() AS n
-  FROM (
-    SELECT ` + unit + ` AS u, ` + strings.Join(inner, ", ") + `, ` + fmt.Sprintf(pick, rs.numerator) + ` AS num
+	// A decision's model labels come from its model output when none of
+	// its counted signals has them: a human action names no model version.
+	var fallback []string
+	if r.Count == countDecisions {
+		for _, col := range rs.labels {
+			if col == "model_version" || col == "model_name" {
+				fallback = append(fallback, col)
+			}
+		}
+	}
+	prefix := "l_"
+	if len(fallback) > 0 {
+		prefix = "p_"
+	}
+	q := `SELECT ` + unit + ` AS u, any(decision_id) AS id, max(` + rs.time + `) AS last, ` + fmt.Sprintf(pick, rs.numerator) + ` AS num, ` +
+		strings.Join(rs.labelAs(labelPick, prefix), ", ") + `
     FROM ` + db + `.` + rs.from + `
     WHERE ` + rs.denominator + extra + rs.within() + f.and() + `
-    GROUP BY u
-  )
-  GROUP BY ` + strings.Join(rs.labels, ", ")
+    GROUP BY u`
 	args := append([]any{}, rs.numArgs...)
 	args = append(args, rs.denArgs...)
 	args = append(args, window)
+	args = append(args, f.args...)
+	if len(fallback) == 0 {
+		return q, args
+	}
+	cols := []string{"u", "id", "last", "num"}
+	var outputCols []string
+	for _, col := range rs.labels {
+		if slices.Contains(fallback, col) {
+			cols = append(cols, "if(p_"+col+" != '', p_"+col+", o_"+col+") AS l_"+col)
+			outputCols = append(outputCols, "toString(argMin("+col+", time)) AS o_"+col)
+		} else {
+			cols = append(cols, "p_"+col+" AS l_"+col)
+		}
+	}
+	// The output may precede the counted signals by up to the lookback.
+	q = `SELECT ` + strings.Join(cols, ", ") + ` FROM (
+    ` + q + `
+    ) AS d
+    LEFT JOIN (
+      SELECT cityHash64(decision_id) AS u, ` + strings.Join(outputCols, ", ") + `
+      FROM ` + db + `.model_outputs
+      WHERE time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+      GROUP BY u
+    ) AS o USING (u)`
+	args = append(args, window+int64(Lookback/time.Second))
 	return q, append(args, f.args...)
 }
 
@@ -302,31 +361,20 @@ func ratioPresence(r *Rule, db string) (string, []any) {
 // numerator selects (for count: decisions, by their latest one).
 func ratioExamples(r *Rule, db string, labels map[string]string, n int) (string, []any) {
 	rs := r.ratioSQL(ignore)
-	args := append([]any{}, rs.denArgs...)
-	args = append(args, windowOrHour(r))
-	having := "max(" + rs.numerator + ")"
-	havingArgs := rs.numArgs
-	var match string
-	if r.Count == countDecisions {
-		// A decision's labels are taken over its counted signals, as
-		// the share takes them.
-		having = "argMax(" + rs.numerator + ", time)"
-		havingArgs = append([]any{}, rs.numArgs...)
-		for _, col := range rs.labels {
-			having += " AND " + fmt.Sprintf(decisionLabel, "toString("+col+")") + " = ?"
-			havingArgs = append(havingArgs, labels[col])
-		}
-	} else {
-		var matchArgs []any
-		match, matchArgs = rs.matchLabels(labels)
-		args = append(args, matchArgs...)
+	f := &filters{}
+	f.on("workflow", labels["workflow"])
+	units, args := rs.units(r, db, windowOrHour(r), f)
+	where := "num AND id != ''"
+	for _, col := range rs.labels {
+		where += " AND l_" + col + " = ?"
+		args = append(args, labels[col])
 	}
-	q := `SELECT decision_id FROM ` + db + `.` + rs.from + `
-WHERE ` + rs.denominator + ` AND decision_id != ''` + rs.within() + match + `
-GROUP BY decision_id
-HAVING ` + having + `
-ORDER BY max(` + rs.time + `) DESC, decision_id
+	q := `SELECT id FROM (
+  ` + units + `
+)
+WHERE ` + where + `
+GROUP BY id
+ORDER BY max(last) DESC, id
 LIMIT ?`
-	args = append(args, havingArgs...)
 	return q, append(args, n)
 }

@@ -13,14 +13,15 @@ import (
 // (by alert name) that watch the contract's answer to it.
 var questionAlerts = [][]string{
 	{"DecisionSourceStale", "DecisionMissingContext"},
-	{"DecisionMissingContext", "DecisionLayerSilent", "DecisionWorkflowSilent"},
+	{"DecisionMissingContext", "DecisionLayerSilent", "DecisionWorkflowSilent", "DecisionIncompleteContext", "DecisionSourceUnavailable"},
 	{"DecisionSourceStale"},
 	{"DecisionIdentityUnresolved"},
 	{"DecisionUnsupportedCertainty"},
 	{"DecisionRecommendationsEscalated", "DecisionQueueDepth", "DecisionQueueGrowth"},
-	{"DecisionBadOutcomes", "DecisionLatency", "DecisionSLOBurnFast", "DecisionSLOBurnSlow"},
+	{"DecisionBadOutcomes", "DecisionLatency", "DecisionCycleTime", "DecisionOutcomeCost", "DecisionSLOBurnFast", "DecisionSLOBurnSlow"},
 	{"DecisionRework", "DecisionExceptions", "DecisionRecommendationsIgnored", "DecisionTimeToAction", "DecisionOverrideRate"},
-	{"DecisionSLOBurnFast", "DecisionSLOBurnSlow", "DecisionWorkflowSilent"},
+	{"DecisionSLOBurnFast", "DecisionSLOBurnSlow", "DecisionWorkflowSilent", "DecisionUnsafeOutputs", "DecisionModelLatency",
+		"DecisionInputTokens", "DecisionOutputTokens"},
 }
 
 // Answer is a contract's answer to one of the nine questions and the rules

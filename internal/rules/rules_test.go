@@ -108,8 +108,9 @@ func TestDefaultsFromContract(t *testing.T) {
 	assert.Equal(t, []string{"DecisionWorkflowSilent", "DecisionSourceStale", "DecisionQueueDepth", "DecisionQueueGrowth", "DecisionOverrideRate",
 		"DecisionUnsupportedCertainty", "DecisionMissingContext", "DecisionLayerSilent",
 		// The sections that answer the rest of the nine questions.
-		"DecisionIdentityUnresolved", "DecisionTimeToAction", "DecisionRecommendationsIgnored", "DecisionRecommendationsEscalated", "DecisionBadOutcomes",
-		"DecisionLatency", "DecisionRework", "DecisionExceptions", "DecisionSLOBurnFast", "DecisionSLOBurnSlow", "DecisionSLOBurnFast", "DecisionSLOBurnSlow"}, names)
+		"DecisionIncompleteContext", "DecisionSourceUnavailable", "DecisionUnsafeOutputs", "DecisionModelLatency", "DecisionInputTokens",
+		"DecisionOutputTokens", "DecisionIdentityUnresolved", "DecisionTimeToAction", "DecisionRecommendationsIgnored", "DecisionRecommendationsEscalated", "DecisionBadOutcomes",
+		"DecisionCycleTime", "DecisionOutcomeCost", "DecisionLatency", "DecisionRework", "DecisionExceptions", "DecisionSLOBurnFast", "DecisionSLOBurnSlow", "DecisionSLOBurnFast", "DecisionSLOBurnSlow"}, names)
 	assert.Equal(t, 90*time.Second, byName["DecisionSourceStale"].Budgets["policy-db"].D())
 	assert.Equal(t, 30*time.Minute, byName["DecisionWorkflowSilent"].SilentFor.D())
 	assert.Equal(t, map[string]contract.Duration{"data": contract.Duration(15 * time.Minute), "workflow": contract.Duration(15 * time.Minute),
@@ -549,6 +550,9 @@ func kindRules() []Rule {
 		// count: it must find the same.
 		{Alert: "RatioOverridden", Kind: KindRatio, Count: "decisions", Window: hour, MaxRate: 0.3, MinCount: 5,
 			Denominator: map[string]any{"decision.event": "human.action"}, Numerator: map[string]any{"human.action": "overridden"}},
+		// By model version, from the decisions' outputs: actions carry none.
+		{Alert: "RatioOverriddenByModel", Kind: KindRatio, Count: "decisions", Window: hour, MaxRate: 0.3, MinCount: 5, Workflow: "claims",
+			By: []string{"model.version"}, Denominator: map[string]any{"decision.event": "human.action"}, Numerator: map[string]any{"human.action": "overridden"}},
 		{Alert: "RatioUnresolved", Kind: KindRatio, Count: "events", Window: window, MaxRate: 0.2, MinCount: 10, By: []string{"data.entity.system"},
 			Denominator: map[string]any{"decision.event": "context.read", "data.entity.resolved": []any{true, false}},
 			Numerator:   map[string]any{"data.entity.resolved": false}},
@@ -644,6 +648,8 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 	// The generic ratio finds what the named kinds find.
 	assert.Equal(t, labelsOf(got["Over"], "workflow"), labelsOf(got["RatioOverridden"], "workflow"))
 	assert.InDelta(t, got["Over"][0].Value, got["RatioOverridden"][0].Value, 1e-9)
+	assert.Equal(t, labelsOf(got["OverModel"], "workflow", "model_version"), labelsOf(got["RatioOverriddenByModel"], "workflow", "model_version"))
+	assert.InDelta(t, got["OverModel"][0].Value, got["RatioOverriddenByModel"][0].Value, 1e-9)
 	assert.Equal(t, []string{"[claims crm]"}, labelsOf(got["RatioUnresolved"], "workflow", "entity_system"))
 	assert.InDelta(t, got["Unresolved"][0].Value, got["RatioUnresolved"][0].Value, 1e-9)
 	var ratioUnresolved Rule
@@ -655,6 +661,14 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 	ex, err = ratioUnresolved.Examples(context.Background(), s.Conn, s.DB, t0, got["RatioUnresolved"][0].Labels, 3)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"u-0", "u-1", "u-2"}, ex)
+	for _, r := range kindRules() {
+		if r.Alert == "RatioOverriddenByModel" {
+			// v2's overridden decisions, all acted on 4 minutes ago.
+			ex, err = r.Examples(context.Background(), s.Conn, s.DB, t0, got["RatioOverriddenByModel"][0].Labels, 3)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"h-0", "h-1", "h-2"}, ex)
+		}
+	}
 
 	// claims v1: h-12 at 59 s and nine at 60; v2: ten at 60.
 	slow := got["SlowAction"]

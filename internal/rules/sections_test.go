@@ -24,10 +24,13 @@ sources:
     - {name: policy-db, max_age: 90s, on_stale: escalate, on_missing: abstain}
 confidence_floor: 0.7
 on_low_confidence: escalate
+data: {max_incomplete: 0.1, max_unavailable: 0.1, window: 1h, min_reads: 10}
+model: {max_unsafe: 0.1, max_latency: 2s, max_input_tokens: 2000, max_output_tokens: 2000, window: 1h, min_outputs: 10}
 identity: {systems: [crm], max_unresolved: 0.1, window: 15m, min_reads: 10}
 escalation: {to: claims-supervisors, authority: [override, pause_workflow], within: 30m}
 human: {max_ignored: 0.1, max_escalated: 0.1, max_time_to_action: 10m, window: 1h, min_actions: 10}
-outcomes: {good: [paid], bad: [reopened, disputed], max_bad: 0.1, max_decision_latency: 15m, window: 1h, min_outcomes: 10}
+outcomes: {good: [paid], bad: [reopened, disputed], max_bad: 0.1, max_decision_latency: 15m, max_cycle_time: 6h, max_cost: 100,
+  window: 1h, min_outcomes: 10}
 cleanup: {max_rework: 0.1, max_exceptions: 0.1, window: 1h, min_decisions: 10}
 slos:
   - {name: accepted, sli: accepted_recommendations, objective: 0.99}
@@ -37,7 +40,9 @@ governance: {owner: model-risk, review: quarterly}
 // sectionsScenario: 20 decisions of workflow wf, each with an output, a
 // crm read, a human action and an outcome in the last 5 minutes; the first
 // bad of them are unresolved, ignored, escalated, reworked, raise an
-// exception, end disputed and were recommended 40 minutes ago.
+// exception, end disputed and were recommended 40 minutes ago; their
+// crm reads are incomplete and unavailable, their outputs unsafe, slow
+// and long, their cases slow and costly.
 func sectionsScenario(t *testing.T, s *store, wf string, bad int) {
 	var evs []storetest.Event
 	add := func(ago time.Duration, attrs map[string]any) {
@@ -60,14 +65,21 @@ func sectionsScenario(t *testing.T, s *store, wf string, bad int) {
 		if b {
 			decided = 40 * time.Minute
 		}
-		add(decided, map[string]any{c.DecisionID: id, c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelConfidence: 0.9})
+		latency, tokens, cycle, cost := 300.0, int64(500), 600.0, 5.0
+		if b {
+			latency, tokens, cycle, cost = 9000, 5000, 50000, 500
+		}
+		add(decided, map[string]any{c.DecisionID: id, c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelConfidence: 0.9,
+			c.ModelVersion: "v1", c.ModelUnsafe: b, c.ModelLatencyMS: latency, c.GenAIUsageInputTokens: tokens, c.GenAIUsageOutputTokens: tokens})
 		add(5*time.Minute+time.Second, map[string]any{c.DecisionID: id, c.DecisionLayer: "data", c.DecisionEvent: "context.read",
-			c.DataSource: "crm-profile", c.DataEntitySystem: "crm", c.DataEntityID: id, c.DataEntityResolved: !b})
+			c.DataSource: "crm-profile", c.DataEntitySystem: "crm", c.DataEntityID: id, c.DataEntityResolved: !b,
+			c.DataComplete: !b, c.DataAvailable: !b})
 		// Another system's reads fail too, but the contract does not list it.
 		add(5*time.Minute+time.Second, map[string]any{c.DecisionID: id, c.DecisionLayer: "data", c.DecisionEvent: "context.read",
 			c.DataSource: "legacy", c.DataEntitySystem: "legacy-erp", c.DataEntityID: id, c.DataEntityResolved: false})
 		add(4*time.Minute, map[string]any{c.DecisionID: id, c.DecisionLayer: "human", c.DecisionEvent: "human.action", c.HumanAction: action})
-		add(2*time.Minute, map[string]any{c.DecisionID: id, c.DecisionLayer: "business", c.DecisionEvent: "business.outcome", c.BusinessOutcome: outcome})
+		add(2*time.Minute, map[string]any{c.DecisionID: id, c.DecisionLayer: "business", c.DecisionEvent: "business.outcome", c.BusinessOutcome: outcome,
+			c.BusinessCycleTimeS: cycle, c.BusinessCost: cost})
 		if b {
 			add(3*time.Minute, map[string]any{c.DecisionID: id, c.DecisionLayer: "workflow", c.DecisionEvent: "workflow.rework"})
 			add(3*time.Minute, map[string]any{c.DecisionID: id, c.DecisionLayer: "workflow", c.DecisionEvent: "workflow.exception",
@@ -93,7 +105,7 @@ func TestIntegrationContractSectionsPage(t *testing.T) {
 		require.NoError(t, err)
 		for _, r := range rs {
 			switch r.Kind {
-			case KindUnresolvedEntity, KindRatio, KindSLOBurnRate, KindInterval:
+			case KindUnresolvedEntity, KindRatio, KindSLOBurnRate, KindInterval, KindQuantile:
 			default:
 				continue // the other defaults have tests of their own
 			}
@@ -106,6 +118,9 @@ func TestIntegrationContractSectionsPage(t *testing.T) {
 				if sys := smp.Labels["entity_system"]; sys != "" {
 					name += "/" + sys
 				}
+				if src := smp.Labels["source"]; src != "" {
+					name += "/" + src
+				}
 				fired[wf] = append(fired[wf], fmt.Sprintf("%s=%.2f", name, smp.Value))
 			}
 		}
@@ -113,10 +128,16 @@ func TestIntegrationContractSectionsPage(t *testing.T) {
 	}
 	assert.Equal(t, []string{
 		"DecisionBadOutcomes=0.40",
+		"DecisionCycleTime=50000.00",
 		"DecisionExceptions=0.40",
 		"DecisionIdentityUnresolved/crm=0.40",
+		"DecisionIncompleteContext/crm-profile=0.40",
+		"DecisionInputTokens=5000.00",
 		// The 95th percentile of 20 decisions, 8 of them slow.
 		"DecisionLatency=2280.00",
+		"DecisionModelLatency=9000.00",
+		"DecisionOutcomeCost=500.00",
+		"DecisionOutputTokens=5000.00",
 		"DecisionRecommendationsEscalated=0.20",
 		"DecisionRecommendationsIgnored=0.20",
 		"DecisionRework=0.40",
@@ -125,7 +146,9 @@ func TestIntegrationContractSectionsPage(t *testing.T) {
 		// over both windows of each pair.
 		"DecisionSLOBurnFast/accepted/page=20.00",
 		"DecisionSLOBurnSlow/accepted/ticket=20.00",
+		"DecisionSourceUnavailable/crm-profile=0.40",
 		"DecisionTimeToAction=2160.00",
+		"DecisionUnsafeOutputs=0.40",
 	}, fired["breaks"], "legacy-erp fails too, but the contract lists only crm")
 	assert.Empty(t, fired["keeps"])
 }

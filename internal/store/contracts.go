@@ -62,6 +62,23 @@ FROM (
 )
 ARRAY JOIN arrayZip(tupleElement(c, 3), tupleElement(c, 4), tupleElement(c, 5), tupleElement(c, 6), tupleElement(c, 7), tupleElement(c, 8)) AS src`
 
+// contractSLOsView lists the decision SLOs of the contract in force now,
+// with the outcomes it counts as bad (for good_outcomes), for the
+// dashboards' error budgets. They are read from spec, the contract as
+// JSON, so a contract written before the view existed has them too.
+const contractSLOsView = `SELECT
+    workflow,
+    tupleElement(s, 'Name') AS slo,
+    tupleElement(s, 'SLI') AS sli,
+    tupleElement(s, 'Objective') AS objective,
+    JSONExtract(spec, 'Outcomes', 'Bad', 'Array(String)') AS bad_outcomes
+FROM (
+    SELECT workflow, argMax(spec, effective_from) AS spec
+    FROM {db}.contracts FINAL
+    GROUP BY workflow
+)
+ARRAY JOIN JSONExtract(spec, 'SLOs', 'Array(Tuple(Name String, SLI String, Objective Float64))') AS s`
+
 // Hash identifies a contract's content: the same file gives the same hash
 // on every collector.
 func Hash(c *contract.Contract) string {

@@ -167,6 +167,13 @@ var migrations = []migration{
 			return append(out, l.drop(db, "VIEW", "watermarks_layers_mv")...)
 		},
 	},
+	{
+		version: 7,
+		name:    "contract_slos: the decision SLOs of the contracts in force",
+		statements: func(l Layout, db string) []string {
+			return []string{createView(l, db, "contract_slos", contractSLOsView)}
+		},
+	},
 }
 
 func createView(l Layout, db, name, query string) string { return l.view(db, name, query) }

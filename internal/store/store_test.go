@@ -40,7 +40,7 @@ func TestIntegrationMigrationsTwiceChangeNothing(t *testing.T) {
 	ctx := context.Background()
 	before := s.schema(t)
 	for _, table := range []string{"events", "decisions", "decisions_v2_mv", "decision_summary", "watermarks", "source_polls",
-		"decision_changes", "contracts", "verdicts", "decision_verdicts", "alert_state", "alert_history", "contract_sources", "read_lag"} {
+		"decision_changes", "contracts", "verdicts", "decision_verdicts", "alert_state", "alert_history", "contract_sources", "contract_slos", "read_lag"} {
 		assert.Contains(t, before, table)
 	}
 	assert.NotContains(t, before, "decisions_mv", "version 1's feed is replaced")

@@ -407,3 +407,35 @@ func TestIntegrationVerdictsSameInEveryArrivalOrderAndDelivery(t *testing.T) {
 	assert.Equal(t, summary, summary2)
 	assert.Equal(t, summary, summary3, "the rollup counts each event once")
 }
+
+// contract_slos lists the SLOs of each workflow's contract in force, with
+// the outcomes it counts as bad; a workflow whose new contract drops its
+// SLOs has none.
+func TestIntegrationContractSLOsOfTheContractsInForce(t *testing.T) {
+	s := freshStore(t)
+	ctx := context.Background()
+	withSLOs := claimsContract + `outcomes: {good: [paid], bad: [reopened, disputed], max_bad: 0.2, window: 1h}
+slos:
+  - {name: fresh, sli: fresh_context, objective: 0.95}
+  - {name: good, sli: good_outcomes, objective: 0.9}
+`
+	require.NoError(t, s.WriteContracts(ctx, parseContract(t, withSLOs), v0))
+	slos := func() []string {
+		rows, err := s.conn.Query(ctx, "SELECT workflow, slo, sli, objective, bad_outcomes FROM "+s.db+".contract_slos ORDER BY slo")
+		require.NoError(t, err)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var wf, slo, sli string
+			var objective float64
+			var bad []string
+			require.NoError(t, rows.Scan(&wf, &slo, &sli, &objective, &bad))
+			out = append(out, fmt.Sprintf("%s %s %s %v %v", wf, slo, sli, objective, bad))
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	assert.Equal(t, []string{"claims fresh fresh_context 0.95 [reopened disputed]", "claims good good_outcomes 0.9 [reopened disputed]"}, slos())
+	require.NoError(t, s.WriteContracts(ctx, parseContract(t, claimsContract), v0.Add(time.Hour)))
+	assert.Empty(t, slos())
+}

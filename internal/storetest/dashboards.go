@@ -64,8 +64,8 @@ type Workload struct {
 }
 
 // workloadContracts are the contracts the workload is judged by: the
-// shipped ones (deploy/contracts), kept here so that tests do not change
-// with the shipped files.
+// shipped ones (deploy/contracts) as far as verdicts go, kept here so that
+// tests do not change with the shipped files, and SLOs of every SLI.
 const workloadContracts = `
 workflow: claims-triage
 owner: claims-platform
@@ -78,6 +78,12 @@ sources:
     - {name: fraud-signals, owner: fraud-team, max_age: 5m, on_stale: warn, on_missing: proceed_with_limits}
 confidence_floor: 0.7
 on_low_confidence: escalate
+outcomes: {good: [paid, denied], bad: [reopened], max_bad: 0.5, window: 1h}
+slos:
+  - {name: safe, sli: safe_outputs, objective: 0.9}
+  - {name: accepted, sli: accepted_recommendations, objective: 0.5}
+  - {name: good, sli: good_outcomes, objective: 0.5}
+  - {name: fresh, sli: fresh_context, objective: 0.9}
 ---
 workflow: loan-underwriting
 owner: lending-platform
@@ -90,6 +96,8 @@ sources:
     - {name: income-verification, owner: payroll-integration-team, max_age: 30m, on_stale: proceed_with_limits, on_missing: proceed_with_limits}
 confidence_floor: 0.75
 on_low_confidence: escalate
+slos:
+  - {name: safe, sli: safe_outputs, objective: 0.99}
 `
 
 // WorkloadContracts are the contracts of claims-triage and
