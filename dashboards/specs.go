@@ -294,7 +294,7 @@ func Specs() []Spec {
 					Question: "How long do recommendations wait for a person?",
 					// As the interval kind counts it: each decision once, from
 					// its first output (up to a day before) to its first action.
-					SQL: untilFirst("human.action", "human", "p50_s", "p95_s"),
+					SQL:     untilFirst("human.action", "human", "p50_s", "p95_s"),
 					Columns: []string{"time", "workflow", "p50_s", "p95_s"}},
 				{Kind: Table, Title: "Reviewers", W: 24, H: 9, Unit: "short",
 					ColumnUnits: map[string]string{"override_rate": "percentunit", "ignore_rate": "percentunit", "escalate_rate": "percentunit"},
