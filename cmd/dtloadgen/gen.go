@@ -1,6 +1,7 @@
 package main
 
 import (
+	"container/heap"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -259,6 +260,9 @@ type plan struct {
 	steps [12]step
 	n     int
 	next  int
+	// actDelay is how long after the recommendation its human action
+	// comes (its outcome actAfter later), with genConfig.actAfter.
+	actDelay time.Duration
 }
 
 func (p *plan) done() bool { return p.next >= p.n }
@@ -280,6 +284,11 @@ type genConfig struct {
 	// signalInterval is how often the periodic source.freshness and
 	// queue.depth signals go out; 0 disables them.
 	signalInterval time.Duration
+	// actAfter: when set, a decision's human action comes a quarter to
+	// one and three quarters of it after the recommendation, and its
+	// outcome actAfter after the action, each sent when it happens (as a
+	// review tool and a claims system would), not with the decision.
+	actAfter time.Duration
 }
 
 type incident struct {
@@ -395,6 +404,28 @@ type generator struct {
 	sigNext int
 	buf     []byte
 	wfCum   []float64
+	later   laterSteps // with actAfter: actions and outcomes not yet due
+}
+
+// laterStep is a decision's step that happens after its other signals.
+type laterStep struct {
+	due time.Time
+	p   plan
+	st  step
+}
+
+// laterSteps is a min-heap of laterStep by due time.
+type laterSteps []laterStep
+
+func (h laterSteps) Len() int           { return len(h) }
+func (h laterSteps) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h laterSteps) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *laterSteps) Push(x any)        { *h = append(*h, x.(laterStep)) }
+func (h *laterSteps) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 func newGenerator(sh *shared, worker int) *generator {
@@ -453,6 +484,12 @@ func (g *generator) fill(n int, now time.Time) batch {
 	for i := 0; i < n; i++ {
 		// Distinct nanoseconds keep the events of a batch in generation order.
 		ts := base + pcommon.Timestamp(i)
+		if len(g.later) > 0 && !g.later[0].due.After(now) {
+			l := heap.Pop(&g.later).(laterStep)
+			g.emitLog(lrs.AppendEmpty(), &l.p, l.st, now, ts)
+			b.nLogs++
+			continue
+		}
 		if g.sigNext < len(g.signals) {
 			g.emitSignal(lrs.AppendEmpty(), &g.signals[g.sigNext], now, ts)
 			g.sigNext++
@@ -468,6 +505,18 @@ func (g *generator) fill(n int, now time.Time) batch {
 		}
 		p := &g.cur
 		st := p.steps[p.next]
+		for g.sh.cfg.actAfter > 0 && (st == stepHuman || st == stepOutcome) {
+			due := now.Add(p.actDelay)
+			if st == stepOutcome {
+				due = due.Add(g.sh.cfg.actAfter)
+			}
+			heap.Push(&g.later, laterStep{due: due, p: *p, st: st})
+			if p.next++; p.done() {
+				g.plan(&g.cur)
+				b.decisions++
+			}
+			st = p.steps[p.next]
+		}
 		if st == stepModel {
 			g.emitModel(spans.AppendEmpty(), p, ts)
 			b.nSpans++
@@ -657,6 +706,10 @@ func (g *generator) plan(p *plan) {
 	}
 	p.steps[p.n] = stepOutcome
 	p.n++
+	p.actDelay = 0
+	if g.sh.cfg.actAfter > 0 {
+		p.actDelay = time.Duration((0.25 + 1.5*r.Float64()) * float64(g.sh.cfg.actAfter))
+	}
 }
 
 // The demo's shares of hidden work and quality signals: under the shipped

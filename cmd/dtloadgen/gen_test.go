@@ -324,3 +324,76 @@ func TestIncidentFreezesOneSourceForItsDuration(t *testing.T) {
 		t.Fatalf("no incident configured, got %s", got)
 	}
 }
+
+// With --act-after, a decision's human action is sent a quarter to 1.75
+// times it after the recommendation, its outcome that much more after the
+// action, each once and never before it is due; every other signal still
+// goes out with the decision.
+func TestActionsAndOutcomesComeLater(t *testing.T) {
+	const actAfter = 2 * time.Minute
+	recs := generate(t, genConfig{runID: "late", seed: 5, actAfter: actAfter, signalInterval: time.Hour}, 60*20*50, 50) // 20 minutes at 50/s
+	type times struct{ output, routed, action, outcome []time.Time }
+	byID := map[string]*times{}
+	var ev decision.Event
+	for _, r := range recs {
+		decision.Extract(r.attrs, r.ts, &ev)
+		if ev.ID == "" {
+			continue
+		}
+		d := byID[ev.ID]
+		if d == nil {
+			d = &times{}
+			byID[ev.ID] = d
+		}
+		switch ev.Event {
+		case c.EventModelOutput:
+			d.output = append(d.output, r.ts)
+		case c.EventWorkflowRouted:
+			d.routed = append(d.routed, r.ts)
+		case c.EventHumanAction:
+			d.action = append(d.action, r.ts)
+		case c.EventBusinessOutcome:
+			d.outcome = append(d.outcome, r.ts)
+		}
+	}
+	acted, ended, partial := 0, 0, 0
+	for id, d := range byID {
+		if len(d.output) == 0 && len(d.action) == 0 && len(d.outcome) == 0 {
+			partial++ // the run's last decision, cut after its reads
+			continue
+		}
+		if len(d.output) != 1 || len(d.action) > 1 || len(d.outcome) > 1 {
+			t.Fatalf("%s: %d outputs, %d actions, %d outcomes", id, len(d.output), len(d.action), len(d.outcome))
+		}
+		// The decision's own signals go out together, within a second.
+		if len(d.routed) != 1 || d.routed[0].Sub(d.output[0]).Abs() > time.Second {
+			t.Fatalf("%s: routed %v, output %v", id, d.routed, d.output[0])
+		}
+		if len(d.action) == 1 {
+			acted++
+			// Sent at the first second it is due (the batches are a
+			// second apart).
+			wait := d.action[0].Sub(d.output[0])
+			if wait < actAfter/4 || wait > actAfter*7/4+time.Second {
+				t.Fatalf("%s: action %v after its output", id, wait)
+			}
+			if len(d.outcome) == 1 && d.outcome[0].Sub(d.action[0]) < actAfter-time.Second {
+				t.Fatalf("%s: outcome %v after its action", id, d.outcome[0].Sub(d.action[0]))
+			}
+		}
+		if len(d.outcome) == 1 {
+			ended++
+			if d.outcome[0].Sub(d.output[0]) < actAfter*5/4 {
+				t.Fatalf("%s: outcome %v after its output", id, d.outcome[0].Sub(d.output[0]))
+			}
+		}
+	}
+	if partial > 1 {
+		t.Fatalf("%d decisions cut short", partial)
+	}
+	// 20 minutes of decisions, a third routed to a person; the last 2 to
+	// 5.5 minutes of them still waiting for their actions and outcomes.
+	if acted < len(byID)/5 || ended < len(byID)*3/4 || ended >= len(byID) {
+		t.Fatalf("%d decisions, %d acted on, %d with an outcome", len(byID), acted, ended)
+	}
+}

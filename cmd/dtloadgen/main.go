@@ -38,6 +38,7 @@ type options struct {
 	missingShare   float64
 	runID          string
 	signalInterval time.Duration
+	actAfter       time.Duration
 	timeout        time.Duration
 	maxRetries     int
 	tokenFile      string
@@ -137,6 +138,8 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("--rate must be a non-negative number")
 	case o.events < 0:
 		return o, errors.New("--events must not be negative")
+	case o.actAfter < 0:
+		return o, errors.New("--act-after must not be negative")
 	case o.staleShare < 0 || o.missingShare < 0 || o.staleShare+o.missingShare > 1:
 		return o, errors.New("--stale-share and --missing-share must be fractions that add up to at most 1")
 	case o.verifyAddr != "" && !chconn.Identifier(o.database):
@@ -299,7 +302,7 @@ func mainErr(o options, log zerolog.Logger) int {
 	run(ctx, runConfig{
 		gen: genConfig{
 			runID: o.runID, seed: o.seed, staleShare: o.staleShare, missingShare: o.missingShare,
-			signalInterval: o.signalInterval, entities: o.entities,
+			signalInterval: o.signalInterval, entities: o.entities, actAfter: o.actAfter,
 			incident: incident{source: o.incidentSource, start: time.Now().Add(o.incidentAfter),
 				end: time.Now().Add(o.incidentAfter + o.incidentFor)},
 		},

@@ -66,8 +66,10 @@ if ! running "$home/run/dtloadgen.pid"; then
   # policy-db, a source claims-triage depends on, stops updating 3 minutes
   # in and for 10 minutes: verdicts turn to unsupported certainty and the
   # staleness and unsupported-certainty alerts fire, then resolve.
+  # Reviewers act about 2 minutes after a recommendation, outcomes follow
+  # 2 minutes later.
   nohup bin/dtloadgen --protocol grpc --endpoint 127.0.0.1:4317 --rate "$rate" --batch 50 --workers 1 \
-    --incident-source "${DEMO_INCIDENT_SOURCE:-policy-db}" --incident-after 3m --incident-for 10m \
+    --incident-source "${DEMO_INCIDENT_SOURCE:-policy-db}" --incident-after 3m --incident-for 10m --act-after 2m \
     >"$home/logs/dtloadgen.log" 2>&1 &
   echo $! >"$home/run/dtloadgen.pid"
 fi
