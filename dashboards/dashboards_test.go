@@ -203,6 +203,13 @@ func TestEveryQueryOnClickHouse(t *testing.T) {
 				assert.True(t, v >= 30 && v <= 330, "%s %v", col, v)
 			}
 		}
+		// Each decision acted on counts once, by its latest action: the
+		// shares of a model version add up to 1.
+		_, trust := result(t, connOnce, e, panelSQL(t, "decisiontrace-human", "Trust by model version"))
+		require.NotEmpty(t, trust)
+		for _, r := range trust {
+			assert.InDelta(t, 1, r[2].(float64)+r[3].(float64)+r[4].(float64)+r[5].(float64)+r[6].(float64), 1e-9, "%v", r[0])
+		}
 		// The unsupported-certainty share leaves the pending decisions out.
 		share := values(t, connOnce, e, panelSQL(t, "decisiontrace-overview", "Unsupported certainty"), "unsupported", "1")
 		judged := once.Count(t, "SELECT countIf(context != 'pending') FROM {db}.verdicts FINAL WHERE decision_time >= ? AND decision_time <= ?", w.Start, w.End)

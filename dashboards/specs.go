@@ -303,6 +303,19 @@ func Specs() []Spec {
 						"uniqExactIf(event_id, human_action = 'ignored') / actions AS ignore_rate, uniqExactIf(event_id, human_action = 'escalated') / actions AS escalate_rate FROM events " +
 						"WHERE $__timeFilter(time) AND layer = 'human' AND event = 'human.action' AND human_actor != '' AND " + wf("workflow") + " GROUP BY reviewer ORDER BY actions DESC, reviewer LIMIT 50",
 					Columns: []string{"reviewer", "actions", "override_rate", "ignore_rate", "escalate_rate"}},
+				{Kind: Table, Title: "Trust by model version", W: 24, H: 7,
+					ColumnUnits: map[string]string{"accepted": "percentunit", "modified": "percentunit", "overridden": "percentunit", "ignored": "percentunit", "escalated": "percentunit"},
+					Question:    "Of the decisions acted on in the range, what share did reviewers accept, modify, override, ignore or escalate, per model version?",
+					// As the contracts' human rules count: each decision by its
+					// latest action, its model version from its first output.
+					SQL: "SELECT o.version AS model_version, count() AS decisions, countIf(h.action = 'accepted') / decisions AS accepted, " +
+						"countIf(h.action = 'modified') / decisions AS modified, countIf(h.action = 'overridden') / decisions AS overridden, " +
+						"countIf(h.action = 'ignored') / decisions AS ignored, countIf(h.action = 'escalated') / decisions AS escalated " +
+						"FROM (SELECT decision_id, argMax(human_action, time) AS action FROM events WHERE $__timeFilter(time) AND layer = 'human' AND event = 'human.action' " +
+						"AND human_action != '' AND decision_id != '' AND " + wf("workflow") + " GROUP BY decision_id) AS h INNER JOIN (SELECT decision_id, argMin(model_version, time) AS version FROM events " +
+						"WHERE time >= $__fromTime - INTERVAL 1 DAY AND time <= $__toTime AND layer = 'model' AND event = 'model.output' AND model_version != '' AND " +
+						wf("workflow") + " GROUP BY decision_id HAVING " + mv("version") + ") AS o ON h.decision_id = o.decision_id GROUP BY model_version ORDER BY model_version",
+					Columns: []string{"model_version", "decisions", "accepted", "modified", "overridden", "ignored", "escalated"}},
 			},
 		},
 		{

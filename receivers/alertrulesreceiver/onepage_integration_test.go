@@ -338,9 +338,11 @@ func TestIntegrationNightPauseIsOneAlert(t *testing.T) {
 			id := fmt.Sprintf("claim-%d", n)
 			for _, attrs := range []map[string]any{
 				// Its policy ID resolved, as the decision processor's alias
-				// maps judge it (the contract's identity section reads that).
+				// maps judge it (the contract's identity section reads that),
+				// the read complete and available (its data section's).
 				{c.DecisionLayer: "data", c.DecisionEvent: "context.read", c.DataSource: "policy-db", c.DataAsOf: at.Add(-30 * time.Second).Format(time.RFC3339Nano),
-					c.DataEntitySystem: "policy-admin", c.DataEntityID: fmt.Sprint("POL-", n), c.DataEntityResolved: true},
+					c.DataEntitySystem: "policy-admin", c.DataEntityID: fmt.Sprint("POL-", n), c.DataEntityResolved: true,
+					c.DataComplete: true, c.DataAvailable: true},
 				{c.DecisionLayer: "data", c.DecisionEvent: "context.read", c.DataSource: "claims-history", c.DataAsOf: at.Add(-5 * time.Minute).Format(time.RFC3339Nano)},
 				{c.DecisionLayer: "model", c.DecisionEvent: "model.output", c.ModelName: "triage", c.ModelVersion: "v3", c.ModelConfidence: 0.9},
 				{c.DecisionLayer: "workflow", c.DecisionEvent: "workflow.routed", c.WorkflowRoute: "auto"},
