@@ -51,6 +51,7 @@ type options struct {
 	aliasCoverage  float64
 
 	verifyAddr    string
+	verifySchema  string
 	database      string
 	verifyTimeout time.Duration
 	collectorPID  int
@@ -84,11 +85,13 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.aliasCoverage, "alias-coverage", 0.97, "share of entity IDs --write-aliases maps; the rest stay unresolved")
 	fs.StringVar(&o.runID, "run-id", "", "run ID, sent as service.instance.id and prefix of decision IDs (default random)")
 	fs.DurationVar(&o.signalInterval, "signal-interval", 10*time.Second, "interval of source.freshness and queue.depth signals; 0 = none")
+	fs.DurationVar(&o.actAfter, "act-after", 0, "send each human action a quarter to 1.75 times this after its recommendation, and the outcome this long after the action, when they happen; 0 = with the decision's other signals (the last decisions of a run may end without them)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
 	fs.IntVar(&o.maxRetries, "max-retries", 3, "retries of a request the collector refused with back-pressure")
 	fs.StringVar(&o.tokenFile, "token-file", os.Getenv("DECISIONTRACE_TOKEN_FILE"), "send `Authorization: Bearer <the file's content>` with every request, for a collector whose ingest requires a token (deploy/local/auth.yaml); default $DECISIONTRACE_TOKEN_FILE")
 	fs.StringVar(&o.verifyAddr, "verify-clickhouse", "", "ClickHouse native host:port; after sending, wait until all events are queryable (CLICKHOUSE_USER/CLICKHOUSE_PASSWORD)")
 	fs.StringVar(&o.database, "database", "decisiontrace", "ClickHouse database for --verify-clickhouse")
+	fs.StringVar(&o.verifySchema, "verify-schema", schemaDecisiontrace, "where --verify-clickhouse finds the events: decisiontrace (its events table, distinct event IDs) or otel (contrib clickhouseexporter's otel_logs and otel_traces, rows)")
 	fs.DurationVar(&o.verifyTimeout, "verify-timeout", 2*time.Minute, "how long to wait for ClickHouse")
 	fs.IntVar(&o.collectorPID, "collector-pid", 0, "report this process's peak and current RSS")
 	fs.StringVar(&o.probeAlertmanager, "probe-alertmanager", "", "instead of traffic, measure event-to-alert latency: send probe events that a queue_depth rule turns into an alert, and time their arrival in this Alertmanager (e.g. http://127.0.0.1:19093)")
@@ -142,6 +145,8 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("--act-after must not be negative")
 	case o.staleShare < 0 || o.missingShare < 0 || o.staleShare+o.missingShare > 1:
 		return o, errors.New("--stale-share and --missing-share must be fractions that add up to at most 1")
+	case o.verifySchema != schemaDecisiontrace && o.verifySchema != schemaOTel:
+		return o, fmt.Errorf("--verify-schema %q: want %s or %s", o.verifySchema, schemaDecisiontrace, schemaOTel)
 	case o.verifyAddr != "" && !chconn.Identifier(o.database):
 		return o, fmt.Errorf("--database %q is not a plain identifier", o.database)
 	case o.maxRetries < 0:
@@ -346,7 +351,7 @@ func mainErr(o options, log zerolog.Logger) int {
 		vctx, vstop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		since := time.Unix(0, st.firstSend.Load())
 		res, err := verify(vctx, verifyConfig{
-			addr: o.verifyAddr, database: o.database,
+			addr: o.verifyAddr, database: o.database, schema: o.verifySchema,
 			user: os.Getenv("CLICKHOUSE_USER"), password: os.Getenv("CLICKHOUSE_PASSWORD"),
 			timeout: o.verifyTimeout, interval: 250 * time.Millisecond,
 		}, o.runID, r.SentEvents, since, log)

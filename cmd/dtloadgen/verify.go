@@ -18,11 +18,22 @@ import (
 type verifyConfig struct {
 	addr     string
 	database string
+	// schema is where the run's events land: decisiontrace's events
+	// table, or the otel_logs and otel_traces tables of contrib's
+	// clickhouseexporter (the stock pipeline of the side-by-side
+	// benchmark), which keep no event ID: there rows are counted.
+	schema   string
 	user     string
 	password string
 	timeout  time.Duration
 	interval time.Duration
 }
+
+// The schemas --verify-schema knows.
+const (
+	schemaDecisiontrace = "decisiontrace"
+	schemaOTel          = "otel"
+)
 
 type verifyResult struct {
 	stored        uint64 // distinct event IDs
@@ -59,6 +70,15 @@ func verify(ctx context.Context, vc verifyConfig, runID string, want int64, sinc
 	distinctQ, rawQ := q("uniqExact(event_id)"), q("count()")
 	// Events are stamped at generation; a minute of slack covers clock steps.
 	lower := since.Add(-time.Minute)
+	args := []any{lower, runID}
+	if vc.schema == schemaOTel {
+		rows := func(table string) string {
+			return "(SELECT count() FROM " + vc.database + "." + table + " WHERE Timestamp >= ? AND ResourceAttributes['service.instance.id'] = ?)"
+		}
+		distinctQ = "SELECT " + rows("otel_logs") + " + " + rows("otel_traces")
+		rawQ = distinctQ
+		args = append(args, lower, runID)
+	}
 
 	deadline := time.Now().Add(vc.timeout)
 	tick := time.NewTicker(vc.interval)
@@ -68,7 +88,7 @@ func verify(ctx context.Context, vc verifyConfig, runID string, want int64, sinc
 		started := time.Now()
 		var n uint64
 		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := conn.QueryRow(qctx, distinctQ, lower, runID).Scan(&n)
+		err := conn.QueryRow(qctx, distinctQ, args...).Scan(&n)
 		cancel()
 		res.lastQueryTime = time.Since(started)
 		if err != nil {
@@ -99,7 +119,7 @@ func verify(ctx context.Context, vc verifyConfig, runID string, want int64, sinc
 	}
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := conn.QueryRow(qctx, rawQ, lower, runID).Scan(&res.storedRaw); err != nil {
+	if err := conn.QueryRow(qctx, rawQ, args...).Scan(&res.storedRaw); err != nil {
 		return res, fmt.Errorf("counting rows: %w", err)
 	}
 	return res, nil

@@ -77,6 +77,56 @@ func TestIntegrationVerifyCountsWithAndWithoutFinal(t *testing.T) {
 	}
 }
 
+// With --verify-schema otel, the run's rows are counted in the tables of
+// contrib's clickhouseexporter (only the columns the query touches), logs
+// and traces together; another run's are not.
+func TestIntegrationVerifyCountsTheStockPipelinesTables(t *testing.T) {
+	addr := testenv.ClickHouse(t)
+	user, pass := testenv.ClickHouseAuth()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	db := "dtloadgen_verify_otel_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
+	exec := func(q string) {
+		t.Helper()
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec("CREATE DATABASE " + db)
+	t.Cleanup(func() { _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db) })
+	for _, table := range []string{"otel_logs", "otel_traces"} {
+		exec(`CREATE TABLE ` + db + `.` + table + ` (Timestamp DateTime64(9), ResourceAttributes Map(LowCardinality(String), String)) ENGINE = MergeTree ORDER BY Timestamp`)
+	}
+	now := time.Now()
+	exec(`INSERT INTO ` + db + `.otel_logs SELECT now64(9), map('service.instance.id', 'run1') FROM numbers(700)`)
+	exec(`INSERT INTO ` + db + `.otel_traces SELECT now64(9), map('service.instance.id', 'run1') FROM numbers(300)`)
+	exec(`INSERT INTO ` + db + `.otel_logs SELECT now64(9), map('service.instance.id', 'run2') FROM numbers(50)`)
+
+	vc := verifyConfig{addr: addr, database: db, schema: schemaOTel, user: user, password: pass, timeout: 5 * time.Second, interval: 50 * time.Millisecond}
+	res, err := verify(ctx, vc, "run1", 1000, now, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.complete || res.stored != 1000 || res.storedRaw != 1000 {
+		t.Fatalf("complete=%v stored=%d raw=%d, want true 1000 1000", res.complete, res.stored, res.storedRaw)
+	}
+}
+
+func TestFlagsNameWhatIsWrong(t *testing.T) {
+	for args, want := range map[string]string{
+		"--verify-schema=elastic": `--verify-schema "elastic": want decisiontrace or otel`,
+		"--act-after=-1m":         "--act-after must not be negative",
+	} {
+		if _, err := parseFlags([]string{args}); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", args, err, want)
+		}
+	}
+}
+
 func TestProcMemory(t *testing.T) {
 	peak, cur, err := procMemory(os.Getpid())
 	if err != nil {
