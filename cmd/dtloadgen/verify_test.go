@@ -16,18 +16,17 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// TestIntegrationVerifyCountsWithAndWithoutFinal runs the verify queries
-// against real ClickHouse: a table shaped like the exporter's events table
-// (only the columns the queries touch), holding the run's rows, a duplicate
-// in a separate unmerged part, and another run's rows.
-func TestIntegrationVerifyCountsWithAndWithoutFinal(t *testing.T) {
+// verifyDatabase is a database of its own on the test ClickHouse, the
+// verify settings that read it, and exec to run statements there.
+func verifyDatabase(t *testing.T) (verifyConfig, func(string)) {
+	t.Helper()
 	addr := testenv.ClickHouse(t)
 	user, pass := testenv.ClickHouseAuth()
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { _ = conn.Close() })
 	ctx := context.Background()
 	db := "dtloadgen_verify_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
 	exec := func(q string) {
@@ -38,6 +37,17 @@ func TestIntegrationVerifyCountsWithAndWithoutFinal(t *testing.T) {
 	}
 	exec("CREATE DATABASE " + db)
 	t.Cleanup(func() { _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db) })
+	return verifyConfig{addr: addr, database: db, user: user, password: pass, timeout: 5 * time.Second, interval: 50 * time.Millisecond}, exec
+}
+
+// TestIntegrationVerifyCountsWithAndWithoutFinal runs the verify queries
+// against real ClickHouse: a table shaped like the exporter's events table
+// (only the columns the queries touch), holding the run's rows, a duplicate
+// in a separate unmerged part, and another run's rows.
+func TestIntegrationVerifyCountsWithAndWithoutFinal(t *testing.T) {
+	ctx := context.Background()
+	vc, exec := verifyDatabase(t)
+	db := vc.database
 	exec(`CREATE TABLE ` + db + `.events (
     time DateTime64(9), event_id UInt64, decision_id String,
     resource_attributes Map(LowCardinality(String), String)
@@ -50,7 +60,6 @@ func TestIntegrationVerifyCountsWithAndWithoutFinal(t *testing.T) {
 	exec(`INSERT INTO ` + db + `.events SELECT now64(9), number, 'run2', map('service.instance.id', 'run2') FROM numbers(50)`)
 	exec(`SYSTEM STOP MERGES ` + db + `.events`)
 
-	vc := verifyConfig{addr: addr, database: db, user: user, password: pass, timeout: 5 * time.Second, interval: 50 * time.Millisecond}
 	res, err := verify(ctx, vc, "run1", 1000, now, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -81,23 +90,10 @@ func TestIntegrationVerifyCountsWithAndWithoutFinal(t *testing.T) {
 // contrib's clickhouseexporter (only the columns the query touches), logs
 // and traces together; another run's are not.
 func TestIntegrationVerifyCountsTheStockPipelinesTables(t *testing.T) {
-	addr := testenv.ClickHouse(t)
-	user, pass := testenv.ClickHouseAuth()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Username: user, Password: pass}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	ctx := context.Background()
-	db := "dtloadgen_verify_otel_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
-	exec := func(q string) {
-		t.Helper()
-		if err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	exec("CREATE DATABASE " + db)
-	t.Cleanup(func() { _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db) })
+	vc, exec := verifyDatabase(t)
+	vc.schema = schemaOTel
+	db := vc.database
 	for _, table := range []string{"otel_logs", "otel_traces"} {
 		exec(`CREATE TABLE ` + db + `.` + table + ` (Timestamp DateTime64(9), ResourceAttributes Map(LowCardinality(String), String)) ENGINE = MergeTree ORDER BY Timestamp`)
 	}
@@ -106,7 +102,6 @@ func TestIntegrationVerifyCountsTheStockPipelinesTables(t *testing.T) {
 	exec(`INSERT INTO ` + db + `.otel_traces SELECT now64(9), map('service.instance.id', 'run1') FROM numbers(300)`)
 	exec(`INSERT INTO ` + db + `.otel_logs SELECT now64(9), map('service.instance.id', 'run2') FROM numbers(50)`)
 
-	vc := verifyConfig{addr: addr, database: db, schema: schemaOTel, user: user, password: pass, timeout: 5 * time.Second, interval: 50 * time.Millisecond}
 	res, err := verify(ctx, vc, "run1", 1000, now, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
