@@ -16,7 +16,8 @@
 # stack's, default ~/.decisiontrace); the collector's own variables
 # (DECISIONTRACE_CONTRACTS, DECISIONTRACE_RULES, ...) reach it.
 # Stop the demo's collector and generator first: this starts and stops its
-# own collectors on 127.0.0.1:4317.
+# own collectors on 127.0.0.1:4317. The local stack (ClickHouse,
+# Alertmanager) stays up afterwards; deploy/local/demo.sh down stops it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/usr/local/go/bin:$PATH"
