@@ -12,7 +12,8 @@
 #   deploy/local/bench-side-by-side.sh
 #
 # Environment: EVENTS (default 1000000), ROUNDS (2), WORKERS (4), BATCH
-# (500), PIPELINES ("stock decisiontrace"), DECISIONTRACE_HOME (the local
+# (500), PIPELINES ("stock decisiontrace"), DECISIONTRACE_GOMEMLIMIT (the
+# collector's GOMEMLIMIT, 200MiB as demo.sh sets), DECISIONTRACE_HOME (the local
 # stack's, default ~/.decisiontrace); the collector's own variables
 # (DECISIONTRACE_CONTRACTS, DECISIONTRACE_RULES, ...) reach it.
 # Stop the demo's collector and generator first: this starts and stops its
@@ -53,7 +54,7 @@ run() {
     ch "DROP DATABASE IF EXISTS decisiontrace SYNC" >/dev/null
     queue="$home/bench-queue"
     rm -rf "$queue"
-    cmd=(env GOMEMLIMIT=200MiB DECISIONTRACE_QUEUE_DIR="$queue" bin/decisiontrace --config deploy/local/collector.yaml)
+    cmd=(env GOMEMLIMIT="${DECISIONTRACE_GOMEMLIMIT:-200MiB}" DECISIONTRACE_QUEUE_DIR="$queue" bin/decisiontrace --config deploy/local/collector.yaml)
     verify=(--verify-schema decisiontrace --database decisiontrace) ;;
   esac
   "${cmd[@]}" >"$home/logs/side-by-side-$name.log" 2>&1 &
