@@ -20,6 +20,12 @@ func sectionDefaults(ct *contract.Contract, with func(Rule) Rule) []Rule {
 		r.summary = summary
 		return r
 	}
+	// Per model version, from the decision's output when the counted
+	// signals (human actions, rework) carry none.
+	byModel := func(r Rule) Rule {
+		r.By = []string{c.ModelVersion}
+		return r
+	}
 	// The 95th percentile of a numeric convention of the signals den
 	// selects, each stored event once.
 	quantile := func(alert, summary string, window contract.Duration, max float64, min int, value string, den map[string]any, by ...string) Rule {
@@ -50,11 +56,9 @@ func sectionDefaults(ct *contract.Contract, with func(Rule) Rule) []Rule {
 	if m := ct.Model; m != nil {
 		outputs := map[string]any{c.DecisionEvent: c.EventModelOutput}
 		if m.MaxUnsafe > 0 {
-			r := ratio("DecisionUnsafeOutputs",
+			out = append(out, byModel(ratio("DecisionUnsafeOutputs",
 				`{{ printf "%.1f" (mul100 .Value) }}% of {{ .Labels.workflow }} model {{ .Labels.model_version }} outputs are unsafe`,
-				m.Window, m.MaxUnsafe, m.MinOutputs, outputs, map[string]any{c.ModelUnsafe: true})
-			r.By = []string{c.ModelVersion}
-			out = append(out, r)
+				m.Window, m.MaxUnsafe, m.MinOutputs, outputs, map[string]any{c.ModelUnsafe: true})))
 		}
 		if m.MaxLatency > 0 {
 			out = append(out, quantile("DecisionModelLatency",
@@ -83,12 +87,6 @@ func sectionDefaults(ct *contract.Contract, with func(Rule) Rule) []Rule {
 			From: map[string]any{c.DecisionEvent: c.EventModelOutput}, To: map[string]any{c.DecisionEvent: to},
 			By: []string{c.ModelVersion}, For: five})
 		r.summary = summary
-		return r
-	}
-	// Per model version, from the decision's output when the counted
-	// signals (human actions, rework) carry none.
-	byModel := func(r Rule) Rule {
-		r.By = []string{c.ModelVersion}
 		return r
 	}
 	if h := ct.Human; h != nil {

@@ -70,17 +70,12 @@ func (r *Rule) intervalSQL(bad problem) *ratioSQL {
 // labels (l_<column>) and its interval v in seconds.
 func (r *Rule) intervals(db string, f *filters) (string, []any) {
 	rs := r.intervalSQL(ignore)
-	var labels []string
-	for _, col := range rs.labels {
-		// A label is the decision's, from whichever of its signals has it.
-		labels = append(labels, fmt.Sprintf("ifNull(anyIf(toString(%[1]s), ifNull(toString(%[1]s), '') != ''), '') AS l_%[1]s", col))
-	}
-	q := `SELECT any(decision_id) AS id, ` + strings.Join(labels, ", ") + `,
+	// A label is the decision's, as a ratio over decisions takes it.
+	q := `SELECT any(decision_id) AS id, ` + strings.Join(rs.labelAs(decisionLabel, "l_"), ", ") + `,
     minIf(time, ` + rs.denominator + `) AS started, minIf(time, ` + rs.numerator + `) AS ended,
     (toUnixTimestamp64Milli(ended) - toUnixTimestamp64Milli(started)) / 1000 AS v
   FROM ` + db + `.events
-  WHERE decision_id != '' AND ((` + rs.denominator + `) OR (` + rs.numerator + `))
-    AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+  WHERE decision_id != '' AND ((` + rs.denominator + `) OR (` + rs.numerator + `))` + rs.within() + f.and() + `
   GROUP BY cityHash64(decision_id)
   HAVING countIf(` + rs.denominator + `) > 0 AND countIf(` + rs.numerator + `) > 0 AND ended >= {now} - toIntervalSecond(?)`
 	// Each filter's arguments, in the order its text appears.

@@ -64,7 +64,7 @@ func quantileQuery(r *Rule, db string, f *filters) (string, []any) {
 FROM (
   SELECT event_id, ` + strings.Join(inner, ", ") + `, any(toFloat64(assumeNotNull(` + col + `))) AS v
   FROM ` + db + `.events
-  WHERE ` + rs.denominator + ` AND ` + col + ` IS NOT NULL AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+  WHERE ` + rs.denominator + ` AND ` + col + ` IS NOT NULL` + rs.within() + f.and() + `
   GROUP BY event_id
 )
 GROUP BY ` + strings.Join(rs.labels, ", ") + `
@@ -82,7 +82,7 @@ func quantileExamples(r *Rule, db string, labels map[string]string, n int) (stri
 	args := append(append([]any{}, rs.denArgs...), r.Max, windowOrHour(r))
 	args = append(args, matchArgs...)
 	q := `SELECT decision_id FROM ` + db + `.events
-WHERE ` + rs.denominator + ` AND decision_id != '' AND ` + col + ` > ? AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + match + `
+WHERE ` + rs.denominator + ` AND decision_id != '' AND ` + col + ` > ?` + rs.within() + match + `
 GROUP BY decision_id
 ORDER BY max(time) DESC, decision_id
 LIMIT ?`
