@@ -6,6 +6,7 @@ package decision
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,14 +137,10 @@ func Extract(attrs pcommon.Map, recordTime time.Time, ev *Event) {
 		}
 		return true
 	})
-	// Few: an insertion sort by rank, then the first of each field wins.
-	hits := ev.aliasHits
-	for i := 1; i < len(hits); i++ {
-		for j := i; j > 0 && hits[j].ref.rank < hits[j-1].ref.rank; j-- {
-			hits[j], hits[j-1] = hits[j-1], hits[j]
-		}
-	}
-	for _, h := range hits {
+	// By rank; then the first of each field wins. One field's aliases
+	// never share a rank, so the order between equal ranks is moot.
+	slices.SortFunc(ev.aliasHits, func(a, b aliasHit) int { return a.ref.rank - b.ref.rank })
+	for _, h := range ev.aliasHits {
 		h.ref.f.extract(ev, h.key, h.v, recordTime, true)
 	}
 	if ev.Layer == "" && ev.Classified {
