@@ -30,10 +30,10 @@ func outputs(cols, where string) string {
 // model output (up to a day before the range) to its first event of the
 // layer and event given, per workflow, by the time of that event: what the
 // interval rule kind pages on.
-func untilFirst(event, layer, p50, p95 string) string {
+func untilFirst(event, layer string) string {
 	return "SELECT $__timeInterval(e.first_time) AS time, e.wf AS workflow, " +
-		"quantile(0.5)(dateDiff('millisecond', o.output_time, e.first_time) / 1000) AS " + p50 + ", " +
-		"quantile(0.95)(dateDiff('millisecond', o.output_time, e.first_time) / 1000) AS " + p95 + " FROM " +
+		"quantile(0.5)(dateDiff('millisecond', o.output_time, e.first_time) / 1000) AS p50_s, " +
+		"quantile(0.95)(dateDiff('millisecond', o.output_time, e.first_time) / 1000) AS p95_s FROM " +
 		"(SELECT decision_id, any(workflow) AS wf, min(time) AS first_time FROM events WHERE time >= $__fromTime - INTERVAL 1 DAY AND time <= $__toTime " +
 		"AND layer = '" + layer + "' AND event = '" + event + "' AND decision_id != '' AND " + wf("workflow") + " GROUP BY decision_id HAVING $__timeFilter(first_time)) AS e " +
 		"INNER JOIN (SELECT decision_id, min(time) AS output_time FROM " + outputs("decision_id, time", "time >= $__fromTime - INTERVAL 1 DAY AND time <= $__toTime AND "+wf("workflow")) +
@@ -53,6 +53,13 @@ const sliUnits = "SELECT wf, 'safe_outputs' AS sli, bad, '' AS outcome FROM (SEL
 	"UNION ALL SELECT wf, 'good_outcomes', false, last_outcome FROM (SELECT decision_id, any(workflow) AS wf, argMax(outcome, time) AS last_outcome " +
 	"FROM events WHERE $__timeFilter(time) AND event = 'business.outcome' AND decision_id != '' GROUP BY decision_id) " +
 	"UNION ALL SELECT workflow, 'fresh_context', context IN ('stale', 'missing'), '' FROM verdicts FINAL WHERE $__timeFilter(decision_time) AND " + judged
+
+// outputVersions is, per decision, the model version of its first output
+// up to a day before the range (human actions carry none), of the selected
+// versions: what the per-version human panels join on.
+var outputVersions = "(SELECT decision_id, argMin(model_version, time) AS version FROM events " +
+	"WHERE time >= $__fromTime - INTERVAL 1 DAY AND time <= $__toTime AND layer = 'model' AND event = 'model.output' AND model_version != '' AND " +
+	wf("workflow") + " GROUP BY decision_id HAVING " + mv("version") + ")"
 
 // judged is the condition for a verdict that counts in a rate.
 const judged = "context != 'pending'"
@@ -281,9 +288,7 @@ func Specs() []Spec {
 					// before.
 					SQL: "SELECT $__timeInterval(h.time) AS time, o.version AS model_version, uniqExactIf(h.event_id, h.action = 'overridden') / uniqExact(h.event_id) AS override_rate " +
 						"FROM (SELECT decision_id, event_id, time, human_action AS action FROM events WHERE $__timeFilter(time) AND layer = 'human' AND event = 'human.action' " +
-						"AND human_action != '' AND " + wf("workflow") + ") AS h INNER JOIN (SELECT decision_id, argMin(model_version, time) AS version FROM events " +
-						"WHERE time >= $__fromTime - INTERVAL 1 DAY AND time <= $__toTime AND layer = 'model' AND event = 'model.output' AND model_version != '' AND " +
-						wf("workflow") + " GROUP BY decision_id HAVING " + mv("version") + ") AS o ON h.decision_id = o.decision_id GROUP BY time, model_version ORDER BY time",
+						"AND human_action != '' AND " + wf("workflow") + ") AS h INNER JOIN " + outputVersions + " AS o ON h.decision_id = o.decision_id GROUP BY time, model_version ORDER BY time",
 					Columns: []string{"time", "model_version", "override_rate"}},
 				{Kind: TimeSeries, Title: "Actions", W: 12, Unit: "short",
 					Question: "Accepted, modified, overridden, ignored, escalated: how many of each?",
@@ -294,7 +299,7 @@ func Specs() []Spec {
 					Question: "How long do recommendations wait for a person?",
 					// As the interval kind counts it: each decision once, from
 					// its first output (up to a day before) to its first action.
-					SQL:     untilFirst("human.action", "human", "p50_s", "p95_s"),
+					SQL:     untilFirst("human.action", "human"),
 					Columns: []string{"time", "workflow", "p50_s", "p95_s"}},
 				{Kind: Table, Title: "Reviewers", W: 24, H: 9, Unit: "short",
 					ColumnUnits: map[string]string{"override_rate": "percentunit", "ignore_rate": "percentunit", "escalate_rate": "percentunit"},
@@ -312,9 +317,7 @@ func Specs() []Spec {
 						"countIf(h.action = 'modified') / decisions AS modified, countIf(h.action = 'overridden') / decisions AS overridden, " +
 						"countIf(h.action = 'ignored') / decisions AS ignored, countIf(h.action = 'escalated') / decisions AS escalated " +
 						"FROM (SELECT decision_id, argMax(human_action, time) AS action FROM events WHERE $__timeFilter(time) AND layer = 'human' AND event = 'human.action' " +
-						"AND human_action != '' AND decision_id != '' AND " + wf("workflow") + " GROUP BY decision_id) AS h INNER JOIN (SELECT decision_id, argMin(model_version, time) AS version FROM events " +
-						"WHERE time >= $__fromTime - INTERVAL 1 DAY AND time <= $__toTime AND layer = 'model' AND event = 'model.output' AND model_version != '' AND " +
-						wf("workflow") + " GROUP BY decision_id HAVING " + mv("version") + ") AS o ON h.decision_id = o.decision_id GROUP BY model_version ORDER BY model_version",
+						"AND human_action != '' AND decision_id != '' AND " + wf("workflow") + " GROUP BY decision_id) AS h INNER JOIN " + outputVersions + " AS o ON h.decision_id = o.decision_id GROUP BY model_version ORDER BY model_version",
 					Columns: []string{"model_version", "decisions", "accepted", "modified", "overridden", "ignored", "escalated"}},
 			},
 		},
@@ -341,7 +344,7 @@ func Specs() []Spec {
 					Columns: []string{"time", "workflow", "cost"}},
 				{Kind: TimeSeries, Title: "Decision latency (recommendation to outcome, p50 and p95, by outcome time)", W: 12, Unit: "s",
 					Question: "How long from a recommendation to its business outcome?",
-					SQL:      untilFirst("business.outcome", "business", "p50_s", "p95_s"),
+					SQL:      untilFirst("business.outcome", "business"),
 					Columns:  []string{"time", "workflow", "p50_s", "p95_s"}},
 			},
 		},
