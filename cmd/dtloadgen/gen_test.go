@@ -177,6 +177,26 @@ func TestBatchCoversContractWithTypedAttributes(t *testing.T) {
 	}
 }
 
+// byDecision groups the decision-scoped records by decision ID: fresh
+// makes a decision's entry from its first record, add folds in each record.
+func byDecision[T any](recs []record, fresh func(ev *decision.Event) *T, add func(d *T, ev *decision.Event, ts time.Time)) map[string]*T {
+	out := map[string]*T{}
+	var ev decision.Event
+	for _, r := range recs {
+		decision.Extract(r.attrs, r.ts, &ev)
+		if ev.ID == "" {
+			continue
+		}
+		d := out[ev.ID]
+		if d == nil {
+			d = fresh(&ev)
+			out[ev.ID] = d
+		}
+		add(d, &ev, r.ts)
+	}
+	return out
+}
+
 // shares groups decision-scoped records and reports, per decision, the
 // workflow, whether any read was hours old and whether a required source
 // went unread.
@@ -188,28 +208,18 @@ func shares(t *testing.T, recs []record) (n int, stale, missing float64) {
 		stale   bool
 		outcome bool
 	}
-	byID := map[string]*dec{}
-	var ev decision.Event
-	for _, r := range recs {
-		decision.Extract(r.attrs, r.ts, &ev)
-		if ev.ID == "" {
-			continue
-		}
-		d := byID[ev.ID]
-		if d == nil {
-			d = &dec{wf: ev.Workflow, read: map[string]bool{}}
-			byID[ev.ID] = d
-		}
-		switch ev.Event {
-		case c.EventContextRead:
-			d.read[ev.Source] = true
-			if r.ts.Sub(*ev.AsOf) > time.Hour {
-				d.stale = true
+	byID := byDecision(recs, func(ev *decision.Event) *dec { return &dec{wf: ev.Workflow, read: map[string]bool{}} },
+		func(d *dec, ev *decision.Event, ts time.Time) {
+			switch ev.Event {
+			case c.EventContextRead:
+				d.read[ev.Source] = true
+				if ts.Sub(*ev.AsOf) > time.Hour {
+					d.stale = true
+				}
+			case c.EventBusinessOutcome:
+				d.outcome = true
 			}
-		case c.EventBusinessOutcome:
-			d.outcome = true
-		}
-	}
+		})
 	var ns, nm int
 	for _, d := range byID {
 		if !d.outcome { // cut off by the end of generation
@@ -333,29 +343,18 @@ func TestActionsAndOutcomesComeLater(t *testing.T) {
 	const actAfter = 2 * time.Minute
 	recs := generate(t, genConfig{runID: "late", seed: 5, actAfter: actAfter, signalInterval: time.Hour}, 60*20*50, 50) // 20 minutes at 50/s
 	type times struct{ output, routed, action, outcome []time.Time }
-	byID := map[string]*times{}
-	var ev decision.Event
-	for _, r := range recs {
-		decision.Extract(r.attrs, r.ts, &ev)
-		if ev.ID == "" {
-			continue
-		}
-		d := byID[ev.ID]
-		if d == nil {
-			d = &times{}
-			byID[ev.ID] = d
-		}
+	byID := byDecision(recs, func(*decision.Event) *times { return &times{} }, func(d *times, ev *decision.Event, ts time.Time) {
 		switch ev.Event {
 		case c.EventModelOutput:
-			d.output = append(d.output, r.ts)
+			d.output = append(d.output, ts)
 		case c.EventWorkflowRouted:
-			d.routed = append(d.routed, r.ts)
+			d.routed = append(d.routed, ts)
 		case c.EventHumanAction:
-			d.action = append(d.action, r.ts)
+			d.action = append(d.action, ts)
 		case c.EventBusinessOutcome:
-			d.outcome = append(d.outcome, r.ts)
+			d.outcome = append(d.outcome, ts)
 		}
-	}
+	})
 	acted, ended, partial := 0, 0, 0
 	for id, d := range byID {
 		if len(d.output) == 0 && len(d.action) == 0 && len(d.outcome) == 0 {
