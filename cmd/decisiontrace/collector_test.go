@@ -95,7 +95,9 @@ func writeConfig(t *testing.T, dir, clickhouseAddr, db string) collectorEnv {
 }
 
 // collectorConfig writes the configuration of a test's collector: OTLP in,
-// the decision processor, the decision store with a persistent queue. With
+// the decision processor, the decision store with a persistent queue
+// stored as the shipped configuration stores it (file_storage, and
+// spillstorage for the requests). With
 // evaluator, also the rule evaluator (contracts from deploy/contracts,
 // evaluated and refreshing verdicts every second) with its alerts to the
 // Alertmanager at alertmanager (a URL), or to the debug exporter.
@@ -132,6 +134,9 @@ extensions:
   file_storage:
     directory: %[1]s
     create_directory: true
+  spillstorage:
+    storage: file_storage
+    directory: %[1]s/requests
 receivers:
   otlp:
     protocols:
@@ -155,12 +160,12 @@ exporters:%[7]s
       max_elapsed_time: 0s
     sending_queue:
       enabled: true
-      storage: file_storage
+      storage: spillstorage
       num_consumers: 2
       batch:
         flush_timeout: 100ms
 service:
-  extensions: [file_storage]
+  extensions: [file_storage, spillstorage]
   telemetry:
     logs:
       level: warn

@@ -23,6 +23,7 @@ import (
 	"github.com/decisiontrace/decisiontrace/connectors/decisionqueueconnector"
 	"github.com/decisiontrace/decisiontrace/exporters/alertmanagerexporter"
 	"github.com/decisiontrace/decisiontrace/exporters/decisionstoreexporter"
+	"github.com/decisiontrace/decisiontrace/extensions/spillstorage"
 	"github.com/decisiontrace/decisiontrace/processors/decisionprocessor"
 	"github.com/decisiontrace/decisiontrace/receivers/alertrulesreceiver"
 	"github.com/decisiontrace/decisiontrace/receivers/decisioneventsreceiver"
@@ -61,6 +62,8 @@ func components() (otelcol.Factories, error) {
 		healthcheckextension.NewFactory(),
 		pprofextension.NewFactory(),
 		filestorage.NewFactory(),
+		// The persistent queue's large values, beside file_storage.
+		spillstorage.NewFactory(),
 		// Authentication of the ingest endpoints (receivers' auth).
 		bearertokenauthextension.NewFactory(),
 		oidcauthextension.NewFactory(),

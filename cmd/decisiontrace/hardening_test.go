@@ -255,28 +255,20 @@ exporters:
 	assertStoredOnce(t, addr, db, uint64(accepted*perRequest), "every accepted request, none refused")
 }
 
-// TestIntegrationQueueFileShrinksAfterADrain: a backlog grows the
-// persistent queue's file, and bbolt never gives space back by itself.
-// With compaction on rebound (as the shipped configuration sets it), the
-// file shrinks once the backlog has drained into ClickHouse.
-func TestIntegrationQueueFileShrinksAfterADrain(t *testing.T) {
+// TestIntegrationQueueSpaceReturnedAfterADrain: a backlog no longer grows
+// the persistent queue's bbolt file (which never gives space back by
+// itself): each queued request is a file of its own (spillstorage), removed
+// once its events are stored, so the space comes back as the backlog
+// drains, and the bbolt file holds only the queue's small keys.
+func TestIntegrationQueueSpaceReturnedAfterADrain(t *testing.T) {
 	dir := t.TempDir()
 	ch := testenv.NewClickHouse(t, filepath.Join(dir, "clickhouse"))
 	addr := ch.TCPAddr()
-	const db = "dt_compact"
+	const db = "dt_spill"
 	env := writeConfig(t, dir, addr, db)
 	queueDir := filepath.Join(dir, "queue")
-	// The shipped settings, with thresholds a test can reach.
-	runCollector(t, env.configPath, overlay(t, dir, fmt.Sprintf(`
-extensions:
-  file_storage:
-    compaction:
-      on_rebound: true
-      directory: %s
-      rebound_needed_threshold_mib: 4
-      rebound_trigger_threshold_mib: 1
-      check_interval: 1s
-`, queueDir)))
+	requestsDir := filepath.Join(queueDir, "requests", "exporter_decisionstore__logs")
+	runCollector(t, env.configPath)
 	const perRequest, requests = 500, 60
 	require.Equal(t, http.StatusOK, postLogs(t, env.httpPort, 0, perRequest).StatusCode)
 	assertStoredOnce(t, addr, db, perRequest, "")
@@ -285,16 +277,17 @@ extensions:
 	for batch := 1; batch <= requests; batch++ {
 		require.Equal(t, http.StatusOK, postLogs(t, env.httpPort, batch, perRequest).StatusCode)
 	}
-	full := dirSize(t, queueDir)
-	t.Logf("queue files with the backlog: %.1f MiB", float64(full)/(1<<20))
-	require.Greater(t, full, int64(4<<20), "the backlog grew the file past the compaction threshold")
+	backlog := dirSize(t, requestsDir)
+	t.Logf("backlog: %.1f MiB of request files, bbolt file %.1f MiB", float64(backlog)/(1<<20), float64(dirSize(t, queueDir))/(1<<20))
+	require.Greater(t, backlog, int64(4<<20), "the accepted requests wait in files")
+	assert.Less(t, dirSize(t, queueDir), int64(2<<20), "the bbolt file holds keys, not the requests")
 
 	ch2, err := chlocal.Start(context.Background(), ch.Options())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ch2.Stop() })
 	assertStoredOnce(t, addr, db, uint64((requests+1)*perRequest), "")
-	require.Eventually(t, func() bool { return dirSize(t, queueDir) < full/2 }, 60*time.Second, 500*time.Millisecond,
-		"the drained queue's file is compacted (%d bytes, %d with the backlog)", dirSize(t, queueDir), full)
+	require.Eventually(t, func() bool { return dirSize(t, requestsDir) == 0 }, 30*time.Second, 200*time.Millisecond,
+		"every stored request's file is removed (%d bytes left)", dirSize(t, requestsDir))
 }
 
 // dirSize is the bytes of the regular files directly in dir.

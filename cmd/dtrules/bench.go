@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -40,29 +41,37 @@ type benchReport struct {
 	// verdicts were never refreshed, or not for long, it judges the
 	// backlog, which the rounds' refreshes then do not.
 	CatchUpMS float64 `json:"catch_up_refresh_ms"`
-	// A round is one verdict refresh and then every rule; the refresh's
-	// time is in the round's and also on its own.
-	RoundMinMS   float64            `json:"round_min_ms"`
-	RoundMedMS   float64            `json:"round_median_ms"`
-	RoundMaxMS   float64            `json:"round_max_ms"`
-	RefreshMinMS float64            `json:"refresh_min_ms"`
-	RefreshMedMS float64            `json:"refresh_median_ms"`
-	RefreshMaxMS float64            `json:"refresh_max_ms"`
-	RuleMedianMS map[string]float64 `json:"rule_median_ms"`
-	Firing       map[string]int     `json:"matching_label_sets"`
+	// A round is one verdict refresh and then every rule as the receiver
+	// evaluates them: all groups at once, each group's rules --concurrency
+	// at a time; the refresh's time is in the round's and also on its own.
+	RoundMinMS float64 `json:"round_min_ms"`
+	RoundMedMS float64 `json:"round_median_ms"`
+	RoundMaxMS float64 `json:"round_max_ms"`
+	// SequentialMedMS is the median round as the sum of its parts: the
+	// refresh and each rule's own time, one after the other.
+	SequentialMedMS float64            `json:"sequential_round_median_ms"`
+	RefreshMinMS    float64            `json:"refresh_min_ms"`
+	RefreshMedMS    float64            `json:"refresh_median_ms"`
+	RefreshMaxMS    float64            `json:"refresh_max_ms"`
+	RuleMedianMS    map[string]float64 `json:"rule_median_ms"`
+	Firing          map[string]int     `json:"matching_label_sets"`
 }
 
 // bench times evaluation rounds of rules over an existing decision store,
 // as the alertrules receiver runs them: a verdict refresh (which the
 // receiver runs every verdict_refresh_interval, and which the verdict rules
-// read), then each rule (its query, and the no-data check when nothing
-// matched), one after the other: the round time is what one group holding
-// every rule would take, its verdicts refreshed.
+// read), then every rule (its query, the no-data check when nothing
+// matched, and the idle check when there was no data) as the receiver
+// evaluates them: each group in its own loop, all at once, and within a
+// group --concurrency rules at a time. The round time is how long until
+// every rule has been evaluated once on refreshed verdicts; the sequential
+// round adds up the parts.
 func bench(args []string, log zerolog.Logger, out io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	addr := fs.String("clickhouse", "127.0.0.1:19000", "ClickHouse native host:port holding the decision store (CLICKHOUSE_USER / CLICKHOUSE_PASSWORD)")
 	db := fs.String("database", "decisiontrace", "database of the decision store")
 	rounds := fs.Int("rounds", 10, "evaluation rounds")
+	concurrency := fs.Int("concurrency", 1, "rules of a group queried at once, as the receiver's rule_query_concurrency (its default is 1)")
 	cluster := fs.String("cluster", "", "cluster of a clustered store (its writes wait for every shard, as the receiver's do)")
 	writeContracts := fs.Bool("write-contracts", false, "write the --contracts into the store first, in force from now, as the receiver does at start (a changed contract then judges the store's decisions anew: not on a store in use)")
 	at := fs.String("at", "", "evaluate the rules as at this time (RFC 3339, or latest: just after the newest stored event) instead of now, so that a kept store measures the same later")
@@ -71,8 +80,8 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if !chconn.Identifier(*db) || *rounds < 1 || (*cluster != "" && !chconn.Identifier(*cluster)) {
-		fmt.Fprintln(os.Stderr, "--database (and --cluster) must be plain identifiers and --rounds at least 1")
+	if !chconn.Identifier(*db) || *rounds < 1 || *concurrency < 1 || (*cluster != "" && !chconn.Identifier(*cluster)) {
+		fmt.Fprintln(os.Stderr, "--database (and --cluster) must be plain identifiers, --rounds and --concurrency at least 1")
 		return 2
 	}
 	var evalAt time.Time
@@ -92,9 +101,11 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 		return 1
 	}
 	var ruleset []*rules.Rule
+	byGroup := make([][]*rules.Rule, len(groups))
 	for gi := range groups {
 		for ri := range groups[gi].Rules {
 			ruleset = append(ruleset, &groups[gi].Rules[ri])
+			byGroup[gi] = append(byGroup[gi], &groups[gi].Rules[ri])
 		}
 	}
 	ctx := context.Background()
@@ -147,7 +158,7 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 	}
 	log.Info().Uint64("verdicts", rep.Verdicts).Float64("catch_up_ms", rep.CatchUpMS).Msg("evaluating")
 
-	var roundMS, refreshMS []float64
+	var roundMS, refreshMS, sequentialMS []float64
 	perRule := make([][]float64, len(ruleset))
 	for i := 0; i < *rounds; i++ {
 		now := evalAt
@@ -160,20 +171,35 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 			return 1
 		}
 		refreshMS = append(refreshMS, ms(time.Since(start)))
-		for ri, r := range ruleset {
-			t := time.Now()
-			samples, _, err := r.Eval(ctx, conn, *db, now)
-			if err != nil {
-				log.Error().Err(err).Str("rule", r.Alert).Msg("evaluation failed")
-				return 1
-			}
-			perRule[ri] = append(perRule[ri], ms(time.Since(t)))
-			rep.Firing[ruleName(r)] = len(samples)
+		// As the receiver runs them: every group at once, each group's
+		// rules *concurrency at a time.
+		results := make([][]rules.Result, len(byGroup))
+		var wg sync.WaitGroup
+		for gi, g := range byGroup {
+			wg.Go(func() { results[gi] = rules.EvalAll(ctx, conn, *db, now, g, *concurrency, time.Minute) })
 		}
+		wg.Wait()
 		roundMS = append(roundMS, ms(time.Since(start)))
+		sequential := refreshMS[i]
+		ri := 0
+		for gi, g := range byGroup {
+			for j, r := range g {
+				res := results[gi][j]
+				if res.Err != nil {
+					log.Error().Err(res.Err).Str("rule", r.Alert).Msg("evaluation failed")
+					return 1
+				}
+				perRule[ri] = append(perRule[ri], ms(res.Took))
+				sequential += ms(res.Took)
+				rep.Firing[ruleName(r)] = len(res.Samples)
+				ri++
+			}
+		}
+		sequentialMS = append(sequentialMS, sequential)
 		log.Info().Int("round", i+1).Float64("ms", roundMS[i]).Float64("refresh_ms", refreshMS[i]).Msg("round")
 	}
 	rep.RoundMinMS, rep.RoundMedMS, rep.RoundMaxMS = spread(roundMS)
+	_, rep.SequentialMedMS, _ = spread(sequentialMS)
 	rep.RefreshMinMS, rep.RefreshMedMS, rep.RefreshMaxMS = spread(refreshMS)
 	for ri, r := range ruleset {
 		sort.Float64s(perRule[ri])

@@ -17,7 +17,7 @@ go build -o bin/ ./cmd/decisiontrace ./cmd/dtloadgen ./cmd/dtlocal
 bin/dtlocal up >/dev/null
 
 log="$home/logs/collector-latency.log"
-GOMEMLIMIT="${GOMEMLIMIT:-200MiB}" DECISIONTRACE_QUEUE_DIR="$home/queue-latency" \
+GOMEMLIMIT="${GOMEMLIMIT:-300MiB}" DECISIONTRACE_QUEUE_DIR="$home/queue-latency" \
   bin/decisiontrace --config deploy/local/collector.yaml --config deploy/local/latency/collector.yaml >"$log" 2>&1 &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT

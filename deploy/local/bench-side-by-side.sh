@@ -12,8 +12,9 @@
 #   deploy/local/bench-side-by-side.sh
 #
 # Environment: EVENTS (default 1000000), ROUNDS (2), WORKERS (4), BATCH
-# (500), PIPELINES ("stock decisiontrace"), DECISIONTRACE_GOMEMLIMIT (the
-# collector's GOMEMLIMIT, 200MiB as demo.sh sets), DECISIONTRACE_HOME (the local
+# (500), PIPELINES ("stock decisiontrace"), DECISIONTRACE_CONFIG (the
+# collector configuration, deploy/local/collector.yaml), DECISIONTRACE_GOMEMLIMIT (the
+# collector's GOMEMLIMIT, 300MiB as demo.sh sets), DECISIONTRACE_HOME (the local
 # stack's, default ~/.decisiontrace); the collector's own variables
 # (DECISIONTRACE_CONTRACTS, DECISIONTRACE_RULES, ...) reach it.
 # Stop the demo's collector and generator first: this starts and stops its
@@ -39,26 +40,43 @@ go build -o bin/ ./cmd/decisiontrace ./cmd/dtloadgen ./cmd/dtlocal
 bin/dtlocal up
 
 ch() { curl -fsS http://127.0.0.1:18123/ --data-binary "$1"; }
+chpid="$(cat "$home/run/clickhouse.pid")"
+# cpu PID: user+system CPU seconds so far of the process and its children
+# (dtlocal's pid file names the supervisor; ClickHouse is its child).
+cpu() {
+  local p stats=()
+  for p in "$1" $(pgrep -P "$1"); do stats+=("/proc/$p/stat"); done
+  awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.1f", t / hz }' "${stats[@]}"
+}
+# chwork: ClickHouse's cumulative insert, select and merge time (ms) and
+# rows merged, from system.events (the embedded server keeps no query_log).
+chwork() {
+  ch "SELECT sumIf(value, event = 'InsertQueryTimeMicroseconds') / 1000, sumIf(value, event = 'SelectQueryTimeMicroseconds') / 1000,
+      sumIf(value, event = 'MergeTotalMilliseconds'), sumIf(value, event = 'MergedRows') FROM system.events FORMAT TSV"
+}
 field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" "$2"; }
 
 # run NAME: one collector on an empty database, the load, its numbers.
 run() {
-  local name="$1" report="$home/logs/side-by-side-$1-$2.json" pid queue
+  local name="$1" report="$home/logs/side-by-side-$1-$2.json" pid queue db="$1"
   local -a cmd verify
   case "$name" in
   stock)
-    ch "DROP DATABASE IF EXISTS stock SYNC" >/dev/null
     cmd=(bin/stockcollector --config deploy/bench/stock/config.yaml)
     verify=(--verify-schema otel --database stock) ;;
   decisiontrace)
-    ch "DROP DATABASE IF EXISTS decisiontrace SYNC" >/dev/null
     queue="$home/bench-queue"
     rm -rf "$queue"
-    cmd=(env GOMEMLIMIT="${DECISIONTRACE_GOMEMLIMIT:-200MiB}" DECISIONTRACE_QUEUE_DIR="$queue" bin/decisiontrace --config deploy/local/collector.yaml)
+    cmd=(env GOMEMLIMIT="${DECISIONTRACE_GOMEMLIMIT:-300MiB}" DECISIONTRACE_QUEUE_DIR="$queue" bin/decisiontrace --config "${DECISIONTRACE_CONFIG:-deploy/local/collector.yaml}")
     verify=(--verify-schema decisiontrace --database decisiontrace) ;;
   esac
+  ch "DROP DATABASE IF EXISTS $db SYNC" >/dev/null
   "${cmd[@]}" >"$home/logs/side-by-side-$name.log" 2>&1 &
   pid=$!
+  local ch0 ch1 col
+  ch0="$(cpu "$chpid")"
+  local w0 w1
+  w0="$(chwork)"
   # Ready when it accepts OTLP: a zero-event probe would not tell, so wait
   # for the port.
   for _ in $(seq 1 300); do
@@ -70,9 +88,23 @@ run() {
     --workers "${WORKERS:-4}" --batch "${BATCH:-500}" --max-retries 8 \
     --verify-clickhouse 127.0.0.1:19000 --verify-timeout 5m "${verify[@]}" \
     --collector-pid "$pid" >"$report" || true
+  col="$(cpu "$pid")"
+  ch1="$(cpu "$chpid")"
+  w1="$(chwork)"
+  # ClickHouse's side of the run, on stderr: where its CPU went.
+  paste <(tr '\t' '\n' <<<"$w0") <(tr '\t' '\n' <<<"$w1") | awk -v name="$name" '
+    { d[NR] = $2 - $1 }
+    END { printf "%s: ClickHouse insert %.1f s (views included), select %.1f s (rules, verdicts, the check), merges %.1f s over %d rows\n", name, d[1] / 1000, d[2] / 1000, d[3] / 1000, d[4] }' >&2
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  echo "$name $(field end_to_end_events_per_s "$report") $(field collector_peak_rss_mb "$report") $(field stored_events "$report")"
+  # The next run must not pay for this one's merges: drop what it wrote
+  # (its report has the numbers) and let ClickHouse go quiet.
+  ch "DROP DATABASE IF EXISTS $db SYNC" >/dev/null
+  for _ in $(seq 1 60); do
+    [ "$(ch "SELECT count() FROM system.merges")" = 0 ] && break
+    sleep 1
+  done
+  echo "$name $(field end_to_end_events_per_s "$report") $(field collector_peak_rss_mb "$report") $col $(awk -v a="$ch0" -v b="$ch1" 'BEGIN { printf "%.1f", b - a }') $(field stored_events "$report")"
 }
 
 results="$(mktemp)"
@@ -87,12 +119,12 @@ echo
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
 echo "load: $events OTLP gRPC events per run, ${WORKERS:-4} workers × ${BATCH:-500}, flat out; ClickHouse $(ch 'SELECT version()')"
 awk -v rounds="$rounds" '
-  { n[$1]++; rate[$1, n[$1]] = $2; rss[$1, n[$1]] = $3; if ($3 > peak[$1]) peak[$1] = $3; sum[$1] += $2 }
+  { n[$1]++; rate[$1, n[$1]] = $2; rss[$1, n[$1]] = $3; cpu[$1, n[$1]] = $4 "+" $5; if ($3 > peak[$1]) peak[$1] = $3; sum[$1] += $2 }
   END {
-    printf "%-14s %s\n", "pipeline", "events/s from first sent to queryable (peak RSS MB), per run"
+    printf "%-14s %s\n", "pipeline", "events/s from first sent to queryable (peak RSS MB; CPU s collector+ClickHouse), per run"
     for (p in n) {
       line = sprintf("%-14s", p)
-      for (i = 1; i <= n[p]; i++) line = line sprintf(" %s (%s)", rate[p, i], rss[p, i])
+      for (i = 1; i <= n[p]; i++) line = line sprintf(" %s (%s MB; %s s)", rate[p, i], rss[p, i], cpu[p, i])
       print line
     }
     if (sum["stock"] > 0) printf "ratio decisiontrace ÷ stock (mean events/s): %.2f×; peak RSS %s MB vs %s MB\n", sum["decisiontrace"] / sum["stock"], peak["decisiontrace"], peak["stock"]

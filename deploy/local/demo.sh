@@ -52,7 +52,7 @@ bin/dtlocal up
 auth=()
 [ -n "${DECISIONTRACE_TOKEN_FILE:-}" ] && auth=(--config deploy/local/auth.yaml)
 if ! running "$home/run/collector.pid"; then
-  GOMEMLIMIT="${GOMEMLIMIT:-200MiB}" DECISIONTRACE_QUEUE_DIR="$home/queue" nohup bin/decisiontrace --config deploy/local/collector.yaml "${auth[@]}" \
+  GOMEMLIMIT="${GOMEMLIMIT:-300MiB}" DECISIONTRACE_QUEUE_DIR="$home/queue" nohup bin/decisiontrace --config deploy/local/collector.yaml "${auth[@]}" \
     >"$home/logs/collector.log" 2>&1 &
   echo $! >"$home/run/collector.pid"
 fi

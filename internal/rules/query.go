@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -231,4 +232,46 @@ func (r *Rule) Eval(ctx context.Context, conn driver.Conn, db string, now time.T
 	}
 	hasData, err = r.HasData(ctx, conn, db, now)
 	return nil, hasData, err
+}
+
+// Result is one rule's evaluation in a round: Eval's samples and hasData,
+// and, when it had no data, whether its workflow was idle.
+type Result struct {
+	Samples []alerting.Sample
+	HasData bool
+	Idle    bool
+	Err     error
+	// Took is the rule's own time: its queries, waiting for none of the
+	// others.
+	Took time.Duration
+}
+
+// EvalAll evaluates the rules of one round at now, up to concurrency of
+// them at once (Prometheus' rule_query_concurrency): their queries are
+// independent of each other and of the alert state, so only the order in
+// which the results are applied matters, and the caller applies them in
+// the group's order. Each rule's queries get timeout.
+func EvalAll(ctx context.Context, conn driver.Conn, db string, now time.Time, ruleset []*Rule, concurrency int, timeout time.Duration) []Result {
+	out := make([]Result, len(ruleset))
+	slots := make(chan struct{}, max(concurrency, 1))
+	var wg sync.WaitGroup
+	for i, r := range ruleset {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			started := time.Now()
+			qctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			res := &out[i]
+			res.Samples, res.HasData, res.Err = r.Eval(qctx, conn, db, now)
+			if res.Err == nil && !res.HasData {
+				// No data because the workflow stopped deciding is the
+				// workflow's silence: no alert of its own.
+				res.Idle, res.Err = r.Idle(qctx, conn, db, now)
+			}
+			res.Took = time.Since(started)
+		})
+	}
+	wg.Wait()
+	return out
 }

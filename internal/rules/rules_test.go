@@ -766,6 +766,41 @@ func TestIntegrationEveryKindSameWhenEventsAreStoredTwice(t *testing.T) {
 	}
 }
 
+// Rules evaluated side by side (the receiver's rule_query_concurrency)
+// give each the results it gives alone, in the rules' order, idle checks
+// included.
+func TestIntegrationEvalAllSameAsOneByOne(t *testing.T) {
+	s := newStore(t)
+	kindScenario(t, s)
+	ctx := context.Background()
+	var ruleset []*Rule
+	for _, r := range kindRules() {
+		ruleset = append(ruleset, &r)
+	}
+	// A rule with no data whose workflow made no decision: idle.
+	ruleset = append(ruleset, &Rule{Alert: "Quiet", Kind: KindOverrideRate, Window: contract.Duration(time.Hour), MaxRate: 0.3, MinCount: 1, Workflow: "quiet"})
+	results := EvalAll(ctx, s.Conn, s.DB, t0, ruleset, 8, time.Minute)
+	require.Len(t, results, len(ruleset))
+	for i, r := range ruleset {
+		samples, has, err := r.Eval(ctx, s.Conn, s.DB, t0)
+		require.NoError(t, err)
+		idle := false
+		if !has {
+			idle, err = r.Idle(ctx, s.Conn, s.DB, t0)
+			require.NoError(t, err)
+		}
+		got := results[i]
+		require.NoError(t, got.Err, r.Alert)
+		assert.Equal(t, has, got.HasData, r.Alert)
+		assert.Equal(t, idle, got.Idle, r.Alert)
+		assert.ElementsMatch(t, samples, got.Samples, r.Alert)
+		assert.Positive(t, got.Took, r.Alert)
+	}
+	last := results[len(results)-1]
+	assert.False(t, last.HasData)
+	assert.True(t, last.Idle, "the quiet workflow's rule: no data because it made no decision")
+}
+
 // Label values come from event data; they reach ClickHouse only as bound
 // parameters or result columns, so a hostile value cannot change a rule.
 func TestIntegrationLabelValuesCannotChangeARulesSQL(t *testing.T) {

@@ -37,6 +37,10 @@ type Config struct {
 	VerdictRefreshInterval time.Duration `mapstructure:"verdict_refresh_interval"`
 	// QueryTimeout bounds one rule's query.
 	QueryTimeout time.Duration `mapstructure:"query_timeout"`
+	// RuleQueryConcurrency is how many rules of a group query the store at
+	// once (Prometheus' rule_query_concurrency); results are applied in
+	// the group's order whatever it is.
+	RuleQueryConcurrency int `mapstructure:"rule_query_concurrency"`
 	// DashboardURL is a Go template for an alert's generatorURL and the
 	// {{ .DashboardURL }} of annotations; it sees the alert's labels.
 	DashboardURL string `mapstructure:"dashboard_url"`
@@ -78,6 +82,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.ResendInterval <= 0 {
 		errs = append(errs, fmt.Errorf("resend_interval: must be positive, got %s", cfg.ResendInterval))
+	}
+	if cfg.RuleQueryConcurrency < 1 || cfg.RuleQueryConcurrency > 64 {
+		errs = append(errs, fmt.Errorf("rule_query_concurrency: must be between 1 and 64, got %d", cfg.RuleQueryConcurrency))
 	}
 	if cfg.ExampleDecisions < 0 || cfg.ExampleDecisions > 100 {
 		errs = append(errs, fmt.Errorf("example_decisions: must be between 0 and 100, got %d", cfg.ExampleDecisions))

@@ -34,6 +34,7 @@ func TestLoadConfig(t *testing.T) {
 	full.VerdictRefreshInterval = 30 * time.Second
 	full.Cluster = configoptional.Some(store.ClusterConfig{Name: "decisiontrace", Replicated: true})
 	full.QueryTimeout = 5 * time.Second
+	full.RuleQueryConcurrency = 2
 	full.ResendInterval = 30 * time.Second
 	full.DashboardURL = "http://grafana:3000/d/decisiontrace-overview?var-workflow={{ .Labels.workflow }}"
 	full.ExampleDecisions = 5
@@ -77,6 +78,7 @@ func TestValidate(t *testing.T) {
 			c.VerdictRefreshInterval = 0
 			c.QueryTimeout = 0
 			c.ResendInterval = 0
+			c.RuleQueryConcurrency = 0
 			c.DashboardURL = "{{ .Labels"
 			c.ExampleDecisions = -1
 		}), "endpoint: scheme \"mysql\" is not one of clickhouse, clickhouses, tcp, http, https\n" +
@@ -85,6 +87,7 @@ func TestValidate(t *testing.T) {
 			"verdict_refresh_interval: must be positive, got 0s\n" +
 			"query_timeout: must be positive, got 0s\n" +
 			"resend_interval: must be positive, got 0s\n" +
+			"rule_query_concurrency: must be between 1 and 64, got 0\n" +
 			"example_decisions: must be between 0 and 100, got -1\n" +
 			"dashboard_url: template: dashboard_url:1: unclosed action"},
 		{"cluster name not an identifier", valid(func(c *Config) {

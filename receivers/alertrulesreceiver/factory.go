@@ -28,6 +28,7 @@ func createDefaultConfig() component.Config {
 		ContractRulesInterval:  30 * time.Second,
 		VerdictRefreshInterval: 15 * time.Second,
 		QueryTimeout:           10 * time.Second,
+		RuleQueryConcurrency:   1,
 		ResendInterval:         time.Minute,
 		ExampleDecisions:       3,
 	}

@@ -372,26 +372,21 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 		r.emit(ctx, records)
 		return
 	}
+	// The rules' queries run side by side; their results are applied in
+	// the group's order, as one after the other would.
+	results := rules.EvalAll(ctx, r.conn, r.cfg.Database, now, g.rules, r.cfg.RuleQueryConcurrency, r.cfg.QueryTimeout)
+	if ctx.Err() != nil {
+		return
+	}
 	var changes []record
-	for _, rl := range g.rules {
+	for i, rl := range g.rules {
 		if ctx.Err() != nil {
 			return
 		}
 		ev := r.byRule[rl.Key()]
 		result := "ok"
 		ruleStarted := time.Now()
-		qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
-		samples, hasData, err := rl.Eval(qctx, r.conn, r.cfg.Database, now)
-		idle := false
-		if err == nil && !hasData {
-			// No data because the workflow stopped deciding is the
-			// workflow's silence: no alert of its own, alerts kept as they are.
-			idle, err = rl.Idle(qctx, r.conn, r.cfg.Database, now)
-		}
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
+		samples, hasData, idle, err := results[i].Samples, results[i].HasData, results[i].Idle, results[i].Err
 		var changed []alerting.Transition
 		r.mu.Lock()
 		held := r.eval.HeldBack(rl)
@@ -442,7 +437,7 @@ func (r *alertReceiver) evalGroup(ctx context.Context, g group) {
 			}
 		}
 		r.mu.Unlock()
-		r.recordHealth(ctx, g, rl, result, time.Since(ruleStarted))
+		r.recordHealth(ctx, g, rl, result, results[i].Took+time.Since(ruleStarted))
 		if err != nil {
 			r.lastError.Record(ctx, float64(time.Now().UnixMilli())/1000, metric.WithAttributes(attribute.String("rule", rl.Alert), attribute.String("group", g.name)))
 		}

@@ -1,0 +1,229 @@
+package spillstorage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+)
+
+// pointer starts the value kept in the keys' storage for a value that is
+// in a file; the file's name follows. No protobuf message (a queued
+// request) can start with a zero byte, and a small value that happened to
+// start with it is written to a file like a large one, so a stored value
+// is a pointer exactly when it starts with this.
+var pointer = []byte("\x00decisiontrace-spill-v1\x00")
+
+// client keeps large values in files and everything else in inner. A
+// write goes: the new files, then one batch in inner (atomic there), then
+// the files that batch replaced or deleted are removed. A crash between
+// leaves files no key names, which the next openClient removes; it never
+// leaves a key naming a file that is not there.
+type client struct {
+	inner  storage.Client
+	dir    string
+	min    int
+	fsync  bool
+	logger *zap.Logger
+	// next names new files: it starts at the clock, so names from an
+	// earlier run of the process are never reused.
+	next atomic.Uint64
+}
+
+func openClient(ctx context.Context, inner storage.Client, dir string, minSize int, fsync bool, logger *zap.Logger) (*client, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spillstorage: %w", err)
+	}
+	c := &client{inner: inner, dir: dir, min: minSize, fsync: fsync, logger: logger}
+	c.next.Store(uint64(time.Now().UnixNano()))
+	if err := c.removeOrphans(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// removeOrphans removes the files no key names (left by a crash between a
+// file and its batch, or a batch and the removals after it).
+func (c *client) removeOrphans(ctx context.Context) error {
+	walker, ok := c.inner.(storage.Walker)
+	if !ok {
+		c.logger.Warn("the keys' storage cannot list its keys: files left by a crash are not removed", zap.String("directory", c.dir))
+		return nil
+	}
+	named := map[string]bool{}
+	err := walker.Walk(ctx, func(_ string, v []byte) ([]*storage.Operation, error) {
+		if name, ok := fileOf(v); ok {
+			named[name] = true
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("spillstorage: listing keys: %w", err)
+	}
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		return fmt.Errorf("spillstorage: %w", err)
+	}
+	removed := 0
+	for _, e := range entries {
+		if !named[e.Name()] {
+			if err := os.Remove(filepath.Join(c.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("spillstorage: %w", err)
+			}
+			removed++
+		}
+	}
+	if removed > 0 {
+		c.logger.Info("removed value files no key names (a crash between a write's steps)", zap.Int("files", removed), zap.String("directory", c.dir))
+	}
+	return nil
+}
+
+// fileOf returns the file a stored value points to.
+func fileOf(v []byte) (string, bool) {
+	if !bytes.HasPrefix(v, pointer) {
+		return "", false
+	}
+	return string(v[len(pointer):]), true
+}
+
+func (c *client) Get(ctx context.Context, key string) ([]byte, error) {
+	op := storage.GetOperation(key)
+	if err := c.Batch(ctx, op); err != nil {
+		return nil, err
+	}
+	return op.Value, nil
+}
+
+func (c *client) Set(ctx context.Context, key string, value []byte) error {
+	return c.Batch(ctx, storage.SetOperation(key, value))
+}
+
+func (c *client) Delete(ctx context.Context, key string) error {
+	return c.Batch(ctx, storage.DeleteOperation(key))
+}
+
+// Batch applies ops in order, atomically as inner does: every Set and
+// Delete is preceded, in the same inner batch, by a Get of the value it
+// replaces, so that the file of a replaced value is known and removed.
+func (c *client) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	innerOps := make([]*storage.Operation, 0, 2*len(ops))
+	var written []string
+	var replaced []*storage.Operation
+	for _, op := range ops {
+		switch op.Type {
+		case storage.Get:
+			innerOps = append(innerOps, op)
+		case storage.Set, storage.Delete:
+			prev := storage.GetOperation(op.Key)
+			replaced = append(replaced, prev)
+			innerOps = append(innerOps, prev)
+			if op.Type == storage.Delete || !c.spills(op.Value) {
+				innerOps = append(innerOps, op)
+				continue
+			}
+			name, err := c.write(op.Value)
+			if err != nil {
+				c.remove(written)
+				return err
+			}
+			written = append(written, name)
+			innerOps = append(innerOps, storage.SetOperation(op.Key, append(append([]byte(nil), pointer...), name...)))
+		default:
+			c.remove(written)
+			return fmt.Errorf("spillstorage: operation %d on %q: unknown type", op.Type, op.Key)
+		}
+	}
+	if err := c.inner.Batch(ctx, innerOps...); err != nil {
+		c.remove(written)
+		return err
+	}
+	// The batch's Gets first: one may read a file a later operation of the
+	// same batch replaced.
+	var err error
+	for _, op := range ops {
+		if op.Type != storage.Get {
+			continue
+		}
+		name, ok := fileOf(op.Value)
+		if !ok {
+			continue
+		}
+		v, rerr := os.ReadFile(filepath.Join(c.dir, name))
+		if rerr != nil {
+			err = errors.Join(err, fmt.Errorf("spillstorage: value of %q: %w", op.Key, rerr))
+			continue
+		}
+		op.Value = v
+	}
+	var old []string
+	for _, prev := range replaced {
+		if name, ok := fileOf(prev.Value); ok {
+			old = append(old, name)
+		}
+	}
+	c.remove(old)
+	return err
+}
+
+// spills tells whether v goes to a file: a large value, or one that would
+// read back as a pointer.
+func (c *client) spills(v []byte) bool {
+	return len(v) >= c.min || bytes.HasPrefix(v, pointer)
+}
+
+// write puts v in a new file and returns its name.
+func (c *client) write(v []byte) (string, error) {
+	name := strconv.FormatUint(c.next.Add(1), 36)
+	path := filepath.Join(c.dir, name)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("spillstorage: %w", err)
+	}
+	_, err = f.Write(v)
+	if err == nil && c.fsync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && c.fsync {
+		err = syncDir(c.dir)
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return "", fmt.Errorf("spillstorage: writing %s: %w", path, err)
+	}
+	return name, nil
+}
+
+// syncDir makes a new file's directory entry durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// remove removes value files no key names any more; one that cannot be
+// removed is left for the next start's cleanup.
+func (c *client) remove(names []string) {
+	for _, name := range names {
+		if err := os.Remove(filepath.Join(c.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			c.logger.Warn("value file not removed; the next start removes it", zap.String("file", name), zap.Error(err))
+		}
+	}
+}
+
+func (c *client) Close(ctx context.Context) error { return c.inner.Close(ctx) }
