@@ -160,6 +160,9 @@ func (c *client) Batch(ctx context.Context, ops ...*storage.Operation) error {
 		}
 		v, rerr := os.ReadFile(filepath.Join(c.dir, name))
 		if rerr != nil {
+			// The persistent queue skips a request it cannot read, and says
+			// so only at debug level: a lost request must be seen.
+			c.logger.Error("a stored value's file cannot be read; the value is lost", zap.String("key", op.Key), zap.String("file", name), zap.Error(rerr))
 			err = errors.Join(err, fmt.Errorf("spillstorage: value of %q: %w", op.Key, rerr))
 			continue
 		}
@@ -183,9 +186,19 @@ func (c *client) spills(v []byte) bool {
 
 // write puts v in a new file and returns its name.
 func (c *client) write(v []byte) (string, error) {
-	name := strconv.FormatUint(c.next.Add(1), 36)
-	path := filepath.Join(c.dir, name)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	var name, path string
+	var f *os.File
+	var err error
+	// A name is taken only if the clock went back since an earlier run
+	// whose files are still queued: the next one is tried.
+	for range 1000 {
+		name = strconv.FormatUint(c.next.Add(1), 36)
+		path = filepath.Join(c.dir, name)
+		f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("spillstorage: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
@@ -260,4 +261,21 @@ func TestValuesStoredBeforeSpillstorageRead(t *testing.T) {
 	assert.Equal(t, old, got)
 	require.NoError(t, c.Set(ctx, "3", value("3", 2, 100)))
 	assert.Len(t, s.valueFiles(t), 1)
+}
+
+// A file name an earlier run still uses (the clock went back since) is
+// skipped, not overwritten.
+func TestTakenFileNameIsSkipped(t *testing.T) {
+	dir := t.TempDir()
+	c, err := openClient(context.Background(), storage.NewNopClient(), dir, 16, false, zapNop())
+	require.NoError(t, err)
+	next := c.next.Load()
+	taken := filepath.Join(dir, strconv.FormatUint(next+1, 36))
+	require.NoError(t, os.WriteFile(taken, []byte("queued earlier"), 0o600))
+	name, err := c.write(value("k", 1, 100))
+	require.NoError(t, err)
+	assert.Equal(t, strconv.FormatUint(next+2, 36), name)
+	got, err := os.ReadFile(taken)
+	require.NoError(t, err)
+	assert.Equal(t, "queued earlier", string(got))
 }
