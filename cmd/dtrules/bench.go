@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -100,14 +101,13 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 		log.Error().Err(err).Msg("rules")
 		return 1
 	}
-	var ruleset []*rules.Rule
 	byGroup := make([][]*rules.Rule, len(groups))
 	for gi := range groups {
 		for ri := range groups[gi].Rules {
-			ruleset = append(ruleset, &groups[gi].Rules[ri])
 			byGroup[gi] = append(byGroup[gi], &groups[gi].Rules[ri])
 		}
 	}
+	ruleset := slices.Concat(byGroup...)
 	ctx := context.Background()
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{*addr},
 		Auth: clickhouse.Auth{Username: os.Getenv("CLICKHOUSE_USER"), Password: os.Getenv("CLICKHOUSE_PASSWORD")}})
@@ -181,19 +181,15 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 		wg.Wait()
 		roundMS = append(roundMS, ms(time.Since(start)))
 		sequential := refreshMS[i]
-		ri := 0
-		for gi, g := range byGroup {
-			for j, r := range g {
-				res := results[gi][j]
-				if res.Err != nil {
-					log.Error().Err(res.Err).Str("rule", r.Alert).Msg("evaluation failed")
-					return 1
-				}
-				perRule[ri] = append(perRule[ri], ms(res.Took))
-				sequential += ms(res.Took)
-				rep.Firing[ruleName(r)] = len(res.Samples)
-				ri++
+		for ri, res := range slices.Concat(results...) {
+			r := ruleset[ri]
+			if res.Err != nil {
+				log.Error().Err(res.Err).Str("rule", r.Alert).Msg("evaluation failed")
+				return 1
 			}
+			perRule[ri] = append(perRule[ri], ms(res.Took))
+			sequential += ms(res.Took)
+			rep.Firing[ruleName(r)] = len(res.Samples)
 		}
 		sequentialMS = append(sequentialMS, sequential)
 		log.Info().Int("round", i+1).Float64("ms", roundMS[i]).Float64("refresh_ms", refreshMS[i]).Msg("round")
