@@ -54,14 +54,20 @@ queue="$home/growth-queue"
 rm -rf "$queue"
 env GOMEMLIMIT=300MiB DECISIONTRACE_QUEUE_DIR="$queue" bin/decisiontrace --config deploy/local/collector.yaml >"$log" 2>&1 &
 pid=$!
+# Ready when it accepts OTLP and has written the contracts; a collector
+# that exits, or is not ready in 5 minutes, ends the run.
+ready=
 for _ in $(seq 1 300); do
-  (exec 3<>/dev/tcp/127.0.0.1/4317) 2>/dev/null && break
-  sleep 0.1
-done
-until [ "$(ch "SELECT count() FROM system.tables WHERE database = '$db' AND name = 'contracts'")" = 1 ] &&
-  [ "$(ch "SELECT count() FROM $db.contracts")" != 0 ]; do
+  kill -0 "$pid" 2>/dev/null || { echo "the collector exited; see $log" >&2; exit 1; }
+  if (exec 3<>/dev/tcp/127.0.0.1/4317) 2>/dev/null &&
+    [ "$(ch "SELECT count() FROM system.tables WHERE database = '$db' AND name = 'contracts'")" = 1 ] &&
+    [ "$(ch "SELECT count() FROM $db.contracts")" != 0 ]; then
+    ready=1
+    break
+  fi
   sleep 1
 done
+[ -n "$ready" ] || { echo "the collector was not ready within 5 minutes; see $log" >&2; exit 1; }
 if [ "$(ch "SELECT count() FROM system.tables WHERE database = 'growth_seed' AND name = 'events'")" = 0 ] ||
   [ "$(ch "SELECT count() FROM growth_seed.events")" = 0 ]; then
   bin/dtloadgen --protocol grpc --endpoint 127.0.0.1:4317 --rate 0 --events 1000000 --workers 4 --batch 500 --max-retries 8 \
