@@ -12,7 +12,9 @@
 #   deploy/local/bench-side-by-side.sh
 #
 # Environment: EVENTS (default 1000000), ROUNDS (2), WORKERS (4), BATCH
-# (500), PIPELINES ("stock decisiontrace"), DECISIONTRACE_CONFIG (the
+# (500), PIPELINES ("stock decisiontrace"; "baseline" is decisiontrace
+# built from the commit BASELINE names, to measure a change against the
+# code before it in one invocation), DECISIONTRACE_CONFIG (the
 # collector configuration, deploy/local/collector.yaml), DECISIONTRACE_GOMEMLIMIT (the
 # collector's GOMEMLIMIT, 300MiB as demo.sh sets), DECISIONTRACE_HOME (the local
 # stack's, default ~/.decisiontrace); the collector's own variables
@@ -37,6 +39,13 @@ fi
 . deploy/local/install-deps.sh
 go build -o bin/ ./cmd/decisiontrace ./cmd/dtloadgen ./cmd/dtlocal
 (cd deploy/bench/stock && go build -o ../../../bin/stockcollector .)
+if [[ " ${PIPELINES:-} " == *" baseline "* ]]; then
+  : "${BASELINE:?PIPELINES has baseline: set BASELINE to the commit to build it from}"
+  tree="$(mktemp -d)"
+  git worktree add -q --detach "$tree" "$BASELINE"
+  (cd "$tree" && go build -o "$OLDPWD/bin/decisiontrace-baseline" ./cmd/decisiontrace)
+  git worktree remove --force "$tree"
+fi
 bin/dtlocal up
 
 ch() { curl -fsS http://127.0.0.1:18123/ --data-binary "$1"; }
@@ -64,10 +73,11 @@ run() {
   stock)
     cmd=(bin/stockcollector --config deploy/bench/stock/config.yaml)
     verify=(--verify-schema otel --database stock) ;;
-  decisiontrace)
+  decisiontrace | baseline)
     queue="$home/bench-queue"
     rm -rf "$queue"
-    cmd=(env GOMEMLIMIT="${DECISIONTRACE_GOMEMLIMIT:-300MiB}" DECISIONTRACE_QUEUE_DIR="$queue" bin/decisiontrace --config "${DECISIONTRACE_CONFIG:-deploy/local/collector.yaml}")
+    db=decisiontrace
+    cmd=(env GOMEMLIMIT="${DECISIONTRACE_GOMEMLIMIT:-300MiB}" DECISIONTRACE_QUEUE_DIR="$queue" "bin/${name/baseline/decisiontrace-baseline}" --config "${DECISIONTRACE_CONFIG:-deploy/local/collector.yaml}")
     verify=(--verify-schema decisiontrace --database decisiontrace) ;;
   esac
   ch "DROP DATABASE IF EXISTS $db SYNC" >/dev/null
@@ -128,4 +138,5 @@ awk -v rounds="$rounds" '
       print line
     }
     if (sum["stock"] > 0) printf "ratio decisiontrace ÷ stock (mean events/s): %.2f×; peak RSS %s MB vs %s MB\n", sum["decisiontrace"] / sum["stock"], peak["decisiontrace"], peak["stock"]
+    if (sum["baseline"] > 0) printf "ratio decisiontrace ÷ baseline (mean events/s): %.2f×\n", sum["decisiontrace"] / sum["baseline"]
   }' "$results"

@@ -89,8 +89,8 @@ var eventsTable = table{
 // "latest" column is max((time, value...)): the latest event that carried
 // the field wins; events without it carry time zero and never do. Every
 // aggregate is idempotent (min, max, bit-or, distinct arrays), so an event
-// stored twice changes nothing. (The columns events and latest_verdict are
-// version 1's and no longer written.)
+// stored twice changes nothing. Version 8 drops the latest-value columns
+// (retiredDecisionsColumns): decision_summary reads those from events.
 var decisionsTable = table{
 	name: "decisions",
 	columns: `
@@ -306,6 +306,87 @@ const decisionChangesV3Select = `SELECT now64(3) AS changed_at, decision_id, toS
 FROM {from}
 WHERE decision_id != '' AND (event = 'model.output' OR (` + isRead + `))
 GROUP BY decision_id`
+
+// decisionsV8Select feeds the rollup from version 8 on: what verdicts and
+// lookups need per decision, without the latest-value tuples. Each rollup
+// column is written for every event, so its width is insert cost: the ten
+// tuples were a third of ClickHouse's CPU for an insert of events with
+// every view (1M demo events in 20,000-row blocks: 15–18 CPU-seconds with
+// them, 10–11 without); decision_summary reads the latest values from
+// events instead.
+const decisionsV8Select = `SELECT
+    decision_id,
+    toString(workflow) AS workflow,
+    time AS first_seen,
+    time AS last_seen,
+    toUInt8(multiIf(layer = 'data', 1, layer = 'model', 2, layer = 'workflow', 4, layer = 'human', 8, layer = 'business', 16, 0)) AS layers,
+    [event_id] AS event_ids,
+    if(event = 'model.output', tuple(time, event_id, confidence, toString(model_name), toString(model_version)), ` + noOutput + `) AS output,
+    if(` + isRead + `,
+       tuple([toString(source)], [multiIf(data_available = false, toInt64(-1), as_of IS NULL, toInt64(0), greatest(toInt64(1), toUnixTimestamp64Micro(assumeNotNull(as_of))))]),
+       tuple(CAST([], 'Array(String)'), CAST([], 'Array(Int64)'))) AS reads
+FROM {from}
+WHERE decision_id != '' AND event != 'decision.verdict'`
+
+// retiredDecisionsColumns are the rollup columns version 8 drops: the
+// latest values, and version 1's event count and verdict, unwritten since
+// version 2.
+var retiredDecisionsColumns = []string{"events", "latest_model", "latest_confidence", "latest_recommendation", "latest_route",
+	"latest_queue", "latest_human", "latest_outcome", "latest_cycle_time_s", "latest_business_cost", "latest_verdict"}
+
+// decisionSummaryV8 is decision_summary from version 8 on: the rollup's
+// columns, and each latest value from the decision's events (the latest
+// event that carried the field wins, as the rollup's tuples did). A filter
+// on decision_id reaches both sides, so one decision reads its events
+// through the bloom filter; a summary of every decision aggregates the
+// events table.
+const decisionSummaryV8 = `SELECT
+    d.decision_id AS decision_id,
+    d.workflow AS workflow,
+    d.first_seen AS first_seen,
+    d.last_seen AS last_seen,
+    d.layers_mask AS layers_mask,
+    arrayFilter((l, i) -> bitTest(d.layers_mask, i), ['data', 'model', 'workflow', 'human', 'business'], [0, 1, 2, 3, 4]) AS layers_seen,
+    d.events AS events,
+    nullIf(tupleElement(e.latest_model, 2), '') AS model_name,
+    nullIf(tupleElement(e.latest_model, 3), '') AS model_version,
+    tupleElement(e.latest_confidence, 2) AS confidence,
+    nullIf(tupleElement(e.latest_recommendation, 2), '') AS recommendation,
+    nullIf(tupleElement(e.latest_route, 2), '') AS route,
+    nullIf(tupleElement(e.latest_queue, 2), '') AS queue,
+    nullIf(tupleElement(e.latest_human, 2), '') AS human_action,
+    nullIf(tupleElement(e.latest_human, 3), '') AS human_actor,
+    nullIf(tupleElement(e.latest_outcome, 2), '') AS outcome,
+    tupleElement(e.latest_cycle_time_s, 2) AS cycle_time_s,
+    tupleElement(e.latest_business_cost, 2) AS business_cost,
+    d.decision_time AS decision_time
+FROM (
+    SELECT
+        decision_id,
+        max(workflow) AS workflow,
+        min(first_seen) AS first_seen,
+        max(last_seen) AS last_seen,
+        groupBitOr(layers) AS layers_mask,
+        length(groupUniqArrayArray(event_ids)) AS events,
+        if(tupleElement(min(output), 1) < toDateTime64('2200-01-01 00:00:00', 9), tupleElement(min(output), 1), NULL) AS decision_time
+    FROM {db}.decisions
+    GROUP BY decision_id) AS d
+LEFT JOIN (
+    SELECT
+        decision_id,
+        max(tuple(if(model_name = '' AND model_version = '', toDateTime64(0, 9), time), toString(model_name), toString(model_version))) AS latest_model,
+        max(tuple(if(confidence IS NULL, toDateTime64(0, 9), time), confidence)) AS latest_confidence,
+        max(tuple(if(recommendation = '', toDateTime64(0, 9), time), toString(recommendation))) AS latest_recommendation,
+        max(tuple(if(route = '', toDateTime64(0, 9), time), toString(route))) AS latest_route,
+        max(tuple(if(queue = '', toDateTime64(0, 9), time), toString(queue))) AS latest_queue,
+        max(tuple(if(human_action = '', toDateTime64(0, 9), time), toString(human_action), toString(human_actor))) AS latest_human,
+        max(tuple(if(outcome = '', toDateTime64(0, 9), time), toString(outcome))) AS latest_outcome,
+        max(tuple(if(cycle_time_s IS NULL, toDateTime64(0, 9), time), cycle_time_s)) AS latest_cycle_time_s,
+        max(tuple(if(business_cost IS NULL, toDateTime64(0, 9), time), business_cost)) AS latest_business_cost
+    FROM {db}.events
+    WHERE decision_id != '' AND event != 'decision.verdict'
+    GROUP BY decision_id) AS e
+ON e.decision_id = d.decision_id`
 
 // decisionSummaryV2 is the finalized per-decision view that dashboards and
 // the CLI read; it hides the aggregate-state plumbing. Verdicts are in

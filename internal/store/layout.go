@@ -110,11 +110,23 @@ func replicatedEngine(engine string) string {
 // addColumns renders ALTER TABLE ... ADD COLUMN IF NOT EXISTS for a table
 // (both its local and Distributed tables on a cluster).
 func (l Layout) addColumns(db, name string, columns ...string) []string {
-	adds := make([]string, len(columns))
+	return l.alterColumns(db, name, "ADD COLUMN IF NOT EXISTS ", columns)
+}
+
+// dropColumns renders ALTER TABLE ... DROP COLUMN IF EXISTS for a table
+// (both its local and Distributed tables on a cluster).
+func (l Layout) dropColumns(db, name string, columns ...string) []string {
+	return l.alterColumns(db, name, "DROP COLUMN IF EXISTS ", columns)
+}
+
+// alterColumns renders one ALTER TABLE of a clause per column, prefixed by
+// verb, for a table (both its local and Distributed tables on a cluster).
+func (l Layout) alterColumns(db, name, verb string, columns []string) []string {
+	clauses := make([]string, len(columns))
 	for i, c := range columns {
-		adds[i] = "ADD COLUMN IF NOT EXISTS " + c
+		clauses[i] = verb + c
 	}
-	clause := strings.Join(adds, ",\n    ")
+	clause := strings.Join(clauses, ",\n    ")
 	if l.Cluster == "" {
 		return []string{"ALTER TABLE " + db + "." + name + "\n    " + clause}
 	}

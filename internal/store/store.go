@@ -174,6 +174,19 @@ var migrations = []migration{
 			return []string{createView(l, db, "contract_slos", contractSLOsView)}
 		},
 	},
+	{
+		version: 8,
+		name:    "decisions: the rollup without the latest-value columns; decision_summary reads them from events",
+		statements: func(l Layout, db string) []string {
+			// The new feed starts before the old one stops (idempotent
+			// aggregates, as in version 2); the summary stops reading the
+			// columns before they go.
+			out := []string{l.materializedView(db, "decisions_v8_mv", "decisions", "events", decisionsV8Select)}
+			out = append(out, l.drop(db, "VIEW", "decisions_v2_mv")...)
+			out = append(out, createView(l, db, "decision_summary", decisionSummaryV8))
+			return append(out, l.dropColumns(db, "decisions", retiredDecisionsColumns...)...)
+		},
+	},
 }
 
 func createView(l Layout, db, name, query string) string { return l.view(db, name, query) }

@@ -39,11 +39,12 @@ func TestIntegrationMigrationsTwiceChangeNothing(t *testing.T) {
 	s := freshStore(t)
 	ctx := context.Background()
 	before := s.schema(t)
-	for _, table := range []string{"events", "decisions", "decisions_v2_mv", "decision_summary", "watermarks", "source_polls",
+	for _, table := range []string{"events", "decisions", "decisions_v8_mv", "decision_summary", "watermarks", "source_polls",
 		"decision_changes", "contracts", "verdicts", "decision_verdicts", "alert_state", "alert_history", "contract_sources", "contract_slos", "read_lag"} {
 		assert.Contains(t, before, table)
 	}
 	assert.NotContains(t, before, "decisions_mv", "version 1's feed is replaced")
+	assert.NotContains(t, before, "decisions_v2_mv", "version 2's feed is replaced")
 	from, to, err := s.Migrate(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, from, to, "a second run applies nothing")
@@ -214,6 +215,93 @@ func TestIntegrationVersion3LayerWatermarksMigrateForward(t *testing.T) {
 
 // rebuildAt recreates the store's database as the first n migrations left
 // it.
+// A database that version 7 left loses the rollup's latest-value columns
+// and keeps every answer of decision_summary: the summary of decisions
+// stored before is the same after the migration, and events stored after
+// it move the latest values and the counts as before, a resent event
+// counted once.
+func TestIntegrationVersion7RollupMigratesForward(t *testing.T) {
+	s := freshStore(t)
+	ctx := context.Background()
+	rebuildAt(t, s, 7)
+	at := func(d time.Duration) time.Time { return v0.Add(d) }
+	ev := func(id string, d time.Duration, layer, event string, kv ...any) (time.Time, map[string]any) {
+		a := map[string]any{c.DecisionID: id, c.DecisionWorkflow: "claims", c.DecisionLayer: layer, c.DecisionEvent: event}
+		for i := 0; i+1 < len(kv); i += 2 {
+			a[kv[i].(string)] = kv[i+1]
+		}
+		return at(d), a
+	}
+	before := newLogs().
+		add(output("m", at(0), 0.9)).
+		add(read("m", "a", at(0), ago(at(0), time.Second), true)).
+		add(ev("m", time.Second, c.LayerWorkflow, c.EventWorkflowRouted, c.WorkflowRoute, "manual", c.WorkflowQueue, "review")).
+		add(ev("m", time.Minute, c.LayerHuman, c.EventHumanAction, c.HumanAction, c.ActionOverridden, c.HumanActor, "ana")).
+		// An earlier action, stored later, is not the latest.
+		add(ev("m", 30*time.Second, c.LayerHuman, c.EventHumanAction, c.HumanAction, c.ActionAccepted, c.HumanActor, "bo")).
+		add(ev("m", time.Hour, c.LayerBusiness, c.EventBusinessOutcome, c.BusinessOutcome, "paid", c.BusinessCost, 120.5, c.BusinessCycleTimeS, 3600.0)).
+		add(output("n", at(2*time.Second), 0.4))
+	s.write(t, before)
+	summary := func() []string {
+		rows, err := s.conn.Query(ctx, "SELECT decision_id, workflow, first_seen, last_seen, layers_seen, events, model_name, model_version, confidence, "+
+			"recommendation, route, queue, human_action, human_actor, outcome, cycle_time_s, business_cost, decision_time FROM "+s.db+".decision_summary ORDER BY decision_id")
+		require.NoError(t, err)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var (
+				id, wf                   string
+				first, last              time.Time
+				layers                   []string
+				events                   uint64
+				model, version, reco     *string
+				route, queue, act, actor *string
+				outcome                  *string
+				conf, cycle, cost        *float64
+				decided                  *time.Time
+			)
+			require.NoError(t, rows.Scan(&id, &wf, &first, &last, &layers, &events, &model, &version, &conf, &reco, &route, &queue, &act, &actor, &outcome, &cycle, &cost, &decided))
+			str := func(p *string) string {
+				if p == nil {
+					return "NULL"
+				}
+				return *p
+			}
+			num := func(p *float64) string {
+				if p == nil {
+					return "NULL"
+				}
+				return fmt.Sprint(*p)
+			}
+			out = append(out, fmt.Sprintf("%s %s %s %s %v %d %s %s %s %s %s %s %s %s %s %s %s %v", id, wf, first.UTC().Format(time.RFC3339Nano), last.UTC().Format(time.RFC3339Nano),
+				layers, events, str(model), str(version), num(conf), str(reco), str(route), str(queue), str(act), str(actor), str(outcome), num(cycle), num(cost), decided != nil))
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	want := summary()
+	require.Len(t, want, 2)
+	assert.Contains(t, want[0], "overridden ana paid 3600 120.5", "version 7's summary: the latest human action in event time, the outcome")
+
+	from, to, err := s.Migrate(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(7), from)
+	assert.Equal(t, Latest(), to)
+	assert.Equal(t, want, summary(), "decision_summary answers as before for the decisions stored before")
+	assert.NotContains(t, s.schema(t)["decisions"], "latest_", "the rollup's latest-value columns are gone")
+
+	// After the migration, once into the rollup; the latest values move
+	// with the events; a resent event is counted once.
+	later := newLogs().
+		add(ev("m", 2*time.Hour, c.LayerHuman, c.EventHumanAction, c.HumanAction, c.ActionAccepted, c.HumanActor, "cy")).
+		add(ev("n", 3*time.Second, c.LayerWorkflow, c.EventWorkflowRouted, c.WorkflowRoute, "auto"))
+	s.write(t, later)
+	s.write(t, later) // a redelivered request
+	after := summary()
+	assert.Contains(t, after[0], "m claims "+v0.Format(time.RFC3339Nano)+" "+at(2*time.Hour).Format(time.RFC3339Nano)+" [data model workflow human business] 7 triage v1 0.9 NULL manual review accepted cy paid 3600 120.5 true")
+	assert.Contains(t, after[1], "n claims "+at(2*time.Second).Format(time.RFC3339Nano)+" "+at(3*time.Second).Format(time.RFC3339Nano)+" [model workflow] 2 triage v1 0.4 NULL auto NULL NULL NULL NULL NULL NULL true")
+}
+
 func rebuildAt(t *testing.T, s *Store, n int) {
 	t.Helper()
 	ctx := context.Background()
