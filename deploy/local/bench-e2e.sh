@@ -44,9 +44,8 @@ rc=0
 bin/dtloadgen "${args[@]}" >"$report" || rc=$?
 
 cat "$report"
-# Plain sed instead of jq: the local stack does not install jq.
-field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" "$report"; }
-e2e="$(field end_to_end_events_per_s)"
-rss="$(field collector_peak_rss_mb)"
+. deploy/local/bench-lib.sh
+e2e="$(field end_to_end_events_per_s "$report")"
+rss="$(field collector_peak_rss_mb "$report")"
 echo "events/s end-to-end: ${e2e:-n/a}, collector peak RSS: ${rss:-n/a} MB"
 exit "$rc"

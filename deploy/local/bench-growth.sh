@@ -34,14 +34,7 @@ fi
 go build -o bin/ ./cmd/decisiontrace ./cmd/dtloadgen ./cmd/dtlocal ./cmd/dtrules ./cmd/dtctl
 bin/dtlocal up
 
-# ch SQL [name=value ...]: one statement over HTTP (POST: GET is
-# read-only), with query parameters (numbers here, so not URL-encoded).
-ch() {
-  local sql="$1" url="http://127.0.0.1:18123/?"
-  shift
-  for p in "$@"; do url+="param_$p&"; done
-  curl -fsS "$url" --data-binary "$sql"
-}
+. deploy/local/bench-lib.sh
 db=decisiontrace
 log="$home/logs/bench-growth.log"
 
@@ -132,8 +125,8 @@ for size in ${SIZES:-1 10 100}; do
   sleep 11
   bin/dtrules bench --clickhouse 127.0.0.1:19000 --contracts 'deploy/contracts/*.yaml' --rounds "${ROUNDS:-3}" --at latest \
     deploy/rules/demo.yaml >"$home/logs/bench-growth-rules-$size.json" 2>>"$log"
-  round="$(sed -n 's/.*"round_median_ms": *\([0-9.]*\).*/\1/p' "$home/logs/bench-growth-rules-$size.json")"
-  catchup="$(sed -n 's/.*"catch_up_refresh_ms": *\([0-9.]*\).*/\1/p' "$home/logs/bench-growth-rules-$size.json")"
+  round="$(field round_median_ms "$home/logs/bench-growth-rules-$size.json")"
+  catchup="$(field catch_up_refresh_ms "$home/logs/bench-growth-rules-$size.json")"
   # dtctl decision: the whole command, on a decision of the last hour.
   id="$(ch "SELECT decision_id FROM $db.events WHERE layer = 'model' AND event = 'model.output' AND time > now() - INTERVAL 1 HOUR ORDER BY event_id LIMIT 1")"
   times=()

@@ -43,12 +43,14 @@ if [[ " ${PIPELINES:-} " == *" baseline "* ]]; then
   : "${BASELINE:?PIPELINES has baseline: set BASELINE to the commit to build it from}"
   tree="$(mktemp -d)"
   git worktree add -q --detach "$tree" "$BASELINE"
-  (cd "$tree" && go build -o "$OLDPWD/bin/decisiontrace-baseline" ./cmd/decisiontrace)
+  built=0
+  (cd "$tree" && go build -o "$OLDPWD/bin/decisiontrace-baseline" ./cmd/decisiontrace) || built=$?
   git worktree remove --force "$tree"
+  [ "$built" = 0 ] || { echo "building the baseline $BASELINE failed" >&2; exit 1; }
 fi
 bin/dtlocal up
 
-ch() { curl -fsS http://127.0.0.1:18123/ --data-binary "$1"; }
+. deploy/local/bench-lib.sh
 chpid="$(cat "$home/run/clickhouse.pid")"
 # cpu PID: user+system CPU seconds so far of the process and its children
 # (dtlocal's pid file names the supervisor; ClickHouse is its child).
@@ -63,7 +65,6 @@ chwork() {
   ch "SELECT sumIf(value, event = 'InsertQueryTimeMicroseconds') / 1000, sumIf(value, event = 'SelectQueryTimeMicroseconds') / 1000,
       sumIf(value, event = 'MergeTotalMilliseconds'), sumIf(value, event = 'MergedRows') FROM system.events FORMAT TSV"
 }
-field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" "$2"; }
 
 # run NAME: one collector on an empty database, the load, its numbers.
 run() {
