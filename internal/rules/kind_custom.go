@@ -3,7 +3,8 @@ package rules
 import "strings"
 
 // custom_sql: the operator's own query; {db} names the database and {now}
-// the evaluation time. It has no presence query and no examples.
+// the evaluation time. Its rows fire, unless it returns a firing column
+// (see firingColumn); it has no examples.
 func init() {
 	register(map[Kind]*kindSpec{KindCustomSQL: {
 		check: func(r *Rule, bad problem) {

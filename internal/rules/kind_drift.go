@@ -14,7 +14,6 @@ func init() {
 			}
 		},
 		query:    driftQuery,
-		presence: eventPresence("model", "model.output"),
 		// The latest model outputs of the window.
 		examples: func(r *Rule, db string, labels map[string]string, n int) (string, []any) {
 			return eventExamples(db, labels, n, windowOrHour(r), func(e *examplesWhere) {
@@ -32,10 +31,19 @@ func driftQuery(r *Rule, db string, f *filters) (string, []any) {
 	// model_outputs holds each output once (FINAL), however often it
 	// was sent: a merge of sorted parts, where hashing every output's
 	// ID in events cost ten times more.
-	q := `SELECT workflow, abs(avgIf(confidence, time >= {now} - toIntervalSecond(?)) - avgIf(confidence, time < {now} - toIntervalSecond(?))) AS value
-FROM ` + db + `.model_outputs FINAL
-WHERE confidence IS NOT NULL AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+	// The window's outputs are the data, with a confidence or not: a
+	// workflow without outputs in it has none, whatever its baseline
+	// holds. The means and counts are of the confident ones; with an
+	// empty side a mean is NaN, which fires nothing.
+	q := `SELECT workflow, abs(avgIf(assumeNotNull(confidence), c AND recent) - avgIf(assumeNotNull(confidence), c AND NOT recent)) AS value,
+    toUInt8(countIf(c AND recent) >= ? AND countIf(c AND NOT recent) >= ? AND value > ?) AS firing
+FROM (
+  SELECT workflow, confidence, confidence IS NOT NULL AS c, time >= {now} - toIntervalSecond(?) AS recent
+  FROM ` + db + `.model_outputs FINAL
+  WHERE time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+)
 GROUP BY workflow
-HAVING countIf(time >= {now} - toIntervalSecond(?)) >= ? AND countIf(time < {now} - toIntervalSecond(?)) >= ? AND value > ?`
-	return q, append(append([]any{w, w, seconds(r.Baseline)}, f.args...), w, r.MinCount, w, r.MinCount, r.MaxDrift)
+HAVING countIf(recent) > 0`
+	args := append([]any{r.MinCount, r.MinCount, r.MaxDrift, w, seconds(r.Baseline)}, f.args...)
+	return q, args
 }

@@ -14,7 +14,6 @@ func init() {
 			needRate(r, bad)
 		},
 		query:             evaluationQuery,
-		presence:          eventPresence("model", "model.evaluation"),
 		examples:          evaluationExamples,
 		summary:           `{{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} decisions score under the floor on {{ .Labels.evaluation }}`,
 		heldBackBySilence: true,
@@ -29,27 +28,29 @@ func evaluationQuery(r *Rule, db string, f *filters) (string, []any) {
 	// evaluated again, or an evaluation resent, changes no number. The
 	// workflow is the scored output's: an evaluator (a separate service,
 	// a judge model) need not know it. Outputs may precede their scores by
-	// up to the lookback.
-	q := `SELECT o.wf AS workflow, e.name AS evaluation, countIf(e.score < ?) / count() AS value
+	// up to the lookback: the day of outputs streams through a hash table
+	// of the window's scores (as a ratio's model labels do).
+	q := `SELECT wf AS workflow, name AS evaluation, countIf(score < ?) / count() AS value, toUInt8(count() >= ? AND value > ?) AS firing
 FROM (
-  SELECT cityHash64(decision_id) AS d, evaluation_name AS name, argMax(evaluation_score, time) AS score
-  FROM ` + db + `.events
-  WHERE layer = 'model' AND event = 'model.evaluation' AND evaluation_score IS NOT NULL AND decision_id != ''
-    AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + scores.and() + `
+  SELECT d, e.name AS name, any(e.score) AS score, any(o.workflow) AS wf
+  FROM (
+    SELECT cityHash64(decision_id) AS d, workflow
+    FROM ` + db + `.model_outputs
+    WHERE time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+  ) AS o
+  INNER JOIN (
+    SELECT cityHash64(decision_id) AS d, evaluation_name AS name, argMax(evaluation_score, time) AS score
+    FROM ` + db + `.events
+    WHERE layer = 'model' AND event = 'model.evaluation' AND evaluation_score IS NOT NULL AND decision_id != ''
+      AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + scores.and() + `
+    GROUP BY d, name
+  ) AS e USING (d)
   GROUP BY d, name
-) AS e
-INNER JOIN (
-  SELECT cityHash64(decision_id) AS d, any(workflow) AS wf
-  FROM ` + db + `.model_outputs
-  WHERE time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
-  GROUP BY d
-) AS o USING (d)
-GROUP BY workflow, evaluation
-HAVING count() >= ? AND value > ?`
-	out := append([]any{r.MinScore, seconds(r.Window)}, scores.args...)
-	out = append(out, seconds(r.Window)+int64(Lookback/time.Second))
-	out = append(out, f.args...)
-	return q, append(out, r.MinCount, r.MaxRate)
+)
+GROUP BY workflow, evaluation`
+	out := append([]any{r.MinScore, r.MinCount, r.MaxRate, seconds(r.Window) + int64(Lookback/time.Second)}, f.args...)
+	out = append(out, seconds(r.Window))
+	return q, append(out, scores.args...)
 }
 
 // The latest decisions of the alert's workflow whose latest score from its

@@ -13,7 +13,6 @@ func init() {
 			needRate(r, bad)
 		},
 		query:             unresolvedQuery,
-		presence:          judgedReads,
 		examples:          unresolvedExamples,
 		summary:           `{{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} context reads of {{ .Labels.entity_system }} identifiers did not resolve`,
 		heldBackBySilence: true,
@@ -30,23 +29,15 @@ func unresolvedQuery(r *Rule, db string, f *filters) (string, []any) {
 	systemsOf(r, f)
 	// Each read once (by event ID), however often it was stored; its
 	// workflow, system and resolution are the same in every copy.
-	q := `SELECT wf AS workflow, sys AS entity_system, countIf(NOT ok) / count() AS value
+	q := `SELECT wf AS workflow, sys AS entity_system, countIf(NOT ok) / count() AS value, toUInt8(count() >= ? AND value > ?) AS firing
 FROM (
   SELECT event_id, any(workflow) AS wf, any(entity_system) AS sys, any(assumeNotNull(entity_resolved)) AS ok
   FROM ` + db + `.events
   WHERE ` + judgedReadsWhere + f.and() + `
   GROUP BY event_id
 )
-GROUP BY workflow, entity_system
-HAVING count() >= ? AND value > ?`
-	return q, append(append([]any{seconds(r.Window)}, f.args...), r.MinCount, r.MaxRate)
-}
-
-func judgedReads(r *Rule, db string) (string, []any) {
-	f := &filters{}
-	f.on("workflow", r.Workflow)
-	systemsOf(r, f)
-	return "SELECT count() FROM " + db + ".events WHERE " + judgedReadsWhere + f.and(), append([]any{seconds(r.Window)}, f.args...)
+GROUP BY workflow, entity_system`
+	return q, append([]any{r.MinCount, r.MaxRate, seconds(r.Window)}, f.args...)
 }
 
 // systemsOf limits f to the rule's entity systems, if it names any.

@@ -27,7 +27,6 @@ func init() {
 	register(map[Kind]*kindSpec{KindInterval: {
 		check:             checkInterval,
 		query:             intervalQuery,
-		presence:          intervalPresence,
 		examples:          intervalExamples,
 		summary:           `{{ .Labels.workflow }}: {{ printf "%.0f" .Value }} s between signals is over the rule's limit`,
 		heldBackBySilence: true,
@@ -67,27 +66,44 @@ func (r *Rule) intervalSQL(bad problem) *ratioSQL {
 }
 
 // intervals is, per decision whose interval ended in the window, its
-// labels (l_<column>) and its interval v in seconds.
-func (r *Rule) intervals(db string, f *filters) (string, []any) {
+// labels (l_<column>), its interval v in seconds and, when ids, its ID.
+// The start may precede the window by up to the lookback: the lookback's
+// start and end signals stream through a hash table of the decisions with
+// an end signal in the window, and only those are aggregated. Grouping
+// every decision of the lookback first took a quarter longer at 10M events.
+func (r *Rule) intervals(db string, f *filters, ids bool) (string, []any) {
 	rs := r.intervalSQL(ignore)
+	id, idCol := "", ""
+	if ids {
+		id, idCol = "any(decision_id) AS id, ", "decision_id, "
+	}
 	// A label is the decision's, as a ratio over decisions takes it.
-	q := `SELECT any(decision_id) AS id, ` + strings.Join(rs.labelAs(decisionLabel, "l_"), ", ") + `,
-    minIf(time, ` + rs.denominator + `) AS started, minIf(time, ` + rs.numerator + `) AS ended,
+	q := `SELECT ` + id + strings.Join(rs.labelAs(decisionLabel, "l_"), ", ") + `,
+    minIf(time, is_from) AS started, minIf(time, is_to) AS ended,
     (toUnixTimestamp64Milli(ended) - toUnixTimestamp64Milli(started)) / 1000 AS v
-  FROM ` + db + `.events
-  WHERE decision_id != '' AND ((` + rs.denominator + `) OR (` + rs.numerator + `))` + rs.within() + f.and() + `
-  GROUP BY cityHash64(decision_id)
-  HAVING countIf(` + rs.denominator + `) > 0 AND countIf(` + rs.numerator + `) > 0 AND ended >= {now} - toIntervalSecond(?)`
+  FROM (
+    SELECT cityHash64(decision_id) AS u, ` + idCol + `time, ` + strings.Join(rs.labels, ", ") + `,
+      ` + rs.denominator + ` AS is_from, ` + rs.numerator + ` AS is_to
+    FROM ` + db + `.events
+    WHERE decision_id != '' AND ((` + rs.denominator + `) OR (` + rs.numerator + `))` + rs.within() + f.and() + `
+  ) AS e
+  INNER JOIN (
+    SELECT DISTINCT cityHash64(decision_id) AS u
+    FROM ` + db + `.events
+    WHERE decision_id != '' AND ` + rs.numerator + rs.within() + f.and() + `
+  ) AS d USING (u)
+  GROUP BY u
+  HAVING countIf(is_from) > 0 AND countIf(is_to) > 0 AND ended >= {now} - toIntervalSecond(?)`
 	// Each filter's arguments, in the order its text appears.
 	var args []any
 	for _, a := range [][]any{rs.denArgs, rs.numArgs, rs.denArgs, rs.numArgs} {
 		args = append(args, a...)
 	}
-	// The start may precede the window by up to the lookback.
 	args = append(args, seconds(r.Window)+int64(Lookback/time.Second))
 	args = append(args, f.args...)
-	args = append(args, rs.denArgs...)
 	args = append(args, rs.numArgs...)
+	args = append(args, seconds(r.Window))
+	args = append(args, f.args...)
 	return q, append(args, seconds(r.Window))
 }
 
@@ -95,24 +111,15 @@ func intervalQuery(r *Rule, db string, f *filters) (string, []any) {
 	rs := r.intervalSQL(ignore)
 	f.on("workflow", r.Workflow)
 	_, outer := rs.labelColumns("%s")
-	inner, args := r.intervals(db, f)
-	q := `SELECT ` + strings.Join(outer, ", ") + `, ` + fmt.Sprintf("quantile(%v)", r.Quantile) + `(v) AS value
+	inner, args := r.intervals(db, f, false)
+	// No decision whose interval ended in the window: the interval is
+	// unknown (no row, no data).
+	q := `SELECT ` + strings.Join(outer, ", ") + `, ` + fmt.Sprintf("quantile(%v)", r.Quantile) + `(v) AS value, toUInt8(count() >= ? AND value > ?) AS firing
 FROM (
   ` + inner + `
 )
-GROUP BY ` + strings.Join(rs.labels, ", ") + `
-HAVING count() >= ? AND value > ?`
-	return q, append(args, r.MinCount, r.Max)
-}
-
-// The decisions whose interval ended in the window: none, and the
-// interval is unknown.
-func intervalPresence(r *Rule, db string) (string, []any) {
-	rs := r.intervalSQL(ignore)
-	f := &filters{}
-	f.on("workflow", r.Workflow)
-	return "SELECT count() FROM " + db + ".events WHERE " + rs.numerator + rs.within() + f.and(),
-		append(append(append([]any{}, rs.numArgs...), seconds(r.Window)), f.args...)
+GROUP BY ` + strings.Join(rs.labels, ", ")
+	return q, append([]any{r.MinCount, r.Max}, args...)
 }
 
 // The decisions of the alert's labels whose interval is over the limit,
@@ -121,7 +128,7 @@ func intervalExamples(r *Rule, db string, labels map[string]string, n int) (stri
 	rs := r.intervalSQL(ignore)
 	f := &filters{}
 	f.on("workflow", labels["workflow"])
-	inner, args := r.intervals(db, f)
+	inner, args := r.intervals(db, f, true)
 	where := "v > ?"
 	args = append(args, r.Max)
 	for _, col := range rs.labels[1:] {

@@ -11,7 +11,6 @@ func init() {
 			needRate(r, bad)
 		},
 		query:    overrideQuery,
-		presence: eventPresence("human", "human.action"),
 		examples: overrideExamples,
 		summary:  `reviewers override {{ printf "%.0f" (mul100 .Value) }}% of {{ .Labels.workflow }} model {{ .Labels.model_version }} recommendations`,
 	}})
@@ -33,36 +32,39 @@ func overrideQuery(r *Rule, db string, f *filters) (string, []any) {
     AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
   GROUP BY d`
 	if !r.ByModel {
-		q := `SELECT wf AS workflow, countIf(action = 'overridden') / count() AS value
+		q := `SELECT wf AS workflow, countIf(action = 'overridden') / count() AS value, toUInt8(count() >= ? AND value > ?) AS firing
 FROM (
   ` + actions + `
 )
-GROUP BY workflow
-HAVING count() >= ? AND value > ?`
-		return q, append(append([]any{seconds(r.Window)}, f.args...), r.MinCount, r.MaxRate)
+GROUP BY workflow`
+		return q, append([]any{r.MinCount, r.MaxRate, seconds(r.Window)}, f.args...)
 	}
 	// Human actions rarely carry the model version: it is the
 	// decision's model output's, which may precede the action by up to
-	// the lookback. Both sides count each decision once.
+	// the lookback. Both sides count each decision once: the day of
+	// outputs streams through a hash table of the window's acted
+	// decisions (as a ratio's model labels do).
 	// The workflow filter applies to both sides: a decision's model
 	// output belongs to the same workflow, and the output side is the
 	// larger scan.
-	q := `SELECT h.wf AS workflow, o.mv AS model_version, countIf(h.action = 'overridden') / count() AS value
+	q := `SELECT wf AS workflow, mv AS model_version, countIf(action = 'overridden') / count() AS value, toUInt8(count() >= ? AND value > ?) AS firing
 FROM (
-  ` + actions + `
-) AS h
-INNER JOIN (
-  SELECT cityHash64(decision_id) AS d, argMin(model_version, time) AS mv
-  FROM ` + db + `.model_outputs
-  WHERE time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+  SELECT d, any(h.wf) AS wf, any(h.action) AS action, toString(argMin(o.model_version, o.time)) AS mv
+  FROM (
+    SELECT cityHash64(decision_id) AS d, time, model_version
+    FROM ` + db + `.model_outputs
+    WHERE time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+  ) AS o
+  INNER JOIN (
+    ` + actions + `
+  ) AS h USING (d)
   GROUP BY d
-) AS o USING (d)
-GROUP BY workflow, model_version
-HAVING count() >= ? AND value > ?`
-	out := append([]any{seconds(r.Window)}, f.args...)
-	out = append(out, seconds(r.Window)+int64(Lookback/time.Second))
+)
+GROUP BY workflow, model_version`
+	out := []any{r.MinCount, r.MaxRate, seconds(r.Window) + int64(Lookback/time.Second)}
 	out = append(out, f.args...)
-	return q, append(out, r.MinCount, r.MaxRate)
+	out = append(out, seconds(r.Window))
+	return q, append(out, f.args...)
 }
 
 // The decisions overridden in the window, of the alert's model version.

@@ -19,7 +19,6 @@ func init() {
 	register(map[Kind]*kindSpec{KindQuantile: {
 		check:             checkQuantile,
 		query:             quantileQuery,
-		presence:          ratioPresence,
 		examples:          quantileExamples,
 		summary:           `{{ .Labels.workflow }}: {{ printf "%.0f" .Value }} is over the rule's limit`,
 		heldBackBySilence: true,
@@ -60,18 +59,20 @@ func quantileQuery(r *Rule, db string, f *filters) (string, []any) {
 	f.on("workflow", r.Workflow)
 	inner, outer := rs.labelColumns("any(%s)")
 	// Each stored event once: a resent output is one latency, not two.
-	q := `SELECT ` + strings.Join(outer, ", ") + `, ` + fmt.Sprintf("quantile(%v)", r.Quantile) + `(v) AS value
+	// The signals are the data, with a value or not (count(v) and the
+	// quantile skip the ones without): a workflow whose outputs carry no
+	// token counts has outputs to judge, and none over the limit.
+	q := `SELECT ` + strings.Join(outer, ", ") + `, ifNull(` + fmt.Sprintf("quantile(%v)", r.Quantile) + `(v), 0) AS value, toUInt8(count(v) >= ? AND value > ?) AS firing
 FROM (
-  SELECT event_id, ` + strings.Join(inner, ", ") + `, any(toFloat64(assumeNotNull(` + col + `))) AS v
+  SELECT event_id, ` + strings.Join(inner, ", ") + `, any(toFloat64(` + col + `)) AS v
   FROM ` + db + `.events
-  WHERE ` + rs.denominator + ` AND ` + col + ` IS NOT NULL` + rs.within() + f.and() + `
+  WHERE ` + rs.denominator + rs.within() + f.and() + `
   GROUP BY event_id
 )
-GROUP BY ` + strings.Join(rs.labels, ", ") + `
-HAVING count() >= ? AND value > ?`
-	args := append(append([]any{}, rs.denArgs...), seconds(r.Window))
-	args = append(args, f.args...)
-	return q, append(args, r.MinCount, r.Max)
+GROUP BY ` + strings.Join(rs.labels, ", ")
+	args := append([]any{r.MinCount, r.Max}, rs.denArgs...)
+	args = append(args, seconds(r.Window))
+	return q, append(args, f.args...)
 }
 
 // The latest decisions of the alert's labels whose value is over the limit.

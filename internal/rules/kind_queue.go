@@ -32,25 +32,34 @@ func init() {
 				needWindow(r, bad)
 			},
 			query:    queueQuery,
-			presence: eventPresence("workflow", "queue.depth"),
 			examples: examples,
 			summary:  `queue {{ .Labels.queue }} of {{ .Labels.workflow }} grew by {{ printf "%.0f" .Value }} items`,
 		},
 	})
 }
 
+// queueDepths selects the queues' depth signals in the window ending at
+// {now} (its length the next argument).
+const queueDepths = `layer = 'workflow' AND event = 'queue.depth' AND queue != '' AND queue_depth IS NOT NULL
+  AND time >= {now} - toIntervalSecond(?) AND time <= {now}`
+
 func queueQuery(r *Rule, db string, f *filters) (string, []any) {
 	f.on("workflow", r.Workflow)
 	f.on("queue", r.Queue)
-	value, window, limit := "toFloat64(argMax(queue_depth, time))", int64(Lookback/time.Second), r.MaxDepth
+	// A depth holds until the lookback runs out: only the rows that fire.
+	// A growth is of the depths in its window: every queue, with firing,
+	// so that none means no data.
 	if r.Kind == KindQueueGrowth {
-		value, window, limit = "toFloat64(argMax(queue_depth, time) - argMin(queue_depth, time))", seconds(r.Window), r.MaxGrowth
-	}
-	q := `SELECT workflow, queue, ` + value + ` AS value
+		q := `SELECT workflow, queue, toFloat64(argMax(queue_depth, time) - argMin(queue_depth, time)) AS value, toUInt8(value > ?) AS firing
 FROM ` + db + `.events
-WHERE layer = 'workflow' AND event = 'queue.depth' AND queue != '' AND queue_depth IS NOT NULL
-  AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+WHERE ` + queueDepths + f.and() + `
+GROUP BY workflow, queue`
+		return q, append([]any{float64(r.MaxGrowth), seconds(r.Window)}, f.args...)
+	}
+	q := `SELECT workflow, queue, toFloat64(argMax(queue_depth, time)) AS value
+FROM ` + db + `.events
+WHERE ` + queueDepths + f.and() + `
 GROUP BY workflow, queue
 HAVING value > ?`
-	return q, append(append([]any{window}, f.args...), float64(limit))
+	return q, append(append([]any{int64(Lookback / time.Second)}, f.args...), float64(r.MaxDepth))
 }

@@ -26,7 +26,6 @@ func init() {
 	register(map[Kind]*kindSpec{KindSLOBurnRate: {
 		check:             checkSLO,
 		query:             sloQuery,
-		presence:          sloPresence,
 		examples:          sloExamples,
 		summary:           `{{ .Labels.workflow }} burns its error budget {{ printf "%.1f" .Value }} times as fast as its objective allows`,
 		heldBackBySilence: true,
@@ -56,35 +55,17 @@ func sloQuery(r *Rule, db string, f *filters) (string, []any) {
 	rs := r.ratioSQL(ignore)
 	f.on("workflow", r.Workflow)
 	budget := 1 - r.Objective
-	long, longArgs := rs.shares(r, db, seconds(r.LongWindow), f)
-	short, shortArgs := rs.shares(r, db, seconds(r.ShortWindow), f)
-	q := `SELECT ` + strings.Join(prefixed("l.", rs.labels), ", ") + `, l.value / ? AS value
+	shares, args := rs.shares(r, db, seconds(r.LongWindow), seconds(r.ShortWindow), f)
+	// What the SLI counts in the long window is the data: a label set
+	// with nothing in the short window is there, and not burning now.
+	// s.value is the share (value alone would be the burn rate's alias).
+	q := `SELECT ` + strings.Join(rs.labels, ", ") + `, s.value / ? AS value,
+    toUInt8(s.n >= ? AND s.value >= ? AND s.short_n > 0 AND s.short_value >= ?) AS firing
 FROM (
-  ` + long + `
-) AS l
-INNER JOIN (
-  ` + short + `
-) AS s USING (` + strings.Join(rs.labels, ", ") + `)
-WHERE l.n >= ? AND l.value >= ? AND s.value >= ?`
-	args := append([]any{budget}, longArgs...)
-	args = append(args, shortArgs...)
+  ` + shares + `
+) AS s`
 	threshold := r.BurnRate * budget
-	return q, append(args, r.MinCount, threshold, threshold)
-}
-
-func prefixed(p string, cols []string) []string {
-	out := make([]string, len(cols))
-	for i, c := range cols {
-		out[i] = p + c + " AS " + c
-	}
-	return out
-}
-
-// What the SLI counts in the long window: none, and the burn is unknown.
-func sloPresence(r *Rule, db string) (string, []any) {
-	w := *r
-	w.Window = w.LongWindow
-	return ratioPresence(&w, db)
+	return q, append([]any{budget, r.MinCount, threshold, threshold}, args...)
 }
 
 // The bad decisions of the short window: what is burning now.

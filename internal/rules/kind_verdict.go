@@ -12,7 +12,6 @@ func init() {
 				needRate(r, bad)
 			},
 			query:    verdictQuery,
-			presence: verdictPresence,
 			examples: verdictExamples,
 			summary:  summary,
 		}
@@ -42,24 +41,13 @@ func verdictQuery(r *Rule, db string, f *filters) (string, []any) {
 	// per decision (FINAL: its latest judgment), counted by decision
 	// time. A pending decision (context that may still arrive) is in
 	// neither the numerator nor the denominator.
-	q := `SELECT workflow, countIf(` + verdictCondition[r.Kind] + `) / count() AS value
+	// While every decision of the window is pending (context on its
+	// way), there is no row: the rate is unknown, not zero.
+	q := `SELECT workflow, countIf(` + verdictCondition[r.Kind] + `) / count() AS value, toUInt8(count() >= ? AND value > ?) AS firing
 FROM ` + db + `.verdicts FINAL
 WHERE ` + judgedIn + f.and() + `
-GROUP BY workflow
-HAVING count() >= ? AND value > ?`
-	return q, append(append([]any{seconds(r.Window)}, f.args...), r.MinCount, r.MaxRate)
-}
-
-// The decisions judged in the window: while every one is pending (context
-// on its way), the rate is unknown, not zero.
-func verdictPresence(r *Rule, db string) (string, []any) {
-	q := "SELECT count() FROM " + db + ".verdicts FINAL WHERE " + judgedIn
-	args := []any{seconds(r.Window)}
-	if r.Workflow != "" {
-		q += " AND workflow = ?"
-		args = append(args, r.Workflow)
-	}
-	return q, args
+GROUP BY workflow`
+	return q, append([]any{r.MinCount, r.MaxRate, seconds(r.Window)}, f.args...)
 }
 
 // The latest decisions of the window whose verdict shows it.

@@ -13,12 +13,12 @@ type kindSpec struct {
 	// check reports the kind's own settings problems.
 	check func(r *Rule, bad problem)
 	// query is the rule's ClickHouse query (see Rule.Query), with the
-	// rule's filters in f.
+	// rule's filters in f. A kind whose condition is about something
+	// present in its window (a share, a percentile, a growth) returns
+	// every label set with its firing column, so that no row means no
+	// data; one whose condition is itself about absence (staleness,
+	// depth, silence) returns the rows that fire.
 	query func(r *Rule, db string, f *filters) (string, []any)
-	// presence counts the signals the kind is computed from in its window
-	// (see presenceQuery); nil for kinds whose condition is itself about
-	// absence.
-	presence func(r *Rule, db string) (string, []any)
 	// examples is the query of the latest decisions that show one alert
 	// (see exampleQuery); nil for kinds without.
 	examples func(r *Rule, db string, labels map[string]string, n int) (string, []any)
@@ -72,20 +72,6 @@ func (f *filters) and() string {
 		return ""
 	}
 	return " AND " + strings.Join(f.where, " AND ")
-}
-
-// eventPresence counts the events of one layer and event in the rule's
-// window (and workflow).
-func eventPresence(layer, event string) func(r *Rule, db string) (string, []any) {
-	return func(r *Rule, db string) (string, []any) {
-		q := "SELECT count() FROM " + db + ".events WHERE layer = ? AND event = ? AND time >= {now} - toIntervalSecond(?) AND time <= {now}"
-		args := []any{layer, event, seconds(r.Window)}
-		if r.Workflow != "" {
-			q += " AND workflow = ?"
-			args = append(args, r.Workflow)
-		}
-		return q, args
-	}
 }
 
 // examplesWhere is what eventExamples' kinds add to its WHERE clause.

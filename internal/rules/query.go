@@ -78,76 +78,81 @@ func sortedSeconds(m map[string]contract.Duration) ([]string, []float64) {
 	return names, secs
 }
 
-// Run executes the rule's query and returns its rows. String columns
-// become labels; the column named value is the value.
+// firingColumn is the optional UInt8 column of a query that tells its
+// rows apart: 1 for a label set whose condition holds (a sample), 0 for
+// one whose signals are there but do not meet it. A query that returns the
+// column has data exactly when it returns a row, so one query answers both
+// "what fires" and "is there anything to judge" (a separate count of the
+// window's signals cost a quarter of every round). A query without it
+// returns only the rows that fire, and always has data.
+const firingColumn = "firing"
+
+// Run executes the rule's query and returns its firing rows. String
+// columns become labels; the column named value is the value.
 func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string, now time.Time) ([]alerting.Sample, error) {
+	samples, _, err := r.run(ctx, conn, db, now)
+	return samples, err
+}
+
+// run is Run that also says whether the rule had data: any row of a query
+// with a firing column, always for one without.
+func (r *Rule) run(ctx context.Context, conn driver.Conn, db string, now time.Time) (samples []alerting.Sample, hasData bool, err error) {
 	q, args := r.Query(db)
 	q, args = bindNow(q, args, now)
 	rows, err := conn.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("rule %s: %w", r.Alert, err)
+		return nil, false, fmt.Errorf("rule %s: %w", r.Alert, err)
 	}
 	defer rows.Close()
 	cols := rows.Columns()
-	valueAt := -1
-	for i, c := range cols {
-		if c == "value" {
-			valueAt = i
-		}
-	}
+	valueAt := slices.Index(cols, "value")
 	if valueAt < 0 {
-		return nil, fmt.Errorf("rule %s: the query returns no column named value", r.Alert)
+		return nil, false, fmt.Errorf("rule %s: the query returns no column named value", r.Alert)
 	}
+	firingAt := slices.Index(cols, firingColumn)
+	hasData = firingAt < 0
 	workflowAt := slices.Index(cols, "workflow")
-	var out []alerting.Sample
 	for rows.Next() {
 		dest := make([]any, len(cols))
 		strs := make([]string, len(cols))
 		var value float64
+		var firing uint8
 		for i := range cols {
-			if i == valueAt {
+			switch i {
+			case valueAt:
 				dest[i] = &value
-			} else {
+			case firingAt:
+				dest[i] = &firing
+			default:
 				dest[i] = &strs[i]
 			}
 		}
 		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("rule %s: label columns must be String and value Float64: %w", r.Alert, err)
+			return nil, false, fmt.Errorf("rule %s: label columns must be String, value Float64 and firing UInt8: %w", r.Alert, err)
+		}
+		hasData = true
+		if firingAt >= 0 && firing == 0 {
+			continue
+		}
+		if workflowAt >= 0 && workflowAt != valueAt && !r.Alerts(strs[workflowAt]) {
+			continue
 		}
 		s := alerting.Sample{Labels: make(map[string]string, len(cols)+len(r.Labels)+1), Value: value}
 		for k, v := range r.Labels {
 			s.Labels[k] = v
 		}
 		for i, c := range cols {
-			if i != valueAt {
+			if i != valueAt && i != firingAt {
 				s.Labels[c] = strs[i]
 			}
 		}
-		if workflowAt >= 0 && workflowAt != valueAt && !r.Alerts(strs[workflowAt]) {
-			continue
-		}
 		s.Labels["alertname"] = r.Alert
-		out = append(out, s)
+		samples = append(samples, s)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("rule %s: %w", r.Alert, err)
+		return nil, false, fmt.Errorf("rule %s: %w", r.Alert, err)
 	}
-	return out, nil
-}
-
-// HasData runs the presence query at now; kinds without one always have
-// data.
-func (r *Rule) HasData(ctx context.Context, conn driver.Conn, db string, now time.Time) (bool, error) {
-	q, args, ok := r.presenceQuery(db)
-	if !ok {
-		return true, nil
-	}
-	q, args = bindNow(q, args, now)
-	var n uint64
-	if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-		return false, fmt.Errorf("rule %s presence: %w", r.Alert, err)
-	}
-	return n > 0, nil
+	return samples, hasData, nil
 }
 
 // Idle reports whether the workflows the rule watches made no decision
@@ -167,20 +172,6 @@ func (r *Rule) Idle(ctx context.Context, conn driver.Conn, db string, now time.T
 		return false, fmt.Errorf("rule %s idle: %w", r.Alert, err)
 	}
 	return n == 0, nil
-}
-
-// presenceQuery counts the signals a rule's kind is computed from in its
-// window. Zero means no data: the evaluator then keeps every alert as it is
-// and reports the silence instead of resolving. Kinds whose condition is
-// itself about absence (staleness, queue depth, silence) and custom SQL
-// have none (ok is false).
-func (r *Rule) presenceQuery(db string) (q string, args []any, ok bool) {
-	spec, known := registry[r.Kind]
-	if !known || spec.presence == nil {
-		return "", nil, false
-	}
-	q, args = spec.presence(r, db)
-	return q, args, true
 }
 
 // exampleQuery returns a query for the most recent decisions that show one
@@ -222,16 +213,10 @@ func (r *Rule) Examples(ctx context.Context, conn driver.Conn, db string, now ti
 	return out, rows.Err()
 }
 
-// Eval runs one evaluation of the rule at now, as the evaluator does: the
-// rule's query, then, when nothing matched, whether its signals exist at
-// all. hasData false means no data, which must not resolve anything.
+// Eval runs one evaluation of the rule at now, as the evaluator does.
+// hasData false means no data, which must not resolve anything.
 func (r *Rule) Eval(ctx context.Context, conn driver.Conn, db string, now time.Time) (samples []alerting.Sample, hasData bool, err error) {
-	samples, err = r.Run(ctx, conn, db, now)
-	if err != nil || len(samples) > 0 {
-		return samples, err == nil, err
-	}
-	hasData, err = r.HasData(ctx, conn, db, now)
-	return nil, hasData, err
+	return r.run(ctx, conn, db, now)
 }
 
 // Result is one rule's evaluation in a round: Eval's samples and hasData,

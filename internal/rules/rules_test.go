@@ -766,6 +766,42 @@ func TestIntegrationEveryKindSameWhenEventsAreStoredTwice(t *testing.T) {
 	}
 }
 
+// One query says what fires and whether there is anything to judge. Where
+// the scenario's signals are, every kind has data, whether it fires or not
+// (the ...Many rules' minimums are over what is there); two days later,
+// past every window and lookback, the kinds about something present have
+// none, and those about absence (staleness, depth, silence) still judge. A
+// custom query tells the two apart the same way with a firing column.
+func TestIntegrationEveryKindKnowsWhetherItHasData(t *testing.T) {
+	s := newStore(t)
+	kindScenario(t, s)
+	ctx := context.Background()
+	absence := map[Kind]bool{KindSourceStaleness: true, KindQueueDepth: true, KindLayerSilence: true, KindWorkflowSilence: true}
+	recent := "SELECT workflow, toFloat64(count()) AS value, toUInt8(count() > ?) AS firing FROM {db}.events WHERE workflow IN ('claims', 'loans') AND time >= {now} - INTERVAL 1 HOUR AND time <= {now} GROUP BY workflow"
+	ruleset := append(kindRules(),
+		Rule{Alert: "CustomQuiet", Kind: KindCustomSQL, SQL: strings.Replace(recent, "?", "1000000", 1)},
+		Rule{Alert: "CustomBusy", Kind: KindCustomSQL, SQL: strings.Replace(recent, "?", "0", 1)})
+	for _, r := range ruleset {
+		r.AnyWorkflow = true
+		samples, has, err := r.Eval(ctx, s.Conn, s.DB, t0)
+		require.NoError(t, err, r.Alert)
+		assert.True(t, has, "%s: its signals are in the window", r.Alert)
+		if strings.HasSuffix(r.Alert, "Many") || r.Alert == "CustomQuiet" {
+			assert.Empty(t, samples, "%s: there, and under its minimum", r.Alert)
+		}
+		if r.Alert == "CustomBusy" {
+			assert.Equal(t, []string{"[claims]", "[loans]"}, labelsOf(samples, "workflow"))
+			assert.NotContains(t, samples[0].Labels, "firing", "firing is not a label")
+		}
+		samples, has, err = r.Eval(ctx, s.Conn, s.DB, t0.Add(48*time.Hour))
+		require.NoError(t, err, r.Alert)
+		assert.Equal(t, absence[r.Kind], has, "%s: two days later", r.Alert)
+		if !has {
+			assert.Empty(t, samples, r.Alert)
+		}
+	}
+}
+
 // Rules evaluated side by side (the receiver's rule_query_concurrency)
 // give each the results it gives alone, in the rules' order, idle checks
 // included.
