@@ -802,6 +802,18 @@ func TestIntegrationEveryKindKnowsWhetherItHasData(t *testing.T) {
 	}
 }
 
+// On a clustered store (Distributed tables over local ones) every kind
+// finds what it finds on one server, examples included: each subquery and
+// join of its queries is one a cluster runs.
+func TestIntegrationEveryKindSameOnACluster(t *testing.T) {
+	single, cluster := newStore(t), &store{Store: storetest.NewCluster(t, "dt_rules")}
+	kindScenario(t, single)
+	kindScenario(t, cluster)
+	for _, r := range kindRules() {
+		assert.Equal(t, single.outcome(t, r), cluster.outcome(t, r), r.Alert)
+	}
+}
+
 // Rules evaluated side by side (the receiver's rule_query_concurrency)
 // give each the results it gives alone, in the rules' order, idle checks
 // included.

@@ -7,15 +7,18 @@ package storetest
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/decisiontrace/decisiontrace/internal/chlocal"
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 	"github.com/decisiontrace/decisiontrace/internal/store"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
@@ -43,6 +46,33 @@ func NewOn(t testing.TB, addr, prefix string) *Store {
 	s.Store = store.New(s.Conn, s.DB, store.Layout{})
 	_, _, err := s.Migrate(context.Background())
 	require.NoError(t, err)
+	return s
+}
+
+// NewCluster is New on a clustered store, as an operator's cluster holds
+// it: Distributed tables over local ones, on a one-shard cluster named dt
+// of a ClickHouse of the test's own (the clustered schema applied without
+// ON CLUSTER, which needs a Keeper). Queries over it go through the
+// Distributed tables, so a subquery or join that a cluster refuses
+// (distributed_product_mode) fails here too.
+func NewCluster(t testing.TB, db string) *Store {
+	t.Helper()
+	port := testenv.FreePort(t)
+	srv, err := chlocal.Start(context.Background(), chlocal.Options{DataDir: t.TempDir(), TCPPort: port, Config: []string{
+		"remote_servers.dt.shard.replica.host=127.0.0.1",
+		"remote_servers.dt.shard.replica.port=" + strconv.Itoa(port),
+	}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Stop() })
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{srv.TCPAddr()}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	l := store.Layout{Cluster: "dt"}
+	s := &Store{Addr: srv.TCPAddr(), DB: db, Conn: conn, Store: store.New(conn, db, l)}
+	ctx := s.WriteContext(context.Background())
+	for _, stmt := range store.Statements(l, db) {
+		require.NoError(t, conn.Exec(ctx, strings.ReplaceAll(stmt, " ON CLUSTER dt", "")), "%s", stmt)
+	}
 	return s
 }
 
