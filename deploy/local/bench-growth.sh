@@ -8,6 +8,9 @@
 #
 #   deploy/local/bench-growth.sh
 #
+# The rules, dtctl and the panels are measured once the fill's merges
+# have run out.
+#
 # The rows are the demo's: dtloadgen sends 1M events through the shipped
 # collector once (the seed), and each further million is a copy of that
 # seed with new decision and event IDs, every decision moved as a whole to
@@ -118,10 +121,13 @@ for size in ${SIZES:-1 10 100}; do
   stored="$(ch "SELECT count() FROM $db.events")"
   rate=$(echo "$added / $took" | bc)
   # Rules: a catch-up refresh judges every new decision first (reported
-  # apart), then ROUNDS rounds of refresh + every rule. A refresh looks
-  # 10 s before the last one again (inserts still becoming visible): wait
-  # that out, or the rounds' refreshes would judge the whole fill again,
-  # which traffic never stores in 10 s.
+  # apart), then ROUNDS rounds of refresh + every rule. First the fill's
+  # merges run out (up to 10 minutes; a store in use is not being
+  # bulk-filled while its rules run). A refresh looks 10 s before the last
+  # one again (inserts still becoming visible): wait that out too, or the
+  # rounds' refreshes would judge the whole fill again, which traffic
+  # never stores in 10 s.
+  echo "$size M: waited $(quiet 600) s for the fill's merges" >>"$log"
   sleep 11
   bin/dtrules bench --clickhouse 127.0.0.1:19000 --contracts 'deploy/contracts/*.yaml' --rounds "${ROUNDS:-3}" --at latest \
     deploy/rules/demo.yaml >"$home/logs/bench-growth-rules-$size.json" 2>>"$log"

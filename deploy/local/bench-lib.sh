@@ -14,3 +14,15 @@ ch() {
 # (dtloadgen's, dtrules bench's), with plain sed: the local stack does not
 # install jq.
 field() { sed -n "s/.*\"$1\": *\([^,}]*\).*/\1/p" "$2"; }
+
+# quiet SECONDS: waits until ClickHouse runs no merge (at most SECONDS), so
+# that what is measured next does not pay for the merges of what came
+# before; prints how long it waited.
+quiet() {
+  local waited=0
+  while [ "$waited" -lt "$1" ] && [ "$(ch "SELECT count() FROM system.merges")" != 0 ]; do
+    sleep 1
+    waited=$((waited + 1))
+  done
+  echo "$waited"
+}
