@@ -111,6 +111,21 @@ func TestIntegrationVerifyCountsTheStockPipelinesTables(t *testing.T) {
 	}
 }
 
+// A poll slower than a fifth of the interval spaces the next one out, so
+// that the check takes at most a fifth of the time of what it measures.
+func TestPollWaitBoundsThePollsShare(t *testing.T) {
+	for _, tt := range []struct{ took, want time.Duration }{
+		{10 * time.Millisecond, 250 * time.Millisecond},
+		{50 * time.Millisecond, 250 * time.Millisecond},
+		{150 * time.Millisecond, 750 * time.Millisecond},
+		{2 * time.Second, 10 * time.Second},
+	} {
+		if got := pollWait(250*time.Millisecond, tt.took); got != tt.want {
+			t.Errorf("after a poll of %s: wait %s, want %s", tt.took, got, tt.want)
+		}
+	}
+}
+
 func TestFlagsNameWhatIsWrong(t *testing.T) {
 	for args, want := range map[string]string{
 		"--verify-schema=elastic": `--verify-schema "elastic": want decisiontrace or otel`,
