@@ -2,6 +2,9 @@ package chlocal
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -136,5 +139,38 @@ func TestNativeBlocksRoundTrip(t *testing.T) {
 		if got.Rows() != want || len(got.Columns) == 0 {
 			t.Fatalf("block %d: %d rows, %d columns", i, got.Rows(), len(got.Columns))
 		}
+	}
+}
+
+// A port another process takes between Start's check and the engine's bind
+// (another test binary's server, say) is reported as in use, so that Start
+// picks other ports: the output of what runs after the failed bind must
+// not push that out of sight.
+func TestSpawnOnATakenPortSaysAddressInUse(t *testing.T) {
+	if _, err := LibPath(); err != nil {
+		t.Fatalf("this test needs the embedded ClickHouse engine: %v", err)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	http, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := FillDefaults(Options{DataDir: t.TempDir(), TCPPort: taken.Addr().(*net.TCPAddr).Port, HTTPPort: http})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := spawn(ctx, opts, false)
+	if err == nil {
+		_ = s.Stop()
+		t.Fatal("the engine started on a port another process holds")
+	}
+	if !errors.Is(err, errAddrInUse) {
+		t.Fatalf("not reported as a port in use: %v", err)
 	}
 }

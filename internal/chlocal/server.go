@@ -236,9 +236,11 @@ func spawn(ctx context.Context, opts Options, detached bool) (*Server, error) {
 	select {
 	case <-s.done:
 		logf.Close()
-		t := tail(opts.LogPath, logStart)
-		err = fmt.Errorf("chlocal: server exited during start-up (%v); log %s:%s", s.waitErr, opts.LogPath, t)
-		if strings.Contains(t, "ddress already in use") {
+		err = fmt.Errorf("chlocal: server exited during start-up (%v); log %s:%s", s.waitErr, opts.LogPath, tail(opts.LogPath, logStart))
+		// The whole start-up's output, not the tail: after a failed bind
+		// the engine is retried as the bridge, whose own errors fill the
+		// tail.
+		if logHas(opts.LogPath, logStart, "ddress already in use") {
 			err = fmt.Errorf("%w: %w", errAddrInUse, err)
 		}
 		return nil, err
@@ -351,6 +353,18 @@ func envWithout(env []string, key string) []string {
 
 // tail returns the last lines of the log written since offset, indented for
 // an error message.
+// logHas says whether what the log gained from offset on (at most a few
+// MB: one start-up's output) contains s.
+func logHas(path string, offset int64, s string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, offset, 1<<62), 4<<20))
+	return err == nil && strings.Contains(string(b), s)
+}
+
 func tail(path string, offset int64) string {
 	f, err := os.Open(path)
 	if err != nil {
