@@ -13,7 +13,7 @@ func init() {
 				bad("max_drift", "%v is outside (0, 1]", r.MaxDrift)
 			}
 		},
-		query:    driftQuery,
+		query: driftQuery,
 		// The latest model outputs of the window.
 		examples: func(r *Rule, db string, labels map[string]string, n int) (string, []any) {
 			return eventExamples(db, labels, n, windowOrHour(r), func(e *examplesWhere) {
