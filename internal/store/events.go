@@ -136,6 +136,23 @@ var decisionsV2Columns = []string{
 // isRead is the condition for an event that is a decision's context read.
 const isRead = "layer = 'data' AND source != '' AND event IN ('context.read', '')"
 
+// The rollup feed's columns that every version of it selects the same
+// way. Released migrations are built from them: change one and an applied
+// migration means something else; add a new one instead.
+const (
+	// layersColumn is the event's layer as the rollup's bitmask
+	// (conventions.LayerBit).
+	layersColumn = "toUInt8(multiIf(layer = 'data', 1, layer = 'model', 2, layer = 'workflow', 4, layer = 'human', 8, layer = 'business', 16, 0)) AS layers"
+	// outputColumn is a model output's (time, event ID, confidence,
+	// model), noOutput for any other event.
+	outputColumn = "if(event = 'model.output', tuple(time, event_id, confidence, toString(model_name), toString(model_version)), " + noOutput + ") AS output"
+	// readsColumn is a context read's source and its best read (see
+	// decisionsV2Columns), empty for any other event.
+	readsColumn = `if(` + isRead + `,
+       tuple([toString(source)], [multiIf(data_available = false, toInt64(-1), as_of IS NULL, toInt64(0), greatest(toInt64(1), toUnixTimestamp64Micro(assumeNotNull(as_of))))]),
+       tuple(CAST([], 'Array(String)'), CAST([], 'Array(Int64)'))) AS reads`
+)
+
 // decisionsV2Insert names decisionsV2Select's columns in its order, for the
 // backfill (INSERT ... SELECT matches columns by position).
 const decisionsV2Insert = "decision_id, workflow, first_seen, last_seen, layers, events, event_ids, latest_model, latest_confidence, " +
@@ -149,7 +166,7 @@ const decisionsV2Select = `SELECT
     toString(workflow) AS workflow,
     time AS first_seen,
     time AS last_seen,
-    toUInt8(multiIf(layer = 'data', 1, layer = 'model', 2, layer = 'workflow', 4, layer = 'human', 8, layer = 'business', 16, 0)) AS layers,
+    ` + layersColumn + `,
     toUInt64(0) AS events,
     [event_id] AS event_ids,
     tuple(if(model_name = '' AND model_version = '', toDateTime64(0, 9), time), toString(model_name), toString(model_version)) AS latest_model,
@@ -162,10 +179,8 @@ const decisionsV2Select = `SELECT
     tuple(if(cycle_time_s IS NULL, toDateTime64(0, 9), time), cycle_time_s) AS latest_cycle_time_s,
     tuple(if(business_cost IS NULL, toDateTime64(0, 9), time), business_cost) AS latest_business_cost,
     tuple(toDateTime64(0, 9), '', '', toUInt8(0)) AS latest_verdict,
-    if(event = 'model.output', tuple(time, event_id, confidence, toString(model_name), toString(model_version)), ` + noOutput + `) AS output,
-    if(` + isRead + `,
-       tuple([toString(source)], [multiIf(data_available = false, toInt64(-1), as_of IS NULL, toInt64(0), greatest(toInt64(1), toUnixTimestamp64Micro(assumeNotNull(as_of))))]),
-       tuple(CAST([], 'Array(String)'), CAST([], 'Array(Int64)'))) AS reads
+    ` + outputColumn + `,
+    ` + readsColumn + `
 FROM {from}
 WHERE decision_id != '' AND event != 'decision.verdict'`
 
@@ -319,12 +334,10 @@ const decisionsV8Select = `SELECT
     toString(workflow) AS workflow,
     time AS first_seen,
     time AS last_seen,
-    toUInt8(multiIf(layer = 'data', 1, layer = 'model', 2, layer = 'workflow', 4, layer = 'human', 8, layer = 'business', 16, 0)) AS layers,
+    ` + layersColumn + `,
     [event_id] AS event_ids,
-    if(event = 'model.output', tuple(time, event_id, confidence, toString(model_name), toString(model_version)), ` + noOutput + `) AS output,
-    if(` + isRead + `,
-       tuple([toString(source)], [multiIf(data_available = false, toInt64(-1), as_of IS NULL, toInt64(0), greatest(toInt64(1), toUnixTimestamp64Micro(assumeNotNull(as_of))))]),
-       tuple(CAST([], 'Array(String)'), CAST([], 'Array(Int64)'))) AS reads
+    ` + outputColumn + `,
+    ` + readsColumn + `
 FROM {from}
 WHERE decision_id != '' AND event != 'decision.verdict'`
 
@@ -433,7 +446,7 @@ const decisionsV1Select = `SELECT
     toString(workflow) AS workflow,
     time AS first_seen,
     time AS last_seen,
-    toUInt8(multiIf(layer = 'data', 1, layer = 'model', 2, layer = 'workflow', 4, layer = 'human', 8, layer = 'business', 16, 0)) AS layers,
+    ` + layersColumn + `,
     toUInt64(1) AS events,
     tuple(if(model_name = '' AND model_version = '', toDateTime64(0, 9), time), toString(model_name), toString(model_version)) AS latest_model,
     tuple(if(confidence IS NULL, toDateTime64(0, 9), time), confidence) AS latest_confidence,
