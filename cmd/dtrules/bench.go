@@ -116,7 +116,7 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 		return 1
 	}
 	defer conn.Close()
-	st := store.New(conn, *db, store.Layout{Cluster: *cluster})
+	st := store.New(conn, *db, store.Layout{Cluster: *cluster}).AtRest()
 	// The bench reads a store in use and changes only its verdicts: one an
 	// older decisiontrace left is migrated by the collector, not here.
 	if v, err := st.Version(ctx); err != nil || v != store.Latest() {

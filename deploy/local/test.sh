@@ -8,7 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/local/install-deps.sh
 
-echo "== go vet" >&2
+echo "== gofmt, go vet" >&2
+unformatted="$(gofmt -l .)"
+if [ -n "$unformatted" ]; then
+  echo "not gofmt-clean (run gofmt -w on them):" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
 go vet ./...
 echo "== go test" >&2
 go test -count=1 -timeout 40m ./... 2>&1 | tee /tmp/decisiontrace-test.log

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -172,5 +173,26 @@ func TestSpawnOnATakenPortSaysAddressInUse(t *testing.T) {
 	}
 	if !errors.Is(err, errAddrInUse) {
 		t.Fatalf("not reported as a port in use: %v", err)
+	}
+}
+
+// The ports handed to tests' collectors and engines come from below the
+// kernel's ephemeral range, which outgoing connections draw from, and are
+// free to bind.
+func TestFreePortIsBelowTheEphemeralRange(t *testing.T) {
+	start := ephemeralStart()
+	for range 20 {
+		p, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if start-10000 >= 1000 && (p < 10000 || p >= start) {
+			t.Fatalf("port %d: want one in [10000, %d)", p, start)
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			t.Fatalf("port %d: %v", p, err)
+		}
+		_ = l.Close()
 	}
 }

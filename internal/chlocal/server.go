@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -304,14 +305,49 @@ func Healthy(ctx context.Context, opts Options) error {
 	return c.Close()
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago,
+// picked at random below the kernel's ephemeral range where there is room.
+// A port the kernel picks (port 0) is one it also gives the outgoing
+// connections of every other process: in a test run full of them (each
+// package's binary connecting to ClickHouse) one takes it between this
+// check and the bind of whoever asked, and a collector under test fails to
+// start with "address already in use".
 func FreePort() (int, error) {
+	if lo, hi := 10000, ephemeralStart(); hi-lo >= 1000 {
+		for range 100 {
+			p := lo + rand.IntN(hi-lo)
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				continue
+			}
+			_ = l.Close()
+			return p, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("chlocal: free port: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ephemeralStart is the first port of the kernel's ephemeral range
+// (Linux's default where it cannot be read).
+func ephemeralStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	p, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return p
 }
 
 func waitPortsFree(ctx context.Context, opts Options) error {

@@ -329,7 +329,7 @@ func runTest(ctx context.Context, env Env, ruleset []*rules.Rule, contracts map[
 		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" SYNC")
 		_ = conn.Close()
 	}()
-	s := store.New(conn, db, store.Layout{})
+	s := store.New(conn, db, store.Layout{}).AtRest()
 	if _, _, err := s.Migrate(ctx); err != nil {
 		return nil, err
 	}

@@ -76,7 +76,7 @@ func TestIntegrationClusterSchemaOnAOneShardCluster(t *testing.T) {
 	}
 
 	l := Layout{Cluster: "dt"}
-	s := New(conn, "dt_cluster", l)
+	s := New(conn, "dt_cluster", l).AtRest()
 	for _, stmt := range Statements(l, "dt_cluster") {
 		require.NoError(t, conn.Exec(s.WriteContext(ctx), strings.ReplaceAll(stmt, " ON CLUSTER dt", "")), "%s", stmt)
 	}

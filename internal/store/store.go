@@ -25,12 +25,24 @@ type Store struct {
 	// margin is refreshMargin; tests that must tell a refresh with
 	// nothing new from one that re-reads the last seconds set it to 0.
 	margin time.Duration
+	// hold is how long a watermark must have stood before it moves
+	// pending decisions (heldDecidable); 0 at rest.
+	hold time.Duration
 }
 
 // New returns the store in database db (a plain identifier: identifiers
 // cannot be bound as parameters, so callers validate it).
 func New(conn driver.Conn, db string, l Layout) *Store {
-	return &Store{conn: conn, db: db, layout: l, margin: refreshMargin}
+	return &Store{conn: conn, db: db, layout: l, margin: refreshMargin, hold: watermarkHold}
+}
+
+// AtRest makes RefreshVerdicts let a watermark move pending decisions as
+// soon as it is stored, with no hold: for a store nothing is written to
+// while it judges (rule unit tests, benchmarks on a filled store, a test
+// that has waited for its inserts), where no request can be on its way.
+func (s *Store) AtRest() *Store {
+	s.hold = 0
+	return s
 }
 
 // DB is the store's database.
@@ -120,7 +132,7 @@ var migrations = []migration{
 			out = append(out,
 				createView(l, db, "contract_sources", contractSourcesView),
 				createView(l, db, "read_lag", readLagView),
-				createView(l, db, "decision_verdicts", decisionVerdictsView()),
+				createView(l, db, "decision_verdicts", decisionVerdictsView(false)),
 				createView(l, db, "decision_summary", decisionSummaryV2))
 			return out
 		},
@@ -185,6 +197,15 @@ var migrations = []migration{
 			out = append(out, l.drop(db, "VIEW", "decisions_v2_mv")...)
 			out = append(out, createView(l, db, "decision_summary", decisionSummaryV8))
 			return append(out, l.dropColumns(db, "decisions", retiredDecisionsColumns...)...)
+		},
+	},
+	{
+		version: 9,
+		name:    "watermarks turn absent reads missing once they have stood for a hold: watermark_holds, verdict_refreshes.decidable_until",
+		statements: func(l Layout, db string) []string {
+			out := l.addColumns(db, "verdict_refreshes", "decidable_until Map(String, DateTime64(9))")
+			out = append(out, l.create(db, watermarkHoldsTable)...)
+			return append(out, createView(l, db, "decision_verdicts", decisionVerdictsView(true)))
 		},
 	},
 }

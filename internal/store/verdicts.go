@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -55,8 +57,19 @@ func sqlStrings(vals []string) string {
 }
 
 // decisionVerdictsView is the verdict of every decision with a model output
-// and a contract for its workflow.
-func decisionVerdictsView() string {
+// and a contract for its workflow. From version 9 on (held), a watermark
+// turns a decision's absent read missing only at or before its workflow's
+// held_until in watermark_holds (heldDecidable); with no hold written
+// (nothing refreshes verdicts), the watermarks as they stand.
+func decisionVerdictsView(held bool) string {
+	cap, holds := "", ""
+	if held {
+		cap = " AND s.decision_time <= s.held_until"
+		holds = `
+                LEFT JOIN (
+                    SELECT workflow, max(held_until) AS held_until FROM {db}.watermark_holds GROUP BY workflow
+                ) AS h ON d.workflow = h.workflow`
+	}
 	severity := sqlStrings(contract.Behaviours()) // mildest first
 	r := strings.NewReplacer(
 		"{severity}", severity,
@@ -67,6 +80,12 @@ func decisionVerdictsView() string {
 		"{pending}", "'"+conventions.ContextPending+"'",
 		"{no_output}", "toDateTime64('2200-01-01 00:00:00', 9)",
 		"{grace}", fmt.Sprint(int(watermarkGrace/time.Second)),
+		"{cap}", cap,
+		"{holds}", holds,
+		"{held_col}", map[bool]string{true: ", j.held_until AS held_until"}[held],
+		// No hold written: no cap (the default of a missing row is the
+		// epoch, or NULL with join_use_nulls).
+		"{held_join_col}", map[bool]string{true: ",\n                    if(ifNull(h.workflow, '') = '', toDateTime64('2200-01-01 00:00:00', 9), h.held_until) AS held_until"}[held],
 	)
 	return r.Replace(`SELECT
     decision_id, workflow, decision_time, model_name, model_version, confidence, contract_hash,
@@ -106,7 +125,7 @@ FROM (
             multiIf(
                 s.source = '', '',
                 s.code IS NULL,
-                    if(s.read_until >= s.decision_time + toIntervalSecond({grace}) OR (toUnixTimestamp64Micro(s.decided_until) - t_us) / 1e6 > s.max_context_lag_s, {missing}, {pending}),
+                    if((s.read_until >= s.decision_time + toIntervalSecond({grace}) OR (toUnixTimestamp64Micro(s.decided_until) - t_us) / 1e6 > s.max_context_lag_s){cap}, {missing}, {pending}),
                 as_of_us IS NULL, {missing},
                 age_s > s.budget_s, {stale},
                 {fresh}) AS status
@@ -120,7 +139,7 @@ FROM (
                 tupleElement(src, 4) AS on_stale, tupleElement(src, 5) AS on_missing,
                 indexOf(tupleElement(j.reads, 1), source) AS read_at,
                 if(read_at = 0, NULL, tupleElement(j.reads, 2)[read_at]) AS code,
-                j.decided_until AS decided_until, j.read_until_by_source[source] AS read_until
+                j.decided_until AS decided_until, j.read_until_by_source[source] AS read_until{held_col}
             FROM (
                 -- The joins in a subquery of their own and the ARRAY JOIN
                 -- on its result: ClickHouse without the analyzer (24.8 with
@@ -131,7 +150,7 @@ FROM (
                     c.contract_hash AS contract_hash, c.confidence_floor AS confidence_floor, c.on_low_confidence AS on_low_confidence,
                     c.max_context_lag_s AS max_context_lag_s,
                     arrayZip(c.source_names, c.source_required, c.source_max_age_s, c.source_on_stale, c.source_on_missing) AS sources,
-                    w.decided_until AS decided_until, w.read_until AS read_until_by_source
+                    w.decided_until AS decided_until, w.read_until AS read_until_by_source{held_join_col}
                 FROM (
                     SELECT decision_id, max(workflow) AS workflow, min(output) AS first_output, maxMap(reads) AS reads,
                         tupleElement(first_output, 1) AS decision_time, tupleElement(first_output, 3) AS confidence,
@@ -146,7 +165,7 @@ FROM (
                         CAST(tuple(groupArrayIf(source, stream = 'reads'), groupArrayIf(until, stream = 'reads')), 'Map(String, DateTime64(9))') AS read_until
                     FROM (SELECT workflow, stream, source, max(until) AS until FROM {db}.watermarks GROUP BY workflow, stream, source)
                     GROUP BY workflow
-                ) AS w ON d.workflow = w.workflow
+                ) AS w ON d.workflow = w.workflow{holds}
             ) AS j
             LEFT ARRAY JOIN j.sources AS src
         ) AS s
@@ -193,6 +212,22 @@ var verdictsTable = table{
 	shardBy: "cityHash64(decision_id)",
 }
 
+// watermarkHoldsTable holds, per workflow, how far the watermarks may turn
+// decisions' absent reads missing now: written by each refresh that moves
+// it, before it judges (heldDecidable), read by decision_verdicts from
+// version 9 on. A maximum, as the watermarks are: several evaluators
+// writing at once never move it back.
+var watermarkHoldsTable = table{
+	name: "watermark_holds",
+	columns: `
+    workflow String,
+    held_until SimpleAggregateFunction(max, DateTime64(9)),
+    written_at SimpleAggregateFunction(max, DateTime64(3))`,
+	engine:  "AggregatingMergeTree",
+	tail:    "ORDER BY workflow",
+	shardBy: "cityHash64(workflow)",
+}
+
 // verdictRefreshesTable records each refresh: up to when (server time) the
 // decisions that changed were judged, and per workflow the earliest
 // decision still pending, from where the next refresh looks again.
@@ -212,6 +247,13 @@ var verdictRefreshesTable = table{
 // collectors, several export consumers) and may be stored a little out of
 // order.
 const watermarkGrace = 30 * time.Second
+
+// watermarkHold is how long a watermark must have stood before it turns
+// pending decisions missing (heldDecidable): requests stored together by
+// several export consumers or collectors land within it, in any order.
+// Inserts take well under a second; a retried one takes longer, and its
+// decisions may then show missing until it lands, as with any grace.
+const watermarkHold = 10 * time.Second
 
 // How a refresh bounds its work.
 const (
@@ -247,6 +289,17 @@ func (s *Store) RefreshVerdicts(ctx context.Context) (RefreshStats, error) {
 		return st, fmt.Errorf("refresh verdicts: %w", err)
 	}
 	last, floors, err := s.lastRefresh(ctx)
+	if err != nil {
+		return st, err
+	}
+	// How far the watermarks may turn absent reads missing in this
+	// refresh's judgements, every one of them: written first, for
+	// decision_verdicts to read.
+	decidable, err := s.decidableUntil(ctx)
+	if err != nil {
+		return st, err
+	}
+	held, holding, err := s.heldDecidable(ctx, now, decidable)
 	if err != nil {
 		return st, err
 	}
@@ -322,26 +375,26 @@ WHERE changed_at > `+chconn.MilliParam+withContract+` GROUP BY bucket ORDER BY b
 	}
 
 	// Decisions still pending: their sources' watermarks may have moved.
-	workflows := make([]string, 0, len(floors))
-	for wf := range floors {
-		workflows = append(workflows, wf)
-	}
-	sort.Strings(workflows)
 	// One whose read arrives is judged above, by its change; here only
 	// those a watermark may have turned missing: the workflow's reads past
 	// it by the grace, or its decisions past it by the shortest
 	// max_context_lag of its contracts. The newer ones wait (most pending
 	// decisions while context flows), and stay below the next floor.
-	// With nothing stored since the last refresh, no watermark moved.
-	if moved {
+	workflows := make([]string, 0, len(floors))
+	for wf := range floors {
+		workflows = append(workflows, wf)
+	}
+	sort.Strings(workflows)
+	// With nothing stored since the last refresh, no watermark moved, and
+	// none is still held back.
+	if moved || holding {
 		for _, wf := range workflows {
+			until, ok := held[wf]
+			if !ok || until.Unix() <= 0 {
+				continue
+			}
 			if err := s.judge(ctx, now, `SELECT decision_id FROM `+s.db+`.verdicts FINAL
-WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPending+`'
-  AND decision_time <= (
-    SELECT greatest(maxIf(until, stream = 'reads') - toIntervalSecond(`+fmt.Sprint(int(watermarkGrace/time.Second))+`),
-        maxIf(until, stream = 'decisions') - toIntervalMillisecond(toInt64(1000 * (
-            SELECT min(max_context_lag_s) FROM `+s.db+`.contracts WHERE workflow = ?))))
-    FROM `+s.db+`.watermarks WHERE workflow = ?)`, wf, floors[wf], wf, wf); err != nil {
+WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPending+`' AND decision_time <= ?`, wf, floors[wf], until); err != nil {
 				return st, err
 			}
 			st.Statements++
@@ -388,7 +441,7 @@ WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPe
 		}
 	}
 	st.Pending = len(next)
-	if err := s.conn.Exec(s.WriteContext(ctx), `INSERT INTO `+s.db+`.verdict_refreshes (refreshed_until, pending_floors) VALUES (`+chconn.MilliParam+`, ?)`, now.UnixMilli(), next); err != nil {
+	if err := s.conn.Exec(s.WriteContext(ctx), `INSERT INTO `+s.db+`.verdict_refreshes (refreshed_until, pending_floors, decidable_until) VALUES (`+chconn.MilliParam+`, ?, ?)`, now.UnixMilli(), next, decidable); err != nil {
 		return st, fmt.Errorf("refresh verdicts: record: %w", err)
 	}
 	return st, nil
@@ -422,6 +475,114 @@ WHERE refreshed_until >= ? GROUP BY workflow`, last.Add(-5*time.Minute))
 		floors[wf] = at
 	}
 	return last, floors, rows.Err()
+}
+
+// decidableUntil is, per workflow with a contract, the latest decision
+// time its watermarks have passed: its reads by watermarkGrace, or its
+// decisions by the shortest max_context_lag of its contracts. A pending
+// decision at or before it is judged again: its read may now count as
+// missing.
+func (s *Store) decidableUntil(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := s.conn.Query(ctx, `SELECT w.workflow,
+    greatest(w.reads - toIntervalSecond(`+fmt.Sprint(int(watermarkGrace/time.Second))+`), w.decided - toIntervalMillisecond(toInt64(1000 * c.lag)))
+FROM (SELECT workflow, maxIf(until, stream = 'reads') AS reads, maxIf(until, stream = 'decisions') AS decided
+      FROM `+s.db+`.watermarks WHERE stream IN ('reads', 'decisions') GROUP BY workflow) AS w
+INNER JOIN (SELECT workflow, min(max_context_lag_s) AS lag FROM `+s.db+`.contracts GROUP BY workflow) AS c ON w.workflow = c.workflow`)
+	if err != nil {
+		return nil, fmt.Errorf("refresh verdicts: watermarks: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var wf string
+		var until time.Time
+		if err := rows.Scan(&wf, &until); err != nil {
+			return nil, fmt.Errorf("refresh verdicts: watermarks: %w", err)
+		}
+		out[wf] = until
+	}
+	return out, rows.Err()
+}
+
+// heldDecidable is how far the watermarks move pending decisions now: no
+// further than a refresh at least s.hold ago found them (what this one
+// found, with no hold). Requests stored together by several export
+// consumers or collectors land in any order within moments of each other;
+// a request of later reads stored first must not turn the decisions whose
+// reads are in the other request missing, only to turn them back once it
+// lands (a missing-context alert pending, a dashboard's rate jumping, while
+// a backlog drains). What a watermark decides is decided one hold later,
+// and the same. holding says a watermark is still held back, so the next
+// refresh has work even if nothing new is stored.
+func (s *Store) heldDecidable(ctx context.Context, now time.Time, decidable map[string]time.Time) (map[string]time.Time, bool, error) {
+	held := decidable
+	holding := false
+	if s.hold > 0 {
+		// Refreshes recorded before version 9 have no decidable_until:
+		// their workflows are held whole (the epoch) until one that has
+		// stands long enough.
+		var before map[string]time.Time
+		err := s.conn.QueryRow(ctx, `SELECT decidable_until FROM `+s.db+`.verdict_refreshes
+WHERE refreshed_until <= `+chconn.MilliParam+` ORDER BY refreshed_until DESC LIMIT 1`, now.Add(-s.hold).UnixMilli()).Scan(&before)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, false, fmt.Errorf("refresh verdicts: held watermarks: %w", err)
+		}
+		held = make(map[string]time.Time, len(decidable))
+		for wf, until := range decidable {
+			was, ok := before[wf]
+			if !ok {
+				was = time.Unix(0, 0).UTC()
+			}
+			if was.Before(until) {
+				holding = true
+				until = was
+			}
+			held[wf] = until
+		}
+	}
+	// Written only where it moved on: most refreshes move none.
+	rows, err := s.conn.Query(ctx, `SELECT workflow, max(held_until) FROM `+s.db+`.watermark_holds GROUP BY workflow`)
+	if err != nil {
+		return nil, false, fmt.Errorf("refresh verdicts: held watermarks: %w", err)
+	}
+	written := map[string]time.Time{}
+	for rows.Next() {
+		var wf string
+		var at time.Time
+		if err := rows.Scan(&wf, &at); err != nil {
+			rows.Close()
+			return nil, false, fmt.Errorf("refresh verdicts: held watermarks: %w", err)
+		}
+		written[wf] = at
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("refresh verdicts: held watermarks: %w", err)
+	}
+	var moved []string
+	for wf, until := range held {
+		if at, ok := written[wf]; !ok || at.Before(until) {
+			moved = append(moved, wf)
+		}
+	}
+	if len(moved) == 0 {
+		return held, holding, nil
+	}
+	sort.Strings(moved)
+	batch, err := s.conn.PrepareBatch(s.WriteContext(ctx), `INSERT INTO `+s.db+`.watermark_holds (workflow, held_until, written_at)`)
+	if err != nil {
+		return nil, false, fmt.Errorf("refresh verdicts: write held watermarks: %w", err)
+	}
+	defer batch.Close()
+	for _, wf := range moved {
+		if err := batch.Append(wf, held[wf], now); err != nil {
+			return nil, false, fmt.Errorf("refresh verdicts: write held watermarks: %w", err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return nil, false, fmt.Errorf("refresh verdicts: write held watermarks: %w", err)
+	}
+	return held, holding, nil
 }
 
 // chunks groups the consecutive buckets of a (bucket, count) query into

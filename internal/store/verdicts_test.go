@@ -38,7 +38,7 @@ func freshStore(t *testing.T, settings ...clickhouse.Settings) *Store {
 	conn, err := clickhouse.Open(opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	s := New(conn, testenv.Database(t, addr, "dt_store"), Layout{})
+	s := New(conn, testenv.Database(t, addr, "dt_store"), Layout{}).AtRest()
 	_, _, err = s.Migrate(context.Background())
 	require.NoError(t, err)
 	return s
@@ -406,6 +406,76 @@ func TestIntegrationVerdictsSameInEveryArrivalOrderAndDelivery(t *testing.T) {
 	assert.Equal(t, inOrder, twice, "every event delivered twice")
 	assert.Equal(t, summary, summary2)
 	assert.Equal(t, summary, summary3, "the rollup counts each event once")
+}
+
+// TestIntegrationLaterReadsStoredFirstMakeNothingMissing: two export
+// consumers (or two collectors) store consecutive requests of context
+// reads in either order. A request of later reads stored before the one
+// carrying a decision's reads leaves that decision pending, not missing,
+// however far it moves the watermark (no missing-context or
+// unsupported-certainty verdict comes and goes while a backlog drains); a
+// read that is truly absent is missing once the watermark that passed it
+// has stood for the hold. On a new database and on one that version 8
+// left, whose refreshes recorded no watermarks.
+func TestIntegrationLaterReadsStoredFirstMakeNothingMissing(t *testing.T) {
+	for _, from := range []int{0, 8} {
+		t.Run(fmt.Sprintf("from version %d", from), func(t *testing.T) {
+			s := freshStore(t)
+			s.hold = time.Second
+			ctx := context.Background()
+			if from > 0 {
+				rebuildAt(t, s, from)
+				require.NoError(t, s.conn.Exec(ctx, "INSERT INTO "+s.db+".verdict_refreshes (refreshed_until, pending_floors) VALUES (now64(3) - 3600, map('claims', ?))", v0))
+				_, to, err := s.Migrate(ctx)
+				require.NoError(t, err)
+				require.Equal(t, Latest(), to)
+			}
+			require.NoError(t, s.WriteContracts(ctx, parseContract(t, claimsContract), v0))
+			at := func(i int) time.Time { return v0.Add(time.Duration(i) * 10 * time.Second) }
+			reads := func(from, to int, skip string) *logs {
+				l := newLogs()
+				for i := from; i < to; i++ {
+					id := fmt.Sprint("d", i)
+					for _, src := range []string{"a", "b"} {
+						if id+src != skip {
+							l.add(read(id, src, at(i).Add(-time.Second), ago(at(i), time.Second), true))
+						}
+					}
+				}
+				return l
+			}
+			outputs := newLogs()
+			for i := 0; i < 9; i++ {
+				outputs.add(output(fmt.Sprint("d", i), at(i), 0.9))
+			}
+			s.write(t, outputs)
+			s.refresh(t)
+			// Three requests of reads, 30 s of decisions each; d1 never
+			// read b. The second request is stored before the first, and
+			// its reads are past d0 to d2 by more than the grace.
+			s.write(t, reads(3, 6, ""))
+			got := s.refresh(t)
+			for i := 0; i < 3; i++ {
+				check(t, got, fmt.Sprint("d", i), want{context: c.ContextPending, behaviour: c.BehaviourProceed, pend: []string{"a", "b"}})
+			}
+			// Had the first request been lost, the watermark that passed
+			// d0 and d1 (the reads reach 49 s; d2 is at 20 s, within the
+			// grace) decides once it has stood for the hold.
+			time.Sleep(1100 * time.Millisecond)
+			got = s.refresh(t)
+			for i := 0; i < 2; i++ {
+				check(t, got, fmt.Sprint("d", i), want{context: c.ContextMissing, behaviour: c.BehaviourEscalate, missing: []string{"a", "b"}, unsupported: true})
+			}
+			check(t, got, "d2", want{context: c.ContextPending, behaviour: c.BehaviourProceed, pend: []string{"a", "b"}})
+			s.write(t, reads(0, 3, "d1b"))
+			s.write(t, reads(6, 9, ""))
+			got = s.refresh(t)
+			check(t, got, "d1", want{context: c.ContextMissing, behaviour: c.BehaviourEscalate, missing: []string{"b"}, unsupported: true})
+			for _, i := range []int{0, 2, 3, 4, 5, 6, 7, 8} {
+				check(t, got, fmt.Sprint("d", i), want{context: c.ContextFresh, behaviour: c.BehaviourProceed})
+			}
+		})
+	}
 }
 
 // contract_slos lists the SLOs of each workflow's contract in force, with

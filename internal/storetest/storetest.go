@@ -43,7 +43,7 @@ func New(t testing.TB, prefix string) *Store {
 func NewOn(t testing.TB, addr, prefix string) *Store {
 	t.Helper()
 	s := &Store{Addr: addr, DB: testenv.Database(t, addr, prefix), Conn: testenv.Conn(t, addr)}
-	s.Store = store.New(s.Conn, s.DB, store.Layout{})
+	s.Store = store.New(s.Conn, s.DB, store.Layout{}).AtRest()
 	_, _, err := s.Migrate(context.Background())
 	require.NoError(t, err)
 	return s
@@ -68,7 +68,7 @@ func NewCluster(t testing.TB, db string) *Store {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	l := store.Layout{Cluster: "dt"}
-	s := &Store{Addr: srv.TCPAddr(), DB: db, Conn: conn, Store: store.New(conn, db, l)}
+	s := &Store{Addr: srv.TCPAddr(), DB: db, Conn: conn, Store: store.New(conn, db, l).AtRest()}
 	ctx := s.WriteContext(context.Background())
 	for _, stmt := range store.Statements(l, db) {
 		require.NoError(t, conn.Exec(ctx, strings.ReplaceAll(stmt, " ON CLUSTER dt", "")), "%s", stmt)

@@ -360,7 +360,7 @@ func TestIntegrationVerdictRefreshFailureHoldsUpNoEvaluation(t *testing.T) {
 func TestIntegrationReceiverAloneOnAnEmptyDatabase(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
-	fresh := &storetest.Store{Store: store.New(r.Conn, r.DB+"_empty", store.Layout{}), Addr: r.Addr, DB: r.DB + "_empty", Conn: r.Conn}
+	fresh := &storetest.Store{Store: store.New(r.Conn, r.DB+"_empty", store.Layout{}).AtRest(), Addr: r.Addr, DB: r.DB + "_empty", Conn: r.Conn}
 	t.Cleanup(func() { _ = r.Conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+fresh.DB+" SYNC") })
 	cfg := r.config(t, `
 groups:
