@@ -18,7 +18,10 @@
 # collector configuration, deploy/local/collector.yaml), DECISIONTRACE_GOMEMLIMIT (the
 # collector's GOMEMLIMIT, 300MiB as demo.sh sets), DECISIONTRACE_HOME (the local
 # stack's, default ~/.decisiontrace); the collector's own variables
-# (DECISIONTRACE_CONTRACTS, DECISIONTRACE_RULES, ...) reach it.
+# (DECISIONTRACE_CONTRACTS, DECISIONTRACE_RULES, ...) reach it. PROFILE=DIR
+# writes a CPU profile of each decisiontrace run's collector (its pprof
+# extension, the first PROFILE_SECONDS (20) of the load) to
+# DIR/NAME-ROUND.pprof: `go tool pprof -top bin/decisiontrace FILE`.
 # Stop the demo's collector and generator first: this starts and stops its
 # own collectors on 127.0.0.1:4317. The local stack (ClickHouse,
 # Alertmanager) stays up afterwards; deploy/local/demo.sh down stops it.
@@ -95,12 +98,19 @@ run() {
     kill -0 "$pid" 2>/dev/null || { echo "$name exited; see $home/logs/side-by-side-$name.log" >&2; exit 1; }
     sleep 0.1
   done
+  local prof=""
+  if [ -n "${PROFILE:-}" ] && [ "$name" != stock ]; then
+    mkdir -p "$PROFILE"
+    curl -sf -o "$PROFILE/$name-$2.pprof" "http://127.0.0.1:1777/debug/pprof/profile?seconds=${PROFILE_SECONDS:-20}" &
+    prof=$!
+  fi
   bin/dtloadgen --protocol grpc --endpoint 127.0.0.1:4317 --rate 0 --events "$events" \
     --workers "${WORKERS:-4}" --batch "${BATCH:-500}" --max-retries 8 \
     --verify-clickhouse 127.0.0.1:19000 --verify-timeout 5m "${verify[@]}" \
     --collector-pid "$pid" >"$report" || true
   col="$(cpu "$pid")"
   ch1="$(cpu "$chpid")"
+  [ -z "$prof" ] || wait "$prof" || echo "$name: no CPU profile (does its configuration have the pprof extension on 127.0.0.1:1777?)" >&2
   w1="$(chwork)"
   # ClickHouse's side of the run, on stderr: where its CPU went.
   paste <(tr '\t' '\n' <<<"$w0") <(tr '\t' '\n' <<<"$w1") | awk -v name="$name" '
