@@ -22,6 +22,9 @@
 # writes a CPU profile of each decisiontrace run's collector (its pprof
 # extension, the first PROFILE_SECONDS (20) of the load) to
 # DIR/NAME-ROUND.pprof: `go tool pprof -top bin/decisiontrace FILE`.
+# SELECTS=1 samples ClickHouse's running SELECTs twice a second during
+# each run and prints, on stderr, what they were (a rule's queries carry
+# its name in log_comment): where ClickHouse's select time goes.
 # Stop the demo's collector and generator first: this starts and stops its
 # own collectors on 127.0.0.1:4317. The local stack (ClickHouse,
 # Alertmanager) stays up afterwards; deploy/local/demo.sh down stops it.
@@ -104,6 +107,17 @@ run() {
     curl -sf -o "$PROFILE/$name-$2.pprof" "http://127.0.0.1:1777/debug/pprof/profile?seconds=${PROFILE_SECONDS:-20}" &
     prof=$!
   fi
+  local sampler="" samples="$home/logs/selects-$name-$2.tsv"
+  if [ -n "${SELECTS:-}" ]; then
+    : >"$samples"
+    # The engine's own query on its standard input runs all along: left out.
+    while :; do
+      ch "SELECT if(Settings['log_comment'] != '', Settings['log_comment'], replaceRegexpAll(substring(query, 1, 60), '[[:space:]]+', ' '))
+          FROM system.processes WHERE query_kind = 'Select' AND query NOT LIKE '%system.processes%' AND query NOT LIKE '%file(stdin%' FORMAT TSV" >>"$samples" 2>/dev/null || true
+      sleep 0.5
+    done &
+    sampler=$!
+  fi
   bin/dtloadgen --protocol grpc --endpoint 127.0.0.1:4317 --rate 0 --events "$events" \
     --workers "${WORKERS:-4}" --batch "${BATCH:-500}" --max-retries 8 \
     --verify-clickhouse 127.0.0.1:19000 --verify-timeout 5m "${verify[@]}" \
@@ -111,6 +125,11 @@ run() {
   col="$(cpu "$pid")"
   ch1="$(cpu "$chpid")"
   [ -z "$prof" ] || wait "$prof" || echo "$name: no CPU profile (does its configuration have the pprof extension on 127.0.0.1:1777?)" >&2
+  if [ -n "$sampler" ]; then
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    { echo "$name: running SELECTs, $(wc -l <"$samples") sampled (one a half second running):"; sort "$samples" | uniq -c | sort -rn | head -15; } >&2
+  fi
   w1="$(chwork)"
   # ClickHouse's side of the run, on stderr: where its CPU went.
   paste <(tr '\t' '\n' <<<"$w0") <(tr '\t' '\n' <<<"$w1") | awk -v name="$name" '

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/decisiontrace/decisiontrace/internal/alerting"
@@ -94,12 +95,20 @@ func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string, now time.Ti
 	return samples, err
 }
 
+// tagged names the rule in the log_comment of its queries (ClickHouse's
+// system.query_log, and system.processes' Settings while they run): which
+// rule loads the store is a GROUP BY away. It replaces the context's
+// query settings; rule queries carry none.
+func (r *Rule) tagged(ctx context.Context) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"log_comment": "decisiontrace rule " + r.Alert}))
+}
+
 // run is Run that also says whether the rule had data: any row of a query
 // with a firing column, always for one without.
 func (r *Rule) run(ctx context.Context, conn driver.Conn, db string, now time.Time) (samples []alerting.Sample, hasData bool, err error) {
 	q, args := r.Query(db)
 	q, args = bindNow(q, args, now)
-	rows, err := conn.Query(ctx, q, args...)
+	rows, err := conn.Query(r.tagged(ctx), q, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("rule %s: %w", r.Alert, err)
 	}
@@ -168,7 +177,7 @@ func (r *Rule) Idle(ctx context.Context, conn driver.Conn, db string, now time.T
 	}
 	q, args = bindNow(q, args, now)
 	var n uint64
-	if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+	if err := conn.QueryRow(r.tagged(ctx), q, args...).Scan(&n); err != nil {
 		return false, fmt.Errorf("rule %s idle: %w", r.Alert, err)
 	}
 	return n == 0, nil
@@ -197,7 +206,7 @@ func (r *Rule) Examples(ctx context.Context, conn driver.Conn, db string, now ti
 		return nil, nil
 	}
 	q, args = bindNow(q, args, now)
-	rows, err := conn.Query(ctx, q, args...)
+	rows, err := conn.Query(r.tagged(ctx), q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("rule %s examples: %w", r.Alert, err)
 	}

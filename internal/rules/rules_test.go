@@ -683,6 +683,11 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 
 	custom := s.run(t, Rule{Alert: "Custom", Kind: KindCustomSQL, SQL: "SELECT workflow, toFloat64(count()) AS value FROM {db}.events WHERE layer = 'business' GROUP BY workflow HAVING value >= 1"})
 	assert.Equal(t, []string{"[claims]", "[loans]"}, labelsOf(custom, "workflow"))
+
+	// A rule's queries carry its name in ClickHouse's log_comment, where
+	// query_log and system.processes show it.
+	tagged := s.run(t, Rule{Alert: "WhoLoadsTheStore", Kind: KindCustomSQL, SQL: "SELECT toString(getSetting('log_comment')) AS comment, toFloat64(1) AS value"})
+	assert.Equal(t, []string{"[decisiontrace rule WhoLoadsTheStore]"}, labelsOf(tagged, "comment"))
 }
 
 // Layer silence reads the layers' watermarks; signals stamped after the
