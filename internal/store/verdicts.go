@@ -62,9 +62,10 @@ func sqlStrings(vals []string) string {
 // held_until in watermark_holds (heldDecidable); with no hold written
 // (nothing refreshes verdicts), the watermarks as they stand.
 func decisionVerdictsView(held bool) string {
-	cap, holds := "", ""
+	// Version 2's view is rendered as released.
+	pre, post, holds := "", "", ""
 	if held {
-		cap = " AND s.decision_time <= s.held_until"
+		pre, post = "(", ") AND s.decision_time <= s.held_until"
 		holds = `
                 LEFT JOIN (
                     SELECT workflow, max(held_until) AS held_until FROM {db}.watermark_holds GROUP BY workflow
@@ -80,7 +81,8 @@ func decisionVerdictsView(held bool) string {
 		"{pending}", "'"+conventions.ContextPending+"'",
 		"{no_output}", "toDateTime64('2200-01-01 00:00:00', 9)",
 		"{grace}", fmt.Sprint(int(watermarkGrace/time.Second)),
-		"{cap}", cap,
+		"{open}", pre,
+		"{cap}", post,
 		"{holds}", holds,
 		"{held_col}", map[bool]string{true: ", j.held_until AS held_until"}[held],
 		// No hold written: no cap (the default of a missing row is the
@@ -125,7 +127,7 @@ FROM (
             multiIf(
                 s.source = '', '',
                 s.code IS NULL,
-                    if((s.read_until >= s.decision_time + toIntervalSecond({grace}) OR (toUnixTimestamp64Micro(s.decided_until) - t_us) / 1e6 > s.max_context_lag_s){cap}, {missing}, {pending}),
+                    if({open}s.read_until >= s.decision_time + toIntervalSecond({grace}) OR (toUnixTimestamp64Micro(s.decided_until) - t_us) / 1e6 > s.max_context_lag_s{cap}, {missing}, {pending}),
                 as_of_us IS NULL, {missing},
                 age_s > s.budget_s, {stale},
                 {fresh}) AS status
