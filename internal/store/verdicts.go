@@ -63,13 +63,17 @@ func sqlStrings(vals []string) string {
 // (nothing refreshes verdicts), the watermarks as they stand.
 func decisionVerdictsView(held bool) string {
 	// Version 2's view is rendered as released.
-	pre, post, holds := "", "", ""
+	var pre, post, holds, heldCol, heldJoinCol string
 	if held {
 		pre, post = "(", ") AND s.decision_time <= s.held_until"
 		holds = `
                 LEFT JOIN (
                     SELECT workflow, max(held_until) AS held_until FROM {db}.watermark_holds GROUP BY workflow
                 ) AS h ON d.workflow = h.workflow`
+		heldCol = ", j.held_until AS held_until"
+		// No hold written: no cap (the default of a missing row is the
+		// epoch, or NULL with join_use_nulls).
+		heldJoinCol = ",\n                    if(ifNull(h.workflow, '') = '', toDateTime64('2200-01-01 00:00:00', 9), h.held_until) AS held_until"
 	}
 	severity := sqlStrings(contract.Behaviours()) // mildest first
 	r := strings.NewReplacer(
@@ -84,10 +88,8 @@ func decisionVerdictsView(held bool) string {
 		"{open}", pre,
 		"{cap}", post,
 		"{holds}", holds,
-		"{held_col}", map[bool]string{true: ", j.held_until AS held_until"}[held],
-		// No hold written: no cap (the default of a missing row is the
-		// epoch, or NULL with join_use_nulls).
-		"{held_join_col}", map[bool]string{true: ",\n                    if(ifNull(h.workflow, '') = '', toDateTime64('2200-01-01 00:00:00', 9), h.held_until) AS held_until"}[held],
+		"{held_col}", heldCol,
+		"{held_join_col}", heldJoinCol,
 	)
 	return r.Replace(`SELECT
     decision_id, workflow, decision_time, model_name, model_version, confidence, contract_hash,
@@ -457,26 +459,39 @@ func (s *Store) lastRefresh(ctx context.Context) (time.Time, map[string]time.Tim
 	if err := s.conn.QueryRow(ctx, `SELECT max(refreshed_until) FROM `+s.db+`.verdict_refreshes`).Scan(&last); err != nil {
 		return time.Time{}, nil, fmt.Errorf("refresh verdicts: last refresh: %w", err)
 	}
-	floors := map[string]time.Time{}
 	if last.Unix() <= 0 {
-		return time.Time{}, floors, nil
+		return time.Time{}, map[string]time.Time{}, nil
 	}
-	rows, err := s.conn.Query(ctx, `SELECT tupleElement(kv, 1) AS workflow, min(tupleElement(kv, 2))
+	floors, err := s.byWorkflow(ctx, "pending floors", `SELECT tupleElement(kv, 1) AS workflow, min(tupleElement(kv, 2))
 FROM `+s.db+`.verdict_refreshes ARRAY JOIN CAST(pending_floors, 'Array(Tuple(String, DateTime64(9)))') AS kv
 WHERE refreshed_until >= ? GROUP BY workflow`, last.Add(-5*time.Minute))
 	if err != nil {
-		return time.Time{}, nil, fmt.Errorf("refresh verdicts: pending floors: %w", err)
+		return time.Time{}, nil, err
+	}
+	return last, floors, nil
+}
+
+// byWorkflow reads a query's (workflow, time) rows into a map; what names
+// the query in its error.
+func (s *Store) byWorkflow(ctx context.Context, what, query string, args ...any) (map[string]time.Time, error) {
+	rows, err := s.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("refresh verdicts: %s: %w", what, err)
 	}
 	defer rows.Close()
+	out := map[string]time.Time{}
 	for rows.Next() {
 		var wf string
 		var at time.Time
 		if err := rows.Scan(&wf, &at); err != nil {
-			return time.Time{}, nil, fmt.Errorf("refresh verdicts: pending floors: %w", err)
+			return nil, fmt.Errorf("refresh verdicts: %s: %w", what, err)
 		}
-		floors[wf] = at
+		out[wf] = at
 	}
-	return last, floors, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("refresh verdicts: %s: %w", what, err)
+	}
+	return out, nil
 }
 
 // decidableUntil is, per workflow with a contract, the latest decision
@@ -485,25 +500,11 @@ WHERE refreshed_until >= ? GROUP BY workflow`, last.Add(-5*time.Minute))
 // decision at or before it is judged again: its read may now count as
 // missing.
 func (s *Store) decidableUntil(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := s.conn.Query(ctx, `SELECT w.workflow,
+	return s.byWorkflow(ctx, "watermarks", `SELECT w.workflow,
     greatest(w.reads - toIntervalSecond(`+fmt.Sprint(int(watermarkGrace/time.Second))+`), w.decided - toIntervalMillisecond(toInt64(1000 * c.lag)))
 FROM (SELECT workflow, maxIf(until, stream = 'reads') AS reads, maxIf(until, stream = 'decisions') AS decided
       FROM `+s.db+`.watermarks WHERE stream IN ('reads', 'decisions') GROUP BY workflow) AS w
 INNER JOIN (SELECT workflow, min(max_context_lag_s) AS lag FROM `+s.db+`.contracts GROUP BY workflow) AS c ON w.workflow = c.workflow`)
-	if err != nil {
-		return nil, fmt.Errorf("refresh verdicts: watermarks: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var wf string
-		var until time.Time
-		if err := rows.Scan(&wf, &until); err != nil {
-			return nil, fmt.Errorf("refresh verdicts: watermarks: %w", err)
-		}
-		out[wf] = until
-	}
-	return out, rows.Err()
 }
 
 // heldDecidable is how far the watermarks move pending decisions now: no
@@ -543,23 +544,9 @@ WHERE refreshed_until <= `+chconn.MilliParam+` ORDER BY refreshed_until DESC LIM
 		}
 	}
 	// Written only where it moved on: most refreshes move none.
-	rows, err := s.conn.Query(ctx, `SELECT workflow, max(held_until) FROM `+s.db+`.watermark_holds GROUP BY workflow`)
+	written, err := s.byWorkflow(ctx, "held watermarks", `SELECT workflow, max(held_until) FROM `+s.db+`.watermark_holds GROUP BY workflow`)
 	if err != nil {
-		return nil, false, fmt.Errorf("refresh verdicts: held watermarks: %w", err)
-	}
-	written := map[string]time.Time{}
-	for rows.Next() {
-		var wf string
-		var at time.Time
-		if err := rows.Scan(&wf, &at); err != nil {
-			rows.Close()
-			return nil, false, fmt.Errorf("refresh verdicts: held watermarks: %w", err)
-		}
-		written[wf] = at
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("refresh verdicts: held watermarks: %w", err)
+		return nil, false, err
 	}
 	var moved []string
 	for wf, until := range held {
