@@ -37,7 +37,10 @@ type benchReport struct {
 	// EvaluatedAt is --at; the rounds' own time when empty.
 	EvaluatedAt time.Time `json:"evaluated_at,omitzero"`
 	Rules       int       `json:"rules"`
-	Rounds      int       `json:"rounds"`
+	// Queries is how many queries a round's rules take: rules that read
+	// the same rows share one (rules.Together).
+	Queries int `json:"queries"`
+	Rounds  int `json:"rounds"`
 	// CatchUpMS is the refresh before the first round: on a store whose
 	// verdicts were never refreshed, or not for long, it judges the
 	// backlog, which the rounds' refreshes then do not.
@@ -72,7 +75,7 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 	addr := fs.String("clickhouse", "127.0.0.1:19000", "ClickHouse native host:port holding the decision store (CLICKHOUSE_USER / CLICKHOUSE_PASSWORD)")
 	db := fs.String("database", "decisiontrace", "database of the decision store")
 	rounds := fs.Int("rounds", 10, "evaluation rounds")
-	concurrency := fs.Int("concurrency", 1, "rules of a group queried at once, as the receiver's rule_query_concurrency (its default is 1)")
+	concurrency := fs.Int("concurrency", 1, "queries of a group's rules run at once, as the receiver's rule_query_concurrency (its default is 1)")
 	cluster := fs.String("cluster", "", "cluster of a clustered store (its writes wait for every shard, as the receiver's do)")
 	writeContracts := fs.Bool("write-contracts", false, "write the --contracts into the store first, in force from now, as the receiver does at start (a changed contract then judges the store's decisions anew: not on a store in use)")
 	at := fs.String("at", "", "evaluate the rules as at this time (RFC 3339, or latest: just after the newest stored event) instead of now, so that a kept store measures the same later")
@@ -133,6 +136,9 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 		}
 	}
 	rep := benchReport{Database: *db, Rules: len(ruleset), Rounds: *rounds, RuleMedianMS: map[string]float64{}, Firing: map[string]int{}}
+	for _, g := range byGroup {
+		rep.Queries += len(rules.Together(g))
+	}
 	if err := conn.QueryRow(ctx, "SELECT count(), min(time), max(time) FROM "+*db+".events").Scan(&rep.Events, &rep.EventsFrom, &rep.EventsTo); err != nil {
 		log.Error().Err(err).Msg("counting events")
 		return 1

@@ -64,6 +64,7 @@ func TestBenchRunsEveryShippedRuleAfterARefresh(t *testing.T) {
 	assert.Positive(t, rep.RefreshMedMS)
 	assert.GreaterOrEqual(t, rep.RoundMinMS, rep.RefreshMinMS, "a round's time holds its refresh")
 	assert.Len(t, rep.RuleMedianMS, rep.Rules)
+	assert.Less(t, rep.Queries, rep.Rules, "rules that read the same rows share a query")
 	// Every decision is confident on a policy-db read an hour old.
 	assert.Equal(t, 1, rep.Firing["DecisionUnsupportedCertainty{workflow=claims-triage}"])
 

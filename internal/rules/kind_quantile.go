@@ -17,8 +17,16 @@ import (
 //	max: 2000
 func init() {
 	register(map[Kind]*kindSpec{KindQuantile: {
-		check:             checkQuantile,
-		query:             quantileQuery,
+		check: checkQuantile,
+		query: func(r *Rule, db string, f *filters) (string, []any) { return quantileQuery([]*Rule{r}, db, f) },
+		// Percentiles of the same signals over one window (a model's
+		// latency and token counts, an outcome's cycle time and cost):
+		// one scan.
+		together: func(r *Rule) string {
+			rs := r.ratioSQL(ignore)
+			return fmt.Sprint("quantile", r.Window, "|", r.Workflow, "|", rs.denominator, rs.denArgs, rs.labels)
+		},
+		merged:            quantileQuery,
 		examples:          quantileExamples,
 		summary:           `{{ .Labels.workflow }}: {{ printf "%.0f" .Value }} is over the rule's limit`,
 		heldBackBySilence: true,
@@ -53,24 +61,34 @@ func quantileValue(r *Rule) (string, bool) {
 	return col, ok && (strings.Contains(typ, "Float") || strings.Contains(typ, "Int"))
 }
 
-func quantileQuery(r *Rule, db string, f *filters) (string, []any) {
+func quantileQuery(rules []*Rule, db string, f *filters) (string, []any) {
+	r := rules[0]
 	rs := r.ratioSQL(ignore)
-	col, _ := quantileValue(r)
 	f.on("workflow", r.Workflow)
 	inner, outer := rs.labelColumns("any(%s)")
 	// Each stored event once: a resent output is one latency, not two.
 	// The signals are the data, with a value or not (count(v) and the
 	// quantile skip the ones without): a workflow whose outputs carry no
 	// token counts has outputs to judge, and none over the limit.
-	q := `SELECT ` + strings.Join(outer, ", ") + `, ifNull(` + fmt.Sprintf("quantile(%v)", r.Quantile) + `(v), 0) AS value, toUInt8(count(v) >= ? AND value > ?) AS firing
+	var values, cols []string
+	var args []any
+	for i, ri := range rules {
+		col, _ := quantileValue(ri)
+		v, value := resultColumn("v", i, len(rules)), resultColumn("value", i, len(rules))
+		values = append(values, `any(toFloat64(`+col+`)) AS `+v)
+		cols = append(cols, `ifNull(`+fmt.Sprintf("quantile(%v)", ri.Quantile)+`(`+v+`), 0) AS `+value+
+			`, toUInt8(count(`+v+`) >= ? AND `+value+` > ?) AS `+resultColumn(firingColumn, i, len(rules)))
+		args = append(args, ri.MinCount, ri.Max)
+	}
+	q := `SELECT ` + strings.Join(outer, ", ") + `, ` + strings.Join(cols, ", ") + `
 FROM (
-  SELECT event_id, ` + strings.Join(inner, ", ") + `, any(toFloat64(` + col + `)) AS v
+  SELECT event_id, ` + strings.Join(inner, ", ") + `, ` + strings.Join(values, ", ") + `
   FROM ` + db + `.events
   WHERE ` + rs.denominator + rs.within() + f.and() + `
   GROUP BY event_id
 )
 GROUP BY ` + strings.Join(rs.labels, ", ")
-	args := append([]any{r.MinCount, r.Max}, rs.denArgs...)
+	args = append(args, rs.denArgs...)
 	args = append(args, seconds(r.Window))
 	return q, append(args, f.args...)
 }

@@ -29,8 +29,15 @@ import (
 //	numerator: {verdict.context: [stale, missing]}
 func init() {
 	register(map[Kind]*kindSpec{KindRatio: {
-		check:    checkRatio,
-		query:    ratioQuery,
+		check: checkRatio,
+		query: func(r *Rule, db string, f *filters) (string, []any) { return ratioQuery([]*Rule{r}, db, f) },
+		// Shares of the same units over one window (of a workflow's human
+		// actions, those ignored and those escalated): one scan.
+		together: func(r *Rule) string {
+			rs := r.ratioSQL(ignore)
+			return fmt.Sprint("ratio", r.Count, "|", r.Window, "|", r.Workflow, "|", rs.denominator, rs.denArgs, rs.labels)
+		},
+		merged:   ratioQuery,
 		examples: ratioExamples,
 		summary:  `{{ printf "%.1f" (mul100 .Value) }}% of what {{ .Labels.alertname }} counts in {{ .Labels.workflow }} matches it`,
 		// A ratio is of what the workflow does: no decisions, no ratio.
@@ -273,25 +280,36 @@ func (rs *ratioSQL) within() string {
 	return " AND " + rs.time + " >= {now} - toIntervalSecond(?) AND " + rs.time + " <= {now}"
 }
 
-func ratioQuery(r *Rule, db string, f *filters) (string, []any) {
+func ratioQuery(rules []*Rule, db string, f *filters) (string, []any) {
+	r := rules[0]
 	rs := r.ratioSQL(ignore)
 	f.on("workflow", r.Workflow)
-	shares, args := rs.shares(r, db, seconds(r.Window), 0, f)
-	q := `SELECT ` + strings.Join(rs.labels, ", ") + `, value, toUInt8(n >= ? AND value > ?) AS firing
+	nums := make([]*ratioSQL, len(rules))
+	cols := make([]string, len(rules))
+	var args []any
+	for i, ri := range rules {
+		nums[i] = ri.ratioSQL(ignore)
+		value := resultColumn("value", i, len(rules))
+		cols[i] = value + `, toUInt8(n >= ? AND ` + value + ` > ?) AS ` + resultColumn(firingColumn, i, len(rules))
+		args = append(args, ri.MinCount, ri.MaxRate)
+	}
+	shares, sharesArgs := rs.shares(r, nums, db, seconds(r.Window), 0, f)
+	q := `SELECT ` + strings.Join(rs.labels, ", ") + `, ` + strings.Join(cols, ", ") + `
 FROM (
   ` + shares + `
 )`
-	return q, append([]any{r.MinCount, r.MaxRate}, args...)
+	return q, append(args, sharesArgs...)
 }
 
 // shares is the query of the share the numerator selects of what the
 // denominator counts in the window ending at {now}, per label: the label
-// columns, value and n (what was counted). With a shorter window (short
+// columns, value and n (what was counted); with several numerators (nums,
+// of rules counting the same units), value_<i> for each. With a shorter window (short
 // seconds, not 0) it also gives short_value and short_n, the same share
 // of the units whose latest counted signal falls in it: one scan for both
 // windows of a burn rate, each unit under one label in both.
-func (rs *ratioSQL) shares(r *Rule, db string, window, short int64, f *filters) (string, []any) {
-	units, args := rs.units(r, db, window, false, f)
+func (rs *ratioSQL) shares(r *Rule, nums []*ratioSQL, db string, window, short int64, f *filters) (string, []any) {
+	units, args := rs.units(r, nums, db, window, false, f)
 	_, outer := rs.labelColumns("%s")
 	var shortCols string
 	if short > 0 {
@@ -299,7 +317,11 @@ func (rs *ratioSQL) shares(r *Rule, db string, window, short int64, f *filters) 
 		shortCols = `, countIf(num AND ` + inShort + `) / countIf(` + inShort + `) AS short_value, countIf(` + inShort + `) AS short_n`
 		args = append([]any{short, short, short}, args...)
 	}
-	q := `SELECT ` + strings.Join(outer, ", ") + `, countIf(num) / count() AS value, count() AS n` + shortCols + `
+	values := make([]string, len(nums))
+	for i := range nums {
+		values[i] = `countIf(` + resultColumn("num", i, len(nums)) + `) / count() AS ` + resultColumn("value", i, len(nums))
+	}
+	q := `SELECT ` + strings.Join(outer, ", ") + `, ` + strings.Join(values, ", ") + `, count() AS n` + shortCols + `
   FROM (
     ` + units + `
   )
@@ -311,8 +333,9 @@ func (rs *ratioSQL) shares(r *Rule, db string, window, short int64, f *filters) 
 // one row per unit (a decision, an event or a verdict): u, its decision
 // id (id, when ids: only examples name decisions, and keeping a string per
 // unit costs a tenth of a share), its latest time (last), whether the
-// numerator selects it (num) and its labels (l_<column>).
-func (rs *ratioSQL) units(r *Rule, db string, window int64, ids bool, f *filters) (string, []any) {
+// numerator selects it (num; with several numerators, nums, num_<i> for
+// each) and its labels (l_<column>).
+func (rs *ratioSQL) units(r *Rule, nums []*ratioSQL, db string, window int64, ids bool, f *filters) (string, []any) {
 	unit := "cityHash64(decision_id)"
 	pick := "argMax(%s, time)" // each decision by its latest counted signal
 	labelPick := decisionLabel
@@ -341,13 +364,18 @@ func (rs *ratioSQL) units(r *Rule, db string, window int64, ids bool, f *filters
 	if ids {
 		id = "any(decision_id) AS id, "
 	}
-	q := `SELECT ` + unit + ` AS u, ` + id + `max(` + rs.time + `) AS last, ` + fmt.Sprintf(pick, rs.numerator) + ` AS num, ` +
+	numCols := make([]string, len(nums))
+	var numArgs []any
+	for i, n := range nums {
+		numCols[i] = fmt.Sprintf(pick, n.numerator) + ` AS ` + resultColumn("num", i, len(nums))
+		numArgs = append(numArgs, n.numArgs...)
+	}
+	q := `SELECT ` + unit + ` AS u, ` + id + `max(` + rs.time + `) AS last, ` + strings.Join(numCols, ", ") + `, ` +
 		strings.Join(rs.labelAs(labelPick, prefix), ", ") + `
     FROM ` + db + `.` + rs.from + `
     WHERE ` + rs.denominator + extra + rs.within() + f.and() + `
     GROUP BY u`
-	args := append([]any{}, rs.numArgs...)
-	args = append(args, rs.denArgs...)
+	args := append(numArgs, rs.denArgs...)
 	args = append(args, window)
 	args = append(args, f.args...)
 	if len(fallback) == 0 {
@@ -359,7 +387,11 @@ func (rs *ratioSQL) units(r *Rule, db string, window int64, ids bool, f *filters
 	// The other way round, grouping the day's outputs by decision first,
 	// took a third longer at 10M events. A decision without output keeps
 	// its one row, with empty output columns.
-	cols := []string{"u", "any(d.last) AS last", "any(d.num) AS num"}
+	cols := []string{"u", "any(d.last) AS last"}
+	for i := range nums {
+		num := resultColumn("num", i, len(nums))
+		cols = append(cols, "any(d."+num+") AS "+num)
+	}
 	if ids {
 		cols = append(cols, "any(d.id) AS id")
 	}
@@ -391,7 +423,7 @@ func ratioExamples(r *Rule, db string, labels map[string]string, n int) (string,
 	rs := r.ratioSQL(ignore)
 	f := &filters{}
 	f.on("workflow", labels["workflow"])
-	units, args := rs.units(r, db, windowOrHour(r), true, f)
+	units, args := rs.units(r, []*ratioSQL{rs}, db, windowOrHour(r), true, f)
 	where := "num AND id != ''"
 	for _, col := range rs.labels {
 		where += " AND l_" + col + " = ?"

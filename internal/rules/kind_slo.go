@@ -55,7 +55,7 @@ func sloQuery(r *Rule, db string, f *filters) (string, []any) {
 	rs := r.ratioSQL(ignore)
 	f.on("workflow", r.Workflow)
 	budget := 1 - r.Objective
-	shares, args := rs.shares(r, db, seconds(r.LongWindow), seconds(r.ShortWindow), f)
+	shares, args := rs.shares(r, []*ratioSQL{rs}, db, seconds(r.LongWindow), seconds(r.ShortWindow), f)
 	// What the SLI counts in the long window is the data: a label set
 	// with nothing in the short window is there, and not burning now.
 	// s.value is the share (value alone would be the burn rate's alias).

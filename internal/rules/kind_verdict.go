@@ -1,6 +1,11 @@
 package rules
 
-import "github.com/decisiontrace/decisiontrace/internal/conventions"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/decisiontrace/decisiontrace/internal/conventions"
+)
 
 // unsupported_certainty_rate, missing_context_rate, low_confidence_share:
 // the share of a workflow's judged decisions whose verdict has the finding.
@@ -11,7 +16,11 @@ func init() {
 				needWindow(r, bad)
 				needRate(r, bad)
 			},
-			query:    verdictQuery,
+			query: func(r *Rule, db string, f *filters) (string, []any) { return verdictQuery([]*Rule{r}, db, f) },
+			// The verdict rates of a workflow over one window read the
+			// same verdicts: one query.
+			together: func(r *Rule) string { return fmt.Sprint("verdicts", r.Window, "|", r.Workflow) },
+			merged:   verdictQuery,
 			examples: verdictExamples,
 			summary:  summary,
 		}
@@ -35,7 +44,8 @@ var verdictCondition = map[Kind]string{
 	KindLowConfidence:        "confidence_low",
 }
 
-func verdictQuery(r *Rule, db string, f *filters) (string, []any) {
+func verdictQuery(rs []*Rule, db string, f *filters) (string, []any) {
+	r := rs[0]
 	f.on("workflow", r.Workflow)
 	// Verdicts are derived by ClickHouse and kept in verdicts, one row
 	// per decision (FINAL: its latest judgment), counted by decision
@@ -43,11 +53,18 @@ func verdictQuery(r *Rule, db string, f *filters) (string, []any) {
 	// neither the numerator nor the denominator.
 	// While every decision of the window is pending (context on its
 	// way), there is no row: the rate is unknown, not zero.
-	q := `SELECT workflow, countIf(` + verdictCondition[r.Kind] + `) / count() AS value, toUInt8(count() >= ? AND value > ?) AS firing
+	cols := make([]string, len(rs))
+	var args []any
+	for i, ri := range rs {
+		value := resultColumn("value", i, len(rs))
+		cols[i] = `countIf(` + verdictCondition[ri.Kind] + `) / count() AS ` + value + `, toUInt8(count() >= ? AND ` + value + ` > ?) AS ` + resultColumn(firingColumn, i, len(rs))
+		args = append(args, ri.MinCount, ri.MaxRate)
+	}
+	q := `SELECT workflow, ` + strings.Join(cols, ", ") + `
 FROM ` + db + `.verdicts FINAL
 WHERE ` + judgedIn + f.and() + `
 GROUP BY workflow`
-	return q, append([]any{r.MinCount, r.MaxRate, seconds(r.Window)}, f.args...)
+	return q, append(append(args, seconds(r.Window)), f.args...)
 }
 
 // The latest decisions of the window whose verdict shows it.

@@ -19,6 +19,17 @@ type kindSpec struct {
 	// data; one whose condition is itself about absence (staleness,
 	// depth, silence) returns the rows that fire.
 	query func(r *Rule, db string, f *filters) (string, []any)
+	// together, when set, is what a rule's query reads (its window,
+	// filters and labels) as a key: rules of one group with the same key
+	// read the same rows and differ only in what they compute from them,
+	// so merged evaluates them in one query. Under flat-out ingest a
+	// round's queries are in flight over half the time whatever each
+	// costs: a query fewer is what the rules give back to the inserts.
+	together func(r *Rule) string
+	// merged is the one query of rules with the same together key: the
+	// label columns, then each rule's value and firing columns, named by
+	// resultColumn, over the same rows (so the rules have data together).
+	merged func(rs []*Rule, db string, f *filters) (string, []any)
 	// examples is the query of the latest decisions that show one alert
 	// (see exampleQuery); nil for kinds without.
 	examples func(r *Rule, db string, labels map[string]string, n int) (string, []any)

@@ -52,6 +52,32 @@ func TestIntegrationQuantileKind(t *testing.T) {
 	tight.MinCount = 101
 	assert.Empty(t, once.run(t, tight), "100 outputs of v2 are under a minimum of 101")
 
+	// Percentiles of the same outputs are one query, which gives each
+	// rule what its own does: the median over 300 ms for both versions,
+	// no token counts (outputs to judge, none over the limit).
+	median := rule
+	median.Alert, median.Quantile, median.Max = "SlowMedian", 0.5, 300
+	tokens := rule
+	tokens.Alert, tokens.Value, tokens.Max, tokens.MinCount = "ManyTokens", c.GenAIUsageInputTokens, 1, 1
+	tight.Alert = "SlowTailMany"
+	ruleset := []*Rule{&rule, &median, &tokens, &tight}
+	for _, r := range ruleset {
+		r.AnyWorkflow = true // as run does
+	}
+	require.Equal(t, [][]int{{0, 1, 2, 3}}, Together(ruleset))
+	results := EvalAll(context.Background(), twice.Conn, twice.DB, t0, ruleset, 1, time.Minute)
+	for i, r := range ruleset {
+		samples, has, err := r.Eval(context.Background(), twice.Conn, twice.DB, t0)
+		require.NoError(t, err)
+		require.NoError(t, results[i].Err)
+		assert.Equal(t, has, results[i].HasData, r.Alert)
+		assert.ElementsMatch(t, samples, results[i].Samples, r.Alert)
+	}
+	assert.Equal(t, []string{"[claims v1]", "[claims v2]"}, labelsOf(results[1].Samples, "workflow", "model_version"))
+	assert.True(t, results[2].HasData)
+	assert.Empty(t, results[2].Samples)
+	assert.Empty(t, results[3].Samples)
+
 	bad := Rule{Alert: "Q", Kind: KindQuantile, Value: c.HumanAction, Quantile: 95, Window: contract.Duration(time.Hour),
 		Numerator: map[string]any{c.HumanAction: "x"}, Count: "verdicts"}
 	var msgs []string

@@ -95,73 +95,133 @@ func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string, now time.Ti
 	return samples, err
 }
 
-// tagged names the rule in the log_comment of its queries (ClickHouse's
-// system.query_log, and system.processes' Settings while they run): which
-// rule loads the store is a GROUP BY away. It replaces the context's
-// query settings; rule queries carry none.
-func (r *Rule) tagged(ctx context.Context) context.Context {
-	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"log_comment": "decisiontrace rule " + r.Alert}))
+// tagged names the rules in the log_comment of their query (ClickHouse's
+// system.query_log, and system.processes' Settings while it runs): which
+// rule loads the store is a GROUP BY away. A query that evaluates several
+// rules names them all, space-separated. It replaces the context's query
+// settings; rule queries carry none.
+func tagged(ctx context.Context, rs ...*Rule) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"log_comment": "decisiontrace rule " + alerts(rs, " ")}))
+}
+
+// alerts is the rules' alert names, joined by sep.
+func alerts(rs []*Rule, sep string) string {
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = r.Alert
+	}
+	return strings.Join(names, sep)
+}
+
+// resultColumn is the name of the i-th of n rules' value or firing column
+// in their one query: the name itself for a query of one rule (a
+// custom_sql rule's, say), name_<i> for several.
+func resultColumn(name string, i, n int) string {
+	if n == 1 {
+		return name
+	}
+	return fmt.Sprintf("%s_%d", name, i)
 }
 
 // run is Run that also says whether the rule had data: any row of a query
 // with a firing column, always for one without.
-func (r *Rule) run(ctx context.Context, conn driver.Conn, db string, now time.Time) (samples []alerting.Sample, hasData bool, err error) {
-	q, args := r.Query(db)
-	q, args = bindNow(q, args, now)
-	rows, err := conn.Query(r.tagged(ctx), q, args...)
+func (r *Rule) run(ctx context.Context, conn driver.Conn, db string, now time.Time) ([]alerting.Sample, bool, error) {
+	res, err := runTogether(ctx, conn, db, now, []*Rule{r})
 	if err != nil {
-		return nil, false, fmt.Errorf("rule %s: %w", r.Alert, err)
+		return nil, false, err
+	}
+	return res[0].Samples, res[0].HasData, nil
+}
+
+// query is the one query of rs: a rule's own, or the merged query of
+// rules with the same together key.
+func query(rs []*Rule, db string) (string, []any) {
+	if len(rs) == 1 {
+		return rs[0].Query(db)
+	}
+	return registry[rs[0].Kind].merged(rs, db, &filters{})
+}
+
+// runTogether executes the one query of rs and returns each rule's firing
+// rows (Samples) and whether it had data (HasData). String columns become
+// labels; each rule's value and firing columns (resultColumn) are its own.
+func runTogether(ctx context.Context, conn driver.Conn, db string, now time.Time, rs []*Rule) ([]Result, error) {
+	named := func(err error) error {
+		if len(rs) == 1 {
+			return fmt.Errorf("rule %s: %w", rs[0].Alert, err)
+		}
+		return fmt.Errorf("rules %s (one query): %w", alerts(rs, ", "), err)
+	}
+	q, args := query(rs, db)
+	q, args = bindNow(q, args, now)
+	rows, err := conn.Query(tagged(ctx, rs...), q, args...)
+	if err != nil {
+		return nil, named(err)
 	}
 	defer rows.Close()
 	cols := rows.Columns()
-	valueAt := slices.Index(cols, "value")
-	if valueAt < 0 {
-		return nil, false, fmt.Errorf("rule %s: the query returns no column named value", r.Alert)
+	n := len(rs)
+	valueAt, firingAt := make([]int, n), make([]int, n)
+	own := map[int]bool{}
+	out := make([]Result, n)
+	for i := range rs {
+		valueAt[i] = slices.Index(cols, resultColumn("value", i, n))
+		if valueAt[i] < 0 {
+			return nil, named(fmt.Errorf("the query returns no column named %s", resultColumn("value", i, n)))
+		}
+		firingAt[i] = slices.Index(cols, resultColumn(firingColumn, i, n))
+		own[valueAt[i]] = true
+		if firingAt[i] >= 0 {
+			own[firingAt[i]] = true
+		}
+		out[i].HasData = firingAt[i] < 0
 	}
-	firingAt := slices.Index(cols, firingColumn)
-	hasData = firingAt < 0
 	workflowAt := slices.Index(cols, "workflow")
+	// Each row is scanned into the same variables: a label column's
+	// string, a value's float, a firing column's flag.
+	dest := make([]any, len(cols))
+	strs := make([]string, len(cols))
+	values := make([]float64, len(cols))
+	firing := make([]uint8, len(cols))
+	for i := range cols {
+		switch {
+		case !own[i]:
+			dest[i] = &strs[i]
+		case slices.Contains(firingAt, i):
+			dest[i] = &firing[i]
+		default:
+			dest[i] = &values[i]
+		}
+	}
 	for rows.Next() {
-		dest := make([]any, len(cols))
-		strs := make([]string, len(cols))
-		var value float64
-		var firing uint8
-		for i := range cols {
-			switch i {
-			case valueAt:
-				dest[i] = &value
-			case firingAt:
-				dest[i] = &firing
-			default:
-				dest[i] = &strs[i]
-			}
-		}
 		if err := rows.Scan(dest...); err != nil {
-			return nil, false, fmt.Errorf("rule %s: label columns must be String, value Float64 and firing UInt8: %w", r.Alert, err)
+			return nil, named(fmt.Errorf("label columns must be String, value Float64 and firing UInt8: %w", err))
 		}
-		hasData = true
-		if firingAt >= 0 && firing == 0 {
-			continue
-		}
-		if workflowAt >= 0 && workflowAt != valueAt && !r.Alerts(strs[workflowAt]) {
-			continue
-		}
-		s := alerting.Sample{Labels: make(map[string]string, len(cols)+len(r.Labels)+1), Value: value}
-		for k, v := range r.Labels {
-			s.Labels[k] = v
-		}
-		for i, c := range cols {
-			if i != valueAt && i != firingAt {
-				s.Labels[c] = strs[i]
+		for ri, r := range rs {
+			out[ri].HasData = true
+			if firingAt[ri] >= 0 && firing[firingAt[ri]] == 0 {
+				continue
 			}
+			if workflowAt >= 0 && !own[workflowAt] && !r.Alerts(strs[workflowAt]) {
+				continue
+			}
+			s := alerting.Sample{Labels: make(map[string]string, len(cols)+len(r.Labels)+1), Value: values[valueAt[ri]]}
+			for k, v := range r.Labels {
+				s.Labels[k] = v
+			}
+			for i, c := range cols {
+				if !own[i] {
+					s.Labels[c] = strs[i]
+				}
+			}
+			s.Labels["alertname"] = r.Alert
+			out[ri].Samples = append(out[ri].Samples, s)
 		}
-		s.Labels["alertname"] = r.Alert
-		samples = append(samples, s)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("rule %s: %w", r.Alert, err)
+		return nil, named(err)
 	}
-	return samples, hasData, nil
+	return out, nil
 }
 
 // Idle reports whether the workflows the rule watches made no decision
@@ -177,7 +237,7 @@ func (r *Rule) Idle(ctx context.Context, conn driver.Conn, db string, now time.T
 	}
 	q, args = bindNow(q, args, now)
 	var n uint64
-	if err := conn.QueryRow(r.tagged(ctx), q, args...).Scan(&n); err != nil {
+	if err := conn.QueryRow(tagged(ctx, r), q, args...).Scan(&n); err != nil {
 		return false, fmt.Errorf("rule %s idle: %w", r.Alert, err)
 	}
 	return n == 0, nil
@@ -206,7 +266,7 @@ func (r *Rule) Examples(ctx context.Context, conn driver.Conn, db string, now ti
 		return nil, nil
 	}
 	q, args = bindNow(q, args, now)
-	rows, err := conn.Query(r.tagged(ctx), q, args...)
+	rows, err := conn.Query(tagged(ctx, r), q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("rule %s examples: %w", r.Alert, err)
 	}
@@ -236,34 +296,84 @@ type Result struct {
 	Idle    bool
 	Err     error
 	// Took is the rule's own time: its queries, waiting for none of the
-	// others.
+	// others; of a query that evaluates several rules, an equal share.
 	Took time.Duration
 }
 
+// Together splits a group's rules into what one query each evaluates, in
+// the group's order of their first rules: rules whose kind reads the same
+// rows for them (see kindSpec.together) share one; every other rule has
+// its own. Each part holds indexes into ruleset.
+func Together(ruleset []*Rule) [][]int {
+	var out [][]int
+	at := map[string]int{}
+	for i, r := range ruleset {
+		spec, ok := registry[r.Kind]
+		if !ok || spec.together == nil {
+			out = append(out, []int{i})
+			continue
+		}
+		key := spec.together(r)
+		if j, seen := at[key]; seen {
+			out[j] = append(out[j], i)
+			continue
+		}
+		at[key] = len(out)
+		out = append(out, []int{i})
+	}
+	return out
+}
+
 // EvalAll evaluates the rules of one round at now, up to concurrency of
-// them at once (Prometheus' rule_query_concurrency): their queries are
-// independent of each other and of the alert state, so only the order in
-// which the results are applied matters, and the caller applies them in
-// the group's order. Each rule's queries get timeout.
+// their queries at once (Prometheus' rule_query_concurrency): the queries
+// are independent of each other and of the alert state, so only the order
+// in which the results are applied matters, and the caller applies them in
+// the group's order. Rules that read the same rows are evaluated by one
+// query (Together), which gives each what its own query gives. Each
+// query, with the idle check after it, gets timeout.
 func EvalAll(ctx context.Context, conn driver.Conn, db string, now time.Time, ruleset []*Rule, concurrency int, timeout time.Duration) []Result {
 	out := make([]Result, len(ruleset))
 	slots := make(chan struct{}, max(concurrency, 1))
 	var wg sync.WaitGroup
-	for i, r := range ruleset {
+	for _, part := range Together(ruleset) {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
 			started := time.Now()
 			qctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			res := &out[i]
-			res.Samples, res.HasData, res.Err = r.Eval(qctx, conn, db, now)
-			if res.Err == nil && !res.HasData {
-				// No data because the workflow stopped deciding is the
-				// workflow's silence: no alert of its own.
-				res.Idle, res.Err = r.Idle(qctx, conn, db, now)
+			rs := make([]*Rule, len(part))
+			for k, i := range part {
+				rs[k] = ruleset[i]
 			}
-			res.Took = time.Since(started)
+			res, err := runTogether(qctx, conn, db, now, rs)
+			if err != nil {
+				res = make([]Result, len(rs))
+				for k := range res {
+					res[k].Err = err
+				}
+			}
+			// Rules evaluated together share their window and workflow,
+			// so their workflow was idle or not for all of them.
+			var idle *bool
+			for k := range res {
+				if res[k].Err != nil || res[k].HasData {
+					continue
+				}
+				if idle == nil {
+					// No data because the workflow stopped deciding is the
+					// workflow's silence: no alert of its own.
+					var v bool
+					v, err = rs[k].Idle(qctx, conn, db, now)
+					idle = &v
+				}
+				res[k].Idle, res[k].Err = *idle, err
+			}
+			took := time.Since(started) / time.Duration(len(rs))
+			for k, i := range part {
+				res[k].Took = took
+				out[i] = res[k]
+			}
 		})
 	}
 	wg.Wait()

@@ -556,6 +556,15 @@ func kindRules() []Rule {
 		{Alert: "RatioUnresolved", Kind: KindRatio, Count: "events", Window: window, MaxRate: 0.2, MinCount: 10, By: []string{"data.entity.system"},
 			Denominator: map[string]any{"decision.event": "context.read", "data.entity.resolved": []any{true, false}},
 			Numerator:   map[string]any{"data.entity.resolved": false}},
+		// Shares of the units the three above count (one query each with
+		// its twin): other numerators, thresholds and minimums.
+		{Alert: "RatioAccepted", Kind: KindRatio, Count: "decisions", Window: hour, MaxRate: 0.6, MinCount: 5,
+			Denominator: map[string]any{"decision.event": "human.action"}, Numerator: map[string]any{"human.action": "accepted"}},
+		{Alert: "RatioAcceptedByModel", Kind: KindRatio, Count: "decisions", Window: hour, MaxRate: 0.15, MinCount: 10, Workflow: "claims",
+			By: []string{"model.version"}, Denominator: map[string]any{"decision.event": "human.action"}, Numerator: map[string]any{"human.action": "accepted"}},
+		{Alert: "RatioResolved", Kind: KindRatio, Count: "events", Window: window, MaxRate: 0.9, MinCount: 10, By: []string{"data.entity.system"},
+			Denominator: map[string]any{"decision.event": "context.read", "data.entity.resolved": []any{true, false}},
+			Numerator:   map[string]any{"data.entity.resolved": true}},
 		// 90% of reviewed decisions accepted, burning at twice the pace.
 		{Alert: "SLOAccepted", Kind: KindSLOBurnRate, Objective: 0.9, BurnRate: 2, Count: "decisions", MinCount: 5,
 			LongWindow: hour, ShortWindow: window, Denominator: map[string]any{"decision.event": "human.action"},
@@ -661,6 +670,23 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 	ex, err = ratioUnresolved.Examples(context.Background(), s.Conn, s.DB, t0, got["RatioUnresolved"][0].Labels, 3)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"u-0", "u-1", "u-2"}, ex)
+	// The other shares of the same units: claims' decisions last accepted
+	// are the half not overridden (under 0.6), loans' all of them; by
+	// model version v1's 8 of 10 and v2's 2 of 10 (both over 0.15);
+	// policy-admin's reads always resolve (crm's 12 of 20 are under 0.9).
+	assert.Equal(t, []string{"[loans]"}, labelsOf(got["RatioAccepted"], "workflow"))
+	assert.InDelta(t, 1, got["RatioAccepted"][0].Value, 1e-9)
+	accepted := map[string]float64{}
+	for _, smp := range got["RatioAcceptedByModel"] {
+		accepted[smp.Labels["model_version"]] = smp.Value
+	}
+	assert.InDeltaMapValues(t, map[string]float64{"v1": 0.8, "v2": 0.2}, accepted, 1e-9)
+	resolved := map[string]float64{}
+	for _, smp := range got["RatioResolved"] {
+		resolved[smp.Labels["workflow"]+" "+smp.Labels["entity_system"]] = smp.Value
+	}
+	assert.Equal(t, 1.0, resolved["claims policy-admin"])
+	assert.NotContains(t, resolved, "claims crm")
 	for _, r := range kindRules() {
 		if r.Alert == "RatioOverriddenByModel" {
 			// v2's overridden decisions, all acted on 4 minutes ago.
@@ -828,12 +854,28 @@ func TestIntegrationEvalAllSameAsOneByOne(t *testing.T) {
 	ctx := context.Background()
 	var ruleset []*Rule
 	for _, r := range kindRules() {
+		r.AnyWorkflow = r.Workflow == "" // as run does: what the queries find
 		ruleset = append(ruleset, &r)
 	}
 	// A rule with no data whose workflow made no decision: idle.
 	ruleset = append(ruleset, &Rule{Alert: "Quiet", Kind: KindOverrideRate, Window: contract.Duration(time.Hour), MaxRate: 0.3, MinCount: 1, Workflow: "quiet"})
+	// What one query evaluates together: the verdict rates of one window,
+	// the shares of the same units; every other rule alone.
+	var together []string
+	for _, part := range Together(ruleset) {
+		if len(part) > 1 {
+			var names []string
+			for _, i := range part {
+				names = append(names, ruleset[i].Alert)
+			}
+			together = append(together, strings.Join(names, " "))
+		}
+	}
+	assert.Equal(t, []string{"Unsup UnsupMany Missing Low", "RatioOverridden RatioAccepted",
+		"RatioOverriddenByModel RatioAcceptedByModel", "RatioUnresolved RatioResolved"}, together)
 	results := EvalAll(ctx, s.Conn, s.DB, t0, ruleset, 8, time.Minute)
 	require.Len(t, results, len(ruleset))
+	fired := 0
 	for i, r := range ruleset {
 		samples, has, err := r.Eval(ctx, s.Conn, s.DB, t0)
 		require.NoError(t, err)
@@ -848,7 +890,9 @@ func TestIntegrationEvalAllSameAsOneByOne(t *testing.T) {
 		assert.Equal(t, idle, got.Idle, r.Alert)
 		assert.ElementsMatch(t, samples, got.Samples, r.Alert)
 		assert.Positive(t, got.Took, r.Alert)
+		fired += len(got.Samples)
 	}
+	assert.Greater(t, fired, 20, "enough alerts to compare")
 	last := results[len(results)-1]
 	assert.False(t, last.HasData)
 	assert.True(t, last.Idle, "the quiet workflow's rule: no data because it made no decision")

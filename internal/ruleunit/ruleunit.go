@@ -50,7 +50,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -381,8 +380,8 @@ func runTest(ctx context.Context, env Env, ruleset []*rules.Rule, contracts map[
 		// are held back from the same round.
 		for _, first := range []bool{true, false} {
 			for i, res := range results {
-				if res.has && (ruleset[i].Kind == rules.KindWorkflowSilence) == first {
-					alerts.Apply(ruleset[i], now, res.samples)
+				if res.HasData && (ruleset[i].Kind == rules.KindWorkflowSilence) == first {
+					alerts.Apply(ruleset[i], now, res.Samples)
 				}
 			}
 		}
@@ -434,35 +433,21 @@ func asserted(ruleset []*rules.Rule, evals []AlertEval) []*rules.Rule {
 // shorten a step without loading ClickHouse much more.
 const evalConcurrency = 4
 
-type evalResult struct {
-	samples []alerting.Sample
-	has     bool
-	err     error
-}
+// queryTimeout bounds each query of a step, as the receiver's
+// query_timeout does.
+const queryTimeout = time.Minute
 
-// evalAll evaluates every rule at now, as the receiver's groups do, each
-// on its own.
-func evalAll(ctx context.Context, ruleset []*rules.Rule, conn driver.Conn, db string, now time.Time) ([]evalResult, error) {
-	out := make([]evalResult, len(ruleset))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, evalConcurrency)
-	for i, r := range ruleset {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			var res evalResult
-			res.samples, res.has, res.err = r.Eval(ctx, conn, db, now)
-			out[i] = res
-		}()
-	}
-	wg.Wait()
-	for _, res := range out {
-		if res.err != nil {
-			return nil, res.err
+// evalAll evaluates every rule at now as the receiver's groups do
+// (rules.EvalAll: rules that read the same rows in one query), or fails
+// with the first rule's error.
+func evalAll(ctx context.Context, ruleset []*rules.Rule, conn driver.Conn, db string, now time.Time) ([]rules.Result, error) {
+	results := rules.EvalAll(ctx, conn, db, now, ruleset, evalConcurrency, queryTimeout)
+	for _, res := range results {
+		if res.Err != nil {
+			return nil, res.Err
 		}
 	}
-	return out, nil
+	return results, nil
 }
 
 type got struct {

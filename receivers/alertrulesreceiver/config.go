@@ -35,9 +35,10 @@ type Config struct {
 	// have changed are judged again (verdicts), which the verdict rules
 	// read: how late a verdict rate can be.
 	VerdictRefreshInterval time.Duration `mapstructure:"verdict_refresh_interval"`
-	// QueryTimeout bounds one rule's query.
+	// QueryTimeout bounds one query: a rule's, or that of the rules
+	// evaluated together.
 	QueryTimeout time.Duration `mapstructure:"query_timeout"`
-	// RuleQueryConcurrency is how many rules of a group query the store at
+	// RuleQueryConcurrency is how many queries of a group's rules run at
 	// once (Prometheus' rule_query_concurrency); results are applied in
 	// the group's order whatever it is.
 	RuleQueryConcurrency int `mapstructure:"rule_query_concurrency"`

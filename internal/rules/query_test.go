@@ -1,0 +1,56 @@
+package rules
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/decisiontrace/decisiontrace/internal/contract"
+)
+
+// A round of the shipped contracts' rules: those that read the same rows
+// (the verdict rates of a window, a model's percentiles, an outcome's,
+// the shares of the same human actions) share a query; rules of two
+// workflows never do, and every other rule has its own.
+func TestTogetherOnTheShippedContracts(t *testing.T) {
+	contracts, err := contract.Load([]string{"../../deploy/contracts/claims-triage.yaml", "../../deploy/contracts/loan-underwriting.yaml"})
+	require.NoError(t, err)
+	groups, err := Load(nil, contracts, time.Minute)
+	require.NoError(t, err)
+	rules, queries := 0, 0
+	for _, g := range groups {
+		var ruleset []*Rule
+		for i := range g.Rules {
+			ruleset = append(ruleset, &g.Rules[i])
+		}
+		var shared []string
+		parts := Together(ruleset)
+		seen := map[int]bool{}
+		for _, part := range parts {
+			var names []string
+			for _, i := range part {
+				assert.False(t, seen[i], "rule %d in two queries", i)
+				seen[i] = true
+				names = append(names, ruleset[i].Alert)
+				assert.Equal(t, ruleset[part[0]].Workflow, ruleset[i].Workflow)
+			}
+			if len(part) > 1 {
+				shared = append(shared, strings.Join(names, " "))
+			}
+		}
+		assert.Len(t, seen, len(ruleset), g.Name)
+		assert.Equal(t, []string{
+			"DecisionUnsupportedCertainty DecisionMissingContext",
+			"DecisionModelLatency DecisionInputTokens DecisionOutputTokens",
+			"DecisionRecommendationsIgnored DecisionRecommendationsEscalated",
+			"DecisionCycleTime DecisionOutcomeCost",
+		}, shared, g.Name)
+		rules += len(ruleset)
+		queries += len(parts)
+	}
+	assert.Equal(t, 54, rules)
+	assert.Equal(t, 44, queries)
+}
