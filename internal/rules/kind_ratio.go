@@ -293,7 +293,7 @@ func ratioQuery(rules []*Rule, db string, f *filters) (string, []any) {
 		cols[i] = value + `, toUInt8(n >= ? AND ` + value + ` > ?) AS ` + resultColumn(firingColumn, i, len(rules))
 		args = append(args, ri.MinCount, ri.MaxRate)
 	}
-	shares, sharesArgs := rs.shares(r, nums, db, seconds(r.Window), 0, f)
+	shares, sharesArgs := rs.shares(r, nums, db, seconds(r.Window), f)
 	q := `SELECT ` + strings.Join(rs.labels, ", ") + `, ` + strings.Join(cols, ", ") + `
 FROM (
   ` + shares + `
@@ -304,24 +304,15 @@ FROM (
 // shares is the query of the share the numerator selects of what the
 // denominator counts in the window ending at {now}, per label: the label
 // columns, value and n (what was counted); with several numerators (nums,
-// of rules counting the same units), value_<i> for each. With a shorter window (short
-// seconds, not 0) it also gives short_value and short_n, the same share
-// of the units whose latest counted signal falls in it: one scan for both
-// windows of a burn rate, each unit under one label in both.
-func (rs *ratioSQL) shares(r *Rule, nums []*ratioSQL, db string, window, short int64, f *filters) (string, []any) {
+// of rules counting the same units), value_<i> for each.
+func (rs *ratioSQL) shares(r *Rule, nums []*ratioSQL, db string, window int64, f *filters) (string, []any) {
 	units, args := rs.units(r, nums, db, window, false, f)
 	_, outer := rs.labelColumns("%s")
-	var shortCols string
-	if short > 0 {
-		const inShort = "last >= {now} - toIntervalSecond(?)"
-		shortCols = `, countIf(num AND ` + inShort + `) / countIf(` + inShort + `) AS short_value, countIf(` + inShort + `) AS short_n`
-		args = append([]any{short, short, short}, args...)
-	}
 	values := make([]string, len(nums))
 	for i := range nums {
 		values[i] = `countIf(` + resultColumn("num", i, len(nums)) + `) / count() AS ` + resultColumn("value", i, len(nums))
 	}
-	q := `SELECT ` + strings.Join(outer, ", ") + `, ` + strings.Join(values, ", ") + `, count() AS n` + shortCols + `
+	q := `SELECT ` + strings.Join(outer, ", ") + `, ` + strings.Join(values, ", ") + `, count() AS n
   FROM (
     ` + units + `
   )

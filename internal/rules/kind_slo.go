@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"strings"
 )
 
@@ -24,8 +25,21 @@ import (
 //     labels: {severity: page}
 func init() {
 	register(map[Kind]*kindSpec{KindSLOBurnRate: {
-		check:             checkSLO,
-		query:             sloQuery,
+		check: checkSLO,
+		query: func(r *Rule, db string, f *filters) (string, []any) { return sloQuery([]*Rule{r}, db, f) },
+		// The burn rates of one SLI of a workflow (the workbook's fast
+		// and slow pair) read the same units over their longest window.
+		// Only with the workflow as their one label: a unit's other
+		// labels come from its latest counted signal that has them, which
+		// a longer scan may find where a window's own would not.
+		together: func(r *Rule) string {
+			rs := r.ratioSQL(ignore)
+			if r.Workflow == "" || len(rs.labels) > 1 {
+				return ""
+			}
+			return fmt.Sprint("slo", r.Count, "|", r.Workflow, "|", rs.denominator, rs.denArgs, "|", rs.numerator, rs.numArgs)
+		},
+		merged:            sloQuery,
 		examples:          sloExamples,
 		summary:           `{{ .Labels.workflow }} burns its error budget {{ printf "%.1f" .Value }} times as fast as its objective allows`,
 		heldBackBySilence: true,
@@ -51,21 +65,54 @@ func checkSLO(r *Rule, bad problem) {
 	checkShare(r, bad, "what the SLI counts (e.g. {decision.event: model.output})", "which of it are bad (e.g. {model.unsafe: true})")
 }
 
-func sloQuery(r *Rule, db string, f *filters) (string, []any) {
+func sloQuery(rules []*Rule, db string, f *filters) (string, []any) {
+	r := rules[0]
 	rs := r.ratioSQL(ignore)
 	f.on("workflow", r.Workflow)
-	budget := 1 - r.Objective
-	shares, args := rs.shares(r, []*ratioSQL{rs}, db, seconds(r.LongWindow), seconds(r.ShortWindow), f)
-	// What the SLI counts in the long window is the data: a label set
-	// with nothing in the short window is there, and not burning now.
-	// s.value is the share (value alone would be the burn rate's alias).
-	q := `SELECT ` + strings.Join(rs.labels, ", ") + `, s.value / ? AS value,
-    toUInt8(s.n >= ? AND s.value >= ? AND s.short_n > 0 AND s.short_value >= ?) AS firing
+	longest := r.LongWindow
+	for _, ri := range rules {
+		longest = max(longest, ri.LongWindow)
+	}
+	units, unitArgs := rs.units(r, []*ratioSQL{rs}, db, seconds(longest), false, f)
+	_, outer := rs.labelColumns("%s")
+	// A window's share is of the units whose latest counted signal falls
+	// in it: one scan for every window, each unit under one label in all.
+	const in = "last >= {now} - toIntervalSecond(?)"
+	var shares, cols []string
+	var sharesArgs, args []any
+	n := len(rules)
+	for i, ri := range rules {
+		col := func(name string) string { return resultColumn(name, i, n) }
+		for _, w := range []struct {
+			name   string
+			window int64
+		}{{"long", seconds(ri.LongWindow)}, {"short", seconds(ri.ShortWindow)}} {
+			shares = append(shares, `countIf(num AND `+in+`) / countIf(`+in+`) AS `+col(w.name+"_value")+`, countIf(`+in+`) AS `+col(w.name+"_n"))
+			sharesArgs = append(sharesArgs, w.window, w.window, w.window)
+		}
+		// What the SLI counts in the long window is the data: a label set
+		// with nothing in the short window is there, and not burning now.
+		// The shares are s.*: value alone would be the burn rate's alias.
+		budget := 1 - ri.Objective
+		threshold := ri.BurnRate * budget
+		cols = append(cols, `s.`+col("long_value")+` / ? AS `+col("value")+`,
+    toUInt8(s.`+col("long_n")+` >= ? AND s.`+col("long_value")+` >= ? AND s.`+col("short_n")+` > 0 AND s.`+col("short_value")+` >= ?) AS `+col(firingColumn))
+		args = append(args, budget, ri.MinCount, threshold, threshold)
+		if n > 1 {
+			// A shorter long window than the scan's may hold nothing.
+			cols = append(cols, `toUInt8(s.`+col("long_n")+` > 0) AS `+col(dataColumn))
+		}
+	}
+	q := `SELECT ` + strings.Join(rs.labels, ", ") + `, ` + strings.Join(cols, ", ") + `
 FROM (
-  ` + shares + `
+  SELECT ` + strings.Join(outer, ", ") + `, ` + strings.Join(shares, ", ") + `
+  FROM (
+    ` + units + `
+  )
+  GROUP BY ` + strings.Join(rs.labels, ", ") + `
 ) AS s`
-	threshold := r.BurnRate * budget
-	return q, append([]any{budget, r.MinCount, threshold, threshold}, args...)
+	args = append(args, sharesArgs...)
+	return q, append(args, unitArgs...)
 }
 
 // The bad decisions of the short window: what is burning now.

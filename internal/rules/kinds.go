@@ -22,13 +22,15 @@ type kindSpec struct {
 	// together, when set, is what a rule's query reads (its window,
 	// filters and labels) as a key: rules of one group with the same key
 	// read the same rows and differ only in what they compute from them,
-	// so merged evaluates them in one query. Under flat-out ingest a
+	// so merged evaluates them in one query ("" for a rule that must
+	// have its own). Under flat-out ingest a
 	// round's queries are in flight over half the time whatever each
 	// costs: a query fewer is what the rules give back to the inserts.
 	together func(r *Rule) string
 	// merged is the one query of rules with the same together key: the
 	// label columns, then each rule's value and firing columns, named by
-	// resultColumn, over the same rows (so the rules have data together).
+	// resultColumn, over the same rows: a rule has data where the query
+	// has a row, unless its data column (dataColumn) says otherwise.
 	merged func(rs []*Rule, db string, f *filters) (string, []any)
 	// examples is the query of the latest decisions that show one alert
 	// (see exampleQuery); nil for kinds without.

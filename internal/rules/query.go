@@ -88,6 +88,12 @@ func sortedSeconds(m map[string]contract.Duration) ([]string, []float64) {
 // returns only the rows that fire, and always has data.
 const firingColumn = "firing"
 
+// dataColumn is the optional UInt8 column of a query that evaluates
+// several rules whose rows are not all data for every one of them (burn
+// rates over longer and shorter windows of one scan): 0 where the rule
+// has nothing to judge, as if its own query had returned no row.
+const dataColumn = "data"
+
 // Run executes the rule's query and returns its firing rows. String
 // columns become labels; the column named value is the value.
 func (r *Rule) Run(ctx context.Context, conn driver.Conn, db string, now time.Time) ([]alerting.Sample, error) {
@@ -161,7 +167,7 @@ func runTogether(ctx context.Context, conn driver.Conn, db string, now time.Time
 	defer rows.Close()
 	cols := rows.Columns()
 	n := len(rs)
-	valueAt, firingAt := make([]int, n), make([]int, n)
+	valueAt, firingAt, dataAt := make([]int, n), make([]int, n), make([]int, n)
 	own := map[int]bool{}
 	out := make([]Result, n)
 	for i := range rs {
@@ -170,9 +176,12 @@ func runTogether(ctx context.Context, conn driver.Conn, db string, now time.Time
 			return nil, named(fmt.Errorf("the query returns no column named %s", resultColumn("value", i, n)))
 		}
 		firingAt[i] = slices.Index(cols, resultColumn(firingColumn, i, n))
+		dataAt[i] = slices.Index(cols, resultColumn(dataColumn, i, n))
 		own[valueAt[i]] = true
-		if firingAt[i] >= 0 {
-			own[firingAt[i]] = true
+		for _, at := range []int{firingAt[i], dataAt[i]} {
+			if at >= 0 {
+				own[at] = true
+			}
 		}
 		out[i].HasData = firingAt[i] < 0
 	}
@@ -182,24 +191,27 @@ func runTogether(ctx context.Context, conn driver.Conn, db string, now time.Time
 	dest := make([]any, len(cols))
 	strs := make([]string, len(cols))
 	values := make([]float64, len(cols))
-	firing := make([]uint8, len(cols))
+	flags := make([]uint8, len(cols))
 	for i := range cols {
 		switch {
 		case !own[i]:
 			dest[i] = &strs[i]
-		case slices.Contains(firingAt, i):
-			dest[i] = &firing[i]
+		case slices.Contains(firingAt, i), slices.Contains(dataAt, i):
+			dest[i] = &flags[i]
 		default:
 			dest[i] = &values[i]
 		}
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, named(fmt.Errorf("label columns must be String, value Float64 and firing UInt8: %w", err))
+			return nil, named(fmt.Errorf("label columns must be String, value Float64, firing and data UInt8: %w", err))
 		}
 		for ri, r := range rs {
+			if dataAt[ri] >= 0 && flags[dataAt[ri]] == 0 {
+				continue
+			}
 			out[ri].HasData = true
-			if firingAt[ri] >= 0 && firing[firingAt[ri]] == 0 {
+			if firingAt[ri] >= 0 && flags[firingAt[ri]] == 0 {
 				continue
 			}
 			if workflowAt >= 0 && !own[workflowAt] && !r.Alerts(strs[workflowAt]) {
@@ -308,12 +320,14 @@ func Together(ruleset []*Rule) [][]int {
 	var out [][]int
 	at := map[string]int{}
 	for i, r := range ruleset {
-		spec, ok := registry[r.Kind]
-		if !ok || spec.together == nil {
+		key := ""
+		if spec, ok := registry[r.Kind]; ok && spec.together != nil {
+			key = spec.together(r)
+		}
+		if key == "" {
 			out = append(out, []int{i})
 			continue
 		}
-		key := spec.together(r)
 		if j, seen := at[key]; seen {
 			out[j] = append(out[j], i)
 			continue

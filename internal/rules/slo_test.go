@@ -93,6 +93,43 @@ func TestIntegrationSLOBurnRate(t *testing.T) {
 	assert.Equal(t, got, burning(t, twice, page, t0))
 }
 
+// A workflow's fast and slow burn rates of one SLI are one query over the
+// longer window, which gives each what its own gives: three hours after
+// the last decision the hour holds nothing (the page has no data) while
+// six hours do.
+func TestIntegrationSLOBurnRatesOfOneSLIShareAQuery(t *testing.T) {
+	s := newStore(t)
+	sloScenario(t, s)
+	for _, wf := range []string{"fast", "slow", "spike"} {
+		page := sloRule("SLOPage", time.Hour, 5*time.Minute, 14.4)
+		ticket := sloRule("SLOTicket", 6*time.Hour, 30*time.Minute, 6)
+		page.Workflow, ticket.Workflow = wf, wf
+		ruleset := []*Rule{&page, &ticket}
+		require.Equal(t, [][]int{{0, 1}}, Together(ruleset))
+		for _, at := range []time.Time{t0.Add(-5 * time.Minute), t0, t0.Add(6 * time.Minute), t0.Add(3 * time.Hour)} {
+			results := EvalAll(t.Context(), s.Conn, s.DB, at, ruleset, 1, time.Minute)
+			for i, r := range ruleset {
+				samples, has, err := r.Eval(t.Context(), s.Conn, s.DB, at)
+				require.NoError(t, err)
+				require.NoError(t, results[i].Err)
+				assert.Equal(t, has, results[i].HasData, "%s %s at %s", wf, r.Alert, at)
+				assert.ElementsMatch(t, samples, results[i].Samples, "%s %s at %s", wf, r.Alert, at)
+			}
+			if at.Equal(t0.Add(3 * time.Hour)) {
+				assert.False(t, results[0].HasData, "nothing in the last hour")
+				assert.True(t, results[1].HasData, "six hours hold the day's decisions")
+			}
+		}
+	}
+	// Burn rates by another label (a unit's label may come from a signal
+	// outside a shorter window) or of every workflow are queries of their
+	// own.
+	byModel := sloRule("SLOPage", time.Hour, 5*time.Minute, 14.4)
+	byModel.Workflow, byModel.By = "fast", []string{c.ModelVersion}
+	anyWorkflow := sloRule("SLOTicket", 6*time.Hour, 30*time.Minute, 6)
+	assert.Equal(t, [][]int{{0}, {1}}, Together([]*Rule{&byModel, &anyWorkflow}))
+}
+
 func keys(m map[string]float64) []string {
 	var out []string
 	for k := range m {
