@@ -237,12 +237,12 @@ func runTogether(ctx context.Context, conn driver.Conn, db string, now time.Time
 }
 
 // Idle reports whether the workflows the rule watches made no decision
-// in its window: its signals stopped
+// in its window (a burn rate's long window): its signals stopped
 // because the workflow stopped, which is the workflow's silence
 // (DecisionWorkflowSilent), not the rule's missing data.
 func (r *Rule) Idle(ctx context.Context, conn driver.Conn, db string, now time.Time) (bool, error) {
 	q := "SELECT count() FROM " + db + ".events WHERE layer = 'model' AND event = 'model.output' AND time >= {now} - toIntervalSecond(?) AND time <= {now}"
-	args := []any{seconds(r.Window)}
+	args := []any{seconds(r.idleWindow())}
 	if r.Workflow != "" {
 		q += " AND workflow = ?"
 		args = append(args, r.Workflow)
@@ -253,6 +253,16 @@ func (r *Rule) Idle(ctx context.Context, conn driver.Conn, db string, now time.T
 		return false, fmt.Errorf("rule %s idle: %w", r.Alert, err)
 	}
 	return n == 0, nil
+}
+
+// idleWindow is how far back Idle looks: the rule's window, a burn
+// rate's long one (it has no other: looking back no time at all found
+// every burn rate without data idle, so none ever reported no data).
+func (r *Rule) idleWindow() contract.Duration {
+	if r.Kind == KindSLOBurnRate {
+		return r.LongWindow
+	}
+	return r.Window
 }
 
 // exampleQuery returns a query for the most recent decisions that show one
@@ -367,21 +377,25 @@ func EvalAll(ctx context.Context, conn driver.Conn, db string, now time.Time, ru
 					res[k].Err = err
 				}
 			}
-			// Rules evaluated together share their window and workflow,
-			// so their workflow was idle or not for all of them.
-			var idle *bool
+			// Rules evaluated together share their workflow: their
+			// workflow was idle or not over a window for all of them.
+			type idleness struct {
+				idle bool
+				err  error
+			}
+			idle := map[contract.Duration]idleness{}
 			for k := range res {
 				if res[k].Err != nil || res[k].HasData {
 					continue
 				}
-				if idle == nil {
+				w := rs[k].idleWindow()
+				if _, asked := idle[w]; !asked {
 					// No data because the workflow stopped deciding is the
 					// workflow's silence: no alert of its own.
-					var v bool
-					v, err = rs[k].Idle(qctx, conn, db, now)
-					idle = &v
+					v, err := rs[k].Idle(qctx, conn, db, now)
+					idle[w] = idleness{v, err}
 				}
-				res[k].Idle, res[k].Err = *idle, err
+				res[k].Idle, res[k].Err = idle[w].idle, idle[w].err
 			}
 			took := time.Since(started) / time.Duration(len(rs))
 			for k, i := range part {

@@ -130,6 +130,26 @@ func TestIntegrationSLOBurnRatesOfOneSLIShareAQuery(t *testing.T) {
 	assert.Equal(t, [][]int{{0}, {1}}, Together([]*Rule{&byModel, &anyWorkflow}))
 }
 
+// A burn rate with nothing to judge while its workflow decides has no
+// data (DecisionRuleNoData), not an idle workflow: its idleness looks back
+// its long window, the only window it has.
+func TestIntegrationSLOBurnRateWithoutDataIsNotIdleWhileItsWorkflowDecides(t *testing.T) {
+	s := newStore(t)
+	sloScenario(t, s)
+	r := sloRule("SLOAccepted", time.Hour, 5*time.Minute, 14.4)
+	r.Workflow = "fast"
+	r.Denominator, r.Numerator = map[string]any{c.DecisionEvent: c.EventHumanAction}, map[string]any{c.HumanAction: c.ActionOverridden}
+	require.Empty(t, r.validate())
+	// Between two of its outputs (every 30 s).
+	res := EvalAll(t.Context(), s.Conn, s.DB, t0.Add(-10*time.Second), []*Rule{&r}, 1, time.Minute)
+	require.NoError(t, res[0].Err)
+	assert.False(t, res[0].HasData, "no human actions")
+	assert.False(t, res[0].Idle, "fast decided all hour")
+	res = EvalAll(t.Context(), s.Conn, s.DB, t0.Add(2*time.Hour), []*Rule{&r}, 1, time.Minute)
+	require.NoError(t, res[0].Err)
+	assert.True(t, res[0].Idle, "no decision in the last hour")
+}
+
 func keys(m map[string]float64) []string {
 	var out []string
 	for k := range m {
