@@ -24,7 +24,7 @@ func init() {
 		// one scan.
 		together: func(r *Rule) string {
 			rs := r.ratioSQL(ignore)
-			return fmt.Sprint("quantile", r.Window, "|", r.Workflow, "|", rs.denominator, rs.denArgs, rs.labels)
+			return togetherKey("quantile", r.Window, r.Workflow, rs.denominator, rs.denArgs, rs.labels)
 		},
 		merged:            quantileQuery,
 		examples:          quantileExamples,

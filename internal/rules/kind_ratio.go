@@ -35,7 +35,7 @@ func init() {
 		// actions, those ignored and those escalated): one scan.
 		together: func(r *Rule) string {
 			rs := r.ratioSQL(ignore)
-			return fmt.Sprint("ratio", r.Count, "|", r.Window, "|", r.Workflow, "|", rs.denominator, rs.denArgs, rs.labels)
+			return togetherKey("ratio", r.Count, r.Window, r.Workflow, rs.denominator, rs.denArgs, rs.labels)
 		},
 		merged:   ratioQuery,
 		examples: ratioExamples,

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -37,7 +36,7 @@ func init() {
 			if r.Workflow == "" || len(rs.labels) > 1 {
 				return ""
 			}
-			return fmt.Sprint("slo", r.Count, "|", r.Workflow, "|", rs.denominator, rs.denArgs, "|", rs.numerator, rs.numArgs)
+			return togetherKey("slo", r.Count, r.Workflow, rs.denominator, rs.denArgs, rs.numerator, rs.numArgs)
 		},
 		merged:            sloQuery,
 		examples:          sloExamples,

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/decisiontrace/decisiontrace/internal/conventions"
@@ -19,7 +18,7 @@ func init() {
 			query: func(r *Rule, db string, f *filters) (string, []any) { return verdictQuery([]*Rule{r}, db, f) },
 			// The verdict rates of a workflow over one window read the
 			// same verdicts: one query.
-			together: func(r *Rule) string { return fmt.Sprint("verdicts", r.Window, "|", r.Workflow) },
+			together: func(r *Rule) string { return togetherKey("verdicts", r.Window, r.Workflow) },
 			merged:   verdictQuery,
 			examples: verdictExamples,
 			summary:  summary,

@@ -322,6 +322,12 @@ type Result struct {
 	Took time.Duration
 }
 
+// togetherKey is a kindSpec.together key of parts, each in Go syntax
+// (strings quoted, lists with their elements' types): filters that differ
+// never meet under one key, as two filters of "a b" and "a", "b" would
+// printed plainly.
+func togetherKey(parts ...any) string { return fmt.Sprintf("%#v", parts) }
+
 // Together splits a group's rules into what one query each evaluates, in
 // the group's order of their first rules: rules whose kind reads the same
 // rows for them (see kindSpec.together) share one; every other rule has

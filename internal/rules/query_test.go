@@ -60,3 +60,16 @@ func TestTogetherOnTheShippedContracts(t *testing.T) {
 	assert.Equal(t, 54, rules)
 	assert.Equal(t, 41, queries)
 }
+
+// Rules share a query only when they read the same rows: filters whose
+// values differ only in where a space falls are different filters.
+func TestTogetherTellsFilterValuesApart(t *testing.T) {
+	share := func(den map[string]any) *Rule {
+		return &Rule{Alert: "Bad", Kind: KindRatio, Count: countDecisions, Window: contract.Duration(time.Hour), MaxRate: 0.1,
+			Workflow: "w", Denominator: den, Numerator: map[string]any{"business.outcome": "reopened"}}
+	}
+	a := share(map[string]any{"decision.event": "business.outcome", "business.outcome": []any{"paid in", "full"}})
+	b := share(map[string]any{"decision.event": "business.outcome", "business.outcome": []any{"paid", "in full"}})
+	c := share(map[string]any{"decision.event": "business.outcome", "business.outcome": []any{"paid in", "full"}})
+	assert.Equal(t, [][]int{{0, 2}, {1}}, Together([]*Rule{a, b, c}))
+}
