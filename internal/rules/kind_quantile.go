@@ -18,7 +18,6 @@ import (
 func init() {
 	register(map[Kind]*kindSpec{KindQuantile: {
 		check: checkQuantile,
-		query: func(r *Rule, db string, f *filters) (string, []any) { return quantileQuery([]*Rule{r}, db, f) },
 		// Percentiles of the same signals over one window (a model's
 		// latency and token counts, an outcome's cycle time and cost):
 		// one scan.

@@ -30,7 +30,6 @@ import (
 func init() {
 	register(map[Kind]*kindSpec{KindRatio: {
 		check: checkRatio,
-		query: func(r *Rule, db string, f *filters) (string, []any) { return ratioQuery([]*Rule{r}, db, f) },
 		// Shares of the same units over one window (of a workflow's human
 		// actions, those ignored and those escalated): one scan.
 		together: func(r *Rule) string {

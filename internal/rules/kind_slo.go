@@ -25,7 +25,6 @@ import (
 func init() {
 	register(map[Kind]*kindSpec{KindSLOBurnRate: {
 		check: checkSLO,
-		query: func(r *Rule, db string, f *filters) (string, []any) { return sloQuery([]*Rule{r}, db, f) },
 		// The burn rates of one SLI of a workflow (the workbook's fast
 		// and slow pair) read the same units over their longest window.
 		// Only with the workflow as their one label: a unit's other

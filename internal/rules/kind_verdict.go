@@ -15,7 +15,6 @@ func init() {
 				needWindow(r, bad)
 				needRate(r, bad)
 			},
-			query: func(r *Rule, db string, f *filters) (string, []any) { return verdictQuery([]*Rule{r}, db, f) },
 			// The verdict rates of a workflow over one window read the
 			// same verdicts: one query.
 			together: func(r *Rule) string { return togetherKey("verdicts", r.Window, r.Workflow) },

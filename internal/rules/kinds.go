@@ -17,7 +17,8 @@ type kindSpec struct {
 	// present in its window (a share, a percentile, a growth) returns
 	// every label set with its firing column, so that no row means no
 	// data; one whose condition is itself about absence (staleness,
-	// depth, silence) returns the rows that fire.
+	// depth, silence) returns the rows that fire. A kind with merged has
+	// none: a rule's own query is merged of it alone.
 	query func(r *Rule, db string, f *filters) (string, []any)
 	// together, when set, is what a rule's query reads (its window,
 	// filters and labels) as a key: rules of one group with the same key

@@ -61,6 +61,9 @@ func (r *Rule) Query(db string) (string, []any) {
 		// are rules without a kind, never queried.
 		return "", nil
 	}
+	if spec.query == nil {
+		return spec.merged([]*Rule{r}, db, &filters{})
+	}
 	return spec.query(r, db, &filters{})
 }
 

@@ -1034,7 +1034,8 @@ func TestRuleKeyIsTheStoredFormat(t *testing.T) {
 func TestEveryKindIsRegisteredWhole(t *testing.T) {
 	for k, spec := range registry {
 		assert.NotNil(t, spec.check, k)
-		assert.NotNil(t, spec.query, k)
+		assert.True(t, spec.query != nil || spec.merged != nil, "%s has no query", k)
+		assert.Equal(t, spec.together != nil, spec.merged != nil, "%s: rules that share a query need both together and merged", k)
 	}
 	c, err := contract.Parse("c.yaml", []byte(verdictContracts))
 	require.NoError(t, err)
