@@ -335,15 +335,11 @@ func FreePort() (int, error) {
 // ephemeralStart is the first port of the kernel's ephemeral range
 // (Linux's default where it cannot be read).
 func ephemeralStart() int {
+	var p int
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
+	if err == nil {
+		_, err = fmt.Sscan(string(b), &p)
 	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 32768
-	}
-	p, err := strconv.Atoi(f[0])
 	if err != nil {
 		return 32768
 	}
