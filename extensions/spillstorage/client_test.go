@@ -96,9 +96,17 @@ func value(key string, version, n int) []byte {
 	return b
 }
 
+// kept is how many files c keeps to write over.
+func kept(c storage.Client) int {
+	cl := c.(*client)
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return len(cl.free)
+}
+
 // The client behaves as a map whatever the mix of small and large values,
 // overwrites and deletes, in single operations and batches; a file exists
-// exactly for each large value stored.
+// exactly for each large value stored, and for each kept to write over.
 func TestClientIsAMap(t *testing.T) {
 	s := startStack(t, t.TempDir(), 1024)
 	c := s.client(t)
@@ -138,20 +146,71 @@ func TestClientIsAMap(t *testing.T) {
 				large++
 			}
 		}
-		require.Len(t, s.valueFiles(t), large, "round %d: one file per large value, none left behind", round)
+		require.Len(t, s.valueFiles(t), large+kept(c), "round %d: one file per large value, and the kept ones, none left behind", round)
 	}
 }
 
 // A Get in the same batch after a Set reads the value just set; a Delete
-// after it leaves nothing.
+// after it leaves only the file kept to write over, which Close removes.
 func TestBatchReadsItsOwnWrites(t *testing.T) {
 	s := startStack(t, t.TempDir(), 16)
 	c := s.client(t)
-	defer s.stop(t, c)
 	big := value("k", 1, 100)
 	get := storage.GetOperation("k")
 	require.NoError(t, c.Batch(context.Background(), storage.SetOperation("k", big), get, storage.DeleteOperation("k")))
 	assert.Equal(t, big, get.Value)
+	assert.Len(t, s.valueFiles(t), kept(c))
+	assert.Equal(t, 1, kept(c))
+	s.stop(t, c)
+	assert.Empty(t, s.valueFiles(t))
+}
+
+// The file of a deleted or replaced value is written over by the next
+// value, which reads back exactly, shorter or longer than what was there.
+func TestReleasedFileIsWrittenOver(t *testing.T) {
+	s := startStack(t, t.TempDir(), 16)
+	c := s.client(t)
+	defer s.stop(t, c)
+	ctx := context.Background()
+	require.NoError(t, c.Set(ctx, "1", value("1", 1, 3000)))
+	files := s.valueFiles(t)
+	require.Len(t, files, 1)
+	require.NoError(t, c.Delete(ctx, "1"))
+	seen := map[string]bool{}
+	for version, n := range []int{1000, 5000, 200, 3000} {
+		v := value("2", version, n)
+		require.NoError(t, c.Set(ctx, "2", v), "replaces the value before it")
+		got, err := c.Get(ctx, "2")
+		require.NoError(t, err)
+		assert.Equal(t, v, got)
+		now := s.valueFiles(t)
+		assert.Len(t, now, 1+kept(c), "the value's file and the one its replacement released")
+		for _, f := range now {
+			seen[f] = true
+		}
+	}
+	assert.True(t, seen[files[0]], "the deleted value's file was written over")
+	assert.Len(t, seen, 2, "two files take turns; no new one after the second")
+}
+
+// At most maxFree files are kept; the others are removed.
+func TestKeptFilesAreBounded(t *testing.T) {
+	s := startStack(t, t.TempDir(), 16)
+	c := s.client(t)
+	ctx := context.Background()
+	var ops []*storage.Operation
+	for i := range maxFree + 10 {
+		ops = append(ops, storage.SetOperation(strconv.Itoa(i), value(strconv.Itoa(i), 1, 100)))
+	}
+	require.NoError(t, c.Batch(ctx, ops...))
+	require.Len(t, s.valueFiles(t), maxFree+10)
+	for _, op := range ops {
+		op.Type, op.Value = storage.Delete, nil
+	}
+	require.NoError(t, c.Batch(ctx, ops...))
+	assert.Len(t, s.valueFiles(t), maxFree)
+	assert.Equal(t, maxFree, kept(c))
+	s.stop(t, c)
 	assert.Empty(t, s.valueFiles(t))
 }
 
