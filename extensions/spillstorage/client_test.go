@@ -44,7 +44,7 @@ type stack struct {
 	cfg         *Config
 }
 
-func startStack(t *testing.T, dir string, minSize int) *stack {
+func startStack(t testing.TB, dir string, minSize int) *stack {
 	t.Helper()
 	ctx := context.Background()
 	ff := filestorage.NewFactory()
