@@ -30,15 +30,17 @@ var pointer = []byte("\x00decisiontrace-spill-v1\x00")
 // leaves files no key names, which the next openClient removes; it never
 // leaves a key naming a file that is not there.
 //
-// A released file is kept, up to maxFree of them, and the next value is
-// written over it: creating a file was most of the queue's cost (openat
-// with O_CREAT was 15% of the collector's CPU under flat-out load, ext4),
-// writing over one that exists half of it, and the pages it already has
-// are not allocated again. A kept file is one no key names, as a removed
-// one: written over only after the batch that deleted or replaced its
-// value committed, and read again only through a key that names it anew.
-// The persistent queue reads a request once before acknowledging it,
-// never while the same request is deleted.
+// A released file is kept and the next value is written over it: creating
+// a file was most of the queue's cost (openat with O_CREAT was 15% of the
+// collector's CPU under flat-out load, ext4), writing over one that exists
+// half of it, and the pages it already has are not allocated again. At
+// most maxFree files are kept, and never more than there are values in
+// files: a queue that drains gives its space back, an empty one keeps
+// nothing. A kept file is one no key names, as a removed one: written over
+// only after the batch that deleted or replaced its value committed, and
+// read again only through a key that names it anew. The persistent queue
+// reads a request once before acknowledging it, never while the same
+// request is deleted.
 type client struct {
 	inner  storage.Client
 	dir    string
@@ -51,6 +53,7 @@ type client struct {
 
 	mu   sync.Mutex
 	free []string // files no key names, to write over
+	live int      // files keys name, or that a batch in flight writes
 }
 
 // maxFree bounds the files kept to be written over: more than the
@@ -63,19 +66,22 @@ func openClient(ctx context.Context, inner storage.Client, dir string, minSize i
 	}
 	c := &client{inner: inner, dir: dir, min: minSize, fsync: fsync, logger: logger}
 	c.next.Store(uint64(time.Now().UnixNano()))
-	if err := c.removeOrphans(ctx); err != nil {
+	named, err := c.removeOrphans(ctx)
+	if err != nil {
 		return nil, err
 	}
+	c.live = named
 	return c, nil
 }
 
 // removeOrphans removes the files no key names (left by a crash between a
-// file and its batch, or a batch and the removals after it).
-func (c *client) removeOrphans(ctx context.Context) error {
+// file and its batch, or a batch and the removals after it), and returns
+// how many files keys name.
+func (c *client) removeOrphans(ctx context.Context) (int, error) {
 	walker, ok := c.inner.(storage.Walker)
 	if !ok {
 		c.logger.Warn("the keys' storage cannot list its keys: files left by a crash are not removed", zap.String("directory", c.dir))
-		return nil
+		return 0, nil
 	}
 	named := map[string]bool{}
 	err := walker.Walk(ctx, func(_ string, v []byte) ([]*storage.Operation, error) {
@@ -85,17 +91,17 @@ func (c *client) removeOrphans(ctx context.Context) error {
 		return nil, nil
 	})
 	if err != nil {
-		return fmt.Errorf("spillstorage: listing keys: %w", err)
+		return 0, fmt.Errorf("spillstorage: listing keys: %w", err)
 	}
 	entries, err := os.ReadDir(c.dir)
 	if err != nil {
-		return fmt.Errorf("spillstorage: %w", err)
+		return 0, fmt.Errorf("spillstorage: %w", err)
 	}
 	removed := 0
 	for _, e := range entries {
 		if !named[e.Name()] {
 			if err := os.Remove(filepath.Join(c.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("spillstorage: %w", err)
+				return 0, fmt.Errorf("spillstorage: %w", err)
 			}
 			removed++
 		}
@@ -103,7 +109,7 @@ func (c *client) removeOrphans(ctx context.Context) error {
 	if removed > 0 {
 		c.logger.Info("removed value files no key names (a crash between a write's steps)", zap.Int("files", removed), zap.String("directory", c.dir))
 	}
-	return nil
+	return len(named), nil
 }
 
 // fileOf returns the file a stored value points to.
@@ -151,18 +157,18 @@ func (c *client) Batch(ctx context.Context, ops ...*storage.Operation) error {
 			}
 			name, err := c.write(op.Value)
 			if err != nil {
-				c.remove(written)
+				c.forget(written)
 				return err
 			}
 			written = append(written, name)
 			innerOps = append(innerOps, storage.SetOperation(op.Key, append(append([]byte(nil), pointer...), name...)))
 		default:
-			c.remove(written)
+			c.forget(written)
 			return fmt.Errorf("spillstorage: operation %d on %q: unknown type", op.Type, op.Key)
 		}
 	}
 	if err := c.inner.Batch(ctx, innerOps...); err != nil {
-		c.remove(written)
+		c.forget(written)
 		return err
 	}
 	// The batch's Gets first: one may read a file a later operation of the
@@ -203,8 +209,19 @@ func (c *client) spills(v []byte) bool {
 }
 
 // write puts v in a file no key names, a released one if there is one, and
-// returns its name.
+// returns its name; the file counts as live until released or forgotten.
 func (c *client) write(v []byte) (string, error) {
+	name, err := c.writeFile(v)
+	if err == nil {
+		c.mu.Lock()
+		c.live++
+		c.mu.Unlock()
+	}
+	return name, err
+}
+
+// writeFile is write without the count.
+func (c *client) writeFile(v []byte) (string, error) {
 	if name, ok := c.take(); ok {
 		err := c.writeOver(name, v)
 		if err == nil {
@@ -281,13 +298,26 @@ func (c *client) take() (string, bool) {
 }
 
 // release keeps files no key names any more to write over, and removes
-// those over maxFree.
+// those over maxFree or over the values still in files.
 func (c *client) release(names []string) {
 	c.mu.Lock()
-	keep := min(len(names), maxFree-len(c.free))
-	c.free = append(c.free, names[:keep]...)
+	c.live = max(c.live-len(names), 0)
+	c.free = append(c.free, names...)
+	var over []string
+	if keep := min(maxFree, c.live); len(c.free) > keep {
+		over = append(over, c.free[keep:]...)
+		c.free = c.free[:keep]
+	}
 	c.mu.Unlock()
-	c.remove(names[keep:])
+	c.remove(over)
+}
+
+// forget removes the files of a batch that did not commit.
+func (c *client) forget(written []string) {
+	c.mu.Lock()
+	c.live = max(c.live-len(written), 0)
+	c.mu.Unlock()
+	c.remove(written)
 }
 
 // syncDir makes a new file's directory entry durable.
