@@ -102,87 +102,31 @@ func chGoEncoder(b *testing.B, cols []any) func(*proto.Buffer) {
 		switch v := v.(type) {
 		case []string:
 			c := new(proto.ColStr)
-			in[i], fill[i] = c, func() {
-				c.Reset()
-				for _, s := range v {
-					c.Append(s)
-				}
-			}
+			in[i], fill[i] = c, refill(c, v)
 		case []time.Time:
 			c := new(proto.ColDateTime64).WithPrecision(proto.PrecisionNano)
-			in[i], fill[i] = c, func() {
-				c.Reset()
-				for _, t := range v {
-					c.Append(t)
-				}
-			}
+			in[i], fill[i] = c, refill(c, v)
 		case []uint64:
 			c := new(proto.ColUInt64)
-			in[i], fill[i] = c, func() { *c = append((*c)[:0], v...) }
+			in[i], fill[i] = c, refill(c, v)
 		case []*float64:
 			c := proto.NewColNullable[float64](new(proto.ColFloat64))
-			in[i], fill[i] = c, func() {
-				c.Reset()
-				for _, p := range v {
-					if p == nil {
-						c.Append(proto.Null[float64]())
-					} else {
-						c.Append(proto.NewNullable(*p))
-					}
-				}
-			}
+			in[i], fill[i] = c, refillNullable(c, v)
 		case []*bool:
 			c := proto.NewColNullable[bool](new(proto.ColBool))
-			in[i], fill[i] = c, func() {
-				c.Reset()
-				for _, p := range v {
-					if p == nil {
-						c.Append(proto.Null[bool]())
-					} else {
-						c.Append(proto.NewNullable(*p))
-					}
-				}
-			}
+			in[i], fill[i] = c, refillNullable(c, v)
 		case []*int64:
 			c := proto.NewColNullable[int64](new(proto.ColInt64))
-			in[i], fill[i] = c, func() {
-				c.Reset()
-				for _, p := range v {
-					if p == nil {
-						c.Append(proto.Null[int64]())
-					} else {
-						c.Append(proto.NewNullable(*p))
-					}
-				}
-			}
+			in[i], fill[i] = c, refillNullable(c, v)
 		case []*time.Time:
 			c := proto.NewColNullable[time.Time](new(proto.ColDateTime64).WithPrecision(proto.PrecisionMicro))
-			in[i], fill[i] = c, func() {
-				c.Reset()
-				for _, p := range v {
-					if p == nil {
-						c.Append(proto.Null[time.Time]())
-					} else {
-						c.Append(proto.NewNullable(*p))
-					}
-				}
-			}
+			in[i], fill[i] = c, refillNullable(c, v)
 		case [][]string:
 			c := new(proto.ColStr).Array()
-			in[i], fill[i] = c, func() {
-				c.Reset()
-				for _, a := range v {
-					c.Append(a)
-				}
-			}
+			in[i], fill[i] = c, refill(c, v)
 		case []map[string]string:
 			c := proto.NewMap[string, string](new(proto.ColStr), new(proto.ColStr))
-			in[i], fill[i] = c, func() {
-				c.Reset()
-				for _, m := range v {
-					c.Append(m)
-				}
-			}
+			in[i], fill[i] = c, refill(c, v)
 		default:
 			b.Fatalf("%T", v)
 		}
@@ -191,6 +135,32 @@ func chGoEncoder(b *testing.B, cols []any) func(*proto.Buffer) {
 		for i := range in {
 			fill[i]()
 			in[i].EncodeColumn(buf)
+		}
+	}
+}
+
+// refill empties c, keeping its buffers, and appends v.
+func refill[T any](c interface {
+	Reset()
+	Append(T)
+}, v []T) func() {
+	return func() {
+		c.Reset()
+		for _, x := range v {
+			c.Append(x)
+		}
+	}
+}
+
+func refillNullable[T any](c *proto.ColNullable[T], v []*T) func() {
+	return func() {
+		c.Reset()
+		for _, p := range v {
+			if p == nil {
+				c.Append(proto.Null[T]())
+			} else {
+				c.Append(proto.NewNullable(*p))
+			}
 		}
 	}
 }
