@@ -229,6 +229,63 @@ func TestKeptFilesAreBounded(t *testing.T) {
 	assert.Len(t, s.valueFiles(t), 3, "new files again")
 }
 
+// What was stored is there after a restart; files a crash left without a
+// key are removed, the others kept.
+func TestRestartKeepsValuesAndRemovesOrphans(t *testing.T) {
+	dir := t.TempDir()
+	s := startStack(t, dir, 64)
+	c := s.client(t)
+	ctx := context.Background()
+	big, small := value("1", 1, 500), value("qmv0", 1, 10)
+	require.NoError(t, c.Batch(ctx, storage.SetOperation("1", big), storage.SetOperation("qmv0", small)))
+	files := s.valueFiles(t)
+	require.Len(t, files, 1)
+	s.stop(t, c)
+	// A crash after a value's file was written and before its batch.
+	orphan := filepath.Join(s.cfg.Directory, clientDir(component.KindExporter, exporter, "logs"), "orphan")
+	require.NoError(t, os.WriteFile(orphan, []byte("x"), 0o600))
+
+	s = startStack(t, dir, 64)
+	c = s.client(t)
+	defer s.stop(t, c)
+	got, err := c.Get(ctx, "1")
+	require.NoError(t, err)
+	assert.Equal(t, big, got)
+	got, err = c.Get(ctx, "qmv0")
+	require.NoError(t, err)
+	assert.Equal(t, small, got)
+	assert.Equal(t, files, s.valueFiles(t), "the orphan is gone, the named file kept")
+}
+
+// A value file that went missing is an error naming the key, not an empty
+// value the queue would take for a request.
+func TestMissingFileIsAnError(t *testing.T) {
+	s := startStack(t, t.TempDir(), 16)
+	c := s.client(t)
+	defer s.stop(t, c)
+	ctx := context.Background()
+	require.NoError(t, c.Set(ctx, "7", value("7", 1, 100)))
+	files := s.valueFiles(t)
+	require.Len(t, files, 1)
+	require.NoError(t, os.Remove(filepath.Join(s.cfg.Directory, clientDir(component.KindExporter, exporter, "logs"), files[0])))
+	_, err := c.Get(ctx, "7")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `spillstorage: value of "7": `)
+}
+
+// A small value that starts like a pointer reads back as itself.
+func TestValueShapedLikeAPointer(t *testing.T) {
+	s := startStack(t, t.TempDir(), 1024)
+	c := s.client(t)
+	defer s.stop(t, c)
+	ctx := context.Background()
+	v := append(append([]byte(nil), pointer...), "not-a-file"...)
+	require.NoError(t, c.Set(ctx, "k", v))
+	got, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, v, got)
+}
+
 // failing is a keys' storage whose batches fail.
 type failing struct{ storage.Client }
 
