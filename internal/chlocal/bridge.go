@@ -54,6 +54,7 @@ const (
 
 type bridge struct {
 	eng      *engine
+	dir      string // where an insert's rows are written for the engine to read
 	tz       *time.Location
 	tzName   string
 	version  [3]uint64
@@ -85,7 +86,7 @@ func serveBridge(eng *engine, opts Options, stop <-chan struct{}) error {
 		}
 		fmt.Fprintf(os.Stderr, "chlocal: %s cannot open ClickHouse's listeners (%s); serving its native and HTTP protocols through chlocal's bridge\n", opts.LibPath, listenUnsupported)
 	}
-	b := &bridge{eng: eng, conns: map[net.Conn]struct{}{}}
+	b := &bridge{eng: eng, dir: opts.DataDir, conns: map[net.Conn]struct{}{}}
 	if err := b.describeEngine(); err != nil {
 		return err
 	}
@@ -297,7 +298,7 @@ func (nc *nativeConn) query() error {
 	}
 
 	if m := insertNative.FindStringSubmatch(body); m != nil {
-		return nc.insert(body, m[1], m[2], settings)
+		return nc.insert(m[1], m[2], m[3], settings)
 	}
 	out, err := nc.b.run(settings, body, "Native")
 	if err != nil {
@@ -326,15 +327,19 @@ func (nc *nativeConn) query() error {
 
 var (
 	// insertNative is an INSERT whose rows follow as Data packets, as
-	// clickhouse-go's PrepareBatch sends it: table, optional column list.
-	insertNative     = regexp.MustCompile(`(?is)^INSERT\s+INTO\s+([^\s(]+)\s*(?:\(([^)]*)\))?\s*(?:SETTINGS\s+.*?)?\s*FORMAT\s+Native$`)
+	// clickhouse-go's PrepareBatch sends it: table, optional column list,
+	// optional SETTINGS clause.
+	insertNative     = regexp.MustCompile(`(?is)^INSERT\s+INTO\s+([^\s(]+)\s*(?:\(([^)]*)\))?\s*(SETTINGS\s+.*?)?\s*FORMAT\s+Native$`)
 	selectLike       = regexp.MustCompile(`(?is)^\(*\s*(SELECT|WITH)\b`)
 	dropDatabaseSync = regexp.MustCompile(`(?is)^(DROP\s+DATABASE\s+.*?)\s+SYNC$`)
 )
 
 // insert answers an INSERT whose data follows: the header of the columns
 // it names, then the rows the client sends, written in one statement.
-func (nc *nativeConn) insert(body, table, columns string, settings [][2]string) error {
+// The rows reach the engine through a file (FROM INFILE), never inline
+// after FORMAT Native: the engine ends inline data at a blank line, and
+// binary rows hold "\n\n" wherever two bytes of a value are 0x0a.
+func (nc *nativeConn) insert(table, columns, settingsClause string, settings [][2]string) error {
 	var names []string
 	for _, c := range strings.Split(columns, ",") {
 		if c = strings.Trim(strings.TrimSpace(c), "`\""); c != "" {
@@ -362,7 +367,6 @@ func (nc *nativeConn) insert(body, table, columns string, settings [][2]string) 
 		return fmt.Errorf("insert into %s: %w", table, err)
 	}
 	var data chproto.Buffer
-	data.PutRaw([]byte(body + "\n"))
 	rows := 0
 	for _, blk := range blocks {
 		if blk.Rows() == 0 {
@@ -374,12 +378,36 @@ func (nc *nativeConn) insert(body, table, columns string, settings [][2]string) 
 		}
 	}
 	if rows > 0 {
-		if _, err := nc.b.run(settings, string(data.Buf), "Native"); err != nil {
+		if err := nc.b.insertFile(table, columns, settingsClause, settings, data.Buf); err != nil {
 			return nc.exception(err)
 		}
 	}
 	nc.w.PutUVarInt(serverEndOfStream)
 	return nc.flush()
+}
+
+// insertFile writes blocks (Native, revision 0) to a file of its own and
+// has the engine insert them from it.
+func (b *bridge) insertFile(table, columns, settingsClause string, settings [][2]string, blocks []byte) error {
+	f, err := os.CreateTemp(b.dir, ".bridge-insert-*.native")
+	if err != nil {
+		return &EngineError{Code: 1, Message: "chlocal's bridge: " + err.Error()}
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(blocks)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &EngineError{Code: 1, Message: "chlocal's bridge: " + err.Error()}
+	}
+	q := "INSERT INTO " + table
+	if strings.TrimSpace(columns) != "" {
+		q += " (" + columns + ")"
+	}
+	q += " FROM INFILE " + quote(f.Name()) + " " + settingsClause + " FORMAT Native"
+	_, err = b.run(settings, q, "Native")
+	return err
 }
 
 func (nc *nativeConn) sendData(blk *proto.Block) error {
