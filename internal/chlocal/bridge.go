@@ -6,7 +6,8 @@ package chlocal
 // schema and its tests can run on the oldest engine obtainable, and covers
 // what decisiontrace's clients use: clickhouse-go's native protocol without
 // compression (queries, DDL, inserts of Native blocks, per-query settings,
-// ping), and plain HTTP queries and /ping. Queries run one at a time on one
+// ping), and plain HTTP queries, inserts with their data in the body and
+// /ping. Queries run one at a time on one
 // in-process session. Engines that can listen never use it.
 
 import (
@@ -297,7 +298,7 @@ func (nc *nativeConn) query() error {
 		body = m[1]
 	}
 
-	if m := insertNative.FindStringSubmatch(body); m != nil {
+	if m := insertData.FindStringSubmatch(body); m != nil && strings.EqualFold(m[4], "Native") {
 		return nc.insert(m[1], m[2], m[3], settings)
 	}
 	out, err := nc.b.run(settings, body, "Native")
@@ -326,10 +327,11 @@ func (nc *nativeConn) query() error {
 }
 
 var (
-	// insertNative is an INSERT whose rows follow as Data packets, as
-	// clickhouse-go's PrepareBatch sends it: table, optional column list,
-	// optional SETTINGS clause.
-	insertNative     = regexp.MustCompile(`(?is)^INSERT\s+INTO\s+([^\s(]+)\s*(?:\(([^)]*)\))?\s*(SETTINGS\s+.*?)?\s*FORMAT\s+Native$`)
+	// insertData is an INSERT whose data follows the statement: as Data
+	// packets (FORMAT Native, as clickhouse-go's PrepareBatch sends it) or
+	// as an HTTP request's body. Table, optional column list, optional
+	// SETTINGS clause, format.
+	insertData       = regexp.MustCompile(`(?is)^INSERT\s+INTO\s+([^\s(]+)\s*(?:\(([^)]*)\))?\s*(SETTINGS\s+.*?)?\s*FORMAT\s+(\w+)$`)
 	selectLike       = regexp.MustCompile(`(?is)^\(*\s*(SELECT|WITH)\b`)
 	dropDatabaseSync = regexp.MustCompile(`(?is)^(DROP\s+DATABASE\s+.*?)\s+SYNC$`)
 )
@@ -378,7 +380,7 @@ func (nc *nativeConn) insert(table, columns, settingsClause string, settings [][
 		}
 	}
 	if rows > 0 {
-		if err := nc.b.insertFile(table, columns, settingsClause, settings, data.Buf); err != nil {
+		if err := nc.b.insertFile(table, columns, settingsClause, "Native", settings, data.Buf); err != nil {
 			return nc.exception(err)
 		}
 	}
@@ -386,15 +388,15 @@ func (nc *nativeConn) insert(table, columns, settingsClause string, settings [][
 	return nc.flush()
 }
 
-// insertFile writes blocks (Native, revision 0) to a file of its own and
-// has the engine insert them from it.
-func (b *bridge) insertFile(table, columns, settingsClause string, settings [][2]string, blocks []byte) error {
+// insertFile writes an insert's data (in format) to a file of its own and
+// has the engine insert it from there.
+func (b *bridge) insertFile(table, columns, settingsClause, format string, settings [][2]string, data []byte) error {
 	f, err := os.CreateTemp(b.dir, ".bridge-insert-*.native")
 	if err != nil {
 		return &EngineError{Code: 1, Message: "chlocal's bridge: " + err.Error()}
 	}
 	defer os.Remove(f.Name())
-	_, err = f.Write(blocks)
+	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -405,7 +407,7 @@ func (b *bridge) insertFile(table, columns, settingsClause string, settings [][2
 	if strings.TrimSpace(columns) != "" {
 		q += " (" + columns + ")"
 	}
-	q += " FROM INFILE " + quote(f.Name()) + " " + settingsClause + " FORMAT Native"
+	q += " FROM INFILE " + quote(f.Name()) + " " + settingsClause + " FORMAT " + format
 	_, err = b.run(settings, q, "Native")
 	return err
 }
@@ -580,7 +582,9 @@ func stripLowCardinality(t string) string {
 }
 
 // serveHTTP answers /ping and plain queries (?query= and/or the body) in
-// TabSeparated, or the format of ?default_format=.
+// TabSeparated, or the format of ?default_format=. An INSERT in ?query=
+// with its data in the body is written from a file, as the native
+// protocol's inserts are.
 func (b *bridge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/ping" {
 		_, _ = io.WriteString(w, "Ok.\n")
@@ -596,6 +600,12 @@ func (b *bridge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query().Get("query")
+	if m := insertData.FindStringSubmatch(strings.TrimRight(strings.TrimSpace(q), ";")); m != nil && len(body) > 0 {
+		if err := b.insertFile(m[1], m[2], m[3], m[4], nil, body); err != nil {
+			httpError(w, err)
+		}
+		return
+	}
 	if len(body) > 0 {
 		if q != "" {
 			q += "\n"
@@ -613,11 +623,15 @@ func (b *bridge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := b.run(nil, q, format)
 	if err != nil {
-		w.Header().Set("X-ClickHouse-Exception-Code", strconv.Itoa(int(exceptionCode(err))))
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		httpError(w, err)
 		return
 	}
 	_, _ = w.Write(out)
+}
+
+func httpError(w http.ResponseWriter, err error) {
+	w.Header().Set("X-ClickHouse-Exception-Code", strconv.Itoa(int(exceptionCode(err))))
+	http.Error(w, err.Error(), http.StatusInternalServerError)
 }
 
 func exceptionCode(err error) int32 {

@@ -1,8 +1,13 @@
 package chlocal_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -206,5 +211,24 @@ func TestBridgeServesClickHouseGo(t *testing.T) {
 	// Plain HTTP, as curl and the health check use it.
 	if got := query(t, s.HTTPURL(), "SELECT count() FROM b.t"); got != "10" {
 		t.Fatalf("HTTP: %q", got)
+	}
+	// An HTTP insert's body arrives whole, blank lines and all.
+	var body []byte
+	for _, id := range []uint64{0x0a0a0a0a0a0a0a0a, 7} {
+		body = binary.LittleEndian.AppendUint64(body, id)
+		body = append(body, byte(len(odd)))
+		body = append(body, odd...)
+	}
+	resp, err := http.Post(s.HTTPURL()+"/?query="+url.QueryEscape("INSERT INTO b.raw (id, name) FORMAT RowBinary"), "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP insert: %s: %s", resp.Status, msg)
+	}
+	if got := query(t, s.HTTPURL(), "SELECT count(), countIf(name = '"+strings.ReplaceAll(strings.ReplaceAll(odd, "\n", `\n`), "\r", `\r`)+"') FROM b.raw WHERE id IN (7, 723401728380766730) AND score IS NULL"); got != "3\t3" {
+		t.Fatalf("HTTP insert: rows %q, want 3 (one sent over the native protocol before)", got)
 	}
 }

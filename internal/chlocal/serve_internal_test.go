@@ -53,15 +53,19 @@ func TestStripLowCardinality(t *testing.T) {
 }
 
 func TestBridgeStatementShapes(t *testing.T) {
-	m := insertNative.FindStringSubmatch("INSERT INTO db.events (time, event_id, attrs) FORMAT Native")
-	if m == nil || m[1] != "db.events" || m[2] != "time, event_id, attrs" {
+	m := insertData.FindStringSubmatch("INSERT INTO db.events (time, event_id, attrs) FORMAT Native")
+	if m == nil || m[1] != "db.events" || m[2] != "time, event_id, attrs" || m[3] != "" || m[4] != "Native" {
 		t.Fatalf("%q", m)
 	}
-	if m := insertNative.FindStringSubmatch("INSERT INTO db.t SETTINGS async_insert=1 FORMAT Native"); m == nil || m[1] != "db.t" || m[2] != "" {
+	if m := insertData.FindStringSubmatch("INSERT INTO db.t SETTINGS async_insert=1 FORMAT Native"); m == nil || m[1] != "db.t" || m[2] != "" ||
+		m[3] != "SETTINGS async_insert=1" || m[4] != "Native" {
 		t.Fatalf("%q", m)
 	}
-	for _, q := range []string{"INSERT INTO db.t VALUES (1)", "INSERT INTO db.t SELECT 1", "SELECT 'FORMAT Native'"} {
-		if insertNative.MatchString(q) {
+	if m := insertData.FindStringSubmatch("insert into t (a) format RowBinary"); m == nil || m[1] != "t" || m[4] != "RowBinary" {
+		t.Fatalf("%q", m)
+	}
+	for _, q := range []string{"INSERT INTO db.t VALUES (1)", "INSERT INTO db.t SELECT 1", "SELECT 'FORMAT Native'", "INSERT INTO db.t SELECT 1 FORMAT Native"} {
+		if insertData.MatchString(q) {
 			t.Errorf("%s taken for an insert whose data follows", q)
 		}
 	}
