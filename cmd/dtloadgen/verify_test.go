@@ -109,6 +109,67 @@ func TestIntegrationVerifyCountsTheStockPipelinesTables(t *testing.T) {
 	if !res.complete || res.stored != 1000 || res.storedRaw != 1000 {
 		t.Fatalf("complete=%v stored=%d raw=%d, want true 1000 1000", res.complete, res.stored, res.storedRaw)
 	}
+
+	// Both tables' rows count towards the bound: 1,050 rows, 1,000 of them
+	// the run's, cannot hold 1,051 of it.
+	vc.timeout = 300 * time.Millisecond
+	if res, err = verify(ctx, vc, "run1", 1051, now, zerolog.Nop()); err != nil || res.complete || res.scans != 0 {
+		t.Fatalf("complete=%v scans=%d err=%v, want false 0 nil", res.complete, res.scans, err)
+	}
+}
+
+// TestIntegrationVerifyScansOnlyOnceTheTableHoldsEnoughRows: the scan of
+// the run's rows (every row's resource map read) waits until the table
+// holds at least as many rows as the run sent, and the run is queryable
+// from the start of the scan that found them all.
+func TestIntegrationVerifyScansOnlyOnceTheTableHoldsEnoughRows(t *testing.T) {
+	ctx := context.Background()
+	vc, exec := verifyDatabase(t)
+	db := vc.database
+	exec(`CREATE TABLE ` + db + `.events (
+    time DateTime64(9), event_id UInt64, decision_id String,
+    resource_attributes Map(LowCardinality(String), String)
+) ENGINE = MergeTree ORDER BY (time, decision_id, event_id)`)
+	now := time.Now()
+	exec(`INSERT INTO ` + db + `.events SELECT now64(9), number, '', map('service.instance.id', 'run1') FROM numbers(500)`)
+
+	vc.timeout = 500 * time.Millisecond
+	res, err := verify(ctx, vc, "run1", 1000, now, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.complete || res.scans != 0 {
+		t.Fatalf("with 500 of 1,000 rows stored: complete=%v scans=%d, want false 0", res.complete, res.scans)
+	}
+
+	// The rest arrives while verify polls.
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{vc.addr}, Auth: clickhouse.Auth{Username: vc.user, Password: vc.password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	vc.timeout = 30 * time.Second
+	sent := make(chan time.Time, 1)
+	insertErr := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		sent <- time.Now()
+		insertErr <- conn.Exec(ctx, `INSERT INTO `+db+`.events SELECT now64(9), 500 + number, '', map('service.instance.id', 'run1') FROM numbers(500)`)
+	}()
+	res, err = verify(ctx, vc, "run1", 1000, now, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-insertErr; err != nil {
+		t.Fatal(err)
+	}
+	inserted := <-sent
+	if !res.complete || res.stored != 1000 || res.scans != 1 {
+		t.Fatalf("complete=%v stored=%d scans=%d, want true 1000 1", res.complete, res.stored, res.scans)
+	}
+	if res.queryableAt.Before(inserted) {
+		t.Fatalf("queryable at %s, before the last rows were sent (%s)", res.queryableAt, inserted)
+	}
 }
 
 // A poll slower than a fifth of the interval spaces the next one out, so
