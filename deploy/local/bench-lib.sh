@@ -26,3 +26,11 @@ quiet() {
   done
   echo "$waited"
 }
+
+# cpu PID: user+system CPU seconds so far of the process and its children
+# (dtlocal's pid file names the supervisor; ClickHouse is its child).
+cpu() {
+  local p stats=()
+  for p in "$1" $(pgrep -P "$1"); do stats+=("/proc/$p/stat"); done
+  awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.1f", t / hz }' "${stats[@]}"
+}

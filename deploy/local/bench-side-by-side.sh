@@ -58,13 +58,6 @@ bin/dtlocal up
 
 . deploy/local/bench-lib.sh
 chpid="$(cat "$home/run/clickhouse.pid")"
-# cpu PID: user+system CPU seconds so far of the process and its children
-# (dtlocal's pid file names the supervisor; ClickHouse is its child).
-cpu() {
-  local p stats=()
-  for p in "$1" $(pgrep -P "$1"); do stats+=("/proc/$p/stat"); done
-  awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.1f", t / hz }' "${stats[@]}"
-}
 # chwork: ClickHouse's cumulative insert, select and merge time (ms) and
 # rows merged, from system.events (the embedded server keeps no query_log).
 chwork() {

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Where ClickHouse's share of ingest goes: the growth seed's 1M demo events
+# (bench-growth.sh) inserted into a copy of the decisiontrace schema in
+# 20,000-row blocks on one thread, in time order, as the exporter's batches
+# arrive, once per variant of the schema: every view (what ships), each
+# view left out, the events table alone, and without its decision_id bloom
+# filter. Per variant and round it prints ClickHouse's CPU-seconds during
+# the insert (with the merges that run meanwhile), during the merges after
+# it until they run out, and the rows merged. "read" is the insert's SELECT
+# alone (the seed read and sorted), which every variant includes: subtract
+# it. ClickHouse's whole process is measured: keep the machine otherwise
+# idle (no collector, no demo).
+#
+#   deploy/local/bench-insert.sh
+#
+# Needs the local stack up with growth_seed.events: run
+# deploy/local/bench-growth.sh (SIZES=1 is enough) first. The schema is
+# copied from the stack's decisiontrace database (the shipped collector is
+# started once to create it when there is none). Environment: ROUNDS (default 2, variants
+# alternating), DECISIONTRACE_HOME (the local stack's). Works in its own
+# database, bench_insert, dropped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+home="${DECISIONTRACE_HOME:-$HOME/.decisiontrace}"
+rounds="${ROUNDS:-2}"
+src=decisiontrace
+db=bench_insert
+. deploy/local/bench-lib.sh
+chpid="$(cat "$home/run/clickhouse.pid")"
+
+if [ "$(ch "SELECT count() FROM system.tables WHERE database = 'growth_seed' AND name = 'events'")" = 0 ]; then
+  echo "needs growth_seed.events on the local stack: run deploy/local/bench-growth.sh (SIZES=1 is enough) first" >&2
+  exit 1
+fi
+if [ "$(ch "SELECT count() FROM system.tables WHERE database = '$src' AND name = 'events'")" = 0 ]; then
+  # The schema comes from the collector's migrations: start it once.
+  if pgrep -f 'decisiontrace --config' >/dev/null; then
+    echo "a collector is running (the demo's?); stop it first: deploy/local/demo.sh down" >&2
+    exit 1
+  fi
+  export PATH="/usr/local/go/bin:$PATH"
+  go build -o bin/ ./cmd/decisiontrace
+  queue="$(mktemp -d)"
+  DECISIONTRACE_QUEUE_DIR="$queue" bin/decisiontrace --config deploy/local/collector.yaml >"$home/logs/bench-insert-collector.log" 2>&1 &
+  collector=$!
+  for _ in $(seq 1 120); do
+    curl -fsS http://127.0.0.1:13133/ >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  kill "$collector"
+  wait "$collector" || true
+  rm -rf "$queue"
+  if [ "$(ch "SELECT count() FROM system.tables WHERE database = '$src' AND name = 'events'")" = 0 ]; then
+    echo "the collector did not create the $src schema: see $home/logs/bench-insert-collector.log" >&2
+    exit 1
+  fi
+fi
+views="$(ch "SELECT name FROM system.tables WHERE database = '$src' AND engine = 'MaterializedView' ORDER BY name")"
+settings="max_threads = 1, max_block_size = 20000, min_insert_block_size_rows = 20000, min_insert_block_size_bytes = 0, max_insert_threads = 1"
+
+# schema SKIP...: the decisiontrace schema in $db, without the views named
+# (all: none of them; nobloom: nor the events table's bloom filter).
+schema() {
+  ch "DROP DATABASE IF EXISTS $db SYNC"
+  ch "CREATE DATABASE $db"
+  local t v
+  for t in $(ch "SELECT name FROM system.tables WHERE database = '$src' AND engine LIKE '%MergeTree%' ORDER BY name"); do
+    ch "CREATE TABLE $db.$t AS $src.$t"
+  done
+  for v in $views; do
+    [[ " $* " == *" $v "* || " $* " == *" all "* ]] && continue
+    ch "$(ch "SELECT create_table_query FROM system.tables WHERE database = '$src' AND name = '$v' FORMAT TSVRaw" | sed "s/\b$src\./$db./g")"
+  done
+  if [[ " $* " == *" nobloom "* ]]; then
+    ch "ALTER TABLE $db.events DROP INDEX idx_decision_id"
+  fi
+}
+
+# measure NAME SKIP...: one insert of the seed under a variant.
+measure() {
+  local name="$1" c0 c1 c2 m0 m1
+  shift
+  if [ "$name" != read ]; then schema "$@"; fi
+  quiet 300 >/dev/null
+  m0="$(ch "SELECT value FROM system.events WHERE event = 'MergedRows'")"
+  c0="$(cpu "$chpid")"
+  if [ "$name" = read ]; then
+    ch "SELECT * FROM growth_seed.events ORDER BY time, event_id FORMAT Null SETTINGS $settings"
+  else
+    ch "INSERT INTO $db.events SELECT * FROM growth_seed.events ORDER BY time, event_id SETTINGS $settings"
+  fi
+  c1="$(cpu "$chpid")"
+  quiet 600 >/dev/null
+  # a merge may start right after the last one ended
+  sleep 3
+  quiet 600 >/dev/null
+  c2="$(cpu "$chpid")"
+  m1="$(ch "SELECT value FROM system.events WHERE event = 'MergedRows'")"
+  printf '%s %s %s %s\n' "$name" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", b - a }')" \
+    "$(awk -v a="$c1" -v b="$c2" 'BEGIN { printf "%.1f", b - a }')" "$((m1 - m0))"
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name[^:]*: *//p' /proc/cpuinfo | head -1 | awk '{print $1, $2}'); ClickHouse $(ch "SELECT version()")"
+echo "seed: $(ch "SELECT count() FROM growth_seed.events") events, 20,000-row blocks, one thread"
+results="$(mktemp)"
+for round in $(seq 1 "$rounds"); do
+  measure read >>"$results"
+  measure "every view" >>"$results"
+  for v in $views; do measure "without $v" "$v" >>"$results"; done
+  measure "events alone" all >>"$results"
+  measure "events alone, no bloom filter" all nobloom >>"$results"
+done
+ch "DROP DATABASE IF EXISTS $db SYNC"
+awk '
+  { name = $1; for (i = 2; i <= NF - 3; i++) name = name " " $i
+    if (!(name in n)) order[++k] = name
+    n[name]++; line[name] = line[name] sprintf("%s%s + %s (%s rows merged)", n[name] > 1 ? ", " : "", $(NF - 2), $(NF - 1), $NF) }
+  END {
+    print "variant: ClickHouse CPU-s during the insert + during the merges after it, per round"
+    for (i = 1; i <= k; i++) printf "%-44s %s\n", order[i], line[order[i]]
+  }' "$results"
+rm -f "$results"
