@@ -40,6 +40,15 @@ func verifyDatabase(t *testing.T) (verifyConfig, func(string)) {
 	return verifyConfig{addr: addr, database: db, user: user, password: pass, timeout: 5 * time.Second, interval: 50 * time.Millisecond}, exec
 }
 
+// eventsTable is a table shaped like the exporter's events table, with
+// only the columns the verify queries touch.
+func eventsTable(db string) string {
+	return `CREATE TABLE ` + db + `.events (
+    time DateTime64(9), event_id UInt64, decision_id String,
+    resource_attributes Map(LowCardinality(String), String)
+) ENGINE = MergeTree ORDER BY (time, decision_id, event_id)`
+}
+
 // TestIntegrationVerifyCountsWithAndWithoutFinal runs the verify queries
 // against real ClickHouse: a table shaped like the exporter's events table
 // (only the columns the queries touch), holding the run's rows, a duplicate
@@ -48,10 +57,7 @@ func TestIntegrationVerifyCountsWithAndWithoutFinal(t *testing.T) {
 	ctx := context.Background()
 	vc, exec := verifyDatabase(t)
 	db := vc.database
-	exec(`CREATE TABLE ` + db + `.events (
-    time DateTime64(9), event_id UInt64, decision_id String,
-    resource_attributes Map(LowCardinality(String), String)
-) ENGINE = MergeTree ORDER BY (time, decision_id, event_id)`)
+	exec(eventsTable(db))
 	now := time.Now()
 	// A run's rows, the first 10 again in a separate insert (a collector
 	// retry), and another run's rows that must not be counted.
@@ -126,10 +132,7 @@ func TestIntegrationVerifyScansOnlyOnceTheTableHoldsEnoughRows(t *testing.T) {
 	ctx := context.Background()
 	vc, exec := verifyDatabase(t)
 	db := vc.database
-	exec(`CREATE TABLE ` + db + `.events (
-    time DateTime64(9), event_id UInt64, decision_id String,
-    resource_attributes Map(LowCardinality(String), String)
-) ENGINE = MergeTree ORDER BY (time, decision_id, event_id)`)
+	exec(eventsTable(db))
 	now := time.Now()
 	exec(`INSERT INTO ` + db + `.events SELECT now64(9), number, '', map('service.instance.id', 'run1') FROM numbers(500)`)
 
