@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -88,6 +89,12 @@ func serveBridge(eng *engine, opts Options, stop <-chan struct{}) error {
 		fmt.Fprintf(os.Stderr, "chlocal: %s cannot open ClickHouse's listeners (%s); serving its native and HTTP protocols through chlocal's bridge\n", opts.LibPath, listenUnsupported)
 	}
 	b := &bridge{eng: eng, dir: opts.DataDir, conns: map[net.Conn]struct{}{}}
+	// An insert's file outlives a bridge killed during it.
+	if stale, err := filepath.Glob(filepath.Join(b.dir, insertFilePattern)); err == nil && b.dir != "" {
+		for _, f := range stale {
+			_ = os.Remove(f)
+		}
+	}
 	if err := b.describeEngine(); err != nil {
 		return err
 	}
@@ -388,10 +395,13 @@ func (nc *nativeConn) insert(table, columns, settingsClause string, settings [][
 	return nc.flush()
 }
 
+// insertFilePattern names the files insertFile writes, in the data directory.
+const insertFilePattern = ".bridge-insert-*"
+
 // insertFile writes an insert's data (in format) to a file of its own and
 // has the engine insert it from there.
 func (b *bridge) insertFile(table, columns, settingsClause, format string, settings [][2]string, data []byte) error {
-	f, err := os.CreateTemp(b.dir, ".bridge-insert-*.native")
+	f, err := os.CreateTemp(b.dir, insertFilePattern)
 	if err != nil {
 		return &EngineError{Code: 1, Message: "chlocal's bridge: " + err.Error()}
 	}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,11 +30,20 @@ func TestBridgeServesClickHouseGo(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	s, err := chlocal.Start(ctx, chlocal.Options{DataDir: t.TempDir(), Bridge: true})
+	dir := t.TempDir()
+	// What a bridge killed during an insert leaves behind goes at start.
+	stale := filepath.Join(dir, ".bridge-insert-123")
+	if err := os.WriteFile(stale, []byte("rows"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := chlocal.Start(ctx, chlocal.Options{DataDir: dir, Bridge: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Stop()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("a stale insert file survived the start: %v", err)
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.TCPAddr()}})
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +160,11 @@ func TestBridgeServesClickHouseGo(t *testing.T) {
 	want := "1=after//0.5|2570=" + odd + "/\n\n," + odd + "/null|723401728380766730=" + odd + "/\n\n," + odd + "/null|939577809851517440=" + odd + "/\n\n," + odd + "/null"
 	if got != want {
 		t.Fatalf("rows holding blank lines came back as\n%q, want\n%q", got, want)
+	}
+
+	// Every insert's file is gone once it is stored.
+	if left, _ := filepath.Glob(filepath.Join(dir, ".bridge-insert-*")); len(left) > 0 {
+		t.Fatalf("insert files left behind: %v", left)
 	}
 
 	// Scalars the store reads.
