@@ -48,22 +48,7 @@ log="$home/logs/bench-growth.log"
 ch "DROP DATABASE IF EXISTS $db SYNC" >/dev/null
 queue="$home/growth-queue"
 rm -rf "$queue"
-env GOMEMLIMIT=300MiB DECISIONTRACE_QUEUE_DIR="$queue" bin/decisiontrace --config deploy/local/collector.yaml >"$log" 2>&1 &
-pid=$!
-# Ready when it accepts OTLP and has written the contracts; a collector
-# that exits, or is not ready in 5 minutes, ends the run.
-ready=
-for _ in $(seq 1 300); do
-  kill -0 "$pid" 2>/dev/null || { echo "the collector exited; see $log" >&2; exit 1; }
-  if (exec 3<>/dev/tcp/127.0.0.1/4317) 2>/dev/null &&
-    [ "$(ch "SELECT count() FROM system.tables WHERE database = '$db' AND name = 'contracts'")" = 1 ] &&
-    [ "$(ch "SELECT count() FROM $db.contracts")" != 0 ]; then
-    ready=1
-    break
-  fi
-  sleep 1
-done
-[ -n "$ready" ] || { echo "the collector was not ready within 5 minutes; see $log" >&2; exit 1; }
+collector_up "$db" "$queue" "$log"
 if [ "$(ch "SELECT count() FROM system.tables WHERE database = 'growth_seed' AND name = 'events'")" = 0 ] ||
   [ "$(ch "SELECT count() FROM growth_seed.events")" = 0 ]; then
   bin/dtloadgen --protocol grpc --endpoint 127.0.0.1:4317 --rate 0 --events 1000000 --workers 4 --batch 500 --max-retries 8 \
@@ -73,8 +58,8 @@ if [ "$(ch "SELECT count() FROM system.tables WHERE database = 'growth_seed' AND
   ch "CREATE TABLE growth_seed.events AS $db.events ENGINE = MergeTree ORDER BY tuple()"
   ch "INSERT INTO growth_seed.events SELECT * FROM $db.events"
 fi
-kill -TERM "$pid"
-wait "$pid" || true
+kill -TERM "$collector_pid"
+wait "$collector_pid" || true
 for t in events decisions watermarks source_polls model_outputs decision_changes verdicts verdict_refreshes alert_state alert_history; do
   ch "TRUNCATE TABLE IF EXISTS $db.$t SYNC"
 done

@@ -41,19 +41,10 @@ if [ "$(ch "SELECT count() FROM system.tables WHERE database = '$src' AND name =
   export PATH="/usr/local/go/bin:$PATH"
   go build -o bin/ ./cmd/decisiontrace
   queue="$(mktemp -d)"
-  DECISIONTRACE_QUEUE_DIR="$queue" bin/decisiontrace --config deploy/local/collector.yaml >"$home/logs/bench-insert-collector.log" 2>&1 &
-  collector=$!
-  for _ in $(seq 1 120); do
-    curl -fsS http://127.0.0.1:13133/ >/dev/null 2>&1 && break
-    sleep 0.5
-  done
-  kill "$collector"
-  wait "$collector" || true
+  collector_up "$src" "$queue" "$home/logs/bench-insert-collector.log"
+  kill -TERM "$collector_pid"
+  wait "$collector_pid" || true
   rm -rf "$queue"
-  if [ "$(ch "SELECT count() FROM system.tables WHERE database = '$src' AND name = 'events'")" = 0 ]; then
-    echo "the collector did not create the $src schema: see $home/logs/bench-insert-collector.log" >&2
-    exit 1
-  fi
 fi
 views="$(ch "SELECT name FROM system.tables WHERE database = '$src' AND engine = 'MaterializedView' ORDER BY name")"
 settings="max_threads = 1, max_block_size = 20000, min_insert_block_size_rows = 20000, min_insert_block_size_bytes = 0, max_insert_threads = 1"

@@ -34,3 +34,24 @@ cpu() {
   for p in "$1" $(pgrep -P "$1"); do stats+=("/proc/$p/stat"); done
   awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.1f", t / hz }' "${stats[@]}"
 }
+
+# collector_up DB QUEUE LOG: starts the shipped collector (its queue in
+# QUEUE, its output in LOG) and waits until it accepts OTLP and has
+# written the contracts into DB (its schema migrated); sets collector_pid.
+# A collector that exits, or is not ready in 5 minutes, ends the script.
+collector_up() {
+  local db="$1" queue="$2" log="$3"
+  env GOMEMLIMIT=300MiB DECISIONTRACE_QUEUE_DIR="$queue" bin/decisiontrace --config deploy/local/collector.yaml >"$log" 2>&1 &
+  collector_pid=$!
+  for _ in $(seq 1 300); do
+    kill -0 "$collector_pid" 2>/dev/null || { echo "the collector exited; see $log" >&2; exit 1; }
+    if (exec 3<>/dev/tcp/127.0.0.1/4317) 2>/dev/null &&
+      [ "$(ch "SELECT count() FROM system.tables WHERE database = '$db' AND name = 'contracts'")" = 1 ] &&
+      [ "$(ch "SELECT count() FROM $db.contracts")" != 0 ]; then
+      return 0
+    fi
+    sleep 1
+  done
+  echo "the collector was not ready within 5 minutes; see $log" >&2
+  exit 1
+}
