@@ -95,6 +95,8 @@ func TestParseErrorsNameFileWorkflowAndField(t *testing.T) {
 			"c.yaml: workflow w: override_rate.max: 0 is outside (0, 1]\n" +
 				"c.yaml: workflow w: override_rate.window: required and must be positive\n" +
 				"c.yaml: workflow w: queues[0].growth_window: required with max_growth"},
+		{"two contracts in one file", "workflow: a\n---\nworkflow: b\n",
+			"c.yaml: line 3: a second YAML document; a file holds one (put each in a file of its own)"},
 		{"traffic neither off nor a mapping", "workflow: w\ntraffic: sometimes\n",
 			`c.yaml: line 2: want off or a mapping of max_silence and severity, got "sometimes"`},
 		{"layer lags", "workflow: w\nlayer_lag: {model: 1h, business: 0s}\ntraffic: {max_silence: -1m}\n",
