@@ -58,12 +58,19 @@ func TestParseGood(t *testing.T) {
 	assert.InDelta(t, 0.25, c.OverrideRate.Max, 1e-12)
 	assert.Equal(t, Traffic{MaxSilence: DefaultMaxSilence, Severity: DefaultTrafficSeverity}, c.Traffic)
 	assert.Equal(t, DefaultLayerLag, c.Lag("business"))
+	assert.Equal(t, DefaultMaxSilence, c.Pause(), "a gap of max_silence is a pause")
 
-	c, err = Parse("batch.yaml", []byte("workflow: nightly\ntraffic: off\nlayer_lag: {business: 6h}\n"))
+	c, err = Parse("batch.yaml", []byte("workflow: nightly\ntraffic: off\nlayer_lag: {business: 6h, data: 20m}\n"))
 	require.NoError(t, err)
 	assert.True(t, c.Traffic.Off)
 	assert.Equal(t, 6*time.Hour, c.Lag("business").D())
 	assert.Equal(t, DefaultLayerLag, c.Lag("human"))
+	// A workflow that may stop for any time pauses when it stops for
+	// longer than a layer may trail.
+	assert.Equal(t, DefaultLayerLag, c.Pause())
+	c, err = Parse("slow.yaml", []byte("workflow: slow\ntraffic: {max_silence: 3h}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, 3*time.Hour, c.Pause().D())
 	// The hash (the contract's content) tells off from the default.
 	assert.NotEqual(t, mustJSON(t, c.Traffic), mustJSON(t, Traffic{MaxSilence: DefaultMaxSilence, Severity: DefaultTrafficSeverity}))
 }

@@ -1,6 +1,10 @@
 package rules
 
-import "time"
+import (
+	"time"
+
+	"github.com/decisiontrace/decisiontrace/internal/contract"
+)
 
 // layer_silence and workflow_silence: a layer trailing its workflow's
 // decisions, and a workflow that stopped deciding.
@@ -11,6 +15,9 @@ func init() {
 			check: func(r *Rule, bad problem) {
 				if r.SilentFor <= 0 && len(r.Lags) == 0 {
 					bad("silent_for", "required and must be positive")
+				}
+				if r.PausedAfter < 0 {
+					bad("paused_after", "must not be negative")
 				}
 			},
 			query: layerSilenceQuery,
@@ -51,46 +58,105 @@ func layerSilenceQuery(r *Rule, db string, f *filters) (string, []any) {
 	// A workflow with a watermark past {now} (a producer's clock
 	// ahead, or a rule test evaluating the past) is read from its
 	// events up to {now} instead, within the lookback.
+	//
+	// When the workflow resumes after a pause (a gap in its decisions
+	// longer than the rule's pause), a layer cannot yet have answered
+	// the decisions made since: its silence counts from the first
+	// decision after the gap, not from its last signal before the
+	// pause. The gaps are read from the decisions' times, per minute,
+	// only for the workflows with a trailing layer and only from their
+	// earliest trailing layer's last signal on (a gap that ended before
+	// a layer's last signal changes nothing for it).
 	layers, lags := sortedSeconds(r.Lags)
 	limit := "?"
 	if len(layers) > 0 {
 		limit = "transform(layer, ?, ?, ?)"
 	}
+	limitArgs := func() []any {
+		if len(layers) > 0 {
+			return []any{layers, lags, float64(seconds(r.SilentFor))}
+		}
+		return []any{float64(seconds(r.SilentFor))}
+	}
+	pause, pauses, longest := r.pause()
 	ahead := `SELECT workflow FROM ` + db + `.watermarks WHERE stream = 'layers' AND until > {now}`
-	q := `SELECT workflow, tupleElement(l, 1) AS layer, toFloat64(dateDiff('millisecond', tupleElement(l, 2), decided)) / 1000 AS value
-FROM (
-  SELECT workflow, maxIf(last, layer = 'model') AS decided, groupArrayIf(tuple(layer, last), layer != 'model') AS layers
+	q := `WITH trailing AS (
+  SELECT workflow, tupleElement(l, 1) AS layer, tupleElement(l, 2) AS last, decided
   FROM (
-    SELECT workflow, source AS layer, max(until) AS last
-    FROM ` + db + `.watermarks
-    WHERE stream = 'layers' AND workflow NOT IN (` + ahead + `)` + f.and() + `
-    GROUP BY workflow, layer
-    UNION ALL
-    SELECT toString(workflow) AS workflow, toString(layer) AS layer, max(time) AS last
-    FROM ` + db + `.events
-    WHERE layer IN ('data', 'model', 'workflow', 'human', 'business') AND event != 'model.evaluation' AND workflow != ''
-      AND time >= {now} - toIntervalSecond(?) AND time <= {now}
-      AND workflow IN (` + ahead + `)` + f.and() + `
-    GROUP BY workflow, layer
+    SELECT workflow, maxIf(last, layer = 'model') AS decided, groupArrayIf(tuple(layer, last), layer != 'model') AS layers
+    FROM (
+      SELECT workflow, source AS layer, max(until) AS last
+      FROM ` + db + `.watermarks
+      WHERE stream = 'layers' AND workflow NOT IN (` + ahead + `)` + f.and() + `
+      GROUP BY workflow, layer
+      UNION ALL
+      SELECT toString(workflow) AS workflow, toString(layer) AS layer, max(time) AS last
+      FROM ` + db + `.events
+      WHERE layer IN ('data', 'model', 'workflow', 'human', 'business') AND event != 'model.evaluation' AND workflow != ''
+        AND time >= {now} - toIntervalSecond(?) AND time <= {now}
+        AND workflow IN (` + ahead + `)` + f.and() + `
+      GROUP BY workflow, layer
+    )
+    WHERE last >= {now} - toIntervalSecond(?)
+    GROUP BY workflow
+    HAVING countIf(layer = 'model') > 0
   )
-  WHERE last >= {now} - toIntervalSecond(?)
-  GROUP BY workflow
-  HAVING countIf(layer = 'model') > 0
+  ARRAY JOIN layers AS l
+  WHERE toFloat64(dateDiff('millisecond', last, decided)) / 1000 > ` + limit + `
 )
-ARRAY JOIN layers AS l
+SELECT t.workflow AS workflow, t.layer AS layer,
+    toFloat64(dateDiff('millisecond', greatest(t.last, p.resumed), t.decided)) / 1000 AS value
+FROM trailing AS t
+LEFT JOIN (
+  SELECT workflow, max(first) AS resumed
+  FROM (
+    SELECT workflow, first, lagInFrame(last, 1, toDateTime64(0, 9)) OVER (PARTITION BY workflow ORDER BY first ASC ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS before
+    FROM (
+      SELECT toString(workflow) AS workflow, toStartOfMinute(time) AS minute, min(time) AS first, max(time) AS last
+      FROM ` + db + `.model_outputs
+      WHERE workflow IN (SELECT workflow FROM trailing)
+        AND time >= (SELECT min(last) FROM trailing) - toIntervalSecond(?) AND time <= {now}
+      GROUP BY workflow, minute
+    )
+  )
+  WHERE toFloat64(dateDiff('millisecond', before, first)) / 1000 > ` + pause + `
+  GROUP BY workflow
+) AS p ON t.workflow = p.workflow
 WHERE value > ` + limit + `
 SETTINGS optimize_aggregation_in_order = 1`
-	// (workflow, layer) leads the events table's sort key: aggregating in
-	// that order streams instead of hashing a day of rows.
+	// (workflow, layer) leads the events table's sort key, (workflow,
+	// time) the model outputs': aggregating in that order streams
+	// instead of hashing a day of rows.
 	lookback := int64(Lookback / time.Second)
 	out := append([]any{}, f.args...)
 	out = append(out, lookback)
 	out = append(out, f.args...)
 	out = append(out, lookback)
-	if len(layers) > 0 {
-		out = append(out, layers, lags)
+	out = append(out, limitArgs()...)
+	out = append(out, longest)
+	out = append(out, pauses...)
+	return q, append(out, limitArgs()...)
+}
+
+// pause is a layer_silence rule's pause of each workflow (see
+// Rule.PausedAfter) as an expression of the column workflow with its
+// parameters, and the longest of them in seconds: how long before a
+// layer's last signal the gap that matters to it can have begun.
+func (r *Rule) pause() (string, []any, float64) {
+	if r.PausedAfter > 0 {
+		s := float64(seconds(r.PausedAfter))
+		return "?", []any{s}, s
 	}
-	return q, append(out, float64(seconds(r.SilentFor)))
+	longest := float64(seconds(contract.DefaultMaxSilence))
+	if len(r.pauses) == 0 {
+		return "?", []any{longest}, longest
+	}
+	names, secs := sortedSeconds(r.pauses)
+	args := []any{names, secs, longest}
+	for _, s := range secs {
+		longest = max(longest, s)
+	}
+	return "transform(workflow, ?, ?, ?)", args, longest
 }
 
 func workflowSilenceQuery(r *Rule, db string, f *filters) (string, []any) {

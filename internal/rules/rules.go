@@ -99,7 +99,14 @@ type Rule struct {
 	MaxDrift  float64                      `yaml:"max_drift"`
 	SilentFor contract.Duration            `yaml:"silent_for"`
 	Lags      map[string]contract.Duration `yaml:"-"` // layer → silent_for, from contracts
-	SQL       string                       `yaml:"sql"`
+	// PausedAfter is the gap in a workflow's decisions that a
+	// layer_silence rule takes for a pause, after which layers' silence
+	// counts from the resume (contract.Pause). Unset, each workflow's
+	// contract says (pauses), else contract.DefaultMaxSilence.
+	PausedAfter contract.Duration `yaml:"paused_after"`
+	pauses      map[string]contract.Duration
+
+	SQL string `yaml:"sql"`
 	// Evaluation names the evaluator (gen_ai.evaluation.name) an
 	// evaluation_score rule reads, all of them when empty; MinScore is the
 	// score a decision must reach.
@@ -352,12 +359,14 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 	// A layer is silent when it trails the workflow's decisions by more
 	// than its lag: a producer restarting, or the collector starting
 	// before its traffic, is not a silent layer, and neither is a
-	// workflow that stopped deciding (that is DecisionWorkflowSilent).
+	// workflow that stopped deciding (that is DecisionWorkflowSilent),
+	// nor one that resumed since less than the lag ago.
 	lags := map[string]contract.Duration{}
 	for _, l := range contract.LagLayers {
 		lags[l] = c.Lag(l)
 	}
-	out = append(out, with(Rule{Alert: "DecisionLayerSilent", Kind: KindLayerSilence, Lags: lags, For: contract.Duration(5 * time.Minute)}))
+	out = append(out, with(Rule{Alert: "DecisionLayerSilent", Kind: KindLayerSilence, Lags: lags, PausedAfter: c.Pause(),
+		For: contract.Duration(5 * time.Minute)}))
 	if !c.Traffic.Off {
 		// First in the group: the evaluator holds back the workflow's
 		// silence and staleness alerts while this one fires, from the
@@ -477,8 +486,11 @@ func Load(ruleFiles []string, contracts map[string]*contract.Contract, contractI
 		sort.Strings(workflows)
 		for gi := range out {
 			for ri := range out[gi].Rules {
+				r := &out[gi].Rules[ri]
+				r.pauses = map[string]contract.Duration{}
 				for _, wf := range workflows {
-					out[gi].Rules[ri].known[wf] = true
+					r.known[wf] = true
+					r.pauses[wf] = contracts[wf].Pause()
 				}
 			}
 		}

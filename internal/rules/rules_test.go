@@ -115,6 +115,9 @@ func TestDefaultsFromContract(t *testing.T) {
 	assert.Equal(t, 30*time.Minute, byName["DecisionWorkflowSilent"].SilentFor.D())
 	assert.Equal(t, map[string]contract.Duration{"data": contract.Duration(15 * time.Minute), "workflow": contract.Duration(15 * time.Minute),
 		"human": contract.Duration(15 * time.Minute), "business": contract.Duration(2 * time.Hour)}, byName["DecisionLayerSilent"].Lags)
+	// A gap in decisions of the contract's max_silence is a pause, after
+	// which layers' silence counts from the resume.
+	assert.Equal(t, 30*time.Minute, byName["DecisionLayerSilent"].PausedAfter.D())
 
 	// A batch workflow turns traffic off: no workflow-silence rule.
 	batch, err := contract.Parse("batch.yaml", []byte("workflow: nightly-scoring\ntraffic: off\n"))
@@ -123,6 +126,9 @@ func TestDefaultsFromContract(t *testing.T) {
 	require.NoError(t, err)
 	for _, r := range rs {
 		assert.NotEqual(t, KindWorkflowSilence, r.Kind)
+		if r.Kind == KindLayerSilence {
+			assert.Equal(t, contract.DefaultLayerLag, r.PausedAfter, "traffic off: any gap longer than a layer's lag")
+		}
 	}
 }
 
@@ -726,8 +732,9 @@ func TestIntegrationLayerSilenceLeavesOutSignalsAfterTheInstant(t *testing.T) {
 	silent := Rule{Alert: "Silent", Kind: KindLayerSilence, SilentFor: contract.Duration(30 * time.Minute)}
 	before := s.run(t, silent)
 	require.Equal(t, []string{"[loans business]"}, labelsOf(before, "workflow", "layer"))
-	// loans' latest decision 5 minutes ago, its latest outcome 2 hours ago.
-	assert.InDelta(t, (115 * time.Minute).Seconds(), before[0].Value, 1e-9)
+	// loans' latest outcome 2 hours ago; it decided from 87 minutes ago
+	// (after no decision for longer than a pause) to 5 minutes ago.
+	assert.InDelta(t, (82 * time.Minute).Seconds(), before[0].Value, 1e-9)
 
 	s.WriteEvents(t, storetest.Event{At: t0.Add(10 * time.Minute), Attrs: map[string]any{c.DecisionWorkflow: "loans", c.DecisionLayer: "business",
 		c.DecisionEvent: "business.outcome", c.BusinessOutcome: "funded"}},
@@ -737,6 +744,101 @@ func TestIntegrationLayerSilenceLeavesOutSignalsAfterTheInstant(t *testing.T) {
 	later, err := silent.Run(context.Background(), s.Conn, s.DB, t0.Add(11*time.Minute))
 	require.NoError(t, err)
 	assert.Empty(t, later, "once the instant passes them, the outcome counts")
+}
+
+// A workflow that pauses (overnight, or a demo stopped and started again)
+// resumes with decisions that its human actions and outcomes have not yet
+// answered. Their silence counts from the first decision after the pause,
+// so the resume pages no one; a layer that stays quiet after it does, its
+// silence counted from the resume. A gap shorter than the pause is no
+// pause: a feed that stopped before it pages with the whole of its
+// silence. Each workflow's pause is its contract's.
+func TestIntegrationLayerSilenceCountsFromTheResumeAfterAPause(t *testing.T) {
+	s := newStore(t)
+	var evs []storetest.Event
+	at := func(ago time.Duration, wf, layer, event string, more map[string]any) {
+		attrs := map[string]any{c.DecisionWorkflow: wf, c.DecisionLayer: layer, c.DecisionEvent: event}
+		for k, v := range more {
+			attrs[k] = v
+		}
+		evs = append(evs, storetest.Event{At: t0.Add(-ago), Attrs: attrs})
+	}
+	// decide makes a decision every step from `from` ago to `to` ago
+	// (negative: after t0), each with a read at once, a human action a
+	// minute later and an outcome 20 minutes later; actions only for the
+	// decisions made at least actionsUntil ago, outcomes for those made
+	// at least outcomesUntil ago.
+	decide := func(wf string, from, to, step, actionsUntil, outcomesUntil time.Duration) {
+		for ago := from; ago >= to; ago -= step {
+			id := fmt.Sprintf("%s-%d", wf, ago/time.Second)
+			at(ago, wf, "model", "model.output", map[string]any{c.DecisionID: id, c.ModelConfidence: 0.9})
+			at(ago, wf, "data", "context.read", map[string]any{c.DecisionID: id})
+			if ago >= actionsUntil {
+				at(ago-time.Minute, wf, "human", "human.action", map[string]any{c.DecisionID: id, c.HumanAction: c.ActionAccepted})
+			}
+			if ago >= outcomesUntil {
+				at(ago-20*time.Minute, wf, "business", "business.outcome", map[string]any{c.DecisionID: id, c.BusinessOutcome: "paid"})
+			}
+		}
+	}
+	// claims decided from 10 to 8 hours ago, paused for the night and
+	// resumed 10 minutes ago: no action or outcome answers a decision
+	// since.
+	decide("claims", 10*time.Hour, 8*time.Hour, time.Minute, 0, 0)
+	decide("claims", 10*time.Minute, -10*time.Minute, time.Minute, 24*time.Hour, 24*time.Hour)
+	// loans decides every 5 minutes, with an hour without decisions (90
+	// to 30 minutes ago); its outcomes stopped 100 minutes ago.
+	decide("loans", 3*time.Hour, 90*time.Minute, 5*time.Minute, 0, 120*time.Minute)
+	decide("loans", 30*time.Minute, -10*time.Minute, 5*time.Minute, -time.Hour, 24*time.Hour)
+	s.WriteEvents(t, evs...)
+
+	lag := contract.Duration(15 * time.Minute)
+	silent := Rule{Alert: "Silent", Kind: KindLayerSilence, PausedAfter: contract.Duration(30 * time.Minute),
+		Lags: map[string]contract.Duration{"data": lag, "human": lag, "business": lag}}
+	values := func(r Rule, at time.Time) map[string]float64 {
+		t.Helper()
+		if r.Workflow == "" {
+			r.AnyWorkflow = true
+		}
+		require.Empty(t, r.validate())
+		got, err := r.Run(context.Background(), s.Conn, s.DB, at)
+		require.NoError(t, err)
+		out := map[string]float64{}
+		for _, smp := range got {
+			out[smp.Labels["workflow"]+" "+smp.Labels["layer"]] = smp.Value
+		}
+		return out
+	}
+	// claims resumed 10 minutes ago, under its layers' lag of 15; loans'
+	// outcomes stopped before its hour without decisions, a pause: silent
+	// from its resume, 30 minutes ago.
+	assert.Equal(t, map[string]float64{"loans business": 1800}, values(silent, t0))
+	// 10 minutes on, claims' human actions and outcomes are still missing
+	// 20 minutes into the resume; its reads kept up.
+	assert.Equal(t, map[string]float64{"claims business": 1200, "claims human": 1200, "loans business": 2400},
+		values(silent, t0.Add(10*time.Minute)))
+
+	// loans' contract allows 3 hours without a decision: its hour is not
+	// a pause, and its outcomes are silent for the 100 minutes since the
+	// last one; claims keeps the default pause.
+	dir := t.TempDir()
+	claims, loans := filepath.Join(dir, "claims.yaml"), filepath.Join(dir, "loans.yaml")
+	require.NoError(t, os.WriteFile(claims, []byte("workflow: claims\n"), 0o600))
+	require.NoError(t, os.WriteFile(loans, []byte("workflow: loans\ntraffic: {max_silence: 3h}\n"), 0o600))
+	rulesFile := filepath.Join(dir, "r.yaml")
+	require.NoError(t, os.WriteFile(rulesFile, []byte("groups:\n  - name: g\n    interval: 1m\n    rules:\n"+
+		"      - {alert: Silent, kind: layer_silence, silent_for: 15m}\n"), 0o600))
+	cs, err := contract.Load([]string{claims, loans})
+	require.NoError(t, err)
+	groups, err := Load([]string{rulesFile}, cs, time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]float64{"loans business": 6000}, values(groups[0].Rules[0], t0))
+	// A pause longer than claims' night reads the night as decisions.
+	night := silent
+	night.PausedAfter = contract.Duration(9 * time.Hour)
+	// claims' last action answered its decision of 8 hours ago, a minute
+	// later.
+	assert.Equal(t, (8*time.Hour - time.Minute).Seconds(), values(night, t0)["claims human"])
 }
 
 // outcome is everything a rule gives at one instant: its samples, whether
@@ -1037,7 +1139,7 @@ func TestEveryKindIsRegisteredWhole(t *testing.T) {
 		assert.True(t, spec.query != nil || spec.merged != nil, "%s has no query", k)
 		assert.Equal(t, spec.together != nil, spec.merged != nil, "%s: rules that share a query need both together and merged", k)
 	}
-	c, err := contract.Parse("c.yaml", []byte(verdictContracts))
+	c, err := contract.Parse("c.yaml", []byte(strings.Split(verdictContracts, "---")[0]))
 	require.NoError(t, err)
 	rs, err := Defaults(c)
 	require.NoError(t, err)

@@ -320,7 +320,10 @@ func TestIntegrationFiringAlertCarriesTheCurrentSummary(t *testing.T) {
 // its resolve when decisions resume; nothing for its sources, layers or
 // rules without data. Its traffic carries every signal the contract's
 // rules read (a rule whose signals never come is a ticket of its own,
-// DecisionRuleNoData).
+// DecisionRuleNoData). Reviewers act 8 minutes after each decision, so on
+// resume the human layer trails the first decisions for 8 minutes, and
+// trailed them by the hour's pause had its silence been counted from its
+// last action before it.
 func TestIntegrationNightPauseIsOneAlert(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
@@ -351,7 +354,11 @@ func TestIntegrationNightPauseIsOneAlert(t *testing.T) {
 				{c.DecisionLayer: "business", c.DecisionEvent: "business.outcome", c.BusinessOutcome: "paid"},
 			} {
 				attrs[c.DecisionID] = id
-				evs = append(evs, event{at: at, attrs: attrs})
+				when := at
+				if attrs[c.DecisionLayer] == "human" {
+					when = at.Add(8 * time.Minute)
+				}
+				evs = append(evs, event{at: when, attrs: attrs})
 			}
 		}
 	}
