@@ -19,14 +19,15 @@ go vet ./...
 echo "== go test" >&2
 go test -count=1 -timeout 40m ./... 2>&1 | tee /tmp/decisiontrace-test.log
 
-# The schema (every migration and the store's tests) once more on the
-# oldest ClickHouse engine obtainable here: npm's @chdb/lib-linux-x64-gnu
-# 26.5.0, ClickHouse 26.5.1.1 (served through chlocal's bridge, as its
-# clickhouse-local cannot listen). Skipped when the tests use an external
-# server. The README states the versions the schema has run on.
+# The schema (every migration and the store's tests) and every rule
+# kind's query once more on the oldest ClickHouse engine obtainable here:
+# npm's @chdb/lib-linux-x64-gnu 26.5.0, ClickHouse 26.5.1.1 (served
+# through chlocal's bridge, as its clickhouse-local cannot listen).
+# Skipped when the tests use an external server. The README states the
+# versions the schema has run on.
 OLDEST_ENGINE=26.5.0
 if [ -z "${DECISIONTRACE_TEST_CLICKHOUSE_ADDR:-}" ]; then
-  echo "== go test ./internal/store/... on engine $OLDEST_ENGINE" >&2
+  echo "== go test ./internal/store/... ./internal/rules/ on engine $OLDEST_ENGINE" >&2
   oldest="$(bin/dtlocal fetch --engine "$OLDEST_ENGINE")"
-  DECISIONTRACE_LIBCHDB="$oldest" go test -count=1 -timeout 20m ./internal/store/... 2>&1 | tee -a /tmp/decisiontrace-test.log
+  DECISIONTRACE_LIBCHDB="$oldest" go test -count=1 -timeout 20m ./internal/store/... ./internal/rules/ 2>&1 | tee -a /tmp/decisiontrace-test.log
 fi

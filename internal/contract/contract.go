@@ -331,24 +331,14 @@ func (c *Contract) Lag(layer string) Duration {
 	return DefaultLayerLag
 }
 
-// Pause is the gap in the workflow's decisions after which it counts as
-// having paused: a layer cannot answer decisions not yet made, so its
-// silence counts from the first decision after such a gap. It is the
-// traffic's max_silence (the gap that is DecisionWorkflowSilent's), and
-// for a workflow that may stop for any time (traffic: off) the shortest
-// layer lag: any gap longer than a layer may trail.
+// Pause is the gap in the workflow's decisions that the contract calls a
+// pause: its traffic's max_silence (the gap DecisionWorkflowSilent pages
+// on), none (0) for a workflow that may stop for any time (traffic: off).
 func (c *Contract) Pause() Duration {
-	if !c.Traffic.Off {
-		if c.Traffic.MaxSilence > 0 {
-			return c.Traffic.MaxSilence
-		}
-		return DefaultMaxSilence
+	if c.Traffic.Off {
+		return 0
 	}
-	shortest := c.Lag(LagLayers[0])
-	for _, l := range LagLayers[1:] {
-		shortest = min(shortest, c.Lag(l))
-	}
-	return shortest
+	return c.Traffic.MaxSilence
 }
 
 // Expand resolves file patterns (contracts, rule files) as a component's

@@ -58,16 +58,14 @@ func TestParseGood(t *testing.T) {
 	assert.InDelta(t, 0.25, c.OverrideRate.Max, 1e-12)
 	assert.Equal(t, Traffic{MaxSilence: DefaultMaxSilence, Severity: DefaultTrafficSeverity}, c.Traffic)
 	assert.Equal(t, DefaultLayerLag, c.Lag("business"))
-	assert.Equal(t, DefaultMaxSilence, c.Pause(), "a gap of max_silence is a pause")
+	assert.Equal(t, DefaultMaxSilence, c.Pause(), "a gap of the default max_silence is a pause")
 
-	c, err = Parse("batch.yaml", []byte("workflow: nightly\ntraffic: off\nlayer_lag: {business: 6h, data: 20m}\n"))
+	c, err = Parse("batch.yaml", []byte("workflow: nightly\ntraffic: off\nlayer_lag: {business: 6h}\n"))
 	require.NoError(t, err)
 	assert.True(t, c.Traffic.Off)
 	assert.Equal(t, 6*time.Hour, c.Lag("business").D())
 	assert.Equal(t, DefaultLayerLag, c.Lag("human"))
-	// A workflow that may stop for any time pauses when it stops for
-	// longer than a layer may trail.
-	assert.Equal(t, DefaultLayerLag, c.Pause())
+	assert.Zero(t, c.Pause(), "a workflow that may stop for any time")
 	c, err = Parse("slow.yaml", []byte("workflow: slow\ntraffic: {max_silence: 3h}\n"))
 	require.NoError(t, err)
 	assert.Equal(t, 3*time.Hour, c.Pause().D())

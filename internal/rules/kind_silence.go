@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"math"
+	"slices"
 	"time"
 
 	"github.com/decisiontrace/decisiontrace/internal/contract"
@@ -59,26 +61,41 @@ func layerSilenceQuery(r *Rule, db string, f *filters) (string, []any) {
 	// ahead, or a rule test evaluating the past) is read from its
 	// events up to {now} instead, within the lookback.
 	//
-	// When the workflow resumes after a pause (a gap in its decisions
-	// longer than the rule's pause), a layer cannot yet have answered
-	// the decisions made since: its silence counts from the first
-	// decision after the gap, not from its last signal before the
-	// pause. The gaps are read from the decisions' times, per minute,
-	// only for the workflows with a trailing layer and only from their
+	// When the workflow resumes after a pause, a layer cannot yet have
+	// answered the decisions made since: its silence counts from the
+	// first decision after the pause, not from its last signal before
+	// it. A pause is a gap in the decisions longer than the layer's lag
+	// (it had nothing new to answer for longer than it may trail) or
+	// than the workflow's contract's pause, unless the rule sets its
+	// own. The gaps are read from the decisions' times, per minute, only
+	// for the workflows with a trailing layer and only from their
 	// earliest trailing layer's last signal on (a gap that ended before
 	// a layer's last signal changes nothing for it).
 	layers, lags := sortedSeconds(r.Lags)
-	limit := "?"
+	limit, limitArgs := "?", []any{float64(seconds(r.SilentFor))}
 	if len(layers) > 0 {
-		limit = "transform(layer, ?, ?, ?)"
+		limit, limitArgs = "transform(layer, ?, ?, ?)", []any{layers, lags, float64(seconds(r.SilentFor))}
 	}
-	limitArgs := func() []any {
-		if len(layers) > 0 {
-			return []any{layers, lags, float64(seconds(r.SilentFor))}
+	// The shortest and longest gap that can be a pause: the scan starts
+	// the longest before the earliest trailing layer's last signal, and
+	// keeps no gap shorter than the shortest.
+	shortest, longest := float64(seconds(r.SilentFor)), float64(seconds(r.SilentFor))
+	if len(lags) > 0 {
+		shortest, longest = min(shortest, slices.Min(lags)), max(longest, slices.Max(lags))
+		if r.SilentFor <= 0 {
+			shortest = slices.Min(lags)
 		}
-		return []any{float64(seconds(r.SilentFor))}
 	}
-	pause, pauses, longest := r.pause()
+	pause, pauseArgs := limit, limitArgs
+	if names, secs := sortedSeconds(r.pauses); len(names) > 0 {
+		pause = "least(" + limit + ", transform(workflow, ?, ?, ?))"
+		pauseArgs = append(slices.Clone(limitArgs), names, secs, math.Inf(1))
+		shortest = min(shortest, slices.Min(secs))
+	}
+	if r.PausedAfter > 0 {
+		s := float64(seconds(r.PausedAfter))
+		pause, pauseArgs, shortest, longest = "?", []any{s}, s, s
+	}
 	ahead := `SELECT workflow FROM ` + db + `.watermarks WHERE stream = 'layers' AND until > {now}`
 	q := `WITH trailing AS (
   SELECT workflow, tupleElement(l, 1) AS layer, tupleElement(l, 2) AS last, decided
@@ -105,12 +122,13 @@ func layerSilenceQuery(r *Rule, db string, f *filters) (string, []any) {
   WHERE toFloat64(dateDiff('millisecond', last, decided)) / 1000 > ` + limit + `
 )
 SELECT t.workflow AS workflow, t.layer AS layer,
-    toFloat64(dateDiff('millisecond', greatest(t.last, p.resumed), t.decided)) / 1000 AS value
+    toFloat64(dateDiff('millisecond', arrayMax(arrayPushFront(arrayMap(g -> g.1, arrayFilter(g -> g.2 > ` + pause + `, p.gaps)), t.last)), t.decided)) / 1000 AS value
 FROM trailing AS t
 LEFT JOIN (
-  SELECT workflow, max(first) AS resumed
+  SELECT workflow, groupArray((first, gap)) AS gaps
   FROM (
-    SELECT workflow, first, lagInFrame(last, 1, toDateTime64(0, 9)) OVER (PARTITION BY workflow ORDER BY first ASC ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS before
+    SELECT workflow, first,
+        toFloat64(dateDiff('millisecond', lagInFrame(last, 1, toDateTime64(0, 9)) OVER (PARTITION BY workflow ORDER BY first ASC ROWS BETWEEN 1 PRECEDING AND CURRENT ROW), first)) / 1000 AS gap
     FROM (
       SELECT toString(workflow) AS workflow, toStartOfMinute(time) AS minute, min(time) AS first, max(time) AS last
       FROM ` + db + `.model_outputs
@@ -119,7 +137,7 @@ LEFT JOIN (
       GROUP BY workflow, minute
     )
   )
-  WHERE toFloat64(dateDiff('millisecond', before, first)) / 1000 > ` + pause + `
+  WHERE gap > ?
   GROUP BY workflow
 ) AS p ON t.workflow = p.workflow
 WHERE value > ` + limit + `
@@ -132,31 +150,18 @@ SETTINGS optimize_aggregation_in_order = 1`
 	out = append(out, lookback)
 	out = append(out, f.args...)
 	out = append(out, lookback)
-	out = append(out, limitArgs()...)
-	out = append(out, longest)
-	out = append(out, pauses...)
-	return q, append(out, limitArgs()...)
+	out = append(out, limitArgs...)
+	out = append(out, pauseArgs...)
+	out = append(out, longest, shortest)
+	return q, append(out, limitArgs...)
 }
 
-// pause is a layer_silence rule's pause of each workflow (see
-// Rule.PausedAfter) as an expression of the column workflow with its
-// parameters, and the longest of them in seconds: how long before a
-// layer's last signal the gap that matters to it can have begun.
-func (r *Rule) pause() (string, []any, float64) {
-	if r.PausedAfter > 0 {
-		s := float64(seconds(r.PausedAfter))
-		return "?", []any{s}, s
+// contractPauses is a contract's pause by its workflow (Rule.pauses).
+func contractPauses(c *contract.Contract) map[string]contract.Duration {
+	if p := c.Pause(); p > 0 {
+		return map[string]contract.Duration{c.Workflow: p}
 	}
-	longest := float64(seconds(contract.DefaultMaxSilence))
-	if len(r.pauses) == 0 {
-		return "?", []any{longest}, longest
-	}
-	names, secs := sortedSeconds(r.pauses)
-	args := []any{names, secs, longest}
-	for _, s := range secs {
-		longest = max(longest, s)
-	}
-	return "transform(workflow, ?, ?, ?)", args, longest
+	return nil
 }
 
 func workflowSilenceQuery(r *Rule, db string, f *filters) (string, []any) {

@@ -8,6 +8,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"sort"
@@ -100,9 +101,10 @@ type Rule struct {
 	SilentFor contract.Duration            `yaml:"silent_for"`
 	Lags      map[string]contract.Duration `yaml:"-"` // layer → silent_for, from contracts
 	// PausedAfter is the gap in a workflow's decisions that a
-	// layer_silence rule takes for a pause, after which layers' silence
-	// counts from the resume (contract.Pause). Unset, each workflow's
-	// contract says (pauses), else contract.DefaultMaxSilence.
+	// layer_silence rule takes for a pause, after which a layer's silence
+	// counts from the resume. Unset, it is a gap longer than the layer's
+	// silent_for or than the workflow's contract's pause (pauses, by
+	// workflow: contract.Pause).
 	PausedAfter contract.Duration `yaml:"paused_after"`
 	pauses      map[string]contract.Duration
 
@@ -365,7 +367,7 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 	for _, l := range contract.LagLayers {
 		lags[l] = c.Lag(l)
 	}
-	out = append(out, with(Rule{Alert: "DecisionLayerSilent", Kind: KindLayerSilence, Lags: lags, PausedAfter: c.Pause(),
+	out = append(out, with(Rule{Alert: "DecisionLayerSilent", Kind: KindLayerSilence, Lags: lags, pauses: contractPauses(c),
 		For: contract.Duration(5 * time.Minute)}))
 	if !c.Traffic.Off {
 		// First in the group: the evaluator holds back the workflow's
@@ -490,7 +492,7 @@ func Load(ruleFiles []string, contracts map[string]*contract.Contract, contractI
 				r.pauses = map[string]contract.Duration{}
 				for _, wf := range workflows {
 					r.known[wf] = true
-					r.pauses[wf] = contracts[wf].Pause()
+					maps.Copy(r.pauses, contractPauses(contracts[wf]))
 				}
 			}
 		}

@@ -115,9 +115,10 @@ func TestDefaultsFromContract(t *testing.T) {
 	assert.Equal(t, 30*time.Minute, byName["DecisionWorkflowSilent"].SilentFor.D())
 	assert.Equal(t, map[string]contract.Duration{"data": contract.Duration(15 * time.Minute), "workflow": contract.Duration(15 * time.Minute),
 		"human": contract.Duration(15 * time.Minute), "business": contract.Duration(2 * time.Hour)}, byName["DecisionLayerSilent"].Lags)
-	// A gap in decisions of the contract's max_silence is a pause, after
-	// which layers' silence counts from the resume.
-	assert.Equal(t, 30*time.Minute, byName["DecisionLayerSilent"].PausedAfter.D())
+	// A gap in decisions longer than the contract's max_silence is a
+	// pause, after which layers' silence counts from the resume (so is
+	// one longer than a layer's lag).
+	assert.Equal(t, map[string]contract.Duration{"claims-triage": contract.Duration(30 * time.Minute)}, byName["DecisionLayerSilent"].pauses)
 
 	// A batch workflow turns traffic off: no workflow-silence rule.
 	batch, err := contract.Parse("batch.yaml", []byte("workflow: nightly-scoring\ntraffic: off\n"))
@@ -127,7 +128,7 @@ func TestDefaultsFromContract(t *testing.T) {
 	for _, r := range rs {
 		assert.NotEqual(t, KindWorkflowSilence, r.Kind)
 		if r.Kind == KindLayerSilence {
-			assert.Equal(t, contract.DefaultLayerLag, r.PausedAfter, "traffic off: any gap longer than a layer's lag")
+			assert.Empty(t, r.pauses, "traffic off: a gap is a pause when it is longer than a layer's lag")
 		}
 	}
 }
@@ -750,9 +751,10 @@ func TestIntegrationLayerSilenceLeavesOutSignalsAfterTheInstant(t *testing.T) {
 // resumes with decisions that its human actions and outcomes have not yet
 // answered. Their silence counts from the first decision after the pause,
 // so the resume pages no one; a layer that stays quiet after it does, its
-// silence counted from the resume. A gap shorter than the pause is no
-// pause: a feed that stopped before it pages with the whole of its
-// silence. Each workflow's pause is its contract's.
+// silence counted from the resume. A pause is a gap in decisions longer
+// than the layer's lag or than the workflow's contract's max_silence, or
+// than a rule's paused_after; a shorter gap is no pause, and a feed that
+// stopped before it pages with the whole of its silence.
 func TestIntegrationLayerSilenceCountsFromTheResumeAfterAPause(t *testing.T) {
 	s := newStore(t)
 	var evs []storetest.Event
@@ -793,8 +795,7 @@ func TestIntegrationLayerSilenceCountsFromTheResumeAfterAPause(t *testing.T) {
 	s.WriteEvents(t, evs...)
 
 	lag := contract.Duration(15 * time.Minute)
-	silent := Rule{Alert: "Silent", Kind: KindLayerSilence, PausedAfter: contract.Duration(30 * time.Minute),
-		Lags: map[string]contract.Duration{"data": lag, "human": lag, "business": lag}}
+	silent := Rule{Alert: "Silent", Kind: KindLayerSilence, Lags: map[string]contract.Duration{"data": lag, "human": lag, "business": lag}}
 	values := func(r Rule, at time.Time) map[string]float64 {
 		t.Helper()
 		if r.Workflow == "" {
@@ -810,35 +811,41 @@ func TestIntegrationLayerSilenceCountsFromTheResumeAfterAPause(t *testing.T) {
 		return out
 	}
 	// claims resumed 10 minutes ago, under its layers' lag of 15; loans'
-	// outcomes stopped before its hour without decisions, a pause: silent
-	// from its resume, 30 minutes ago.
+	// outcomes stopped before its hour without decisions, longer than
+	// the lag: silent from its resume, 30 minutes ago.
 	assert.Equal(t, map[string]float64{"loans business": 1800}, values(silent, t0))
 	// 10 minutes on, claims' human actions and outcomes are still missing
 	// 20 minutes into the resume; its reads kept up.
 	assert.Equal(t, map[string]float64{"claims business": 1200, "claims human": 1200, "loans business": 2400},
 		values(silent, t0.Add(10*time.Minute)))
 
-	// loans' contract allows 3 hours without a decision: its hour is not
-	// a pause, and its outcomes are silent for the 100 minutes since the
-	// last one; claims keeps the default pause.
+	// With a lag of 90 minutes, loans' hour is not a pause, and its
+	// outcomes are silent for the 100 minutes since the last one...
 	dir := t.TempDir()
-	claims, loans := filepath.Join(dir, "claims.yaml"), filepath.Join(dir, "loans.yaml")
-	require.NoError(t, os.WriteFile(claims, []byte("workflow: claims\n"), 0o600))
-	require.NoError(t, os.WriteFile(loans, []byte("workflow: loans\ntraffic: {max_silence: 3h}\n"), 0o600))
 	rulesFile := filepath.Join(dir, "r.yaml")
 	require.NoError(t, os.WriteFile(rulesFile, []byte("groups:\n  - name: g\n    interval: 1m\n    rules:\n"+
-		"      - {alert: Silent, kind: layer_silence, silent_for: 15m}\n"), 0o600))
-	cs, err := contract.Load([]string{claims, loans})
-	require.NoError(t, err)
-	groups, err := Load([]string{rulesFile}, cs, time.Minute)
+		"      - {alert: Silent, kind: layer_silence, silent_for: 90m}\n"), 0o600))
+	groups, err := Load([]string{rulesFile}, nil, time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]float64{"loans business": 6000}, values(groups[0].Rules[0], t0))
-	// A pause longer than claims' night reads the night as decisions.
-	night := silent
-	night.PausedAfter = contract.Duration(9 * time.Hour)
-	// claims' last action answered its decision of 8 hours ago, a minute
-	// later.
-	assert.Equal(t, (8*time.Hour - time.Minute).Seconds(), values(night, t0)["claims human"])
+	// ... unless its contract calls an hour without decisions a pause.
+	claims, loans := filepath.Join(dir, "claims.yaml"), filepath.Join(dir, "loans.yaml")
+	require.NoError(t, os.WriteFile(claims, []byte("workflow: claims\n"), 0o600))
+	require.NoError(t, os.WriteFile(loans, []byte("workflow: loans\ntraffic: {max_silence: 45m}\n"), 0o600))
+	cs, err := contract.Load([]string{claims, loans})
+	require.NoError(t, err)
+	groups, err = Load([]string{rulesFile}, cs, time.Minute)
+	require.NoError(t, err)
+	assert.Empty(t, values(groups[0].Rules[0], t0))
+	// A rule's own paused_after decides alone: 2 hours, and loans' hour
+	// is no pause even with a lag of 15 minutes; 9 hours, and claims'
+	// night is none either: its last action answered its decision of 8
+	// hours ago, a minute later.
+	own := silent
+	own.PausedAfter = contract.Duration(2 * time.Hour)
+	assert.Equal(t, map[string]float64{"loans business": 6000}, values(own, t0))
+	own.PausedAfter = contract.Duration(9 * time.Hour)
+	assert.Equal(t, (8*time.Hour - time.Minute).Seconds(), values(own, t0)["claims human"])
 }
 
 // outcome is everything a rule gives at one instant: its samples, whether
