@@ -18,9 +18,6 @@ func init() {
 				if r.SilentFor <= 0 && len(r.Lags) == 0 {
 					bad("silent_for", "required and must be positive")
 				}
-				if r.PausedAfter < 0 {
-					bad("paused_after", "must not be negative")
-				}
 			},
 			query: layerSilenceQuery,
 			// The layer's last decisions before it went quiet.
@@ -126,17 +123,8 @@ SELECT t.workflow AS workflow, t.layer AS layer,
 FROM trailing AS t
 LEFT JOIN (
   SELECT workflow, groupArray((first, gap)) AS gaps
-  FROM (
-    SELECT workflow, first,
-        toFloat64(dateDiff('millisecond', lagInFrame(last, 1, toDateTime64(0, 9)) OVER (PARTITION BY workflow ORDER BY first ASC ROWS BETWEEN 1 PRECEDING AND CURRENT ROW), first)) / 1000 AS gap
-    FROM (
-      SELECT toString(workflow) AS workflow, toStartOfMinute(time) AS minute, min(time) AS first, max(time) AS last
-      FROM ` + db + `.model_outputs
-      WHERE workflow IN (SELECT workflow FROM trailing)
-        AND time >= (SELECT min(last) FROM trailing) - toIntervalSecond(?) AND time <= {now}
-      GROUP BY workflow, minute
-    )
-  )
+  FROM (` + decisionGaps(db, `workflow IN (SELECT workflow FROM trailing)
+        AND time >= (SELECT min(last) FROM trailing) - toIntervalSecond(?) AND time <= {now}`) + `)
   WHERE gap > ?
   GROUP BY workflow
 ) AS p ON t.workflow = p.workflow
@@ -154,6 +142,26 @@ SETTINGS optimize_aggregation_in_order = 1`
 	out = append(out, pauseArgs...)
 	out = append(out, longest, shortest)
 	return q, append(out, limitArgs...)
+}
+
+// decisionGaps is a query of the workflows' decisions that where selects
+// from the model outputs, a row per minute with decisions: the minute's
+// first and last decision, and the gap in seconds from the previous
+// minute's last decision to its first (the first minute's is unbounded:
+// whatever came before was not read). A gap longer than a minute is
+// between minutes, so the per-minute rows hold every gap that can be a
+// pause, at a row a minute instead of a row a decision.
+func decisionGaps(db, where string) string {
+	return `
+    SELECT workflow, first, last,
+        toFloat64(dateDiff('millisecond', lagInFrame(last, 1, toDateTime64(0, 9)) OVER (PARTITION BY workflow ORDER BY first ASC ROWS BETWEEN 1 PRECEDING AND CURRENT ROW), first)) / 1000 AS gap
+    FROM (
+      SELECT toString(workflow) AS workflow, toStartOfMinute(time) AS minute, min(time) AS first, max(time) AS last
+      FROM ` + db + `.model_outputs
+      WHERE ` + where + `
+      GROUP BY workflow, minute
+    )
+  `
 }
 
 // contractPauses is a contract's pause by its workflow (Rule.pauses).

@@ -240,22 +240,51 @@ func runTogether(ctx context.Context, conn driver.Conn, db string, now time.Time
 }
 
 // Idle reports whether the workflows the rule watches made no decision
-// in its window (a burn rate's long window): its signals stopped
-// because the workflow stopped, which is the workflow's silence
-// (DecisionWorkflowSilent), not the rule's missing data.
+// in its window (a burn rate's long window), or none in it before they
+// resumed after a pause (a gap in decisions longer than the rule's
+// pause): its signals stopped because the workflow stopped, which is the
+// workflow's silence (DecisionWorkflowSilent), not the rule's missing
+// data; and in the morning after a night's pause, the window holds only
+// decisions whose actions and outcomes have not come yet.
 func (r *Rule) Idle(ctx context.Context, conn driver.Conn, db string, now time.Time) (bool, error) {
-	q := "SELECT count() FROM " + db + ".events WHERE layer = 'model' AND event = 'model.output' AND time >= {now} - toIntervalSecond(?) AND time <= {now}"
-	args := []any{seconds(r.idleWindow())}
+	pause, pauseArgs, longest := r.noDataPause()
+	window := seconds(r.idleWindow())
+	where := "time >= {now} - toIntervalSecond(?) AND time <= {now}"
+	args := []any{float64(window) + longest}
 	if r.Workflow != "" {
-		q += " AND workflow = ?"
+		where += " AND workflow = ?"
 		args = append(args, r.Workflow)
 	}
+	q := `SELECT count() FROM (
+  SELECT workflow, maxIf(first, gap > ` + pause + `) AS resumed, max(last) AS latest,
+      minIf(last, last >= {now} - toIntervalSecond(?)) AS earliest
+  FROM (` + decisionGaps(db, where) + `)
+  GROUP BY workflow
+)
+WHERE latest >= {now} - toIntervalSecond(?) AND (resumed <= {now} - toIntervalSecond(?) OR earliest < resumed)`
+	args = append(append(append(pauseArgs, window), args...), window, window)
 	q, args = bindNow(q, args, now)
 	var n uint64
 	if err := conn.QueryRow(tagged(ctx, r), q, args...).Scan(&n); err != nil {
 		return false, fmt.Errorf("rule %s idle: %w", r.Alert, err)
 	}
 	return n == 0, nil
+}
+
+// noDataPause is the gap in decisions the rule takes for a pause when it
+// has no data, by workflow (see Rule.PausedAfter), as an expression of
+// the column workflow with its parameters, and the longest in seconds.
+func (r *Rule) noDataPause() (string, []any, float64) {
+	if r.PausedAfter > 0 {
+		s := float64(seconds(r.PausedAfter))
+		return "?", []any{s}, s
+	}
+	def := float64(seconds(contract.DefaultMaxSilence))
+	names, secs := sortedSeconds(r.pauses)
+	if len(names) == 0 {
+		return "?", []any{def}, def
+	}
+	return "transform(workflow, ?, ?, ?)", []any{names, secs, def}, max(def, slices.Max(secs))
 }
 
 // idleWindow is how far back Idle looks: the rule's window, a burn

@@ -100,11 +100,13 @@ type Rule struct {
 	MaxDrift  float64                      `yaml:"max_drift"`
 	SilentFor contract.Duration            `yaml:"silent_for"`
 	Lags      map[string]contract.Duration `yaml:"-"` // layer → silent_for, from contracts
-	// PausedAfter is the gap in a workflow's decisions that a
-	// layer_silence rule takes for a pause, after which a layer's silence
-	// counts from the resume. Unset, it is a gap longer than the layer's
-	// silent_for or than the workflow's contract's pause (pauses, by
-	// workflow: contract.Pause).
+	// PausedAfter is the gap in a workflow's decisions that the rule
+	// takes for a pause: a layer's silence counts from the decisions
+	// after it, and a window that holds the resume has no data because
+	// of the pause, not of the rule (Idle). Unset, it is a gap longer
+	// than the workflow's contract's pause (pauses, by workflow:
+	// contract.Pause), else contract.DefaultMaxSilence; for
+	// layer_silence, a gap longer than the layer's silent_for too.
 	PausedAfter contract.Duration `yaml:"paused_after"`
 	pauses      map[string]contract.Duration
 
@@ -271,6 +273,9 @@ func (r *Rule) validate() []error {
 	if r.For < 0 || r.KeepFiringFor < 0 {
 		bad("for", "for and keep_firing_for must not be negative")
 	}
+	if r.PausedAfter < 0 {
+		bad("paused_after", "must not be negative")
+	}
 	for k := range r.Labels {
 		if !labelName.MatchString(k) {
 			bad("labels", "%q is not a valid label name", k)
@@ -321,6 +326,7 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 	}
 	with := func(r Rule) Rule {
 		r.Workflow = c.Workflow
+		r.pauses = contractPauses(c)
 		r.Labels = map[string]string{}
 		for k, v := range labels {
 			r.Labels[k] = v
@@ -367,8 +373,7 @@ func Defaults(c *contract.Contract) ([]Rule, error) {
 	for _, l := range contract.LagLayers {
 		lags[l] = c.Lag(l)
 	}
-	out = append(out, with(Rule{Alert: "DecisionLayerSilent", Kind: KindLayerSilence, Lags: lags, pauses: contractPauses(c),
-		For: contract.Duration(5 * time.Minute)}))
+	out = append(out, with(Rule{Alert: "DecisionLayerSilent", Kind: KindLayerSilence, Lags: lags, For: contract.Duration(5 * time.Minute)}))
 	if !c.Traffic.Off {
 		// First in the group: the evaluator holds back the workflow's
 		// silence and staleness alerts while this one fires, from the

@@ -747,16 +747,15 @@ func TestIntegrationLayerSilenceLeavesOutSignalsAfterTheInstant(t *testing.T) {
 	assert.Empty(t, later, "once the instant passes them, the outcome counts")
 }
 
-// A workflow that pauses (overnight, or a demo stopped and started again)
-// resumes with decisions that its human actions and outcomes have not yet
-// answered. Their silence counts from the first decision after the pause,
-// so the resume pages no one; a layer that stays quiet after it does, its
-// silence counted from the resume. A pause is a gap in decisions longer
-// than the layer's lag or than the workflow's contract's max_silence, or
-// than a rule's paused_after; a shorter gap is no pause, and a feed that
-// stopped before it pages with the whole of its silence.
-func TestIntegrationLayerSilenceCountsFromTheResumeAfterAPause(t *testing.T) {
-	s := newStore(t)
+// pauseScenario: claims decided every minute from 10 to 8 hours before t0,
+// paused for the night and resumed 10 minutes before t0, and no action or
+// outcome answers a decision since; loans decides every 5 minutes, with
+// an hour without decisions (90 to 30 minutes before t0), and its
+// outcomes stopped 100 minutes before t0. Each decision has a read at
+// once, and (but for those) a human action a minute later and an outcome
+// 20 minutes later.
+func pauseScenario(t *testing.T, s *store) {
+	t.Helper()
 	var evs []storetest.Event
 	at := func(ago time.Duration, wf, layer, event string, more map[string]any) {
 		attrs := map[string]any{c.DecisionWorkflow: wf, c.DecisionLayer: layer, c.DecisionEvent: event}
@@ -793,6 +792,19 @@ func TestIntegrationLayerSilenceCountsFromTheResumeAfterAPause(t *testing.T) {
 	decide("loans", 3*time.Hour, 90*time.Minute, 5*time.Minute, 0, 120*time.Minute)
 	decide("loans", 30*time.Minute, -10*time.Minute, 5*time.Minute, -time.Hour, 24*time.Hour)
 	s.WriteEvents(t, evs...)
+}
+
+// A workflow that pauses (overnight, or a demo stopped and started again)
+// resumes with decisions that its human actions and outcomes have not yet
+// answered. Their silence counts from the first decision after the pause,
+// so the resume pages no one; a layer that stays quiet after it does, its
+// silence counted from the resume. A pause is a gap in decisions longer
+// than the layer's lag or than the workflow's contract's max_silence, or
+// than a rule's paused_after; a shorter gap is no pause, and a feed that
+// stopped before it pages with the whole of its silence.
+func TestIntegrationLayerSilenceCountsFromTheResumeAfterAPause(t *testing.T) {
+	s := newStore(t)
+	pauseScenario(t, s)
 
 	lag := contract.Duration(15 * time.Minute)
 	silent := Rule{Alert: "Silent", Kind: KindLayerSilence, Lags: map[string]contract.Duration{"data": lag, "human": lag, "business": lag}}
@@ -846,6 +858,50 @@ func TestIntegrationLayerSilenceCountsFromTheResumeAfterAPause(t *testing.T) {
 	assert.Equal(t, map[string]float64{"loans business": 6000}, values(own, t0))
 	own.PausedAfter = contract.Duration(9 * time.Hour)
 	assert.Equal(t, (8*time.Hour - time.Minute).Seconds(), values(own, t0)["claims human"])
+}
+
+// A rule's window that holds a resume after a pause has no data because
+// of the pause: in the morning, the night's window holds decisions whose
+// outcomes have not come yet. That is idle (no DecisionRuleNoData), as a
+// window without decisions is; a workflow that decided through the
+// window without the rule's signals is not. A gap is a pause when it is
+// longer than the workflow's contract's max_silence (30 minutes without
+// one), or than the rule's paused_after.
+func TestIntegrationNoDataIsIdleWhileTheWindowHoldsAResume(t *testing.T) {
+	s := newStore(t)
+	pauseScenario(t, s)
+	outcomes := func(wf string, window time.Duration) Rule {
+		return Rule{Alert: "BadOutcomes", Kind: KindRatio, Count: "decisions", Window: contract.Duration(window), MaxRate: 0.5, MinCount: 1,
+			Workflow: wf, Denominator: map[string]any{"decision.event": "business.outcome"}, Numerator: map[string]any{"business.outcome": "reopened"}}
+	}
+	idle := func(r Rule, pauses map[string]contract.Duration) bool {
+		t.Helper()
+		r.pauses = pauses
+		require.Empty(t, r.validate())
+		res := EvalAll(t.Context(), s.Conn, s.DB, t0, []*Rule{&r}, 1, time.Minute)
+		require.NoError(t, res[0].Err)
+		require.False(t, res[0].HasData, "no outcome in the window")
+		return res[0].Idle
+	}
+	// claims resumed 10 minutes ago, after 8 hours: its 6 hours of
+	// outcomes have not come.
+	assert.True(t, idle(outcomes("claims", 6*time.Hour), nil))
+	// loans' outcomes stopped 100 minutes ago; over the last hour it
+	// resumed 30 minutes ago after an hour's gap, a pause by default...
+	assert.True(t, idle(outcomes("loans", time.Hour), nil))
+	// ... but not by a contract that allows 3 hours without a decision,
+	// or a rule's paused_after of 2 hours: it decided through the hour.
+	assert.False(t, idle(outcomes("loans", time.Hour), map[string]contract.Duration{"loans": contract.Duration(3 * time.Hour)}))
+	own := outcomes("loans", time.Hour)
+	own.PausedAfter = contract.Duration(2 * time.Hour)
+	assert.False(t, idle(own, nil))
+	// Over 90 minutes, its window begins before the gap: it decided,
+	// then paused, then resumed; its decisions before the gap have no
+	// outcome (they stopped 100 minutes ago).
+	assert.False(t, idle(outcomes("loans", 90*time.Minute+time.Minute), nil))
+	// A rule over every workflow is idle only when each is.
+	assert.False(t, idle(outcomes("", 90*time.Minute+time.Minute), nil))
+	assert.True(t, idle(outcomes("", time.Hour), nil))
 }
 
 // outcome is everything a rule gives at one instant: its samples, whether

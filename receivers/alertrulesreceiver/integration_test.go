@@ -240,10 +240,16 @@ func TestIntegrationPendingFiringResolvedAndRestartWithoutRepage(t *testing.T) {
 	t.Cleanup(func() { failingFor, noDataFor = 2*time.Minute, 10*time.Minute })
 	r := newRig(t)
 	r.depth(t, 480)
-	// The workflow decides (no contract judges it): a verdict rule without
-	// verdicts has no data, which an idle workflow would not be.
-	r.write(t, "claims-triage", []event{{at: time.Now(), attrs: map[string]any{c.DecisionID: "d-1", c.DecisionLayer: "model",
-		c.DecisionEvent: "model.output", c.ModelConfidence: 0.9}}})
+	// The workflow decides, and did before the rules' window of 10
+	// minutes (no contract judges it): a verdict rule without verdicts
+	// has no data, which an idle workflow, or one that began or resumed
+	// in the window, would not be.
+	var decided []event
+	for i, at := range []time.Time{time.Now().Add(-11 * time.Minute), time.Now()} {
+		decided = append(decided, event{at: at, attrs: map[string]any{c.DecisionID: fmt.Sprint("d-", i), c.DecisionLayer: "model",
+			c.DecisionEvent: "model.output", c.ModelConfidence: 0.9}})
+	}
+	r.write(t, "claims-triage", decided)
 
 	sink := new(consumertest.LogsSink)
 	rcv := r.receiver(t, sink)
