@@ -64,18 +64,20 @@ func layerSilenceQuery(r *Rule, db string, f *filters) (string, []any) {
 	// it. A pause is a gap in the decisions longer than the layer's lag
 	// (it had nothing new to answer for longer than it may trail) or
 	// than the workflow's contract's pause, unless the rule sets its
-	// own. The gaps are read from the decisions' times, per minute, only
-	// for the workflows with a trailing layer and only from their
-	// earliest trailing layer's last signal on (a gap that ended before
-	// a layer's last signal changes nothing for it).
+	// own. The gaps are read from the decisions' times, per minute, from
+	// the earliest layer's latest signal on (a gap that ended before a
+	// layer's last signal changes nothing for it): while every layer
+	// keeps up, that is seconds of decisions. The bound is read from the
+	// watermarks, not from the trailing layers: a second reading of
+	// those would cost as much as the rest of the query.
 	layers, lags := sortedSeconds(r.Lags)
 	limit, limitArgs := "?", []any{float64(seconds(r.SilentFor))}
 	if len(layers) > 0 {
 		limit, limitArgs = "transform(layer, ?, ?, ?)", []any{layers, lags, float64(seconds(r.SilentFor))}
 	}
 	// The shortest and longest gap that can be a pause: the scan starts
-	// the longest before the earliest trailing layer's last signal, and
-	// keeps no gap shorter than the shortest.
+	// the longest before the earliest layer's last signal, and keeps no
+	// gap shorter than the shortest.
 	shortest, longest := float64(seconds(r.SilentFor)), float64(seconds(r.SilentFor))
 	if len(lags) > 0 {
 		shortest, longest = min(shortest, slices.Min(lags)), max(longest, slices.Max(lags))
@@ -123,8 +125,15 @@ SELECT t.workflow AS workflow, t.layer AS layer,
 FROM trailing AS t
 LEFT JOIN (
   SELECT workflow, groupArray((first, gap)) AS gaps
-  FROM (` + decisionGaps(db, `workflow IN (SELECT workflow FROM trailing)
-        AND time >= (SELECT min(last) FROM trailing) - toIntervalSecond(?) AND time <= {now}`) + `)
+  FROM (` + decisionGaps(db, `time >= (
+          SELECT if(count() = 0, {now}, min(if(until > {now}, {now} - toIntervalSecond(?), until)))
+          FROM (
+            SELECT max(until) AS until FROM `+db+`.watermarks
+            WHERE stream = 'layers'`+f.and()+`
+            GROUP BY workflow, source
+          )
+          WHERE until >= {now} - toIntervalSecond(?)
+        ) - toIntervalSecond(?) AND time <= {now}`+f.and()) + `)
   WHERE gap > ?
   GROUP BY workflow
 ) AS p ON t.workflow = p.workflow
@@ -140,7 +149,11 @@ SETTINGS optimize_aggregation_in_order = 1`
 	out = append(out, lookback)
 	out = append(out, limitArgs...)
 	out = append(out, pauseArgs...)
-	out = append(out, longest, shortest)
+	out = append(out, lookback)
+	out = append(out, f.args...)
+	out = append(out, lookback, longest)
+	out = append(out, f.args...)
+	out = append(out, shortest)
 	return q, append(out, limitArgs...)
 }
 
