@@ -85,15 +85,12 @@ func layerSilenceQuery(r *Rule, db string, f *filters) (string, []any) {
 			shortest = slices.Min(lags)
 		}
 	}
-	pause, pauseArgs := limit, limitArgs
-	if names, secs := sortedSeconds(r.pauses); len(names) > 0 {
-		pause = "least(" + limit + ", transform(workflow, ?, ?, ?))"
-		pauseArgs = append(slices.Clone(limitArgs), names, secs, math.Inf(1))
-		shortest = min(shortest, slices.Min(secs))
-	}
+	pause, pauseArgs, pauses := r.pause(math.Inf(1))
 	if r.PausedAfter > 0 {
-		s := float64(seconds(r.PausedAfter))
-		pause, pauseArgs, shortest, longest = "?", []any{s}, s, s
+		shortest, longest = pauses[0], pauses[0]
+	} else {
+		pause, pauseArgs = "least("+limit+", "+pause+")", append(slices.Clone(limitArgs), pauseArgs...)
+		shortest = min(shortest, slices.Min(pauses))
 	}
 	ahead := `SELECT workflow FROM ` + db + `.watermarks WHERE stream = 'layers' AND until > {now}`
 	q := `WITH trailing AS (

@@ -247,10 +247,11 @@ func runTogether(ctx context.Context, conn driver.Conn, db string, now time.Time
 // data; and in the morning after a night's pause, the window holds only
 // decisions whose actions and outcomes have not come yet.
 func (r *Rule) Idle(ctx context.Context, conn driver.Conn, db string, now time.Time) (bool, error) {
-	pause, pauseArgs, longest := r.noDataPause()
+	pause, args, pauses := r.pause(float64(seconds(contract.DefaultMaxSilence)))
 	window := seconds(r.idleWindow())
+	args = append(args, window)
 	where := "time >= {now} - toIntervalSecond(?) AND time <= {now}"
-	args := []any{float64(window) + longest}
+	args = append(args, float64(window)+slices.Max(pauses))
 	if r.Workflow != "" {
 		where += " AND workflow = ?"
 		args = append(args, r.Workflow)
@@ -262,7 +263,7 @@ func (r *Rule) Idle(ctx context.Context, conn driver.Conn, db string, now time.T
   GROUP BY workflow
 )
 WHERE latest >= {now} - toIntervalSecond(?) AND (resumed <= {now} - toIntervalSecond(?) OR earliest < resumed)`
-	args = append(append(append(pauseArgs, window), args...), window, window)
+	args = append(args, window, window)
 	q, args = bindNow(q, args, now)
 	var n uint64
 	if err := conn.QueryRow(tagged(ctx, r), q, args...).Scan(&n); err != nil {
@@ -271,20 +272,20 @@ WHERE latest >= {now} - toIntervalSecond(?) AND (resumed <= {now} - toIntervalSe
 	return n == 0, nil
 }
 
-// noDataPause is the gap in decisions the rule takes for a pause when it
-// has no data, by workflow (see Rule.PausedAfter), as an expression of
-// the column workflow with its parameters, and the longest in seconds.
-func (r *Rule) noDataPause() (string, []any, float64) {
+// pause is the gap in a workflow's decisions that the rule takes for a
+// pause (see Rule.PausedAfter): its own, else by workflow its contract's,
+// else def; as an expression of the column workflow with its parameters,
+// and every value it can take.
+func (r *Rule) pause(def float64) (string, []any, []float64) {
 	if r.PausedAfter > 0 {
 		s := float64(seconds(r.PausedAfter))
-		return "?", []any{s}, s
+		return "?", []any{s}, []float64{s}
 	}
-	def := float64(seconds(contract.DefaultMaxSilence))
 	names, secs := sortedSeconds(r.pauses)
 	if len(names) == 0 {
-		return "?", []any{def}, def
+		return "?", []any{def}, []float64{def}
 	}
-	return "transform(workflow, ?, ?, ?)", []any{names, secs, def}, max(def, slices.Max(secs))
+	return "transform(workflow, ?, ?, ?)", []any{names, secs, def}, append(secs, def)
 }
 
 // idleWindow is how far back Idle looks: the rule's window, a burn
