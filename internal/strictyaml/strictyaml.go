@@ -20,17 +20,17 @@ func Decode(name string, b []byte, out any) error {
 	err := dec.Decode(out)
 	if err == nil {
 		// A second document (contracts or rule groups after "---") would
-		// otherwise be dropped without a word.
+		// otherwise be dropped without a word; one that does not parse is
+		// reported as the first would be.
 		var next yaml.Node
-		switch err := dec.Decode(&next); {
+		switch err = dec.Decode(&next); {
 		case errors.Is(err, io.EOF):
 			return nil
-		case err != nil:
-			return fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
-		case len(next.Content) == 0 || next.Content[0].ShortTag() == "!!null":
+		case err == nil && (len(next.Content) == 0 || next.Content[0].ShortTag() == "!!null"):
 			return nil // a trailing "---" with nothing after it
+		case err == nil:
+			return fmt.Errorf("%s: line %d: a second YAML document; a file holds one (put each in a file of its own)", name, next.Content[0].Line)
 		}
-		return fmt.Errorf("%s: line %d: a second YAML document; a file holds one (put each in a file of its own)", name, next.Content[0].Line)
 	}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
