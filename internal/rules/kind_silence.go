@@ -78,13 +78,11 @@ func layerSilenceQuery(r *Rule, db string, f *filters) (string, []any) {
 	// The shortest and longest gap that can be a pause: the scan starts
 	// the longest before the earliest layer's last signal, and keeps no
 	// gap shorter than the shortest.
-	shortest, longest := float64(seconds(r.SilentFor)), float64(seconds(r.SilentFor))
-	if len(lags) > 0 {
-		shortest, longest = min(shortest, slices.Min(lags)), max(longest, slices.Max(lags))
-		if r.SilentFor <= 0 {
-			shortest = slices.Min(lags)
-		}
+	limits := lags
+	if len(lags) == 0 || r.SilentFor > 0 {
+		limits = append(slices.Clone(lags), float64(seconds(r.SilentFor)))
 	}
+	shortest, longest := slices.Min(limits), slices.Max(limits)
 	pause, pauseArgs, pauses := r.pause(math.Inf(1))
 	if r.PausedAfter > 0 {
 		shortest, longest = pauses[0], pauses[0]
