@@ -169,15 +169,35 @@ func labelsOf(samples []alerting.Sample, keys ...string) []string {
 
 func (s *store) run(t *testing.T, r Rule) []alerting.Sample {
 	t.Helper()
+	return s.runAt(t, r, t0)
+}
+
+// runAt evaluates the rule at an instant.
+func (s *store) runAt(t *testing.T, r Rule, at time.Time) []alerting.Sample {
+	t.Helper()
 	// These tests are about what the queries find; which workflows a
 	// rule alerts for is TestRulesAlertOnlyForKnownWorkflows'.
 	if r.Workflow == "" && len(r.Workflows) == 0 {
 		r.AnyWorkflow = true
 	}
 	require.Empty(t, r.validate())
-	got, err := r.Run(context.Background(), s.Conn, s.DB, t0)
+	got, err := r.Run(context.Background(), s.Conn, s.DB, at)
 	require.NoError(t, err)
 	return got
+}
+
+// valuesBy keys each sample's value by its values of the labels keys,
+// space-separated.
+func valuesBy(samples []alerting.Sample, keys ...string) map[string]float64 {
+	out := map[string]float64{}
+	for _, smp := range samples {
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = smp.Labels[k]
+		}
+		out[strings.Join(parts, " ")] = smp.Value
+	}
+	return out
 }
 
 // verdictContracts: one required source, judged against 90 s; the
@@ -810,17 +830,7 @@ func TestIntegrationLayerSilenceCountsFromTheResumeAfterAPause(t *testing.T) {
 	silent := Rule{Alert: "Silent", Kind: KindLayerSilence, Lags: map[string]contract.Duration{"data": lag, "human": lag, "business": lag}}
 	values := func(r Rule, at time.Time) map[string]float64 {
 		t.Helper()
-		if r.Workflow == "" {
-			r.AnyWorkflow = true
-		}
-		require.Empty(t, r.validate())
-		got, err := r.Run(context.Background(), s.Conn, s.DB, at)
-		require.NoError(t, err)
-		out := map[string]float64{}
-		for _, smp := range got {
-			out[smp.Labels["workflow"]+" "+smp.Labels["layer"]] = smp.Value
-		}
-		return out
+		return valuesBy(s.runAt(t, r, at), "workflow", "layer")
 	}
 	// claims resumed 10 minutes ago, under its layers' lag of 15; loans'
 	// outcomes stopped before its hour without decisions, longer than

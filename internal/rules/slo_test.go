@@ -51,15 +51,7 @@ func sloScenario(t *testing.T, s *store) {
 
 func burning(t *testing.T, s *store, r Rule, at time.Time) map[string]float64 {
 	t.Helper()
-	r.AnyWorkflow = true
-	require.Empty(t, r.validate())
-	samples, err := r.Run(t.Context(), s.Conn, s.DB, at)
-	require.NoError(t, err)
-	out := map[string]float64{}
-	for _, smp := range samples {
-		out[smp.Labels["workflow"]] = smp.Value
-	}
-	return out
+	return valuesBy(s.runAt(t, r, at), "workflow")
 }
 
 // The multiwindow burn-rate alert, as the SRE workbook has it: a fast burn
