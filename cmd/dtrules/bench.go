@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +10,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -58,7 +58,12 @@ type benchReport struct {
 	RefreshMedMS    float64            `json:"refresh_median_ms"`
 	RefreshMaxMS    float64            `json:"refresh_max_ms"`
 	RuleMedianMS    map[string]float64 `json:"rule_median_ms"`
-	Firing          map[string]int     `json:"matching_label_sets"`
+	// The rows ClickHouse read for a round's rules (the refresh's not
+	// included), median over the rounds, and for each rule: what a round
+	// costs on any machine, and which rules grow with the store.
+	RoundReadRows uint64            `json:"round_read_rows"`
+	RuleReadRows  map[string]uint64 `json:"rule_read_rows"`
+	Firing        map[string]int    `json:"matching_label_sets"`
 }
 
 // bench times evaluation rounds of rules over an existing decision store,
@@ -135,7 +140,8 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 			return 1
 		}
 	}
-	rep := benchReport{Database: *db, Rules: len(ruleset), Rounds: *rounds, RuleMedianMS: map[string]float64{}, Firing: map[string]int{}}
+	rep := benchReport{Database: *db, Rules: len(ruleset), Rounds: *rounds, RuleMedianMS: map[string]float64{},
+		RuleReadRows: map[string]uint64{}, Firing: map[string]int{}}
 	for _, g := range byGroup {
 		rep.Queries += len(rules.Together(g))
 	}
@@ -165,7 +171,9 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 	log.Info().Uint64("verdicts", rep.Verdicts).Float64("catch_up_ms", rep.CatchUpMS).Msg("evaluating")
 
 	var roundMS, refreshMS, sequentialMS []float64
+	var roundRows []uint64
 	perRule := make([][]float64, len(ruleset))
+	perRuleRows := make([][]uint64, len(ruleset))
 	for i := 0; i < *rounds; i++ {
 		now := evalAt
 		if now.IsZero() {
@@ -187,6 +195,7 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 		wg.Wait()
 		roundMS = append(roundMS, ms(time.Since(start)))
 		sequential := refreshMS[i]
+		var rows uint64
 		for ri, res := range slices.Concat(results...) {
 			r := ruleset[ri]
 			if res.Err != nil {
@@ -194,18 +203,22 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 				return 1
 			}
 			perRule[ri] = append(perRule[ri], ms(res.Took))
+			perRuleRows[ri] = append(perRuleRows[ri], res.ReadRows)
 			sequential += ms(res.Took)
+			rows += res.ReadRows
 			rep.Firing[ruleName(r)] = len(res.Samples)
 		}
 		sequentialMS = append(sequentialMS, sequential)
+		roundRows = append(roundRows, rows)
 		log.Info().Int("round", i+1).Float64("ms", roundMS[i]).Float64("refresh_ms", refreshMS[i]).Msg("round")
 	}
 	rep.RoundMinMS, rep.RoundMedMS, rep.RoundMaxMS = spread(roundMS)
 	_, rep.SequentialMedMS, _ = spread(sequentialMS)
 	rep.RefreshMinMS, rep.RefreshMedMS, rep.RefreshMaxMS = spread(refreshMS)
+	_, rep.RoundReadRows, _ = spread(roundRows)
 	for ri, r := range ruleset {
-		sort.Float64s(perRule[ri])
-		rep.RuleMedianMS[ruleName(r)] = perRule[ri][len(perRule[ri])/2]
+		_, rep.RuleMedianMS[ruleName(r)], _ = spread(perRule[ri])
+		_, rep.RuleReadRows[ruleName(r)], _ = spread(perRuleRows[ri])
 	}
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
@@ -216,8 +229,8 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // spread is the minimum, median and maximum of samples (sorted in place).
-func spread(samples []float64) (lo, med, hi float64) {
-	sort.Float64s(samples)
+func spread[T cmp.Ordered](samples []T) (lo, med, hi T) {
+	slices.Sort(samples)
 	return samples[0], samples[len(samples)/2], samples[len(samples)-1]
 }
 

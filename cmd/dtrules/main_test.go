@@ -64,6 +64,12 @@ func TestBenchRunsEveryShippedRuleAfterARefresh(t *testing.T) {
 	assert.Positive(t, rep.RefreshMedMS)
 	assert.GreaterOrEqual(t, rep.RoundMinMS, rep.RefreshMinMS, "a round's time holds its refresh")
 	assert.Len(t, rep.RuleMedianMS, rep.Rules)
+	// Rows read, per rule and round: a rule reads its window's signals,
+	// and nothing for a workflow the store holds none of.
+	assert.Len(t, rep.RuleReadRows, rep.Rules)
+	assert.GreaterOrEqual(t, rep.RuleReadRows["DecisionIncompleteContext{workflow=claims-triage}"], uint64(100), "the 100 context reads")
+	assert.Zero(t, rep.RuleReadRows["DecisionIncompleteContext{workflow=loan-underwriting}"])
+	assert.GreaterOrEqual(t, rep.RoundReadRows, rep.Events)
 	assert.Less(t, rep.Queries, rep.Rules, "rules that read the same rows share a query")
 	// Every decision is confident on a policy-db read an hour old.
 	assert.Equal(t, 1, rep.Firing["DecisionUnsupportedCertainty{workflow=claims-triage}"])

@@ -117,6 +117,7 @@ for size in ${SIZES:-1 10 100}; do
   bin/dtrules bench --clickhouse 127.0.0.1:19000 --contracts 'deploy/contracts/*.yaml' --rounds "${ROUNDS:-3}" --at latest \
     deploy/rules/demo.yaml >"$home/logs/bench-growth-rules-$size.json" 2>>"$log"
   round="$(field round_median_ms "$home/logs/bench-growth-rules-$size.json")"
+  read_rows="$(field round_read_rows "$home/logs/bench-growth-rules-$size.json")"
   catchup="$(field catch_up_refresh_ms "$home/logs/bench-growth-rules-$size.json")"
   # dtctl decision: the whole command, on a decision of the last hour.
   id="$(ch "SELECT decision_id FROM $db.events WHERE layer = 'model' AND event = 'model.output' AND time > now() - INTERVAL 1 HOUR ORDER BY event_id LIMIT 1")"
@@ -130,10 +131,10 @@ for size in ${SIZES:-1 10 100}; do
   # Dashboards: every panel over the last 24 h, the heaviest.
   DECISIONTRACE_BENCH_CLICKHOUSE=127.0.0.1:19000 go test -run '^$' -bench Panels -benchtime 3x ./dashboards/ >"$home/logs/bench-growth-panels-$size.txt" 2>&1
   heaviest="$(awk '/^BenchmarkPanels/ { print $3 / 1e6, $1 }' "$home/logs/bench-growth-panels-$size.txt" | sort -gr | head -1)"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$stored" "$rate" "$round" "$catchup" "$dtctl_ms" "$heaviest" | tee -a "$summary"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$stored" "$rate" "$round" "$read_rows" "$catchup" "$dtctl_ms" "$heaviest" | tee -a "$summary"
 done
 
 echo
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1); ClickHouse $(ch 'SELECT version()')"
-echo "stored events | fill rate, events/s (INSERT ... SELECT, all views) | rule round, median ms | catch-up refresh ms | dtctl decision, median ms | heaviest panel over 24 h, ms"
-awk -F'\t' '{ printf "%s | %s | %s | %s | %s | %s\n", $2, $3, $4, $5, $6, $7 }' "$summary"
+echo "stored events | fill rate, events/s (INSERT ... SELECT, all views) | rule round, median ms | rows the round's rules read | catch-up refresh ms | dtctl decision, median ms | heaviest panel over 24 h, ms"
+awk -F'\t' '{ printf "%s | %s | %s | %s | %s | %s | %s\n", $2, $3, $4, $5, $6, $7, $8 }' "$summary"

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -353,6 +354,10 @@ type Result struct {
 	// Took is the rule's own time: its queries, waiting for none of the
 	// others; of a query that evaluates several rules, an equal share.
 	Took time.Duration
+	// ReadRows is how many rows ClickHouse read for the rule's queries
+	// (their progress), shared as Took is, the first rule of a shared
+	// query holding the remainder: unlike Took, the same on any machine.
+	ReadRows uint64
 }
 
 // togetherKey is a kindSpec.together key of parts, each in Go syntax
@@ -403,7 +408,10 @@ func EvalAll(ctx context.Context, conn driver.Conn, db string, now time.Time, ru
 		wg.Go(func() {
 			defer func() { <-slots }()
 			started := time.Now()
-			qctx, cancel := context.WithTimeout(ctx, timeout)
+			var read atomic.Uint64
+			qctx, cancel := context.WithTimeout(clickhouse.Context(ctx, clickhouse.WithProgress(func(p *clickhouse.Progress) {
+				read.Add(p.Rows)
+			})), timeout)
 			defer cancel()
 			rs := make([]*Rule, len(part))
 			for k, i := range part {
@@ -437,8 +445,13 @@ func EvalAll(ctx context.Context, conn driver.Conn, db string, now time.Time, ru
 				res[k].Idle, res[k].Err = idle[w].idle, idle[w].err
 			}
 			took := time.Since(started) / time.Duration(len(rs))
+			rows := read.Load()
 			for k, i := range part {
 				res[k].Took = took
+				res[k].ReadRows = rows / uint64(len(rs))
+				if k == 0 {
+					res[k].ReadRows += rows % uint64(len(rs))
+				}
 				out[i] = res[k]
 			}
 		})
