@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"strings"
 	"time"
 )
@@ -117,7 +116,7 @@ func intervalQuery(r *Rule, db string, f *filters) (string, []any) {
 	inner, args := r.intervals(db, f, false)
 	// No decision whose interval ended in the window: the interval is
 	// unknown (no row, no data).
-	q := `SELECT ` + strings.Join(outer, ", ") + `, ` + fmt.Sprintf("quantile(%v)", r.Quantile) + `(v) AS value, toUInt8(count() >= ? AND value > ?) AS firing
+	q := `SELECT ` + strings.Join(outer, ", ") + `, ` + percentile(r.Quantile) + `(v) AS value, toUInt8(count() >= ? AND value > ?) AS firing
 FROM (
   ` + inner + `
 )

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -75,7 +74,7 @@ func quantileQuery(rules []*Rule, db string, f *filters) (string, []any) {
 		col, _ := quantileValue(ri)
 		v, value := resultColumn("v", i, len(rules)), resultColumn("value", i, len(rules))
 		values = append(values, `any(toFloat64(`+col+`)) AS `+v)
-		cols = append(cols, `ifNull(`+fmt.Sprintf("quantile(%v)", ri.Quantile)+`(`+v+`), 0) AS `+value+
+		cols = append(cols, `ifNull(`+percentile(ri.Quantile)+`(`+v+`), 0) AS `+value+
 			`, toUInt8(count(`+v+`) >= ? AND `+value+` > ?) AS `+resultColumn(firingColumn, i, len(rules)))
 		args = append(args, ri.MinCount, ri.Max)
 	}

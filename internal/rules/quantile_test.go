@@ -92,3 +92,40 @@ func TestIntegrationQuantileKind(t *testing.T) {
 		"count: a quantile rule has none: it reads each stored event once",
 	}, msgs)
 }
+
+// A percentile over more values than ClickHouse's quantile() keeps (it
+// samples 8192) is the exact one, and the same at every evaluation of the
+// same rows: 20,000 model latencies of 1 to 20,000 ms, and as many
+// decisions whose outcome came 1 to 20,000 s after their output, have a
+// p95 of 1 + 0.95 × 19,999 = 19,000.05 (interpolated between the two
+// nearest values, as quantile() does below 8192 values).
+func TestIntegrationPercentilesAreExactOverManyValues(t *testing.T) {
+	const n = 20000
+	var evs []storetest.Event
+	for i := 0; i < n; i++ {
+		// Spread over the hour so that the rows fill many granules and
+		// ClickHouse reads them on several threads.
+		k := (i * 7919) % n // every value once, not in time order
+		end := t0.Add(-time.Duration(i) * 150 * time.Millisecond)
+		id := fmt.Sprintf("p-%d", i)
+		evs = append(evs,
+			storetest.Event{At: end.Add(-time.Duration(k+1) * time.Second), Attrs: map[string]any{c.DecisionID: id, c.DecisionWorkflow: "pw",
+				c.DecisionLayer: "model", c.DecisionEvent: c.EventModelOutput, c.ModelLatencyMS: float64(k + 1)}},
+			storetest.Event{At: end, Attrs: map[string]any{c.DecisionID: id, c.DecisionWorkflow: "pw",
+				c.DecisionLayer: "business", c.DecisionEvent: c.EventBusinessOutcome, c.BusinessOutcome: "approved"}})
+	}
+	s := newStore(t)
+	s.WriteEvents(t, evs...)
+	latency := Rule{Alert: "ModelLatencyP95", Kind: KindQuantile, Value: c.ModelLatencyMS, Quantile: 0.95, Max: 1, MinCount: 1,
+		Window: contract.Duration(24 * time.Hour), Denominator: map[string]any{c.DecisionEvent: c.EventModelOutput}}
+	outcome := Rule{Alert: "DecisionLatencyP95", Kind: KindInterval, Quantile: 0.95, Max: 1, MinCount: 1,
+		Window: contract.Duration(time.Hour), From: map[string]any{c.DecisionEvent: c.EventModelOutput},
+		To: map[string]any{c.DecisionEvent: c.EventBusinessOutcome}}
+	for _, r := range []Rule{latency, outcome} {
+		for range 3 {
+			got := s.run(t, r)
+			require.Len(t, got, 1, r.Alert)
+			assert.InDelta(t, 19000.05, got[0].Value, 1e-6, r.Alert)
+		}
+	}
+}
