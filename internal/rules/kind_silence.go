@@ -1,9 +1,13 @@
 package rules
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"slices"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/decisiontrace/decisiontrace/internal/contract"
 )
@@ -20,6 +24,7 @@ func init() {
 				}
 			},
 			query: layerSilenceQuery,
+			quiet: layerSilenceQuiet,
 			// The layer's last decisions before it went quiet.
 			examples: func(r *Rule, db string, labels map[string]string, n int) (string, []any) {
 				return eventExamples(db, labels, n, lookback, func(e *examplesWhere) { e.match("layer", "layer") })
@@ -34,6 +39,7 @@ func init() {
 				}
 			},
 			query: workflowSilenceQuery,
+			quiet: workflowSilenceQuiet,
 			// The workflow's last decisions before it stopped.
 			examples: func(r *Rule, db string, labels map[string]string, n int) (string, []any) {
 				return eventExamples(db, labels, n, lookback, func(e *examplesWhere) {
@@ -206,4 +212,88 @@ WHERE (w.until <= {now} OR e.last > toDateTime64(0, 9)) AND value > ?`
 	out = append(out, int64(Lookback/time.Second))
 	out = append(out, f.args...)
 	return q, append(out, float64(seconds(r.SilentFor)))
+}
+
+// watermarksOf is the latest signal of each of the rule's workflows (all,
+// or its own) in a stream of the watermarks table, by workflow and source.
+func watermarksOf(ctx context.Context, conn driver.Conn, db, stream string, r *Rule) (map[string]map[string]time.Time, error) {
+	f := &filters{}
+	f.on("workflow", r.Workflow)
+	rows, err := conn.Query(ctx, "SELECT workflow, source, max(until) FROM "+db+".watermarks WHERE stream = ?"+f.and()+" GROUP BY workflow, source",
+		append([]any{stream}, f.args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: read the watermarks: %w", r.Alert, err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]time.Time{}
+	for rows.Next() {
+		var workflow, source string
+		var until time.Time
+		if err := rows.Scan(&workflow, &source, &until); err != nil {
+			return nil, fmt.Errorf("rule %s: read the watermarks: %w", r.Alert, err)
+		}
+		if out[workflow] == nil {
+			out[workflow] = map[string]time.Time{}
+		}
+		out[workflow][source] = until
+	}
+	return out, rows.Err()
+}
+
+// mayExceed reports whether an interval measured by the queries
+// (dateDiff in milliseconds, which may count up to a millisecond more
+// than elapsed) can be over limit, given in whole seconds as the queries
+// compare it.
+func mayExceed(elapsed time.Duration, limit contract.Duration) bool {
+	return elapsed > time.Duration(seconds(limit))*time.Second-time.Millisecond
+}
+
+// layerSilenceQuiet: a layer fires only if its latest signal trails the
+// latest decision by more than its limit (the query's trailing rows; a
+// pause only shortens the silence), so when no layer's watermark trails
+// that far, nothing fires.
+func layerSilenceQuiet(ctx context.Context, conn driver.Conn, db string, now time.Time, r *Rule) (bool, error) {
+	wm, err := watermarksOf(ctx, conn, db, "layers", r)
+	if err != nil {
+		return false, err
+	}
+	since := now.Add(-Lookback)
+	for _, layers := range wm {
+		for _, until := range layers {
+			if until.After(now) {
+				return false, nil // the query reads this workflow's events up to now
+			}
+		}
+		decided, ok := layers["model"]
+		if !ok || decided.Before(since) {
+			continue
+		}
+		for layer, last := range layers {
+			limit := r.SilentFor
+			if lag, ok := r.Lags[layer]; ok {
+				limit = lag
+			}
+			if layer != "model" && !last.Before(since) && mayExceed(decided.Sub(last), limit) {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// workflowSilenceQuiet: nothing fires while every workflow's latest
+// decision is within silent_for of now.
+func workflowSilenceQuiet(ctx context.Context, conn driver.Conn, db string, now time.Time, r *Rule) (bool, error) {
+	wm, err := watermarksOf(ctx, conn, db, "decisions", r)
+	if err != nil {
+		return false, err
+	}
+	for _, sources := range wm {
+		for _, until := range sources {
+			if until.After(now) || mayExceed(now.Sub(until), r.SilentFor) {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
 }

@@ -162,6 +162,15 @@ func runTogether(ctx context.Context, conn driver.Conn, db string, now time.Time
 		}
 		return fmt.Errorf("rules %s (one query): %w", alerts(rs, ", "), err)
 	}
+	if spec := registry[rs[0].Kind]; len(rs) == 1 && spec != nil && spec.quiet != nil {
+		quiet, err := spec.quiet(tagged(ctx, rs...), conn, db, now, rs[0])
+		if err != nil {
+			return nil, named(err)
+		}
+		if quiet {
+			return []Result{{HasData: true}}, nil
+		}
+	}
 	q, args := query(rs, db)
 	q, args = bindNow(q, args, now)
 	rows, err := conn.Query(tagged(ctx, rs...), q, args...)

@@ -1221,3 +1221,57 @@ func TestEveryKindIsRegisteredWhole(t *testing.T) {
 	}
 	assert.Len(t, kindNames(), 17)
 }
+
+// The silence kinds read only the watermarks while nothing trails, and
+// the watermarks' bound is the queries' own: a layer 600.5 s behind the
+// workflow's latest decision fires against a 600 s limit, one 599.5 s
+// behind does not, and a workflow 600.5 s without a decision fires where
+// 599.5 s does not.
+func TestIntegrationSilenceKindsReadTheWatermarksFirst(t *testing.T) {
+	s := newStore(t)
+	decided := t0.Add(-time.Minute)
+	var evs []storetest.Event
+	at := func(when time.Time, layer, event string, more map[string]any) {
+		attrs := map[string]any{c.DecisionWorkflow: "sw", c.DecisionLayer: layer, c.DecisionEvent: event}
+		for k, v := range more {
+			attrs[k] = v
+		}
+		evs = append(evs, storetest.Event{At: when, Attrs: attrs})
+	}
+	const decisions = 200
+	for i := 0; i < decisions; i++ {
+		when := decided.Add(-time.Duration(i) * 30 * time.Second)
+		id := fmt.Sprintf("sw-%d", i)
+		at(when, "model", c.EventModelOutput, map[string]any{c.DecisionID: id, c.ModelConfidence: 0.9})
+		at(when, "data", c.EventContextRead, map[string]any{c.DecisionID: id, c.DataSource: "crm"})
+		at(when, "workflow", c.EventWorkflowRouted, map[string]any{c.DecisionID: id, c.WorkflowRoute: "auto"})
+	}
+	at(decided.Add(-600*time.Second-500*time.Millisecond), "business", c.EventBusinessOutcome, map[string]any{c.DecisionID: "sw-b", c.BusinessOutcome: "paid"})
+	at(decided.Add(-600*time.Second+500*time.Millisecond), "human", c.EventHumanAction, map[string]any{c.DecisionID: "sw-h", c.HumanAction: c.ActionAccepted})
+	s.WriteEvents(t, evs...)
+
+	layers := Rule{Alert: "LayerSilent", Kind: KindLayerSilence, SilentFor: contract.Duration(10 * time.Minute), AnyWorkflow: true}
+	got := s.run(t, layers)
+	require.Equal(t, []string{"[sw business]"}, labelsOf(got, "workflow", "layer"))
+	assert.InDelta(t, 600.5, got[0].Value, 1e-9)
+
+	stopped := Rule{Alert: "WorkflowSilent", Kind: KindWorkflowSilence, SilentFor: contract.Duration(10 * time.Minute), AnyWorkflow: true}
+	for _, tc := range []struct {
+		after time.Duration
+		fires bool
+	}{{600*time.Second + 500*time.Millisecond, true}, {600*time.Second - 500*time.Millisecond, false}} {
+		got := s.runAt(t, stopped, decided.Add(tc.after))
+		assert.Equal(t, tc.fires, len(got) == 1, "%v after the latest decision", tc.after)
+	}
+
+	// Nothing trails 15 minutes: both rules read the watermarks (a row a
+	// layer, a few more before they merge), not the store's 600 signals.
+	layers.SilentFor = contract.Duration(15 * time.Minute)
+	stopped.SilentFor = contract.Duration(15 * time.Minute)
+	for _, res := range EvalAll(context.Background(), s.Conn, s.DB, t0, []*Rule{&layers, &stopped}, 1, time.Minute) {
+		require.NoError(t, res.Err)
+		assert.True(t, res.HasData)
+		assert.Empty(t, res.Samples)
+		assert.Less(t, res.ReadRows, uint64(decisions), "rows read")
+	}
+}
