@@ -34,7 +34,7 @@ func evaluationQuery(r *Rule, db string, f *filters) (string, []any) {
 FROM (
   SELECT d, e.name AS name, any(e.score) AS score, any(o.workflow) AS wf
   FROM (
-    SELECT cityHash64(decision_id) AS d, workflow
+    SELECT ` + outputUnit + ` AS d, workflow
     FROM ` + db + `.model_outputs
     WHERE time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
   ) AS o

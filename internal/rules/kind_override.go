@@ -51,7 +51,7 @@ GROUP BY workflow`
 FROM (
   SELECT d, any(h.wf) AS wf, any(h.action) AS action, toString(argMin(o.model_version, o.time)) AS mv
   FROM (
-    SELECT cityHash64(decision_id) AS d, time, model_version
+    SELECT ` + outputUnit + ` AS d, time, model_version
     FROM ` + db + `.model_outputs
     WHERE time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
   ) AS o

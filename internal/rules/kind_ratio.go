@@ -385,7 +385,7 @@ func (rs *ratioSQL) units(r *Rule, nums []*ratioSQL, db string, window int64, id
 	if ids {
 		cols = append(cols, "any(d.id) AS id")
 	}
-	outputCols := []string{"cityHash64(decision_id) AS u", "time"}
+	outputCols := []string{outputUnit + " AS u", "time"}
 	for _, col := range rs.labels {
 		if slices.Contains(fallback, col) {
 			cols = append(cols, "if(any(d.p_"+col+") != '', any(d.p_"+col+"), toString(argMin(o."+col+", o.time))) AS l_"+col)

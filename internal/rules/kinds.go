@@ -142,6 +142,12 @@ LIMIT ?`
 // two agree.
 func percentile(q float64) string { return fmt.Sprintf("quantileExactInclusive(%v)", q) }
 
+// outputUnit is a decision's unit (cityHash64(decision_id), which the
+// rules group events by) as model_outputs keeps it, computed at insert:
+// a day of outputs looked up by decision reads 8 bytes an output instead
+// of hashing its ID.
+const outputUnit = "decision_hash"
+
 // windowOrHour is the rule's window in seconds, an hour when it has none.
 func windowOrHour(r *Rule) int64 {
 	if w := seconds(r.Window); w > 0 {

@@ -208,6 +208,13 @@ var migrations = []migration{
 			return append(out, createView(l, db, "decision_verdicts", decisionVerdictsView(true)))
 		},
 	},
+	{
+		version: 10,
+		name:    "model_outputs: decision_hash, for the rules' lookups by decision",
+		statements: func(l Layout, db string) []string {
+			return l.addColumns(db, "model_outputs", modelOutputsDecisionHash)
+		},
+	},
 }
 
 func createView(l Layout, db, name, query string) string { return l.view(db, name, query) }

@@ -220,6 +220,43 @@ func TestIntegrationVersion3LayerWatermarksMigrateForward(t *testing.T) {
 // stored before is the same after the migration, and events stored after
 // it move the latest values and the counts as before, a resent event
 // counted once.
+// A database that version 9 left keeps each model output's decision hash
+// from version 10 on: the outputs stored before have it (computed when
+// read, kept once merged) as the outputs stored after do, the same
+// cityHash64 of the ID that the rules group events by.
+func TestIntegrationVersion9OutputsGainTheirDecisionHash(t *testing.T) {
+	s := freshStore(t)
+	ctx := context.Background()
+	rebuildAt(t, s, 9)
+	s.write(t, newLogs().add(output("before-1", v0, 0.9)).add(output("before-2", v0.Add(time.Second), 0.8)))
+
+	from, to, err := s.Migrate(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(9), from)
+	assert.Equal(t, Latest(), to)
+	s.write(t, newLogs().add(output("after", v0.Add(time.Minute), 0.7)))
+
+	hashes := func() map[string]bool {
+		rows, err := s.conn.Query(ctx, "SELECT decision_id, decision_hash = cityHash64(decision_id) FROM "+s.db+".model_outputs ORDER BY decision_id")
+		require.NoError(t, err)
+		defer rows.Close()
+		out := map[string]bool{}
+		for rows.Next() {
+			var id string
+			var same bool
+			require.NoError(t, rows.Scan(&id, &same))
+			out[id] = same
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	want := map[string]bool{"before-1": true, "before-2": true, "after": true}
+	assert.Equal(t, want, hashes())
+	require.NoError(t, s.conn.Exec(ctx, "OPTIMIZE TABLE "+s.db+".model_outputs FINAL"))
+	assert.Equal(t, want, hashes(), "once merged")
+	assert.Contains(t, s.schema(t)["model_outputs"], "`decision_hash` UInt64 MATERIALIZED cityHash64(decision_id)")
+}
+
 func TestIntegrationVersion7RollupMigratesForward(t *testing.T) {
 	s := freshStore(t)
 	ctx := context.Background()
