@@ -222,7 +222,7 @@ func watermarksOf(ctx context.Context, conn driver.Conn, db, stream string, r *R
 	rows, err := conn.Query(ctx, "SELECT workflow, source, max(until) FROM "+db+".watermarks WHERE stream = ?"+f.and()+" GROUP BY workflow, source",
 		append([]any{stream}, f.args...)...)
 	if err != nil {
-		return nil, fmt.Errorf("rule %s: read the watermarks: %w", r.Alert, err)
+		return nil, fmt.Errorf("read the watermarks: %w", err)
 	}
 	defer rows.Close()
 	out := map[string]map[string]time.Time{}
@@ -230,7 +230,7 @@ func watermarksOf(ctx context.Context, conn driver.Conn, db, stream string, r *R
 		var workflow, source string
 		var until time.Time
 		if err := rows.Scan(&workflow, &source, &until); err != nil {
-			return nil, fmt.Errorf("rule %s: read the watermarks: %w", r.Alert, err)
+			return nil, fmt.Errorf("read the watermarks: %w", err)
 		}
 		if out[workflow] == nil {
 			out[workflow] = map[string]time.Time{}

@@ -136,7 +136,7 @@ LIMIT ?`
 // percentile is the aggregate of a rule's q-quantile: exact, interpolated
 // between the two nearest values. ClickHouse's quantile() samples 8192
 // values once a window holds more, and which ones depends on how its
-// threads split the rows: the same window gave p95s 2% apart from one
+// threads split the rows: the same window gave p95s 3% apart from one
 // evaluation to the next (decision latency at 100M events), which near a
 // limit is an alert that flaps on unchanged data. Below 8192 values the
 // two agree.
