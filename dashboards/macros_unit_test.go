@@ -1,6 +1,7 @@
 package dashboards
 
 import (
+	"regexp"
 	"testing"
 	"time"
 
@@ -32,4 +33,22 @@ func TestExpansionMatchesThePlugin(t *testing.T) {
 	assert.Error(t, err)
 	_, err = e.expand("$__unknownMacro")
 	assert.Error(t, err)
+}
+
+// A panel's percentile is the exact one the rules page on: quantile()
+// and the other estimates sample a large range, so the panel that
+// explains an alert would show another p95 than the alert's, and another
+// at each refresh.
+func TestPanelPercentilesAreTheRulesExactOnes(t *testing.T) {
+	calls := regexp.MustCompile(`\bquantile\w*\(`)
+	n := 0
+	for _, sp := range Specs() {
+		for _, p := range sp.Panels {
+			for _, call := range calls.FindAllString(p.SQL, -1) {
+				n++
+				assert.Equal(t, "quantileExactInclusive(", call, "%s / %s", sp.UID, p.Title)
+			}
+		}
+	}
+	assert.Positive(t, n, "panels with percentiles")
 }

@@ -26,14 +26,18 @@ func outputs(cols, where string) string {
 	return "(SELECT " + cols + " FROM model_outputs FINAL WHERE " + where + ")"
 }
 
+// Percentiles are exact (quantileExactInclusive), as the rules' are: on a
+// large range quantile() samples 8192 values, so a panel would show a
+// p95 a few percent off the alert's, and a different one at each refresh.
+
 // untilFirst is the p50 and p95 of the time from each decision's first
 // model output (up to a day before the range) to its first event of the
 // layer and event given, per workflow, by the time of that event: what the
 // interval rule kind pages on.
 func untilFirst(event, layer string) string {
 	return "SELECT $__timeInterval(e.first_time) AS time, e.wf AS workflow, " +
-		"quantile(0.5)(dateDiff('millisecond', o.output_time, e.first_time) / 1000) AS p50_s, " +
-		"quantile(0.95)(dateDiff('millisecond', o.output_time, e.first_time) / 1000) AS p95_s FROM " +
+		"quantileExactInclusive(0.5)(dateDiff('millisecond', o.output_time, e.first_time) / 1000) AS p50_s, " +
+		"quantileExactInclusive(0.95)(dateDiff('millisecond', o.output_time, e.first_time) / 1000) AS p95_s FROM " +
 		"(SELECT decision_id, any(workflow) AS wf, min(time) AS first_time FROM events WHERE time >= $__fromTime - INTERVAL 1 DAY AND time <= $__toTime " +
 		"AND layer = '" + layer + "' AND event = '" + event + "' AND decision_id != '' AND " + wf("workflow") + " GROUP BY decision_id HAVING $__timeFilter(first_time)) AS e " +
 		"INNER JOIN (SELECT decision_id, min(time) AS output_time FROM " + outputs("decision_id, time", "time >= $__fromTime - INTERVAL 1 DAY AND time <= $__toTime AND "+wf("workflow")) +
@@ -185,7 +189,7 @@ func Specs() []Spec {
 			Panels: []Panel{
 				{Kind: TimeSeries, Title: "Median confidence by model version", W: 12, Unit: "percentunit",
 					Question: "Has a model version's confidence moved?",
-					SQL: "SELECT $__timeInterval(time) AS time, model_version, quantile(0.5)(confidence) AS median_confidence FROM " +
+					SQL: "SELECT $__timeInterval(time) AS time, model_version, quantileExactInclusive(0.5)(confidence) AS median_confidence FROM " +
 						outputs("time, model_version, confidence", "$__timeFilter(time) AND confidence IS NOT NULL AND "+wf("workflow")+" AND "+mv("model_version")) +
 						" GROUP BY time, model_version ORDER BY time",
 					Columns: []string{"time", "model_version", "median_confidence"}},
@@ -205,7 +209,7 @@ func Specs() []Spec {
 					Columns: []string{"confidence", "model_version", "outputs"}, Matrix: &[3]string{"confidence", "model_version", "outputs"}},
 				{Kind: TimeSeries, Title: "Latency p95 by model version", W: 12, Unit: "ms",
 					Question: "Is a model version slower?",
-					SQL: "SELECT $__timeInterval(time) AS time, model_version, quantile(0.95)(model_latency_ms) AS latency_p95_ms FROM " +
+					SQL: "SELECT $__timeInterval(time) AS time, model_version, quantileExactInclusive(0.95)(model_latency_ms) AS latency_p95_ms FROM " +
 						outputs("time, model_version, latency_ms AS model_latency_ms", "$__timeFilter(time) AND latency_ms IS NOT NULL AND "+wf("workflow")+" AND "+mv("model_version")) +
 						" GROUP BY time, model_version ORDER BY time",
 					Columns: []string{"time", "model_version", "latency_p95_ms"}},
@@ -332,7 +336,7 @@ func Specs() []Spec {
 					Columns: []string{"time", "outcome", "outcomes"}},
 				{Kind: TimeSeries, Title: "Cycle time (median)", W: 12, Unit: "s",
 					Question: "How long do cases take end to end?",
-					SQL: "SELECT $__timeInterval(time) AS time, workflow, quantile(0.5)(cycle_time_s) AS median_cycle_time_s FROM " +
+					SQL: "SELECT $__timeInterval(time) AS time, workflow, quantileExactInclusive(0.5)(cycle_time_s) AS median_cycle_time_s FROM " +
 						distinct("time, workflow, cycle_time_s", "$__timeFilter(time) AND layer = 'business' AND event = 'business.outcome' AND cycle_time_s IS NOT NULL AND "+wf("workflow")) +
 						" GROUP BY time, workflow ORDER BY time",
 					Columns: []string{"time", "workflow", "median_cycle_time_s"}},
