@@ -75,12 +75,13 @@ const sliUnits = "SELECT wf, 'safe_outputs' AS sli, bad, '' AS outcome FROM (SEL
 	"FROM events WHERE $__timeFilter(time) AND event = 'business.outcome' AND decision_id != '' GROUP BY decision_id) " +
 	"UNION ALL SELECT workflow, 'fresh_context', context IN ('stale', 'missing'), '' FROM verdicts FINAL WHERE $__timeFilter(decision_time) AND " + judged
 
-// outputVersions is, per decision, the model version of its first output
-// up to a day before the range (human actions carry none), of the selected
-// versions: what the per-version human panels join on.
-var outputVersions = "(SELECT decision_id, argMin(model_version, time) AS version FROM events " +
-	"WHERE time >= $__fromTime - INTERVAL 1 DAY AND time <= $__toTime AND layer = 'model' AND event = 'model.output' AND model_version != '' AND " +
-	wf("workflow") + " GROUP BY decision_id HAVING " + mv("version") + ")"
+// outputVersions is, per decision (d, its ID's hash), the model version
+// of its first output up to a day before the range (human actions carry
+// none), of the selected versions: what the per-version human panels join
+// on. From model_outputs without FINAL: a twin output changes no first.
+var outputVersions = "(SELECT decision_hash AS d, argMin(model_version, time) AS version FROM model_outputs " +
+	"WHERE time >= $__fromTime - INTERVAL 1 DAY AND time <= $__toTime AND model_version != '' AND " +
+	wf("workflow") + " GROUP BY d HAVING " + mv("version") + ")"
 
 // judged is the condition for a verdict that counts in a rate.
 const judged = "context != 'pending'"
@@ -310,8 +311,8 @@ func Specs() []Spec {
 					// model version of the decision's first output up to a day
 					// before.
 					SQL: "SELECT $__timeInterval(h.time) AS time, o.version AS model_version, uniqExactIf(h.event_id, h.action = 'overridden') / uniqExact(h.event_id) AS override_rate " +
-						"FROM (SELECT decision_id, event_id, time, human_action AS action FROM events WHERE $__timeFilter(time) AND layer = 'human' AND event = 'human.action' " +
-						"AND human_action != '' AND " + wf("workflow") + ") AS h INNER JOIN " + outputVersions + " AS o ON h.decision_id = o.decision_id GROUP BY time, model_version ORDER BY time",
+						"FROM (SELECT cityHash64(decision_id) AS d, event_id, time, human_action AS action FROM events WHERE $__timeFilter(time) AND layer = 'human' AND event = 'human.action' " +
+						"AND human_action != '' AND " + wf("workflow") + ") AS h INNER JOIN " + outputVersions + " AS o ON h.d = o.d GROUP BY time, model_version ORDER BY time",
 					Columns: []string{"time", "model_version", "override_rate"}},
 				{Kind: TimeSeries, Title: "Actions", W: 12, Unit: "short",
 					Question: "Accepted, modified, overridden, ignored, escalated: how many of each?",
@@ -339,8 +340,8 @@ func Specs() []Spec {
 					SQL: "SELECT o.version AS model_version, count() AS decisions, countIf(h.action = 'accepted') / decisions AS accepted, " +
 						"countIf(h.action = 'modified') / decisions AS modified, countIf(h.action = 'overridden') / decisions AS overridden, " +
 						"countIf(h.action = 'ignored') / decisions AS ignored, countIf(h.action = 'escalated') / decisions AS escalated " +
-						"FROM (SELECT decision_id, argMax(human_action, time) AS action FROM events WHERE $__timeFilter(time) AND layer = 'human' AND event = 'human.action' " +
-						"AND human_action != '' AND decision_id != '' AND " + wf("workflow") + " GROUP BY decision_id) AS h INNER JOIN " + outputVersions + " AS o ON h.decision_id = o.decision_id GROUP BY model_version ORDER BY model_version",
+						"FROM (SELECT cityHash64(decision_id) AS d, argMax(human_action, time) AS action FROM events WHERE $__timeFilter(time) AND layer = 'human' AND event = 'human.action' " +
+						"AND human_action != '' AND decision_id != '' AND " + wf("workflow") + " GROUP BY d) AS h INNER JOIN " + outputVersions + " AS o ON h.d = o.d GROUP BY model_version ORDER BY model_version",
 					Columns: []string{"model_version", "decisions", "accepted", "modified", "overridden", "ignored", "escalated"}},
 			},
 		},
