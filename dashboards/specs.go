@@ -145,9 +145,12 @@ func Specs() []Spec {
 				{Kind: Table, Title: "Decision SLOs: error budget left over the range", W: 24, H: 7,
 					ColumnUnits: map[string]string{"objective": "percentunit", "bad_share": "percentunit", "budget_left": "percentunit"},
 					Question:    "How much of each decision SLO's error budget is left, counted over the range as its burn-rate alerts count it?",
+					// The contracts' few SLOs on the join's right, the side
+					// it builds its hash table from: with the range's units
+					// there, 4.6 s at 100M events against 3.2 s.
 					SQL: "SELECT s.workflow AS workflow, s.slo AS slo, s.sli AS sli, s.objective AS objective, count() AS counted, " +
 						"countIf(u.bad OR has(s.bad_outcomes, u.outcome)) / counted AS bad_share, 1 - bad_share / (1 - objective) AS budget_left " +
-						"FROM contract_slos AS s INNER JOIN (" + sliUnits + ") AS u ON s.workflow = u.wf AND s.sli = u.sli " +
+						"FROM (" + sliUnits + ") AS u INNER JOIN contract_slos AS s ON s.workflow = u.wf AND s.sli = u.sli " +
 						"WHERE " + wf("s.workflow") + " GROUP BY workflow, slo, sli, objective ORDER BY budget_left, workflow, slo",
 					Columns: []string{"workflow", "slo", "sli", "objective", "counted", "bad_share", "budget_left"}},
 			},
