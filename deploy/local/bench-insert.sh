@@ -2,13 +2,13 @@
 # Where ClickHouse's share of ingest goes: the growth seed's 1M demo events
 # (bench-growth.sh) inserted into a copy of the decisiontrace schema in
 # 20,000-row blocks on one thread, in time order, as the exporter's batches
-# arrive, once per variant of the schema: every view (what ships), each
-# view left out, the events table alone, and without its decision_id bloom
-# filter. Per variant and round it prints ClickHouse's CPU-seconds during
-# the insert (with the merges that run meanwhile), during the merges after
-# it until they run out, and the rows merged. "read" is the insert's SELECT
-# alone (the seed read and sorted), which every variant includes: subtract
-# it. ClickHouse's whole process is measured: keep the machine otherwise
+# arrive, once per variant of the schema: every view (what ships), without
+# the events table's index of event names, each view left out, the events
+# table alone, and without its decision_id bloom filter. Per variant and
+# round it prints ClickHouse's CPU-seconds during the insert (with the
+# merges that run meanwhile), during the merges after it until they run
+# out, and the rows merged. "read" is the insert's SELECT alone (the seed
+# read and sorted), which every variant includes: subtract it. ClickHouse's whole process is measured: keep the machine otherwise
 # idle (no collector, no demo).
 #
 #   deploy/local/bench-insert.sh
@@ -50,7 +50,8 @@ views="$(ch "SELECT name FROM system.tables WHERE database = '$src' AND engine =
 settings="max_threads = 1, max_block_size = 20000, min_insert_block_size_rows = 20000, min_insert_block_size_bytes = 0, max_insert_threads = 1"
 
 # schema SKIP...: the decisiontrace schema in $db, without the views named
-# (all: none of them; nobloom: nor the events table's bloom filter).
+# (all: none of them; nobloom: nor the events table's bloom filter;
+# noeventidx: nor its index of event names).
 schema() {
   ch "DROP DATABASE IF EXISTS $db SYNC"
   ch "CREATE DATABASE $db"
@@ -64,6 +65,9 @@ schema() {
   done
   if [[ " $* " == *" nobloom "* ]]; then
     ch "ALTER TABLE $db.events DROP INDEX idx_decision_id"
+  fi
+  if [[ " $* " == *" noeventidx "* ]]; then
+    ch "ALTER TABLE $db.events DROP INDEX idx_event"
   fi
 }
 
@@ -97,6 +101,7 @@ results="$(mktemp)"
 for round in $(seq 1 "$rounds"); do
   measure read >>"$results"
   measure "every view" >>"$results"
+  measure "every view, no event index" noeventidx >>"$results"
   for v in $views; do measure "without $v" "$v" >>"$results"; done
   measure "events alone" all >>"$results"
   measure "events alone, no bloom filter" all nobloom >>"$results"

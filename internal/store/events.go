@@ -81,6 +81,19 @@ var eventsTable = table{
 	shardBy: "cityHash64(decision_id)",
 }
 
+// eventsEventIndex lets a query that names the events it counts (every
+// rule kind does) skip the granules of the other events (version 11). The
+// sort key has the layer before time, and a layer's events are few, so a
+// granule holds a handful of event names; the filters name the event, not
+// its layer (a producer's layer is its own to set), and without the index
+// they read every layer of the window: the decision-latency rule at 100M
+// events read 6.7M rows for 1.35M start and end signals, 2.4M with it.
+// A granule with more than 64 names keeps no set and is always read.
+// Parts stored before version 11 have none until a merge rewrites them
+// (or ALTER TABLE ... MATERIALIZE INDEX idx_event): they are read whole,
+// and every answer is the same.
+const eventsEventIndex = "idx_event event TYPE set(64) GRANULARITY 1"
+
 // decisionsTable is the per-decision rollup: one row per decision after
 // merges. Every column is a SimpleAggregateFunction, so the materialized
 // view writes one row per event without a GROUP BY and merges do the

@@ -137,6 +137,13 @@ func (l Layout) alterColumns(db, name, verb string, columns []string) []string {
 	}
 }
 
+// addIndex renders ALTER TABLE ... ADD INDEX IF NOT EXISTS for the table
+// that holds a table's rows (its local table on a cluster: a Distributed
+// table has no indexes).
+func (l Layout) addIndex(db, name, index string) string {
+	return "ALTER TABLE " + l.local(db, name) + l.onCluster() + "\n    ADD INDEX IF NOT EXISTS " + index
+}
+
 // materializedView renders a materialized view from one local table into
 // another; query is its SELECT with {from} for the source table.
 func (l Layout) materializedView(db, name, to, from, query string) string {

@@ -215,6 +215,13 @@ var migrations = []migration{
 			return l.addColumns(db, "model_outputs", modelOutputsDecisionHash)
 		},
 	},
+	{
+		version: 11,
+		name:    "events: a skipping index of event names",
+		statements: func(l Layout, db string) []string {
+			return []string{l.addIndex(db, "events", eventsEventIndex)}
+		},
+	},
 }
 
 func createView(l Layout, db, name, query string) string { return l.view(db, name, query) }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -255,6 +256,39 @@ func TestIntegrationVersion9OutputsGainTheirDecisionHash(t *testing.T) {
 	require.NoError(t, s.conn.Exec(ctx, "OPTIMIZE TABLE "+s.db+".model_outputs FINAL"))
 	assert.Equal(t, want, hashes(), "once merged")
 	assert.Contains(t, s.schema(t)["model_outputs"], "`decision_hash` UInt64 MATERIALIZED cityHash64(decision_id)")
+}
+
+func TestIntegrationVersion10EventsGainAnIndexOfEventNames(t *testing.T) {
+	s := freshStore(t)
+	ctx := context.Background()
+	rebuildAt(t, s, 10)
+	s.write(t, newLogs().add(output("before", v0, 0.9)))
+
+	from, to, err := s.Migrate(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(10), from)
+	assert.Equal(t, Latest(), to)
+	assert.Contains(t, s.schema(t)["events"], "INDEX idx_event event TYPE set(64) GRANULARITY 1")
+
+	// Four granules of model outputs, one of outcomes (the sort key puts
+	// each layer's together), and an outcome a producer labelled with the
+	// model layer: a filter on the event finds all three outcomes and
+	// skips the granules that hold none.
+	const granule = 8192
+	insert := func(n int, layer, event, prefix string) {
+		require.NoError(t, s.conn.Exec(ctx, `INSERT INTO `+s.db+`.events (time, event_id, decision_id, workflow, layer, event)
+SELECT toDateTime64(?, 9) + toIntervalMillisecond(number), cityHash64(?, number), concat(?, toString(number)), 'claims', ?, ?
+FROM numbers(?)`, v0.Format("2006-01-02 15:04:05"), prefix, prefix, layer, event, n))
+	}
+	insert(4*granule, c.LayerModel, c.EventModelOutput, "o-")
+	insert(2, c.LayerBusiness, c.EventBusinessOutcome, "b-")
+	insert(1, c.LayerModel, c.EventBusinessOutcome, "m-")
+	var read uint64
+	pctx := clickhouse.Context(ctx, clickhouse.WithProgress(func(p *clickhouse.Progress) { read += p.Rows }))
+	var outcomes uint64
+	require.NoError(t, s.conn.QueryRow(pctx, "SELECT count() FROM "+s.db+".events WHERE event = ?", c.EventBusinessOutcome).Scan(&outcomes))
+	assert.Equal(t, uint64(3), outcomes)
+	assert.Less(t, read, uint64(2*granule), "rows read of %d", 4*granule+4)
 }
 
 func TestIntegrationVersion7RollupMigratesForward(t *testing.T) {
