@@ -80,7 +80,8 @@ func (r *Rule) intervals(db string, f *filters, ids bool) (string, []any) {
 		id, idCol = "any(decision_id) AS id, ", "decision_id, "
 	}
 	// A label is the decision's, as a ratio over decisions takes it.
-	q := `SELECT ` + id + strings.Join(rs.labelAs(decisionLabel, "l_"), ", ") + `,
+	labels, labelArgs := rs.labelAs(decisionLabel, "l_", f)
+	q := `SELECT ` + id + strings.Join(labels, ", ") + `,
     minIf(time, is_from) AS started, minIf(time, is_to) AS ended,
     (toUnixTimestamp64Milli(ended) - toUnixTimestamp64Milli(started)) / 1000 AS v
   FROM (
@@ -97,7 +98,7 @@ func (r *Rule) intervals(db string, f *filters, ids bool) (string, []any) {
   GROUP BY u
   HAVING countIf(is_from) > 0 AND countIf(is_to) > 0 AND ended >= {now} - toIntervalSecond(?)`
 	// Each filter's arguments, in the order its text appears.
-	var args []any
+	args := labelArgs
 	for _, a := range [][]any{rs.denArgs, rs.numArgs, rs.denArgs, rs.numArgs} {
 		args = append(args, a...)
 	}
@@ -112,7 +113,7 @@ func (r *Rule) intervals(db string, f *filters, ids bool) (string, []any) {
 func intervalQuery(r *Rule, db string, f *filters) (string, []any) {
 	rs := r.intervalSQL(ignore)
 	f.on("workflow", r.Workflow)
-	_, outer := rs.labelColumns("%s")
+	outer := rs.outerLabels()
 	inner, args := r.intervals(db, f, false)
 	// No decision whose interval ended in the window: the interval is
 	// unknown (no row, no data).

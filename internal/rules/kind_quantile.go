@@ -63,7 +63,8 @@ func quantileQuery(rules []*Rule, db string, f *filters) (string, []any) {
 	r := rules[0]
 	rs := r.ratioSQL(ignore)
 	f.on("workflow", r.Workflow)
-	inner, outer := rs.labelColumns("any(%s)")
+	inner, innerArgs := rs.labelAs("any(%s)", "l_", f)
+	outer := rs.outerLabels()
 	// Each stored event once: a resent output is one latency, not two.
 	// The signals are the data, with a value or not (count(v) and the
 	// quantile skip the ones without): a workflow whose outputs carry no
@@ -86,6 +87,7 @@ FROM (
   GROUP BY event_id
 )
 GROUP BY ` + strings.Join(rs.labels, ", ")
+	args = append(args, innerArgs...)
 	args = append(args, rs.denArgs...)
 	args = append(args, seconds(r.Window))
 	return q, append(args, f.args...)

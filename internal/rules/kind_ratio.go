@@ -221,24 +221,33 @@ func (r *Rule) ratioSQL(bad problem) *ratioSQL {
 
 func ignore(string, string, ...any) {}
 
-// labelColumns are the inner query's label columns, each taken with pick
-// ("argMax(%s, time)", "any(%s)") as l_<column>, and the outer query's,
-// named as the labels.
-func (rs *ratioSQL) labelColumns(pick string) (inner, outer []string) {
-	outer = make([]string, len(rs.labels))
-	for i, col := range rs.labels {
-		outer[i] = "l_" + col + " AS " + col
-	}
-	return rs.labelAs(pick, "l_"), outer
-}
-
-// labelAs is the label columns, each taken with pick as prefix<column>.
-func (rs *ratioSQL) labelAs(pick, prefix string) []string {
+// outerLabels are the outer query's label columns: each l_<column> of
+// the inner query, named as the label.
+func (rs *ratioSQL) outerLabels() []string {
 	out := make([]string, len(rs.labels))
 	for i, col := range rs.labels {
-		out[i] = fmt.Sprintf(pick, "toString("+col+")") + " AS " + prefix + col
+		out[i] = "l_" + col + " AS " + col
 	}
 	return out
+}
+
+// labelAs is the label columns, each taken with pick (argMax(%s, time),
+// any(%s)) as prefix<column>, and their parameters. A column the filters
+// pin is their value: an aggregate of it would keep a string for every
+// unit to find what the filter says (a share of 337k decisions at 100M
+// events, 177 ms with the workflow aggregated, 120 ms with it bound).
+func (rs *ratioSQL) labelAs(pick, prefix string, f *filters) ([]string, []any) {
+	out := make([]string, len(rs.labels))
+	var args []any
+	for i, col := range rs.labels {
+		if v, ok := f.pinned[col]; ok {
+			out[i] = "? AS " + prefix + col
+			args = append(args, v)
+			continue
+		}
+		out[i] = fmt.Sprintf(pick, "toString("+col+")") + " AS " + prefix + col
+	}
+	return out, args
 }
 
 // outputsOnly says whether a denominator counts model outputs alone: their
@@ -306,7 +315,7 @@ FROM (
 // of rules counting the same units), value_<i> for each.
 func (rs *ratioSQL) shares(r *Rule, nums []*ratioSQL, db string, window int64, f *filters) (string, []any) {
 	units, args := rs.units(r, nums, db, window, false, f)
-	_, outer := rs.labelColumns("%s")
+	outer := rs.outerLabels()
 	values := make([]string, len(nums))
 	for i := range nums {
 		values[i] = `countIf(` + resultColumn("num", i, len(nums)) + `) / count() AS ` + resultColumn("value", i, len(nums))
@@ -360,12 +369,13 @@ func (rs *ratioSQL) units(r *Rule, nums []*ratioSQL, db string, window int64, id
 		numCols[i] = fmt.Sprintf(pick, n.numerator) + ` AS ` + resultColumn("num", i, len(nums))
 		numArgs = append(numArgs, n.numArgs...)
 	}
+	labels, labelArgs := rs.labelAs(labelPick, prefix, f)
 	q := `SELECT ` + unit + ` AS u, ` + id + `max(` + rs.time + `) AS last, ` + strings.Join(numCols, ", ") + `, ` +
-		strings.Join(rs.labelAs(labelPick, prefix), ", ") + `
+		strings.Join(labels, ", ") + `
     FROM ` + db + `.` + rs.from + `
     WHERE ` + rs.denominator + extra + rs.within() + f.and() + `
     GROUP BY u`
-	args := append(numArgs, rs.denArgs...)
+	args := append(append(numArgs, labelArgs...), rs.denArgs...)
 	args = append(args, window)
 	args = append(args, f.args...)
 	if len(fallback) == 0 {
@@ -386,8 +396,12 @@ func (rs *ratioSQL) units(r *Rule, nums []*ratioSQL, db string, window int64, id
 		cols = append(cols, "any(d.id) AS id")
 	}
 	outputCols := []string{outputUnit + " AS u", "time"}
+	var colArgs []any
 	for _, col := range rs.labels {
-		if slices.Contains(fallback, col) {
+		if v, ok := f.pinned[col]; ok {
+			cols = append(cols, "? AS l_"+col)
+			colArgs = append(colArgs, v)
+		} else if slices.Contains(fallback, col) {
 			cols = append(cols, "if(any(d.p_"+col+") != '', any(d.p_"+col+"), toString(argMin(o."+col+", o.time))) AS l_"+col)
 			outputCols = append(outputCols, col)
 		} else {
@@ -404,7 +418,7 @@ func (rs *ratioSQL) units(r *Rule, nums []*ratioSQL, db string, window int64, id
     ` + q + `
     ) AS d USING (u)
     GROUP BY u`
-	return q, append(append([]any{window + int64(Lookback/time.Second)}, f.args...), args...)
+	return q, append(append(append(colArgs, window+int64(Lookback/time.Second)), f.args...), args...)
 }
 
 // The latest decisions of the alert's labels whose counted signal the

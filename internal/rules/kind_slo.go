@@ -72,7 +72,7 @@ func sloQuery(rules []*Rule, db string, f *filters) (string, []any) {
 		longest = max(longest, ri.LongWindow)
 	}
 	units, unitArgs := rs.units(r, []*ratioSQL{rs}, db, seconds(longest), false, f)
-	_, outer := rs.labelColumns("%s")
+	outer := rs.outerLabels()
 	// A window's share is of the units whose latest counted signal falls
 	// in it: one scan for every window, each unit under one label in all.
 	const in = "last >= {now} - toIntervalSecond(?)"

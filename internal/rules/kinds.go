@@ -83,6 +83,8 @@ func kindNames() []string {
 type filters struct {
 	where []string
 	args  []any
+	// pinned is the value of each column a filter fixes.
+	pinned map[string]string
 }
 
 // on adds col = v when v is set.
@@ -90,6 +92,10 @@ func (f *filters) on(col, v string) {
 	if v != "" {
 		f.where = append(f.where, col+" = ?")
 		f.args = append(f.args, v)
+		if f.pinned == nil {
+			f.pinned = map[string]string{}
+		}
+		f.pinned[col] = v
 	}
 }
 
