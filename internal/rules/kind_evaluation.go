@@ -30,9 +30,10 @@ func evaluationQuery(r *Rule, db string, f *filters) (string, []any) {
 	// a judge model) need not know it. Outputs may precede their scores by
 	// up to the lookback: the day of outputs streams through a hash table
 	// of the window's scores (as a ratio's model labels do).
+	wf, wfArgs := f.label("workflow", "any(o.workflow)")
 	q := `SELECT wf AS workflow, name AS evaluation, countIf(score < ?) / count() AS value, toUInt8(count() >= ? AND value > ?) AS firing
 FROM (
-  SELECT d, e.name AS name, any(e.score) AS score, any(o.workflow) AS wf
+  SELECT d, e.name AS name, any(e.score) AS score, ` + wf + ` AS wf
   FROM (
     SELECT ` + outputUnit + ` AS d, workflow
     FROM ` + db + `.model_outputs
@@ -48,7 +49,9 @@ FROM (
   GROUP BY d, name
 )
 GROUP BY workflow, evaluation`
-	out := append([]any{r.MinScore, r.MinCount, r.MaxRate, seconds(r.Window) + int64(Lookback/time.Second)}, f.args...)
+	out := append([]any{r.MinScore, r.MinCount, r.MaxRate}, wfArgs...)
+	out = append(out, seconds(r.Window)+int64(Lookback/time.Second))
+	out = append(out, f.args...)
 	out = append(out, seconds(r.Window))
 	return q, append(out, scores.args...)
 }

@@ -26,7 +26,8 @@ func overrideQuery(r *Rule, db string, f *filters) (string, []any) {
 	// Decisions are told apart by a 64-bit hash of their ID: grouping
 	// on it instead of the string takes a third less time, and two of
 	// a million decisions collide with a chance under one in 10^7.
-	actions := `SELECT cityHash64(decision_id) AS d, any(workflow) AS wf, argMax(human_action, time) AS action
+	wf, wfArgs := f.label("workflow", "any(workflow)")
+	actions := `SELECT cityHash64(decision_id) AS d, ` + wf + ` AS wf, argMax(human_action, time) AS action
   FROM ` + db + `.events
   WHERE layer = 'human' AND event = 'human.action' AND human_action != '' AND decision_id != ''
     AND time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
@@ -37,7 +38,7 @@ FROM (
   ` + actions + `
 )
 GROUP BY workflow`
-		return q, append([]any{r.MinCount, r.MaxRate, seconds(r.Window)}, f.args...)
+		return q, append(append([]any{r.MinCount, r.MaxRate}, wfArgs...), append([]any{seconds(r.Window)}, f.args...)...)
 	}
 	// Human actions rarely carry the model version: it is the
 	// decision's model output's, which may precede the action by up to
@@ -47,9 +48,10 @@ GROUP BY workflow`
 	// The workflow filter applies to both sides: a decision's model
 	// output belongs to the same workflow, and the output side is the
 	// larger scan.
+	joinedWf, joinedArgs := f.label("workflow", "any(h.wf)")
 	q := `SELECT wf AS workflow, mv AS model_version, countIf(action = 'overridden') / count() AS value, toUInt8(count() >= ? AND value > ?) AS firing
 FROM (
-  SELECT d, any(h.wf) AS wf, any(h.action) AS action, toString(argMin(o.model_version, o.time)) AS mv
+  SELECT d, ` + joinedWf + ` AS wf, any(h.action) AS action, toString(argMin(o.model_version, o.time)) AS mv
   FROM (
     SELECT ` + outputUnit + ` AS d, time, model_version
     FROM ` + db + `.model_outputs
@@ -61,8 +63,10 @@ FROM (
   GROUP BY d
 )
 GROUP BY workflow, model_version`
-	out := []any{r.MinCount, r.MaxRate, seconds(r.Window) + int64(Lookback/time.Second)}
+	out := append([]any{r.MinCount, r.MaxRate}, joinedArgs...)
+	out = append(out, seconds(r.Window)+int64(Lookback/time.Second))
 	out = append(out, f.args...)
+	out = append(out, wfArgs...)
 	out = append(out, seconds(r.Window))
 	return q, append(out, f.args...)
 }

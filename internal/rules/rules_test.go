@@ -573,6 +573,8 @@ func kindRules() []Rule {
 		{Alert: "Unresolved", Kind: KindUnresolvedEntity, Window: window, MaxRate: 0.2, MinCount: 10},
 		{Alert: "UnresolvedMany", Kind: KindUnresolvedEntity, Window: window, MaxRate: 0.2, MinCount: 21},
 		{Alert: "EvalLow", Kind: KindEvaluationScore, Window: window, MinScore: 0.5, MaxRate: 0.2, MinCount: 10},
+		// The same, of one workflow: labelled as the others.
+		{Alert: "EvalLowClaims", Kind: KindEvaluationScore, Window: window, MinScore: 0.5, MaxRate: 0.2, MinCount: 10, Workflow: "claims"},
 		// The generic ratio, as override_rate and unresolved_entity_rate
 		// count: it must find the same.
 		{Alert: "RatioOverridden", Kind: KindRatio, Count: "decisions", Window: hour, MaxRate: 0.3, MinCount: 5,
@@ -670,6 +672,8 @@ func TestIntegrationBuiltInKindsFireOnlyWhereTheConditionHolds(t *testing.T) {
 	// latest evaluation; relevance and loans pass.
 	assert.Equal(t, []string{"[claims groundedness]"}, labelsOf(got["EvalLow"], "workflow", "evaluation"))
 	assert.InDelta(t, 0.3, got["EvalLow"][0].Value, 1e-9)
+	require.Equal(t, []string{"[claims groundedness]"}, labelsOf(got["EvalLowClaims"], "workflow", "evaluation"))
+	assert.InDelta(t, 0.3, got["EvalLowClaims"][0].Value, 1e-9)
 	assert.Empty(t, got["EvalLowGrounded"], "20 evaluated decisions are under a minimum of 21")
 	evalLow := Rule{Alert: "EvalLow", Kind: KindEvaluationScore, Window: contract.Duration(15 * time.Minute), MinScore: 0.5, MaxRate: 0.2, MinCount: 10}
 	ex, err = evalLow.Examples(context.Background(), s.Conn, s.DB, t0, got["EvalLow"][0].Labels, 3)
