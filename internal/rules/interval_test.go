@@ -74,6 +74,14 @@ func TestIntegrationIntervalKind(t *testing.T) {
 	ex, err = all.Examples(ctx, s.Conn, s.DB, t0, map[string]string{"workflow": "iw"}, 2)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"i-20", "i-0"}, ex)
+	// Of one workflow (every label the filter's value), the same; two
+	// hours later, no data.
+	iw := all
+	iw.Workflow = "iw"
+	assert.Equal(t, got, s.run(t, iw))
+	_, has, err := iw.Eval(ctx, s.Conn, s.DB, t0.Add(2*time.Hour))
+	require.NoError(t, err)
+	assert.False(t, has, "of iw, two hours later")
 	all.Quantile = 0.99
 	got = s.run(t, all)
 	require.Len(t, got, 1)
@@ -84,7 +92,7 @@ func TestIntegrationIntervalKind(t *testing.T) {
 	assert.Empty(t, s.run(t, few), "v1 has 10 decisions acted on in the window")
 
 	// Two hours later no action is in the window: no data, not healthy.
-	_, has, err := toAction.Eval(ctx, s.Conn, s.DB, t0.Add(2*time.Hour))
+	_, has, err = toAction.Eval(ctx, s.Conn, s.DB, t0.Add(2*time.Hour))
 	require.NoError(t, err)
 	assert.False(t, has)
 

@@ -47,6 +47,10 @@ func TestIntegrationQuantileKind(t *testing.T) {
 		ex, err := rule.Examples(context.Background(), s.Conn, s.DB, t0, got[0].Labels, 3)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"q-100", "q-110", "q-120"}, ex, "the slow outputs of v2, latest first")
+		// Of one workflow, the same (its label is the filter's value).
+		claims := rule
+		claims.Workflow = "claims"
+		assert.Equal(t, got, s.run(t, claims))
 	}
 	tight := rule
 	tight.MinCount = 101

@@ -29,6 +29,8 @@ func TestClusterLayoutStatements(t *testing.T) {
 		"FROM decisiontrace.events_local\n",
 		"ALTER TABLE decisiontrace.decisions_local ON CLUSTER dt\n    ADD COLUMN IF NOT EXISTS event_ids",
 		"ALTER TABLE decisiontrace.decisions ON CLUSTER dt\n    ADD COLUMN IF NOT EXISTS event_ids",
+		// A Distributed table has no indexes: the local table gets it.
+		"ALTER TABLE decisiontrace.events_local ON CLUSTER dt\n    ADD INDEX IF NOT EXISTS idx_event event TYPE set(64) GRANULARITY 1",
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', judged_at)",
 		"CREATE TABLE IF NOT EXISTS decisiontrace.verdicts ON CLUSTER dt AS decisiontrace.verdicts_local\nENGINE = Distributed(dt, decisiontrace, verdicts_local, cityHash64(decision_id))",
 		"CREATE OR REPLACE VIEW decisiontrace.decision_verdicts ON CLUSTER dt AS",
@@ -36,6 +38,7 @@ func TestClusterLayoutStatements(t *testing.T) {
 	} {
 		assert.Contains(t, joined, want)
 	}
+	assert.NotContains(t, joined, "ALTER TABLE decisiontrace.events ON CLUSTER dt\n    ADD INDEX")
 	assert.NotContains(t, joined, "non_replicated_deduplication_window")
 	assert.NotContains(t, joined, "{from}")
 	assert.NotContains(t, joined, "{db}")

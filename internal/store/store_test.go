@@ -270,10 +270,10 @@ func TestIntegrationVersion10EventsGainAnIndexOfEventNames(t *testing.T) {
 	assert.Equal(t, Latest(), to)
 	assert.Contains(t, s.schema(t)["events"], "INDEX idx_event event TYPE set(64) GRANULARITY 1")
 
-	// Four granules of model outputs, one of outcomes (the sort key puts
-	// each layer's together), and an outcome a producer labelled with the
-	// model layer: a filter on the event finds all three outcomes and
-	// skips the granules that hold none.
+	// Four granules of model outputs, two outcomes, and an outcome a
+	// producer labelled with the model layer (each insert a part): a
+	// filter on the event finds all three outcomes, and skips the
+	// granules that hold none, which the sort key alone cannot.
 	const granule = 8192
 	insert := func(n int, layer, event, prefix string) {
 		require.NoError(t, s.conn.Exec(ctx, `INSERT INTO `+s.db+`.events (time, event_id, decision_id, workflow, layer, event)
@@ -283,12 +283,17 @@ FROM numbers(?)`, v0.Format("2006-01-02 15:04:05"), prefix, prefix, layer, event
 	insert(4*granule, c.LayerModel, c.EventModelOutput, "o-")
 	insert(2, c.LayerBusiness, c.EventBusinessOutcome, "b-")
 	insert(1, c.LayerModel, c.EventBusinessOutcome, "m-")
-	var read uint64
-	pctx := clickhouse.Context(ctx, clickhouse.WithProgress(func(p *clickhouse.Progress) { read += p.Rows }))
-	var outcomes uint64
-	require.NoError(t, s.conn.QueryRow(pctx, "SELECT count() FROM "+s.db+".events WHERE event = ?", c.EventBusinessOutcome).Scan(&outcomes))
-	assert.Equal(t, uint64(3), outcomes)
-	assert.Less(t, read, uint64(2*granule), "rows read of %d", 4*granule+4)
+	outcomes := func(settings string) (n, read uint64) {
+		pctx := clickhouse.Context(ctx, clickhouse.WithProgress(func(p *clickhouse.Progress) { read += p.Rows }))
+		require.NoError(t, s.conn.QueryRow(pctx, "SELECT count() FROM "+s.db+".events WHERE event = ?"+settings, c.EventBusinessOutcome).Scan(&n))
+		return n, read
+	}
+	n, read := outcomes("")
+	assert.Equal(t, uint64(3), n)
+	n, all := outcomes(" SETTINGS use_skip_indexes = 0")
+	assert.Equal(t, uint64(3), n)
+	assert.Equal(t, uint64(4*granule+4), all, "rows read without the index")
+	assert.Less(t, read, uint64(granule), "rows read with it")
 }
 
 func TestIntegrationVersion7RollupMigratesForward(t *testing.T) {
