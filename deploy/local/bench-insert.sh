@@ -8,8 +8,10 @@
 # round it prints ClickHouse's CPU-seconds during the insert (with the
 # merges that run meanwhile), during the merges after it until they run
 # out, and the rows merged. "read" is the insert's SELECT alone (the seed
-# read and sorted), which every variant includes: subtract it. ClickHouse's whole process is measured: keep the machine otherwise
-# idle (no collector, no demo).
+# read and sorted), which every variant includes: subtract it.
+# ClickHouse's whole process is measured: keep the machine otherwise idle
+# (no collector, no demo). From schema version 11 on, "events alone" keeps
+# the events table's index of event names.
 #
 #   deploy/local/bench-insert.sh
 #
