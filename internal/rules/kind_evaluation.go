@@ -48,7 +48,7 @@ FROM (
   ) AS e USING (d)
   GROUP BY d, name
 )
-GROUP BY workflow, evaluation`
+GROUP BY workflow, evaluation` + groupsOnly
 	out := append([]any{r.MinScore, r.MinCount, r.MaxRate}, wfArgs...)
 	out = append(out, seconds(r.Window)+int64(Lookback/time.Second))
 	out = append(out, f.args...)

@@ -121,7 +121,7 @@ func intervalQuery(r *Rule, db string, f *filters) (string, []any) {
 FROM (
   ` + inner + `
 )
-GROUP BY ` + strings.Join(rs.labels, ", ")
+GROUP BY ` + strings.Join(rs.labels, ", ") + groupsOnly
 	return q, append([]any{r.MinCount, r.Max}, args...)
 }
 

@@ -37,7 +37,7 @@ func overrideQuery(r *Rule, db string, f *filters) (string, []any) {
 FROM (
   ` + actions + `
 )
-GROUP BY workflow`
+GROUP BY workflow` + groupsOnly
 		return q, append(append([]any{r.MinCount, r.MaxRate}, wfArgs...), append([]any{seconds(r.Window)}, f.args...)...)
 	}
 	// Human actions rarely carry the model version: it is the
@@ -62,7 +62,7 @@ FROM (
   ) AS h USING (d)
   GROUP BY d
 )
-GROUP BY workflow, model_version`
+GROUP BY workflow, model_version` + groupsOnly
 	out := append([]any{r.MinCount, r.MaxRate}, joinedArgs...)
 	out = append(out, seconds(r.Window)+int64(Lookback/time.Second))
 	out = append(out, f.args...)

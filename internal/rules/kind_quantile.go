@@ -86,7 +86,7 @@ FROM (
   WHERE ` + rs.denominator + rs.within() + f.and() + `
   GROUP BY event_id
 )
-GROUP BY ` + strings.Join(rs.labels, ", ")
+GROUP BY ` + strings.Join(rs.labels, ", ") + groupsOnly
 	args = append(args, innerArgs...)
 	args = append(args, rs.denArgs...)
 	args = append(args, seconds(r.Window))

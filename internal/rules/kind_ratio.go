@@ -319,7 +319,7 @@ func (rs *ratioSQL) shares(r *Rule, nums []*ratioSQL, db string, window int64, f
   FROM (
     ` + units + `
   )
-  GROUP BY ` + strings.Join(rs.labels, ", ")
+  GROUP BY ` + strings.Join(rs.labels, ", ") + groupsOnly
 	return q, args
 }
 

@@ -107,7 +107,7 @@ FROM (
   FROM (
     ` + units + `
   )
-  GROUP BY ` + strings.Join(rs.labels, ", ") + `
+  GROUP BY ` + strings.Join(rs.labels, ", ") + groupsOnly + `
 ) AS s`
 	args = append(args, sharesArgs...)
 	return q, append(args, unitArgs...)

@@ -111,6 +111,14 @@ func (f *filters) label(col, expr string) (string, []any) {
 	return expr, nil
 }
 
+// groupsOnly ends a query's GROUP BY of its label columns. A group has a
+// row by construction, but with every key a constant (a label the filters
+// pin, and no other) ClickHouse's aggregator could emit a group out of an
+// empty block, a row with count() = 0 (ClickHouse/ClickHouse#116830, fixed
+// in 26.9 and 26.8.3, 26.7.7, 26.6.5): a rule with nothing to judge would
+// have data.
+const groupsOnly = "\nHAVING count() > 0"
+
 // and is the filters as " AND ..." for a WHERE clause.
 func (f *filters) and() string {
 	if len(f.where) == 0 {
