@@ -50,6 +50,7 @@ const (
 	serverHello       = 0
 	serverData        = 1
 	serverException   = 2
+	serverProgress    = 3
 	serverEndOfStream = 5
 	serverPong        = 4
 )
@@ -128,11 +129,11 @@ func serveBridge(eng *engine, opts Options, stop <-chan struct{}) error {
 }
 
 func (b *bridge) describeEngine() error {
-	out, err := b.eng.query([]byte("SELECT version(), timezone()"), "TabSeparated")
+	res, err := b.eng.query([]byte("SELECT version(), timezone()"), "TabSeparated")
 	if err != nil {
 		return fmt.Errorf("chlocal: bridge: %w", err)
 	}
-	v, tz, _ := strings.Cut(strings.TrimSpace(string(out)), "\t")
+	v, tz, _ := strings.Cut(strings.TrimSpace(string(res.out)), "\t")
 	for i, part := range strings.SplitN(v, ".", 4) {
 		if i < 3 {
 			b.version[i], _ = strconv.ParseUint(part, 10, 64)
@@ -309,11 +310,11 @@ func (nc *nativeConn) query() error {
 	if m := insertData.FindStringSubmatch(body); m != nil && strings.EqualFold(m[4], "Native") {
 		return nc.insert(m[1], m[2], m[3], settings)
 	}
-	out, err := nc.b.run(settings, body, "Native")
+	res, err := nc.b.run(settings, body, "Native")
 	if err != nil {
 		return nc.exception(err)
 	}
-	blocks, err := nc.b.splitNative(out)
+	blocks, err := nc.b.splitNative(res.out)
 	if err != nil {
 		return nc.exception(&EngineError{Code: 1, Message: "chlocal's bridge cannot read the engine's output as Native blocks (does the query have a FORMAT clause?): " + err.Error()})
 	}
@@ -330,6 +331,11 @@ func (nc *nativeConn) query() error {
 			return err
 		}
 	}
+	// What the statement read, as ClickHouse reports it while a query
+	// runs: clients count rows read from these packets (the rules'
+	// ReadRows), which would otherwise be zero on a bridged engine.
+	nc.w.PutUVarInt(serverProgress)
+	chproto.Progress{Rows: res.readRows, Bytes: res.readBytes}.EncodeAware(nc.w, int(nc.rev))
 	nc.w.PutUVarInt(serverEndOfStream)
 	return nc.flush()
 }
@@ -474,7 +480,7 @@ func (nc *nativeConn) exception(err error) error {
 
 // run executes one statement with per-query settings. The session is shared,
 // so the settings are set for the statement and reset after it.
-func (b *bridge) run(settings [][2]string, query, format string) ([]byte, error) {
+func (b *bridge) run(settings [][2]string, query, format string) (result, error) {
 	if len(settings) == 0 {
 		return b.eng.query([]byte(query), format)
 	}
@@ -487,13 +493,13 @@ func (b *bridge) run(settings [][2]string, query, format string) ([]byte, error)
 		reset[i] = s[0] + " = DEFAULT"
 	}
 	if _, err := b.eng.queryLocked([]byte("SET "+strings.Join(set, ", ")), "TabSeparated"); err != nil {
-		return nil, err
+		return result{}, err
 	}
-	out, err := b.eng.queryLocked([]byte(query), format)
+	res, err := b.eng.queryLocked([]byte(query), format)
 	if _, rerr := b.eng.queryLocked([]byte("SET "+strings.Join(reset, ", ")), "TabSeparated"); rerr != nil && err == nil {
 		err = rerr
 	}
-	return out, err
+	return res, err
 }
 
 func quote(s string) string {
@@ -523,13 +529,13 @@ func (b *bridge) splitNative(out []byte) ([]*proto.Block, error) {
 // header is an empty block with the columns a DESCRIBE lists (only those
 // named, in their order, when names is not empty).
 func (b *bridge) header(settings [][2]string, describe string, names []string, plainLowCardinality bool) (*proto.Block, error) {
-	out, err := b.run(settings, describe, "TabSeparated")
+	res, err := b.run(settings, describe, "TabSeparated")
 	if err != nil {
 		return nil, err
 	}
 	types := map[string]string{}
 	var order []string
-	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+	for _, line := range strings.Split(strings.TrimRight(string(res.out), "\n"), "\n") {
 		f := strings.Split(line, "\t")
 		if len(f) < 2 {
 			continue
@@ -632,12 +638,12 @@ func (b *bridge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if format == "" {
 		format = "TabSeparated"
 	}
-	out, err := b.run(nil, q, format)
+	res, err := b.run(nil, q, format)
 	if err != nil {
 		httpError(w, err)
 		return
 	}
-	_, _ = w.Write(out)
+	_, _ = w.Write(res.out)
 }
 
 func httpError(w http.ResponseWriter, err error) {

@@ -192,6 +192,17 @@ func TestBridgeServesClickHouseGo(t *testing.T) {
 	}
 	rows.Close()
 
+	// What a query read reaches the client as ClickHouse's progress
+	// does: the rules count the rows their queries read from it.
+	var readRows uint64
+	withProgress := clickhouse.Context(ctx, clickhouse.WithProgress(func(p *clickhouse.Progress) { readRows += p.Rows }))
+	if err := conn.QueryRow(withProgress, "SELECT countIf(score IS NULL) FROM b.t").Scan(&n); err != nil {
+		t.Fatalf("count with progress: %v", err)
+	}
+	if readRows != 10 {
+		t.Fatalf("progress: %d rows read, want the table's 10", readRows)
+	}
+
 	// A result without rows still has its columns.
 	rows, err = conn.Query(ctx, "SELECT id, name, pair FROM b.t WHERE id > 1000")
 	if err != nil {

@@ -16,13 +16,17 @@ import (
 type engine struct {
 	path string
 
-	queryCmdline  func(argc int32, argv **byte) uintptr
-	resultError   func(res uintptr) *byte
-	resultBuffer  func(res uintptr) *byte
-	resultLength  func(res uintptr) uint64
-	destroyResult func(res uintptr)
-	connect       func(argc int32, argv **byte) *uintptr
-	queryN        func(conn uintptr, query *byte, queryLen uint64, format *byte, formatLen uint64) uintptr
+	queryCmdline func(argc int32, argv **byte) uintptr
+	resultError  func(res uintptr) *byte
+	resultBuffer func(res uintptr) *byte
+	resultLength func(res uintptr) uint64
+	// resultRowsRead and resultBytesRead are what a statement read, as
+	// ClickHouse's progress counts it (nil: the engine does not say).
+	resultRowsRead  func(res uintptr) uint64
+	resultBytesRead func(res uintptr) uint64
+	destroyResult   func(res uintptr)
+	connect         func(argc int32, argv **byte) *uintptr
+	queryN          func(conn uintptr, query *byte, queryLen uint64, format *byte, formatLen uint64) uintptr
 
 	mu   sync.Mutex // one query at a time on the session
 	conn uintptr    // chdb_connection, after open
@@ -47,6 +51,14 @@ func loadEngine(path string) (*engine, error) {
 			return nil, fmt.Errorf("chlocal: %s is not a chDB engine this version of decisiontrace can use: no %s", path, name)
 		}
 		purego.RegisterLibFunc(fn, lib, name)
+	}
+	for name, fn := range map[string]any{
+		"chdb_result_storage_rows_read":  &e.resultRowsRead,
+		"chdb_result_storage_bytes_read": &e.resultBytesRead,
+	} {
+		if _, err := purego.Dlsym(lib, name); err == nil {
+			purego.RegisterLibFunc(fn, lib, name)
+		}
 	}
 	return e, nil
 }
@@ -95,10 +107,16 @@ type EngineError struct {
 
 func (e *EngineError) Error() string { return e.Message }
 
+// result is a statement's output and what it read.
+type result struct {
+	out                 []byte
+	readRows, readBytes uint64
+}
+
 // query runs one statement in the session and returns its output in format.
-func (e *engine) query(q []byte, format string) ([]byte, error) {
+func (e *engine) query(q []byte, format string) (result, error) {
 	if len(q) == 0 {
-		return nil, &EngineError{Code: 62, Message: "Empty query"}
+		return result{}, &EngineError{Code: 62, Message: "Empty query"}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -106,26 +124,29 @@ func (e *engine) query(q []byte, format string) ([]byte, error) {
 }
 
 // queryLocked is query for a caller that holds e.mu.
-func (e *engine) queryLocked(q []byte, format string) ([]byte, error) {
+func (e *engine) queryLocked(q []byte, format string) (result, error) {
 	if len(q) == 0 {
-		return nil, &EngineError{Code: 62, Message: "Empty query"}
+		return result{}, &EngineError{Code: 62, Message: "Empty query"}
 	}
 	f := append([]byte(format), 0)
 	res := e.queryN(e.conn, &q[0], uint64(len(q)), &f[0], uint64(len(format)))
 	runtime.KeepAlive(q)
 	runtime.KeepAlive(f)
 	if res == 0 {
-		return nil, errors.New("chlocal: chdb_query_n returned no result")
+		return result{}, errors.New("chlocal: chdb_query_n returned no result")
 	}
 	defer e.destroyResult(res)
 	if msg := cString(e.resultError(res)); msg != "" {
-		return nil, engineError(msg)
+		return result{}, engineError(msg)
 	}
-	n := e.resultLength(res)
-	if n == 0 {
-		return nil, nil
+	var r result
+	if e.resultRowsRead != nil && e.resultBytesRead != nil {
+		r.readRows, r.readBytes = e.resultRowsRead(res), e.resultBytesRead(res)
 	}
-	return append([]byte(nil), unsafe.Slice(e.resultBuffer(res), n)...), nil
+	if n := e.resultLength(res); n > 0 {
+		r.out = append([]byte(nil), unsafe.Slice(e.resultBuffer(res), n)...)
+	}
+	return r, nil
 }
 
 // engineError reads ClickHouse's "Code: 60. DB::Exception: ..." form.
