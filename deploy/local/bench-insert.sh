@@ -4,11 +4,15 @@
 # 20,000-row blocks on one thread, in time order, as the exporter's batches
 # arrive, once per variant of the schema: every view (what ships), without
 # the events table's index of event names, each view left out, the events
-# table alone, and without its decision_id bloom filter. Per variant and
+# table alone, and without its decision_id bloom filter; then every view
+# with the logs and the spans inserted apart, at once, as the exporter's two
+# queues do, the spans in the blocks a 1-s and a 5-s flush_timeout make of
+# them under the side-by-side load (measure_signals). Per variant and
 # round it prints ClickHouse's CPU-seconds during the insert (with the
 # merges that run meanwhile), during the merges after it until they run
 # out, and the rows merged. "read" is the insert's SELECT alone (the seed
-# read and sorted), which every variant includes: subtract it.
+# read and sorted), which every variant includes: subtract it (twice from
+# the "apart" variants, whose two statements each read the seed).
 # ClickHouse's whole process is measured: keep the machine otherwise idle
 # (no collector, no demo). From schema version 11 on, "events alone" keeps
 # the events table's index of event names.
@@ -19,12 +23,14 @@
 # deploy/local/bench-growth.sh (SIZES=1 is enough) first. The schema is
 # copied from the stack's decisiontrace database (the shipped collector is
 # started once to create it when there is none). Environment: ROUNDS (default 2, variants
-# alternating), DECISIONTRACE_HOME (the local stack's). Works in its own
+# alternating), VARIANTS (all, or signals: read and the two "apart"
+# variants only), DECISIONTRACE_HOME (the local stack's). Works in its own
 # database, bench_insert, dropped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 home="${DECISIONTRACE_HOME:-$HOME/.decisiontrace}"
 rounds="${ROUNDS:-2}"
+variants="${VARIANTS:-all}"
 src=decisiontrace
 db=bench_insert
 . deploy/local/bench-lib.sh
@@ -97,16 +103,49 @@ measure() {
     "$(awk -v a="$c1" -v b="$c2" 'BEGIN { printf "%.1f", b - a }')" "$((m1 - m0))"
 }
 
+# measure_signals NAME SPAN_ROWS: the seed's logs and spans inserted at
+# once by two statements, as the exporter's two queues insert them, the
+# logs in 10,000-row blocks (the batches' min_size, which a busy signal
+# fills before flush_timeout) and the spans in SPAN_ROWS-row blocks: what
+# flush_timeout makes of a signal too slow to fill a batch (2,700 spans a
+# second under the side-by-side load, 10,000 in 5 s). Every view; each
+# statement reads the whole seed to pick its signal (twice "read").
+measure_signals() {
+  local name="$1" span_rows="$2" c0 c1 c2 m0 m1
+  schema
+  quiet 300 >/dev/null
+  m0="$(ch "SELECT value FROM system.events WHERE event = 'MergedRows'")"
+  c0="$(cpu "$chpid")"
+  ch "INSERT INTO $db.events SELECT * FROM growth_seed.events WHERE signal = 'log' ORDER BY time, event_id SETTINGS ${settings//20000/10000}" &
+  ch "INSERT INTO $db.events SELECT * FROM growth_seed.events WHERE signal = 'span' ORDER BY time, event_id SETTINGS ${settings//20000/$span_rows}" &
+  wait
+  c1="$(cpu "$chpid")"
+  quiet 600 >/dev/null
+  sleep 3
+  quiet 600 >/dev/null
+  c2="$(cpu "$chpid")"
+  m1="$(ch "SELECT value FROM system.events WHERE event = 'MergedRows'")"
+  printf '%s %s %s %s\n' "$name" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", b - a }')" \
+    "$(awk -v a="$c1" -v b="$c2" 'BEGIN { printf "%.1f", b - a }')" "$((m1 - m0))"
+}
+
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name[^:]*: *//p' /proc/cpuinfo | head -1 | awk '{print $1, $2}'); ClickHouse $(ch "SELECT version()")"
 echo "seed: $(ch "SELECT count() FROM growth_seed.events") events, 20,000-row blocks, one thread"
 results="$(mktemp)"
 for round in $(seq 1 "$rounds"); do
   measure read >>"$results"
+  if [ "$variants" = signals ]; then
+    measure_signals "logs and spans apart, spans every 1 s" 2700 >>"$results"
+    measure_signals "logs and spans apart, spans every 5 s" 10000 >>"$results"
+    continue
+  fi
   measure "every view" >>"$results"
   measure "every view, no event index" noeventidx >>"$results"
   for v in $views; do measure "without $v" "$v" >>"$results"; done
   measure "events alone" all >>"$results"
   measure "events alone, no bloom filter" all nobloom >>"$results"
+  measure_signals "logs and spans apart, spans every 1 s" 2700 >>"$results"
+  measure_signals "logs and spans apart, spans every 5 s" 10000 >>"$results"
 done
 ch "DROP DATABASE IF EXISTS $db SYNC"
 awk '
