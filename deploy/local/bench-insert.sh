@@ -79,19 +79,16 @@ schema() {
   fi
 }
 
-# measure NAME SKIP...: one insert of the seed under a variant.
-measure() {
+# measured NAME COMMAND...: ClickHouse's CPU-seconds while COMMAND runs
+# (with the merges that run meanwhile), during the merges after it until
+# they run out, and the rows merged, as a line of the results.
+measured() {
   local name="$1" c0 c1 c2 m0 m1
   shift
-  if [ "$name" != read ]; then schema "$@"; fi
   quiet 300 >/dev/null
   m0="$(ch "SELECT value FROM system.events WHERE event = 'MergedRows'")"
   c0="$(cpu "$chpid")"
-  if [ "$name" = read ]; then
-    ch "SELECT * FROM growth_seed.events ORDER BY time, event_id FORMAT Null SETTINGS $settings"
-  else
-    ch "INSERT INTO $db.events SELECT * FROM growth_seed.events ORDER BY time, event_id SETTINGS $settings"
-  fi
+  "$@"
   c1="$(cpu "$chpid")"
   quiet 600 >/dev/null
   # a merge may start right after the last one ended
@@ -103,30 +100,38 @@ measure() {
     "$(awk -v a="$c1" -v b="$c2" 'BEGIN { printf "%.1f", b - a }')" "$((m1 - m0))"
 }
 
-# measure_signals NAME SPAN_ROWS: the seed's logs and spans inserted at
-# once by two statements, as the exporter's two queues insert them, the
-# logs in 10,000-row blocks (the batches' min_size, which a busy signal
-# fills before flush_timeout) and the spans in SPAN_ROWS-row blocks: what
+read_seed() { ch "SELECT * FROM growth_seed.events ORDER BY time, event_id FORMAT Null SETTINGS $settings"; }
+insert_seed() { ch "INSERT INTO $db.events SELECT * FROM growth_seed.events ORDER BY time, event_id SETTINGS $settings"; }
+
+# insert_apart SPAN_ROWS: the seed's logs and spans inserted at once by two
+# statements, as the exporter's two queues insert them, the logs in
+# 10,000-row blocks (the batches' min_size, which a busy signal fills
+# before flush_timeout) and the spans in SPAN_ROWS-row blocks: what
 # flush_timeout makes of a signal too slow to fill a batch (2,700 spans a
-# second under the side-by-side load, 10,000 in 5 s). Every view; each
-# statement reads the whole seed to pick its signal (twice "read").
-measure_signals() {
-  local name="$1" span_rows="$2" c0 c1 c2 m0 m1
-  schema
-  quiet 300 >/dev/null
-  m0="$(ch "SELECT value FROM system.events WHERE event = 'MergedRows'")"
-  c0="$(cpu "$chpid")"
+# second under the side-by-side load, 10,000 in 5 s). Each statement
+# reads the whole seed to pick its signal (twice "read").
+insert_apart() {
   ch "INSERT INTO $db.events SELECT * FROM growth_seed.events WHERE signal = 'log' ORDER BY time, event_id SETTINGS ${settings//20000/10000}" &
-  ch "INSERT INTO $db.events SELECT * FROM growth_seed.events WHERE signal = 'span' ORDER BY time, event_id SETTINGS ${settings//20000/$span_rows}" &
+  ch "INSERT INTO $db.events SELECT * FROM growth_seed.events WHERE signal = 'span' ORDER BY time, event_id SETTINGS ${settings//20000/$1}" &
   wait
-  c1="$(cpu "$chpid")"
-  quiet 600 >/dev/null
-  sleep 3
-  quiet 600 >/dev/null
-  c2="$(cpu "$chpid")"
-  m1="$(ch "SELECT value FROM system.events WHERE event = 'MergedRows'")"
-  printf '%s %s %s %s\n' "$name" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", b - a }')" \
-    "$(awk -v a="$c1" -v b="$c2" 'BEGIN { printf "%.1f", b - a }')" "$((m1 - m0))"
+}
+
+# measure NAME SKIP...: one insert of the seed under a variant.
+measure() {
+  local name="$1"
+  shift
+  if [ "$name" = read ]; then
+    measured read read_seed
+    return
+  fi
+  schema "$@"
+  measured "$name" insert_seed
+}
+
+# measure_signals NAME SPAN_ROWS: every view, the logs and spans apart.
+measure_signals() {
+  schema
+  measured "$1" insert_apart "$2"
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name[^:]*: *//p' /proc/cpuinfo | head -1 | awk '{print $1, $2}'); ClickHouse $(ch "SELECT version()")"

@@ -31,9 +31,15 @@ func init() {
 	register(map[Kind]*kindSpec{KindRatio: {
 		check: checkRatio,
 		// Shares of the same units over one window (of a workflow's human
-		// actions, those ignored and those escalated): one scan.
+		// actions, those ignored and those escalated): one scan. Shares
+		// of a window's decisions share it whatever each counts (of its
+		// decisions with an output, those reworked and those that raised
+		// an exception): one scan of every signal any of them counts.
 		together: func(r *Rule) string {
 			rs := r.ratioSQL(ignore)
+			if r.Count == countDecisions {
+				return togetherKey("ratio", r.Count, r.Window, r.Workflow, rs.labels)
+			}
 			return togetherKey("ratio", r.Count, r.Window, r.Workflow, rs.denominator, rs.denArgs, rs.labels)
 		},
 		merged:   ratioQuery,
@@ -288,10 +294,15 @@ func ratioQuery(rules []*Rule, db string, f *filters) (string, []any) {
 	rs := r.ratioSQL(ignore)
 	f.on("workflow", r.Workflow)
 	nums := make([]*ratioSQL, len(rules))
+	for i, ri := range rules {
+		nums[i] = ri.ratioSQL(ignore)
+	}
+	if dens, of := denominators(nums); len(dens) > 1 {
+		return ratioQueryByDenominator(rules, nums, dens, of, db, f)
+	}
 	cols := make([]string, len(rules))
 	var args []any
 	for i, ri := range rules {
-		nums[i] = ri.ratioSQL(ignore)
 		value := resultColumn("value", i, len(rules))
 		cols[i] = value + `, toUInt8(n >= ? AND ` + value + ` > ?) AS ` + resultColumn(firingColumn, i, len(rules))
 		args = append(args, ri.MinCount, ri.MaxRate)
@@ -302,6 +313,200 @@ FROM (
   ` + shares + `
 )`
 	return q, append(args, sharesArgs...)
+}
+
+// modelLabels are the labels a decision takes from its model output
+// when none of the signals a share counts carries them.
+func (rs *ratioSQL) modelLabels() []string {
+	var out []string
+	for _, col := range rs.labels {
+		if col == "model_version" || col == "model_name" {
+			out = append(out, col)
+		}
+	}
+	return out
+}
+
+// denominators are the distinct denominators of nums (rules sharing a
+// query), in the order they first appear, and of[i] the index of nums[i]'s.
+func denominators(nums []*ratioSQL) (dens []*ratioSQL, of []int) {
+	of = make([]int, len(nums))
+	at := map[string]int{}
+	for i, n := range nums {
+		key := togetherKey(n.denominator, n.denArgs)
+		j, seen := at[key]
+		if !seen {
+			j = len(dens)
+			at[key] = j
+			dens = append(dens, n)
+		}
+		of[i] = j
+	}
+	return dens, of
+}
+
+// ratioQueryByDenominator is the one query of shares of a window's
+// decisions that count different signals (count: decisions, the same
+// window and labels): one scan of every signal any denominator counts,
+// each decision in each denominator that has one of its signals, with
+// the numerator and labels it has there (a decision's latest counted
+// signal, and its label from the latest that carries one, are of the
+// signals its rule counts), then a row per denominator and label set;
+// data_<i> marks rule i's rows.
+func ratioQueryByDenominator(rules []*Rule, nums, dens []*ratioSQL, of []int, db string, f *filters) (string, []any) {
+	r := rules[0]
+	rs := r.ratioSQL(ignore)
+	n := len(rules)
+	var cols []string
+	var args []any
+	for i, ri := range rules {
+		value := resultColumn("value", i, n)
+		cols = append(cols, value+`, toUInt8(n >= ? AND `+value+` > ?) AS `+resultColumn(firingColumn, i, n)+
+			fmt.Sprintf(`, toUInt8(den = %d) AS `, of[i])+resultColumn(dataColumn, i, n))
+		args = append(args, ri.MinCount, ri.MaxRate)
+	}
+	units, unitArgs := rs.unitsByDenominator(rules, nums, dens, of, db, seconds(r.Window), f)
+	values := make([]string, n)
+	for i := range nums {
+		values[i] = `countIf(` + resultColumn("num", i, n) + `) / count() AS ` + resultColumn("value", i, n)
+	}
+	in := make([]string, len(dens))
+	idx := make([]string, len(dens))
+	for j := range dens {
+		in[j], idx[j] = fmt.Sprintf("in_%d", j), fmt.Sprint(j)
+	}
+	joined := []string{`[` + strings.Join(idx, ", ") + `] AS den`, `[` + strings.Join(in, ", ") + `] AS counted`}
+	for _, col := range rs.labels {
+		per := make([]string, len(dens))
+		for j := range dens {
+			per[j] = fmt.Sprintf("l_%s_%d", col, j)
+		}
+		joined = append(joined, `[`+strings.Join(per, ", ")+`] AS l_`+col)
+	}
+	q := `SELECT ` + strings.Join(rs.labels, ", ") + `, ` + strings.Join(cols, ", ") + `
+FROM (
+  SELECT den, ` + strings.Join(rs.outerLabels(), ", ") + `, ` + strings.Join(values, ", ") + `, count() AS n
+  FROM (
+    ` + units + `
+  )
+  ARRAY JOIN ` + strings.Join(joined, ", ") + `
+  WHERE counted
+  GROUP BY den, ` + strings.Join(rs.labels, ", ") + groupsOnly + `
+)`
+	return q, append(args, unitArgs...)
+}
+
+// unitsByDenominator is units for ratioQueryByDenominator: per decision,
+// in_<j> (it has a signal denominator j counts), num_<i> (rule i's
+// numerator of its latest signal among those its denominator counts)
+// and l_<column>_<j> (its label among them; a model label from its
+// output when none of them has one and denominator j counts other
+// signals than outputs, as units does).
+func (rs *ratioSQL) unitsByDenominator(rules []*Rule, nums, dens []*ratioSQL, of []int, db string, window int64, f *filters) (string, []any) {
+	modelCols := rs.modelLabels()
+	fallback := make([]bool, len(dens))
+	for i, ri := range rules {
+		if len(modelCols) > 0 && !outputsOnly(ri.Denominator) {
+			fallback[of[i]] = true
+		}
+	}
+	anyFallback := slices.Contains(fallback, true)
+	// Each signal flagged by the denominators and numerators it matches,
+	// once, for the aggregates to read.
+	var flags []string
+	var flagArgs []any
+	var counted []string
+	for j, d := range dens {
+		flags = append(flags, "("+d.denominator+fmt.Sprintf(") AS d_%d", j))
+		flagArgs = append(flagArgs, d.denArgs...)
+		counted = append(counted, "("+d.denominator+")")
+	}
+	for i, nu := range nums {
+		flags = append(flags, "("+nu.numerator+fmt.Sprintf(") AS n_%d", i))
+		flagArgs = append(flagArgs, nu.numArgs...)
+	}
+	var whereArgs []any
+	for _, d := range dens {
+		whereArgs = append(whereArgs, d.denArgs...)
+	}
+	var cols []string
+	for j := range dens {
+		cols = append(cols, fmt.Sprintf("toUInt8(countIf(d_%d) > 0) AS in_%d", j, j))
+	}
+	for i := range nums {
+		cols = append(cols, fmt.Sprintf("argMaxIf(n_%d, time, d_%d) AS ", i, of[i])+resultColumn("num", i, len(nums)))
+	}
+	prefix := "l_"
+	if anyFallback {
+		prefix = "p_"
+	}
+	var labelArgs []any
+	for j := range dens {
+		for _, col := range rs.labels {
+			c := "toString(" + col + ")"
+			expr, a := f.label(col, fmt.Sprintf("ifNull(argMaxIf(%[1]s, time, d_%[2]d AND ifNull(%[1]s, '') != ''), '')", c, j))
+			cols = append(cols, fmt.Sprintf("%s AS %s%s_%d", expr, prefix, col, j))
+			labelArgs = append(labelArgs, a...)
+		}
+	}
+	q := `SELECT u, ` + strings.Join(cols, ", ") + `
+    FROM (
+      SELECT cityHash64(decision_id) AS u, time, ` + strings.Join(append(slices.Clone(rs.labels), flags...), ", ") + `
+      FROM ` + db + `.` + rs.from + `
+      WHERE (` + strings.Join(counted, " OR ") + `) AND decision_id != ''` + rs.within() + f.and() + `
+    )
+    GROUP BY u`
+	args := append(append(append(labelArgs, flagArgs...), whereArgs...), window)
+	args = append(args, f.args...)
+	if !anyFallback {
+		return q, args
+	}
+	out := []string{"u"}
+	for j := range dens {
+		out = append(out, fmt.Sprintf("any(d.in_%d) AS in_%d", j, j))
+	}
+	for i := range nums {
+		num := resultColumn("num", i, len(nums))
+		out = append(out, "any(d."+num+") AS "+num)
+	}
+	outputCols := append([]string{outputUnit + " AS u", "time"}, modelCols...)
+	var colArgs []any
+	for j := range dens {
+		for _, col := range rs.labels {
+			p := fmt.Sprintf("d.p_%s_%d", col, j)
+			expr := "any(" + p + ")"
+			if fallback[j] && slices.Contains(modelCols, col) {
+				expr = "if(any(" + p + ") != '', any(" + p + "), toString(argMin(o." + col + ", o.time)))"
+			}
+			expr, a := f.label(col, expr)
+			out = append(out, fmt.Sprintf("%s AS l_%s_%d", expr, col, j))
+			colArgs = append(colArgs, a...)
+		}
+	}
+	return withOutputs(q, args, out, colArgs, outputCols, db, window, f)
+}
+
+// withOutputs is units (q and its args) looked up by decision in the
+// window's model outputs and the lookback before it (as o; the units as
+// d), for labels that come from the decision's output: a day of outputs
+// streams through a hash table of the window's decisions (the right side)
+// and only the matches are aggregated. The other way round, grouping the
+// day's outputs by decision first, took a third longer at 10M events. A
+// decision without output keeps its one row, with empty output columns.
+// cols are the result's columns, over d and o, colArgs their parameters,
+// outputCols what is read of each output.
+func withOutputs(q string, args []any, cols []string, colArgs []any, outputCols []string, db string, window int64, f *filters) (string, []any) {
+	q = `SELECT ` + strings.Join(cols, ", ") + `
+    FROM (
+      SELECT ` + strings.Join(outputCols, ", ") + `
+      FROM ` + db + `.model_outputs
+      WHERE time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
+    ) AS o
+    RIGHT JOIN (
+    ` + q + `
+    ) AS d USING (u)
+    GROUP BY u`
+	return q, append(append(append(colArgs, window+int64(Lookback/time.Second)), f.args...), args...)
 }
 
 // shares is the query of the share the numerator selects of what the
@@ -344,11 +549,7 @@ func (rs *ratioSQL) units(r *Rule, nums []*ratioSQL, db string, window int64, id
 	// its counted signals has them: a human action names no model version.
 	var fallback []string
 	if r.Count == countDecisions && !outputsOnly(r.Denominator) {
-		for _, col := range rs.labels {
-			if col == "model_version" || col == "model_name" {
-				fallback = append(fallback, col)
-			}
-		}
+		fallback = rs.modelLabels()
 	}
 	prefix := "l_"
 	if len(fallback) > 0 {
@@ -376,12 +577,7 @@ func (rs *ratioSQL) units(r *Rule, nums []*ratioSQL, db string, window int64, id
 	if len(fallback) == 0 {
 		return q, args
 	}
-	// The output may precede the counted signals by up to the lookback: a
-	// day of outputs streams through a hash table of the window's
-	// decisions (the right side) and only the matches are aggregated.
-	// The other way round, grouping the day's outputs by decision first,
-	// took a third longer at 10M events. A decision without output keeps
-	// its one row, with empty output columns.
+	// The output may precede the counted signals by up to the lookback.
 	cols := []string{"u", "any(d.last) AS last"}
 	for i := range nums {
 		num := resultColumn("num", i, len(nums))
@@ -402,17 +598,7 @@ func (rs *ratioSQL) units(r *Rule, nums []*ratioSQL, db string, window int64, id
 		cols = append(cols, expr+" AS l_"+col)
 		colArgs = append(colArgs, a...)
 	}
-	q = `SELECT ` + strings.Join(cols, ", ") + `
-    FROM (
-      SELECT ` + strings.Join(outputCols, ", ") + `
-      FROM ` + db + `.model_outputs
-      WHERE time >= {now} - toIntervalSecond(?) AND time <= {now}` + f.and() + `
-    ) AS o
-    RIGHT JOIN (
-    ` + q + `
-    ) AS d USING (u)
-    GROUP BY u`
-	return q, append(append(append(colArgs, window+int64(Lookback/time.Second)), f.args...), args...)
+	return withOutputs(q, args, cols, colArgs, outputCols, db, window, f)
 }
 
 // The latest decisions of the alert's labels whose counted signal the

@@ -46,7 +46,7 @@ func TestTogetherOnTheShippedContracts(t *testing.T) {
 		want := []string{
 			"DecisionUnsupportedCertainty DecisionMissingContext",
 			"DecisionModelLatency DecisionInputTokens DecisionOutputTokens",
-			"DecisionRecommendationsIgnored DecisionRecommendationsEscalated",
+			"DecisionRecommendationsIgnored DecisionRecommendationsEscalated DecisionRework DecisionExceptions",
 			"DecisionCycleTime DecisionOutcomeCost",
 		}
 		// Each SLO's fast and slow burn: claims-triage has two SLOs.
@@ -58,18 +58,35 @@ func TestTogetherOnTheShippedContracts(t *testing.T) {
 		queries += len(parts)
 	}
 	assert.Equal(t, 54, rules)
-	assert.Equal(t, 41, queries)
+	assert.Equal(t, 37, queries)
 }
 
 // Rules share a query only when they read the same rows: filters whose
-// values differ only in where a space falls are different filters.
+// values differ only in where a space falls are different filters. Shares
+// of decisions share one whatever they count, and tell their
+// denominators apart in it.
 func TestTogetherTellsFilterValuesApart(t *testing.T) {
-	share := func(den map[string]any) *Rule {
-		return &Rule{Alert: "Bad", Kind: KindRatio, Count: countDecisions, Window: contract.Duration(time.Hour), MaxRate: 0.1,
+	share := func(count string, den map[string]any) *Rule {
+		return &Rule{Alert: "Bad", Kind: KindRatio, Count: count, Window: contract.Duration(time.Hour), MaxRate: 0.1,
 			Workflow: "w", Denominator: den, Numerator: map[string]any{"business.outcome": "reopened"}}
 	}
-	a := share(map[string]any{"decision.event": "business.outcome", "business.outcome": []any{"paid in", "full"}})
-	b := share(map[string]any{"decision.event": "business.outcome", "business.outcome": []any{"paid", "in full"}})
-	c := share(map[string]any{"decision.event": "business.outcome", "business.outcome": []any{"paid in", "full"}})
-	assert.Equal(t, [][]int{{0, 2}, {1}}, Together([]*Rule{a, b, c}))
+	dens := []map[string]any{
+		{"decision.event": "business.outcome", "business.outcome": []any{"paid in", "full"}},
+		{"decision.event": "business.outcome", "business.outcome": []any{"paid", "in full"}},
+		{"decision.event": "business.outcome", "business.outcome": []any{"paid in", "full"}},
+	}
+	var events, decisions []*Rule
+	for _, den := range dens {
+		events = append(events, share(countEvents, den))
+		decisions = append(decisions, share(countDecisions, den))
+	}
+	assert.Equal(t, [][]int{{0, 2}, {1}}, Together(events))
+	require.Equal(t, [][]int{{0, 1, 2}}, Together(decisions))
+	nums := make([]*ratioSQL, len(decisions))
+	for i, r := range decisions {
+		nums[i] = r.ratioSQL(ignore)
+	}
+	got, of := denominators(nums)
+	assert.Len(t, got, 2)
+	assert.Equal(t, []int{0, 1, 0}, of)
 }

@@ -591,6 +591,16 @@ func kindRules() []Rule {
 			Denominator: map[string]any{"decision.event": "human.action"}, Numerator: map[string]any{"human.action": "accepted"}},
 		{Alert: "RatioAcceptedByModel", Kind: KindRatio, Count: "decisions", Window: hour, MaxRate: 0.15, MinCount: 10, Workflow: "claims",
 			By: []string{"model.version"}, Denominator: map[string]any{"decision.event": "human.action"}, Numerator: map[string]any{"human.action": "accepted"}},
+		// Shares of the same window's decisions that count other signals
+		// (one query with the two above): of the decisions with an output
+		// or an action, those whose latest is the action; of those with an
+		// output, the share of model v2 (outputs alone: no lookup).
+		{Alert: "RatioActedByModel", Kind: KindRatio, Count: "decisions", Window: hour, MaxRate: 0.5, MinCount: 5, Workflow: "claims",
+			By: []string{"model.version"}, Denominator: map[string]any{"decision.event": []any{"model.output", "human.action"}},
+			Numerator: map[string]any{"decision.event": "human.action"}},
+		{Alert: "RatioV2ByModel", Kind: KindRatio, Count: "decisions", Window: hour, MaxRate: 0.5, MinCount: 5, Workflow: "claims",
+			By: []string{"model.version"}, Denominator: map[string]any{"decision.event": "model.output"},
+			Numerator: map[string]any{"model.version": "v2"}},
 		{Alert: "RatioResolved", Kind: KindRatio, Count: "events", Window: window, MaxRate: 0.9, MinCount: 10, By: []string{"data.entity.system"},
 			Denominator: map[string]any{"decision.event": "context.read", "data.entity.resolved": []any{true, false}},
 			Numerator:   map[string]any{"data.entity.resolved": true}},
@@ -1063,7 +1073,7 @@ func TestIntegrationEvalAllSameAsOneByOne(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"Unsup UnsupMany Missing Low", "RatioOverridden RatioAccepted",
-		"RatioOverriddenByModel RatioAcceptedByModel", "RatioUnresolved RatioResolved"}, together)
+		"RatioOverriddenByModel RatioAcceptedByModel RatioActedByModel RatioV2ByModel", "RatioUnresolved RatioResolved"}, together)
 	results := EvalAll(ctx, s.Conn, s.DB, t0, ruleset, 8, time.Minute)
 	require.Len(t, results, len(ruleset))
 	fired := 0
