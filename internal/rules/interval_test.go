@@ -110,3 +110,33 @@ func TestIntegrationIntervalKind(t *testing.T) {
 		"from.no.such: not a stored convention (decision.event, human.action, business.outcome, data.complete, ...)",
 	}, msgs)
 }
+
+// A limit over the lookback can be seen exceeded: loans decided 70 to 79
+// hours after the recommendation, against a 72-hour limit over a day's
+// outcomes, fire (their starts are read back as far as the limit). One
+// slower than the window and the limit together (99 hours) is not seen.
+func TestIntegrationIntervalLimitOverTheLookback(t *testing.T) {
+	s := newStore(t)
+	var evs []storetest.Event
+	decision := func(id string, output, outcome time.Duration) {
+		evs = append(evs,
+			storetest.Event{At: t0.Add(-output), Attrs: map[string]any{c.DecisionID: id, c.DecisionWorkflow: "loans",
+				c.DecisionLayer: "model", c.DecisionEvent: c.EventModelOutput}},
+			storetest.Event{At: t0.Add(-outcome), Attrs: map[string]any{c.DecisionID: id, c.DecisionWorkflow: "loans",
+				c.DecisionLayer: "business", c.DecisionEvent: c.EventBusinessOutcome, c.BusinessOutcome: "funded"}})
+	}
+	for i := 0; i < 10; i++ {
+		decision(fmt.Sprintf("l-%d", i), 80*time.Hour, time.Duration(10-i)*time.Hour) // 70 h .. 79 h
+	}
+	decision("l-slowest", 100*time.Hour, time.Hour)
+	s.WriteEvents(t, evs...)
+	latency := Rule{Alert: "SlowLoans", Kind: KindInterval, Window: contract.Duration(24 * time.Hour), Quantile: 0.95,
+		Max: (72 * time.Hour).Seconds(), MinCount: 5, Workflow: "loans",
+		From: map[string]any{c.DecisionEvent: c.EventModelOutput}, To: map[string]any{c.DecisionEvent: c.EventBusinessOutcome}}
+	got := s.run(t, latency)
+	require.Len(t, got, 1, "p95 of 70-79 h is over 72 h")
+	assert.InDelta(t, 78.55*3600, got[0].Value, 1e-6, "the ten loans, not the one of 99 h")
+	ex, err := latency.Examples(context.Background(), s.Conn, s.DB, t0, map[string]string{"workflow": "loans"}, 2)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"l-9", "l-8"}, ex)
+}

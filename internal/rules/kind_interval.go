@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math"
 	"strings"
 	"time"
 )
@@ -66,7 +67,7 @@ func (r *Rule) intervalSQL(bad problem) *ratioSQL {
 
 // intervals is, per decision whose interval ended in the window, its
 // labels (l_<column>), its interval v in seconds and, when ids, its ID.
-// The start may precede the window by up to the lookback: of the
+// The start may precede the window by up to startLookback: of the
 // lookback's start and end signals, those of the decisions with an end
 // signal in the window (a set of them, IN) are aggregated. Grouping every
 // decision of the lookback first took a quarter longer at 10M events; a
@@ -102,12 +103,23 @@ func (r *Rule) intervals(db string, f *filters, ids bool) (string, []any) {
 	for _, a := range [][]any{rs.denArgs, rs.numArgs, rs.denArgs, rs.numArgs} {
 		args = append(args, a...)
 	}
-	args = append(args, seconds(r.Window)+int64(Lookback/time.Second))
+	args = append(args, seconds(r.Window)+r.startLookback())
 	args = append(args, f.args...)
 	args = append(args, rs.numArgs...)
 	args = append(args, seconds(r.Window))
 	args = append(args, f.args...)
 	return q, append(args, seconds(r.Window))
+}
+
+// startLookback is how far before its window, in seconds, an interval's
+// start signals are read: the lookback, or the rule's limit when that is
+// longer. A decision whose start precedes what is read is not counted at
+// all, so a limit over the lookback (a loan decided in three days) could
+// never be seen exceeded; with the limit as the lookback, a decision just
+// over it is counted. One slower than the window and the limit together
+// still is not.
+func (r *Rule) startLookback() int64 {
+	return max(int64(Lookback/time.Second), int64(math.Ceil(r.Max)))
 }
 
 func intervalQuery(r *Rule, db string, f *filters) (string, []any) {
