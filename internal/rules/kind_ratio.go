@@ -272,6 +272,9 @@ func outputsOnly(den map[string]any) bool {
 // reworks does.
 const decisionLabel = "ifNull(argMaxIf(%[1]s, time, ifNull(%[1]s, '') != ''), '')"
 
+// decisionLabelIf is decisionLabel among the signals a condition selects.
+const decisionLabelIf = "ifNull(argMaxIf(%[1]s, time, %[2]s AND ifNull(%[1]s, '') != ''), '')"
+
 // matchLabels selects the rows of one alert: each label column equal to
 // the alert's label.
 func (rs *ratioSQL) matchLabels(labels map[string]string) (string, []any) {
@@ -297,17 +300,24 @@ func ratioQuery(rules []*Rule, db string, f *filters) (string, []any) {
 	for i, ri := range rules {
 		nums[i] = ri.ratioSQL(ignore)
 	}
-	if dens, of := denominators(nums); len(dens) > 1 {
-		return ratioQueryByDenominator(rules, nums, dens, of, db, f)
-	}
+	dens, of := denominators(nums)
 	cols := make([]string, len(rules))
 	var args []any
 	for i, ri := range rules {
 		value := resultColumn("value", i, len(rules))
 		cols[i] = value + `, toUInt8(n >= ? AND ` + value + ` > ?) AS ` + resultColumn(firingColumn, i, len(rules))
+		if len(dens) > 1 {
+			cols[i] += fmt.Sprintf(`, toUInt8(den = %d) AS `, of[i]) + resultColumn(dataColumn, i, len(rules))
+		}
 		args = append(args, ri.MinCount, ri.MaxRate)
 	}
-	shares, sharesArgs := rs.shares(r, nums, db, seconds(r.Window), f)
+	var shares string
+	var sharesArgs []any
+	if len(dens) > 1 {
+		shares, sharesArgs = rs.sharesByDenominator(rules, nums, dens, of, db, seconds(r.Window), f)
+	} else {
+		shares, sharesArgs = rs.shares(r, nums, db, seconds(r.Window), f)
+	}
 	q := `SELECT ` + strings.Join(rs.labels, ", ") + `, ` + strings.Join(cols, ", ") + `
 FROM (
   ` + shares + `
@@ -345,31 +355,15 @@ func denominators(nums []*ratioSQL) (dens []*ratioSQL, of []int) {
 	return dens, of
 }
 
-// ratioQueryByDenominator is the one query of shares of a window's
-// decisions that count different signals (count: decisions, the same
-// window and labels): one scan of every signal any denominator counts,
-// each decision in each denominator that has one of its signals, with
-// the numerator and labels it has there (a decision's latest counted
-// signal, and its label from the latest that carries one, are of the
-// signals its rule counts), then a row per denominator and label set;
-// data_<i> marks rule i's rows.
-func ratioQueryByDenominator(rules []*Rule, nums, dens []*ratioSQL, of []int, db string, f *filters) (string, []any) {
-	r := rules[0]
-	rs := r.ratioSQL(ignore)
-	n := len(rules)
-	var cols []string
-	var args []any
-	for i, ri := range rules {
-		value := resultColumn("value", i, n)
-		cols = append(cols, value+`, toUInt8(n >= ? AND `+value+` > ?) AS `+resultColumn(firingColumn, i, n)+
-			fmt.Sprintf(`, toUInt8(den = %d) AS `, of[i])+resultColumn(dataColumn, i, n))
-		args = append(args, ri.MinCount, ri.MaxRate)
-	}
-	units, unitArgs := rs.unitsByDenominator(rules, nums, dens, of, db, seconds(r.Window), f)
-	values := make([]string, n)
-	for i := range nums {
-		values[i] = `countIf(` + resultColumn("num", i, n) + `) / count() AS ` + resultColumn("value", i, n)
-	}
+// sharesByDenominator is shares for rules over a window's decisions that
+// count different signals (count: decisions, the same window and labels):
+// one scan of every signal any denominator counts, each decision in each
+// denominator that has one of its signals, with the numerator and labels
+// it has there (a decision's latest counted signal, and its label from
+// the latest that carries one, are of the signals its rule counts), then
+// a row per denominator (den) and label set, for ratioQuery's data_<i>.
+func (rs *ratioSQL) sharesByDenominator(rules []*Rule, nums, dens []*ratioSQL, of []int, db string, window int64, f *filters) (string, []any) {
+	units, args := rs.unitsByDenominator(rules, nums, dens, of, db, window, f)
 	in := make([]string, len(dens))
 	idx := make([]string, len(dens))
 	for j := range dens {
@@ -383,20 +377,17 @@ func ratioQueryByDenominator(rules []*Rule, nums, dens []*ratioSQL, of []int, db
 		}
 		joined = append(joined, `[`+strings.Join(per, ", ")+`] AS l_`+col)
 	}
-	q := `SELECT ` + strings.Join(rs.labels, ", ") + `, ` + strings.Join(cols, ", ") + `
-FROM (
-  SELECT den, ` + strings.Join(rs.outerLabels(), ", ") + `, ` + strings.Join(values, ", ") + `, count() AS n
+	q := `SELECT den, ` + strings.Join(rs.outerLabels(), ", ") + `, ` + strings.Join(shareValues(len(nums)), ", ") + `, count() AS n
   FROM (
     ` + units + `
   )
   ARRAY JOIN ` + strings.Join(joined, ", ") + `
   WHERE counted
-  GROUP BY den, ` + strings.Join(rs.labels, ", ") + groupsOnly + `
-)`
-	return q, append(args, unitArgs...)
+  GROUP BY den, ` + strings.Join(rs.labels, ", ") + groupsOnly
+	return q, args
 }
 
-// unitsByDenominator is units for ratioQueryByDenominator: per decision,
+// unitsByDenominator is units for sharesByDenominator: per decision,
 // in_<j> (it has a signal denominator j counts), num_<i> (rule i's
 // numerator of its latest signal among those its denominator counts)
 // and l_<column>_<j> (its label among them; a model label from its
@@ -416,18 +407,16 @@ func (rs *ratioSQL) unitsByDenominator(rules []*Rule, nums, dens []*ratioSQL, of
 	var flags []string
 	var flagArgs []any
 	var counted []string
+	var countedArgs []any
 	for j, d := range dens {
 		flags = append(flags, "("+d.denominator+fmt.Sprintf(") AS d_%d", j))
 		flagArgs = append(flagArgs, d.denArgs...)
 		counted = append(counted, "("+d.denominator+")")
+		countedArgs = append(countedArgs, d.denArgs...)
 	}
 	for i, nu := range nums {
 		flags = append(flags, "("+nu.numerator+fmt.Sprintf(") AS n_%d", i))
 		flagArgs = append(flagArgs, nu.numArgs...)
-	}
-	var whereArgs []any
-	for _, d := range dens {
-		whereArgs = append(whereArgs, d.denArgs...)
 	}
 	var cols []string
 	for j := range dens {
@@ -444,7 +433,7 @@ func (rs *ratioSQL) unitsByDenominator(rules []*Rule, nums, dens []*ratioSQL, of
 	for j := range dens {
 		for _, col := range rs.labels {
 			c := "toString(" + col + ")"
-			expr, a := f.label(col, fmt.Sprintf("ifNull(argMaxIf(%[1]s, time, d_%[2]d AND ifNull(%[1]s, '') != ''), '')", c, j))
+			expr, a := f.label(col, fmt.Sprintf(decisionLabelIf, c, fmt.Sprintf("d_%d", j)))
 			cols = append(cols, fmt.Sprintf("%s AS %s%s_%d", expr, prefix, col, j))
 			labelArgs = append(labelArgs, a...)
 		}
@@ -456,7 +445,7 @@ func (rs *ratioSQL) unitsByDenominator(rules []*Rule, nums, dens []*ratioSQL, of
       WHERE (` + strings.Join(counted, " OR ") + `) AND decision_id != ''` + rs.within() + f.and() + `
     )
     GROUP BY u`
-	args := append(append(append(labelArgs, flagArgs...), whereArgs...), window)
+	args := append(append(append(labelArgs, flagArgs...), countedArgs...), window)
 	args = append(args, f.args...)
 	if !anyFallback {
 		return q, args
@@ -515,17 +504,22 @@ func withOutputs(q string, args []any, cols []string, colArgs []any, outputCols 
 // of rules counting the same units), value_<i> for each.
 func (rs *ratioSQL) shares(r *Rule, nums []*ratioSQL, db string, window int64, f *filters) (string, []any) {
 	units, args := rs.units(r, nums, db, window, false, f)
-	outer := rs.outerLabels()
-	values := make([]string, len(nums))
-	for i := range nums {
-		values[i] = `countIf(` + resultColumn("num", i, len(nums)) + `) / count() AS ` + resultColumn("value", i, len(nums))
-	}
-	q := `SELECT ` + strings.Join(outer, ", ") + `, ` + strings.Join(values, ", ") + `, count() AS n
+	q := `SELECT ` + strings.Join(rs.outerLabels(), ", ") + `, ` + strings.Join(shareValues(len(nums)), ", ") + `, count() AS n
   FROM (
     ` + units + `
   )
   GROUP BY ` + strings.Join(rs.labels, ", ") + groupsOnly
 	return q, args
+}
+
+// shareValues are the shares of n numerators (num_<i>) of the units a
+// group counts, as value_<i>.
+func shareValues(n int) []string {
+	values := make([]string, n)
+	for i := range values {
+		values[i] = `countIf(` + resultColumn("num", i, n) + `) / count() AS ` + resultColumn("value", i, n)
+	}
+	return values
 }
 
 // units is the query of what a share counts in the window ending at {now},
