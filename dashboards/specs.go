@@ -397,8 +397,8 @@ func Specs() []Spec {
 						"FROM events WHERE decision_id = ${decision_id:sqlstring} AND decision_id != '' AND event != 'decision.verdict' " +
 						// The rollup (ordered by decision_id) bounds the time, so
 						// ClickHouse skips the other days.
-						"AND time >= (SELECT min(first_seen) FROM decisions WHERE decision_id = ${decision_id:sqlstring}) " +
-						"AND time <= (SELECT max(last_seen) FROM decisions WHERE decision_id = ${decision_id:sqlstring}) " +
+						"AND time >= (SELECT min(first_seen) FROM decision_rollup WHERE decision_id = ${decision_id:sqlstring}) " +
+						"AND time <= (SELECT max(last_seen) FROM decision_rollup WHERE decision_id = ${decision_id:sqlstring}) " +
 						"ORDER BY time, " + layerOrder + ", event, event_id LIMIT 1 BY event_id",
 					Columns: []string{"time", "layer", "event", "source", "as_of", "model_version", "confidence", "recommendation", "route", "queue",
 						"human_action", "human_actor", "outcome"}},

@@ -51,8 +51,8 @@ const timelineSQL = `SELECT time, workflow, layer, event, source, as_of, data_co
     outcome, cycle_time_s, business_cost, business_value
 FROM {db}.events
 WHERE decision_id = ? AND event != '` + conventions.EventVerdict + `'
-  AND time >= (SELECT min(first_seen) FROM {db}.decisions WHERE decision_id = ?)
-  AND time <= (SELECT max(last_seen) FROM {db}.decisions WHERE decision_id = ?)
+  AND time >= (SELECT min(first_seen) FROM {db}.decision_rollup WHERE decision_id = ?)
+  AND time <= (SELECT max(last_seen) FROM {db}.decision_rollup WHERE decision_id = ?)
 ORDER BY time, indexOf(['data', 'model', 'workflow', 'human', 'business'], layer), event, event_id
 LIMIT 1 BY event_id`
 

@@ -31,11 +31,21 @@ type storeExporter struct {
 	conn  driver.Conn
 	store *store.Store
 
-	// schemaMu guards schemaReady: the schema is created at start when
-	// ClickHouse answers, or by the first push after it comes back, so a
-	// briefly unreachable ClickHouse never stops the collector from starting.
-	schemaMu    sync.Mutex
-	schemaReady bool
+	// The schema is created or migrated by one goroutine, started at
+	// start, that keeps trying until it is done (schemaDone closes) or the
+	// store is too new for this binary (schemaErr, set before). The
+	// migration has no deadline: a step that copies a large table may take
+	// minutes, and one cut off by each push's timeout would start over
+	// forever. Until it is done, pushes wait within their deadline and then
+	// fail as retryable: accepted data waits in the sending queue. An
+	// unreachable ClickHouse, or a long migration, never stops or holds up
+	// the collector's start.
+	schemaDone chan struct{}
+	schemaErr  error
+	versionErr error // of the first version check, for start
+	stopSchema context.CancelFunc
+	stopped    <-chan struct{} // closed by shutdown
+	schemaWG   sync.WaitGroup
 
 	rowsInserted  metric.Int64Counter
 	parseErrors   metric.Int64Counter
@@ -50,7 +60,7 @@ type storeExporter struct {
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*storeExporter, error) {
-	e := &storeExporter{cfg: cfg, logger: set.Logger, now: time.Now}
+	e := &storeExporter{cfg: cfg, logger: set.Logger, now: time.Now, schemaDone: make(chan struct{})}
 	// Its own metrics, as metadata.yaml declares them.
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
@@ -76,31 +86,79 @@ func (e *storeExporter) start(ctx context.Context, _ component.Host) error {
 	}
 	e.conn = conn
 	e.store = store.New(conn, e.cfg.Database, e.cfg.layout())
-	ctx, cancel := context.WithTimeout(ctx, 2*e.cfg.ConnectTimeout+e.cfg.Timeout)
-	defer cancel()
-	if err := e.ensureSchema(ctx); err != nil {
-		if errors.Is(err, store.ErrSchemaTooNew) {
-			return fmt.Errorf("decisionstore: %w", err)
+	schemaCtx, stop := context.WithCancel(context.Background())
+	e.stopped, e.stopSchema = schemaCtx.Done(), stop
+	checked := make(chan struct{})
+	e.schemaWG.Add(1)
+	go e.ensureSchema(schemaCtx, checked)
+	// Start waits for the version check, which is quick when ClickHouse
+	// answers: a schema too new for this binary is a configuration error.
+	wait := time.NewTimer(2*e.cfg.ConnectTimeout + e.cfg.Timeout)
+	defer wait.Stop()
+	select {
+	case <-checked:
+		if errors.Is(e.versionErr, store.ErrSchemaTooNew) {
+			return fmt.Errorf("decisionstore: %w", e.versionErr)
 		}
-		e.logger.Warn("ClickHouse not ready at start; accepted data waits in the sending queue and the schema is created once it answers",
-			zap.String("endpoint", chconn.Redact(e.cfg.Endpoint)), zap.Error(err))
+	case <-wait.C:
+	case <-ctx.Done():
 	}
 	return nil
 }
 
+var errSchemaNotReady = errors.New("decision store schema not ready: ClickHouse unreachable since start, or a migration still running (see the decisionstore exporter's log)")
+
 func (e *storeExporter) shutdown(context.Context) error {
+	if e.stopSchema != nil {
+		e.stopSchema()
+		e.schemaWG.Wait()
+	}
 	if e.conn == nil {
 		return nil
 	}
 	return e.conn.Close()
 }
 
-func (e *storeExporter) ensureSchema(ctx context.Context) error {
-	e.schemaMu.Lock()
-	defer e.schemaMu.Unlock()
-	if e.schemaReady {
-		return nil
+// ensureSchema checks the store's version (closing checked after the first
+// try) and migrates it, retrying with backoff until it is done, the store
+// is too new, or ctx ends.
+func (e *storeExporter) ensureSchema(ctx context.Context, checked chan<- struct{}) {
+	defer e.schemaWG.Done()
+	backoff := time.Second
+	for {
+		version, err := e.store.CheckVersion(ctx)
+		if checked != nil {
+			e.versionErr = err
+			close(checked)
+			checked = nil
+		}
+		if err == nil {
+			if version > 0 && version < store.Latest() {
+				e.logger.Info("migrating the decision store schema; stored events wait in the sending queue until it is done",
+					zap.String("database", e.cfg.Database), zap.Uint32("from", version), zap.Uint32("to", store.Latest()))
+			}
+			err = e.migrate(ctx)
+		}
+		if err == nil || errors.Is(err, store.ErrSchemaTooNew) {
+			e.schemaErr = err
+			close(e.schemaDone)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		e.logger.Warn("decision store schema not ready (ClickHouse unreachable or a migration failed); retrying, accepted data waits in the sending queue",
+			zap.String("endpoint", chconn.Redact(e.cfg.Endpoint)), zap.Duration("retry_in", backoff), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
 	}
+}
+
+func (e *storeExporter) migrate(ctx context.Context) error {
 	from, to, err := e.store.Migrate(ctx)
 	if err != nil {
 		return err
@@ -111,7 +169,6 @@ func (e *storeExporter) ensureSchema(ctx context.Context) error {
 	if from != to {
 		e.logger.Info("decision store schema migrated", zap.String("database", e.cfg.Database), zap.Uint32("from", from), zap.Uint32("to", to))
 	}
-	e.schemaReady = true
 	return nil
 }
 
@@ -128,11 +185,16 @@ func (e *storeExporter) insert(ctx context.Context, r *store.Events) error {
 	if r.Len() == 0 {
 		return nil
 	}
-	if err := e.ensureSchema(ctx); err != nil {
-		if errors.Is(err, store.ErrSchemaTooNew) {
-			return e.failed(ctx, consumererror.NewPermanent(err))
+	// A push waits for the schema within its own deadline.
+	select {
+	case <-e.schemaDone:
+		if e.schemaErr != nil {
+			return e.failed(ctx, consumererror.NewPermanent(e.schemaErr))
 		}
-		return e.failed(ctx, err)
+	case <-ctx.Done():
+		return e.failed(ctx, errSchemaNotReady)
+	case <-e.stopped:
+		return e.failed(ctx, errSchemaNotReady)
 	}
 	if err := e.store.InsertEvents(ctx, r); err != nil {
 		return e.failed(ctx, classify(err))

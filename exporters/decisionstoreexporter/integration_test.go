@@ -60,6 +60,12 @@ func newHarness(t *testing.T, mut func(*Config)) *harness {
 	exp, err := newExporter(cfg, set)
 	require.NoError(t, err)
 	require.NoError(t, exp.start(context.Background(), componenttest.NewNopHost()))
+	select { // the schema, which tests change or read
+	case <-exp.schemaDone:
+		require.NoError(t, exp.schemaErr)
+	case <-time.After(time.Minute):
+		t.Fatal("the schema was not created within a minute")
+	}
 
 	conn := testenv.Conn(t, addr)
 	t.Cleanup(func() {
@@ -311,7 +317,9 @@ func TestIntegrationErrorsRetryableOrPermanent(t *testing.T) {
 		defer func() { require.NoError(t, exp.shutdown(ctx)) }()
 		ld := plog.NewLogs()
 		decisiontest.Log(ld, time.Now(), map[string]any{conventions.DecisionID: "x", conventions.DecisionLayer: "data"})
-		err = exp.pushLogs(ctx, ld)
+		pushCtx, cancel := context.WithTimeout(ctx, time.Second) // exporterhelper's timeout
+		defer cancel()
+		err = exp.pushLogs(pushCtx, ld)
 		require.Error(t, err)
 		assert.False(t, consumererror.IsPermanent(err), "got %v", err)
 	})
@@ -326,6 +334,52 @@ func TestIntegrationErrorsRetryableOrPermanent(t *testing.T) {
 		var ex *clickhouse.Exception
 		require.True(t, errors.As(err, &ex))
 	})
+}
+
+// A migration may take longer than any push may (version 12 copies the
+// rollup: about a minute at 100M stored events). It runs on its own, not
+// within the start's or a push's deadline, which would cut it off at each
+// try for ever: here every deadline is a millisecond, and the schema is
+// still created, after which pushes store.
+func TestIntegrationMigrationOutlivesEveryDeadline(t *testing.T) {
+	addr := testenv.ClickHouse(t)
+	user, pass := testenv.ClickHouseAuth()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = "clickhouse://" + addr
+	cfg.Username, cfg.Password = user, configopaque.String(pass)
+	cfg.Database = testenv.Database(t, addr, "dt_test")
+	cfg.Timeout = time.Millisecond
+	exp, err := newExporter(cfg, exportertest.NewNopSettings(typ))
+	require.NoError(t, err)
+	require.NoError(t, exp.start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, exp.shutdown(context.Background())) }()
+
+	ld := plog.NewLogs()
+	decisiontest.Log(ld, time.Now(), map[string]any{conventions.DecisionID: "x", conventions.DecisionLayer: "data"})
+	push := func(d time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		return exp.pushLogs(ctx, ld)
+	}
+	err = push(time.Millisecond)
+	require.Error(t, err, "the schema of a fresh database takes longer than a millisecond")
+	assert.False(t, consumererror.IsPermanent(err), "got %v", err)
+	assert.Contains(t, err.Error(), "decision store schema not ready")
+	require.Eventually(t, func() bool {
+		_ = push(time.Millisecond) // what a sending queue keeps retrying meanwhile
+		select {
+		case <-exp.schemaDone:
+			return true
+		default:
+			return false
+		}
+	}, time.Minute, 50*time.Millisecond, "the migration finishes, whatever the deadlines")
+	require.NoError(t, exp.schemaErr)
+	require.NoError(t, push(30*time.Second))
+	conn := testenv.Conn(t, addr)
+	var n uint64
+	require.NoError(t, conn.QueryRow(context.Background(), "SELECT count() FROM "+cfg.Database+".events WHERE decision_id = 'x'").Scan(&n))
+	assert.Equal(t, uint64(1), n)
 }
 
 // After Shutdown the exporter writes nothing more and leaves no goroutine of

@@ -29,6 +29,10 @@ func TestClusterLayoutStatements(t *testing.T) {
 		"FROM decisiontrace.events_local\n",
 		"ALTER TABLE decisiontrace.decisions_local ON CLUSTER dt\n    ADD COLUMN IF NOT EXISTS event_ids",
 		"ALTER TABLE decisiontrace.decisions ON CLUSTER dt\n    ADD COLUMN IF NOT EXISTS event_ids",
+		"CREATE TABLE IF NOT EXISTS decisiontrace.decision_rollup ON CLUSTER dt AS decisiontrace.decision_rollup_local\nENGINE = Distributed(dt, decisiontrace, decision_rollup_local, cityHash64(decision_id))",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS decisiontrace.decision_rollup_mv ON CLUSTER dt TO decisiontrace.decision_rollup_local AS",
+		"DROP TABLE IF EXISTS decisiontrace.decisions_local ON CLUSTER dt",
+		"CREATE OR REPLACE VIEW decisiontrace.decisions ON CLUSTER dt AS\nSELECT * FROM decisiontrace.decision_rollup",
 		// A Distributed table has no indexes: the local table gets it.
 		"ALTER TABLE decisiontrace.events_local ON CLUSTER dt\n    ADD INDEX IF NOT EXISTS idx_event event TYPE set(64) GRANULARITY 1",
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', judged_at)",

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -132,7 +133,7 @@ var migrations = []migration{
 			out = append(out,
 				createView(l, db, "contract_sources", contractSourcesView),
 				createView(l, db, "read_lag", readLagView),
-				createView(l, db, "decision_verdicts", decisionVerdictsView(false)),
+				createView(l, db, "decision_verdicts", decisionVerdictsView(false, "decisions")),
 				createView(l, db, "decision_summary", decisionSummaryV2))
 			return out
 		},
@@ -195,7 +196,7 @@ var migrations = []migration{
 			// columns before they go.
 			out := []string{l.materializedView(db, "decisions_v8_mv", "decisions", "events", decisionsV8Select)}
 			out = append(out, l.drop(db, "VIEW", "decisions_v2_mv")...)
-			out = append(out, createView(l, db, "decision_summary", decisionSummaryV8))
+			out = append(out, createView(l, db, "decision_summary", decisionSummaryV8("decisions")))
 			return append(out, l.dropColumns(db, "decisions", retiredDecisionsColumns...)...)
 		},
 	},
@@ -205,7 +206,7 @@ var migrations = []migration{
 		statements: func(l Layout, db string) []string {
 			out := l.addColumns(db, "verdict_refreshes", "decidable_until Map(String, DateTime64(9))")
 			out = append(out, l.create(db, watermarkHoldsTable)...)
-			return append(out, createView(l, db, "decision_verdicts", decisionVerdictsView(true)))
+			return append(out, createView(l, db, "decision_verdicts", decisionVerdictsView(true, "decisions")))
 		},
 	},
 	{
@@ -220,6 +221,27 @@ var migrations = []migration{
 		name:    "events: a skipping index of event names",
 		statements: func(l Layout, db string) []string {
 			return []string{l.addIndex(db, "events", eventsEventIndex)}
+		},
+	},
+	{
+		version: 12,
+		name:    "decision_rollup: the per-decision rollup in 256-row granules; decisions is a view of it",
+		statements: func(l Layout, db string) []string {
+			// index_granularity cannot change on a table, so the rollup
+			// moves to a new one. The new feed starts before the copy and
+			// the old feed stops after it (idempotent aggregates, as in
+			// version 2: the overlap changes nothing), the readers move,
+			// then the old table goes and its name becomes a view, for
+			// queries written against it. Run again, the copy reads the
+			// view: the rollup into itself, which changes nothing either.
+			out := l.create(db, decisionRollupTable)
+			out = append(out, l.materializedView(db, "decision_rollup_mv", decisionRollupTable.name, "events", decisionsV8Select),
+				"INSERT INTO "+db+"."+decisionRollupTable.name+" ("+decisionRollupColumns+")\nSELECT "+decisionRollupColumns+" FROM "+db+".decisions",
+				createView(l, db, "decision_summary", decisionSummaryV8(decisionRollupTable.name)),
+				createView(l, db, "decision_verdicts", decisionVerdictsView(true, decisionRollupTable.name)))
+			out = append(out, l.drop(db, "VIEW", "decisions_v8_mv")...)
+			out = append(out, l.drop(db, "TABLE", "decisions")...)
+			return append(out, createView(l, db, "decisions", "SELECT * FROM {db}."+decisionRollupTable.name))
 		},
 	},
 }
@@ -265,22 +287,29 @@ func Statements(l Layout, db string) []string {
 // Latest is the newest schema version this binary knows.
 func Latest() uint32 { return migrations[len(migrations)-1].version }
 
+// migrating holds, per database, the one Migrate of this process that
+// runs at a time: a collector's exporters and rule receiver all migrate
+// the store they share at start, and a step that copies a large table
+// would otherwise run once for each of them, at once.
+var migrating sync.Map // database name → chan struct{} (capacity 1)
+
 // Migrate brings the database to the newest known version and reports the
-// version it found. Running it again changes nothing.
+// version it found. Running it again changes nothing. Within one process,
+// calls for the same database run one after the other; a later one finds
+// the work done.
 func (s *Store) Migrate(ctx context.Context) (from, to uint32, err error) {
-	for _, stmt := range bootstrap(s.layout, s.db) {
-		if err := s.conn.Exec(ctx, stmt); err != nil {
-			return 0, 0, fmt.Errorf("bootstrap schema of database %s: %w", s.db, err)
-		}
+	sem, _ := migrating.LoadOrStore(s.db, make(chan struct{}, 1))
+	select {
+	case sem.(chan struct{}) <- struct{}{}:
+		defer func() { <-sem.(chan struct{}) }()
+	case <-ctx.Done():
+		return 0, 0, fmt.Errorf("migrate schema of database %s: waiting for this process's other migration: %w", s.db, ctx.Err())
 	}
-	current, err := s.Version(ctx)
+	current, err := s.CheckVersion(ctx)
 	if err != nil {
-		return 0, 0, err
+		return current, current, err
 	}
 	found := current
-	if current > Latest() {
-		return current, current, fmt.Errorf("database %s is at schema version %d but this decisiontrace knows versions up to %d: upgrade decisiontrace or point it at another database: %w", s.db, current, Latest(), ErrSchemaTooNew)
-	}
 	for _, m := range migrations {
 		if m.version <= current {
 			continue
@@ -299,6 +328,25 @@ func (s *Store) Migrate(ctx context.Context) (from, to uint32, err error) {
 	return found, Latest(), nil
 }
 
+// CheckVersion creates the database and its version table if missing and
+// reads the schema version (0: none), quickly, before a migration that may
+// take long: ErrSchemaTooNew when a newer decisiontrace migrated it.
+func (s *Store) CheckVersion(ctx context.Context) (uint32, error) {
+	for _, stmt := range bootstrap(s.layout, s.db) {
+		if err := s.conn.Exec(ctx, stmt); err != nil {
+			return 0, fmt.Errorf("bootstrap schema of database %s: %w", s.db, err)
+		}
+	}
+	current, err := s.Version(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if current > Latest() {
+		return current, fmt.Errorf("database %s is at schema version %d but this decisiontrace knows versions up to %d: upgrade decisiontrace or point it at another database: %w", s.db, current, Latest(), ErrSchemaTooNew)
+	}
+	return current, nil
+}
+
 // Version reads the database's schema version (0: none).
 func (s *Store) Version(ctx context.Context) (uint32, error) {
 	var v uint32
@@ -312,7 +360,7 @@ func (s *Store) Version(ctx context.Context) (uint32, error) {
 // ages them.
 var ttlTables = []struct{ table, column string }{
 	{"events", "time"},
-	{"decisions", "last_seen"},
+	{"decision_rollup", "last_seen"},
 	{"verdicts", "decision_time"},
 	{"source_polls", "time"},
 	{"model_outputs", "time"},

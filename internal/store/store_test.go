@@ -40,12 +40,13 @@ func TestIntegrationMigrationsTwiceChangeNothing(t *testing.T) {
 	s := freshStore(t)
 	ctx := context.Background()
 	before := s.schema(t)
-	for _, table := range []string{"events", "decisions", "decisions_v8_mv", "decision_summary", "watermarks", "source_polls",
+	for _, table := range []string{"events", "decision_rollup", "decision_rollup_mv", "decisions", "decision_summary", "watermarks", "source_polls",
 		"decision_changes", "contracts", "verdicts", "decision_verdicts", "alert_state", "alert_history", "contract_sources", "contract_slos", "read_lag"} {
 		assert.Contains(t, before, table)
 	}
 	assert.NotContains(t, before, "decisions_mv", "version 1's feed is replaced")
 	assert.NotContains(t, before, "decisions_v2_mv", "version 2's feed is replaced")
+	assert.NotContains(t, before, "decisions_v8_mv", "version 8's feed is replaced")
 	from, to, err := s.Migrate(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, from, to, "a second run applies nothing")
@@ -412,7 +413,7 @@ func TestIntegrationVersion7RollupMigratesForward(t *testing.T) {
 	assert.Equal(t, uint32(7), from)
 	assert.Equal(t, Latest(), to)
 	assert.Equal(t, want, summary(), "decision_summary answers as before for the decisions stored before")
-	assert.NotContains(t, s.schema(t)["decisions"], "latest_", "the rollup's latest-value columns are gone")
+	assert.NotContains(t, s.schema(t)["decision_rollup"], "latest_", "the rollup's latest-value columns are gone")
 
 	// After the migration, once into the rollup; the latest values move
 	// with the events; a resent event is counted once.
@@ -503,4 +504,103 @@ func TestIntegrationEvaluationsLeaveTheModelWatermark(t *testing.T) {
 		".watermarks WHERE stream = 'layers' AND workflow = 'claims' AND source = 'model'").Scan(&until))
 	assert.True(t, v0.Equal(until), "model layer watermark %s, want the output's %s", until, v0)
 	assert.Equal(t, uint64(1), s.count(t, `SELECT count() FROM %s.events WHERE event = 'model.evaluation' AND evaluation_score = 0.4 AND layer = 'model'`))
+}
+
+// TestIntegrationVersion11RollupMovesToFinerGranules: version 12 moves the
+// rollup into decision_rollup (256-row granules) while the summary, the
+// verdicts and the timeline bounds answer as before; decisions stays a
+// name that reads it; the feed goes on into the new table; and the
+// migration run again (a crash before it was recorded) changes nothing.
+func TestIntegrationVersion11RollupMovesToFinerGranules(t *testing.T) {
+	s := freshStore(t)
+	ctx := context.Background()
+	rebuildAt(t, s, 11)
+	require.NoError(t, s.WriteContracts(ctx, parseContract(t, claimsContract), v0))
+	at := func(d time.Duration) time.Time { return v0.Add(d) }
+	s.write(t, newLogs().
+		add(output("m", at(time.Second), 0.9)).
+		add(read("m", "a", at(time.Second), ago(at(time.Second), 5*time.Minute), true)). // stale: budget 90s
+		add(read("m", "b", at(time.Second), ago(at(time.Second), time.Minute), true)).
+		add(output("n", at(2*time.Second), 0.4)).
+		add(read("n", "a", at(2*time.Second), nil, false)))
+	type answer struct {
+		summary  []string
+		verdicts map[string]Verdict
+		bounds   string
+	}
+	answers := func(rollup string) answer {
+		var a answer
+		rows, err := s.conn.Query(ctx, "SELECT decision_id, workflow, first_seen, last_seen, layers_seen, events, model_version, confidence, decision_time FROM "+s.db+".decision_summary ORDER BY decision_id")
+		require.NoError(t, err)
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id, wf      string
+				first, last time.Time
+				layers      []string
+				events      uint64
+				version     *string
+				conf        *float64
+				decided     *time.Time
+			)
+			require.NoError(t, rows.Scan(&id, &wf, &first, &last, &layers, &events, &version, &conf, &decided))
+			a.summary = append(a.summary, fmt.Sprintf("%s %s %s %s %v %d %s %v %v", id, wf, first.UTC().Format(time.RFC3339Nano), last.UTC().Format(time.RFC3339Nano),
+				layers, events, *version, *conf, decided.UTC().Format(time.RFC3339Nano)))
+		}
+		require.NoError(t, rows.Err())
+		a.verdicts = s.live(t)
+		var first, last time.Time
+		require.NoError(t, s.conn.QueryRow(ctx, "SELECT min(first_seen), max(last_seen) FROM "+s.db+"."+rollup+" WHERE decision_id = 'm'").Scan(&first, &last))
+		a.bounds = first.UTC().Format(time.RFC3339Nano) + " " + last.UTC().Format(time.RFC3339Nano)
+		return a
+	}
+	want := answers("decisions")
+	require.Len(t, want.summary, 2)
+	require.Equal(t, c.ContextStale, want.verdicts["m"].Context, "version 11 judges m's context stale")
+	require.Equal(t, c.ContextMissing, want.verdicts["n"].Context, "version 11 judges n's context missing")
+
+	from, to, err := s.Migrate(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(11), from)
+	assert.Equal(t, Latest(), to)
+	schema := s.schema(t)
+	assert.Contains(t, schema["decision_rollup"], "index_granularity = 256")
+	assert.Contains(t, schema["decisions"], "CREATE VIEW", "decisions reads the new rollup")
+	assert.NotContains(t, schema, "decisions_v8_mv", "the old feed is gone")
+	assert.Equal(t, want, answers("decision_rollup"), "the summary, the verdicts and the timeline bounds answer as before")
+	assert.Equal(t, want.bounds, answers("decisions").bounds, "decisions still answers")
+
+	// The feed goes on into the new rollup: n's read of b, once, though
+	// its request was delivered twice.
+	later := newLogs().add(read("n", "b", at(3*time.Second), ago(at(3*time.Second), time.Second), true))
+	s.write(t, later)
+	s.write(t, later)
+	after := answers("decision_rollup")
+	assert.Equal(t, want.summary[0], after.summary[0])
+	assert.Equal(t, "n claims "+at(2*time.Second).Format(time.RFC3339Nano)+" "+at(3*time.Second).Format(time.RFC3339Nano)+" [data model] 3 v1 0.4 "+at(2*time.Second).Format(time.RFC3339Nano), after.summary[1])
+	assert.Equal(t, []string{"a"}, after.verdicts["n"].MissingSources, "b's read reached the verdict; a is still missing")
+
+	// A crash after the last statement, before the record: run again.
+	for _, stmt := range migrations[len(migrations)-1].statements(Layout{}, s.db) {
+		require.NoError(t, s.conn.Exec(ctx, stmt), "%s", stmt)
+	}
+	assert.Equal(t, after, answers("decision_rollup"), "the migration run again changes no answer")
+}
+
+// Migrations of one database in one process take turns: the second finds
+// the first's work done instead of copying a table again beside it.
+func TestIntegrationMigrationsOfOneDatabaseTakeTurns(t *testing.T) {
+	s := freshStore(t)
+	sem, _ := migrating.LoadOrStore(s.db, make(chan struct{}, 1))
+	sem.(chan struct{}) <- struct{}{} // another migration of this process is running
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, _, err := s.Migrate(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "migrate schema of database "+s.db+": waiting for this process's other migration")
+	<-sem.(chan struct{})
+	from, to, err := s.Migrate(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, Latest(), from)
+	assert.Equal(t, Latest(), to)
 }

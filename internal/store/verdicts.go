@@ -60,8 +60,9 @@ func sqlStrings(vals []string) string {
 // and a contract for its workflow. From version 9 on (held), a watermark
 // turns a decision's absent read missing only at or before its workflow's
 // held_until in watermark_holds (heldDecidable); with no hold written
-// (nothing refreshes verdicts), the watermarks as they stand.
-func decisionVerdictsView(held bool) string {
+// (nothing refreshes verdicts), the watermarks as they stand. rollup is
+// the rollup's table: decisions until version 12.
+func decisionVerdictsView(held bool, rollup string) string {
 	// Version 2's view is rendered as released.
 	var pre, post, holds, heldCol, heldJoinCol string
 	if held {
@@ -90,6 +91,7 @@ func decisionVerdictsView(held bool) string {
 		"{holds}", holds,
 		"{held_col}", heldCol,
 		"{held_join_col}", heldJoinCol,
+		"{rollup}", rollup,
 	)
 	return r.Replace(`SELECT
     decision_id, workflow, decision_time, model_name, model_version, confidence, contract_hash,
@@ -159,7 +161,7 @@ FROM (
                     SELECT decision_id, max(workflow) AS workflow, min(output) AS first_output, maxMap(reads) AS reads,
                         tupleElement(first_output, 1) AS decision_time, tupleElement(first_output, 3) AS confidence,
                         tupleElement(first_output, 4) AS model_name, tupleElement(first_output, 5) AS model_version
-                    FROM {db}.decisions
+                    FROM {db}.{rollup}
                     GROUP BY decision_id
                     HAVING decision_time < {no_output}
                 ) AS d
