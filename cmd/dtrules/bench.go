@@ -45,6 +45,10 @@ type benchReport struct {
 	// verdicts were never refreshed, or not for long, it judges the
 	// backlog, which the rounds' refreshes then do not.
 	CatchUpMS float64 `json:"catch_up_refresh_ms"`
+	// Changed is --changed, and ChangedDecisions how many decisions each
+	// round's refresh had to judge for it.
+	Changed          string `json:"changed,omitempty"`
+	ChangedDecisions uint64 `json:"changed_decisions,omitempty"`
 	// A round is one verdict refresh and then every rule as the receiver
 	// evaluates them: all groups at once, each group's rules --concurrency
 	// at a time; the refresh's time is in the round's and also on its own.
@@ -83,14 +87,15 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 	concurrency := fs.Int("concurrency", 1, "queries of a group's rules run at once, as the receiver's rule_query_concurrency (its default is 1)")
 	cluster := fs.String("cluster", "", "cluster of a clustered store (its writes wait for every shard, as the receiver's do)")
 	writeContracts := fs.Bool("write-contracts", false, "write the --contracts into the store first, in force from now, as the receiver does at start (a changed contract then judges the store's decisions anew: not on a store in use)")
+	changed := fs.Duration("changed", 0, "before each round, mark as changed the decisions with a model output in this long before the evaluation time, as traffic at the store's own rate leaves them for the refresh to judge (0: only what really changed)")
 	at := fs.String("at", "", "evaluate the rules as at this time (RFC 3339, or latest: just after the newest stored event) instead of now, so that a kept store measures the same later")
 	var contracts globs
 	fs.Var(&contracts, "contracts", "contract files whose default rules are evaluated too (glob; repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if !chconn.Identifier(*db) || *rounds < 1 || *concurrency < 1 || (*cluster != "" && !chconn.Identifier(*cluster)) {
-		fmt.Fprintln(os.Stderr, "--database (and --cluster) must be plain identifiers, --rounds and --concurrency at least 1")
+	if !chconn.Identifier(*db) || *rounds < 1 || *concurrency < 1 || *changed < 0 || (*cluster != "" && !chconn.Identifier(*cluster)) {
+		fmt.Fprintln(os.Stderr, "--database (and --cluster) must be plain identifiers, --rounds and --concurrency at least 1, --changed not negative")
 		return 2
 	}
 	var evalAt time.Time
@@ -179,6 +184,14 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 		if now.IsZero() {
 			now = time.Now()
 		}
+		if *changed > 0 {
+			n, err := markChanged(ctx, st, now, *changed)
+			if err != nil {
+				log.Error().Err(err).Msg("marking decisions changed")
+				return 1
+			}
+			rep.Changed, rep.ChangedDecisions = changed.String(), n
+		}
 		start := time.Now()
 		if _, err := st.RefreshVerdicts(ctx); err != nil {
 			log.Error().Err(err).Msg("refreshing verdicts")
@@ -224,6 +237,21 @@ func bench(args []string, log zerolog.Logger, out io.Writer) int {
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(rep)
 	return 0
+}
+
+// markChanged records as changed now the decisions with a model output in
+// the span before at, as the store's materialized view does when their
+// signals are stored, and says how many.
+func markChanged(ctx context.Context, st *store.Store, at time.Time, span time.Duration) (uint64, error) {
+	from, until := at.Add(-span).UnixMilli(), at.UnixMilli()
+	where := ` FROM ` + st.DB() + `.events WHERE layer = 'model' AND event = 'model.output' AND time >= ` + chconn.MilliParam + ` AND time < ` + chconn.MilliParam
+	if err := st.Conn().Exec(st.WriteContext(ctx), `INSERT INTO `+st.DB()+`.decision_changes (changed_at, decision_id, workflow)
+SELECT DISTINCT now64(3), decision_id, toString(workflow)`+where, from, until); err != nil {
+		return 0, err
+	}
+	var n uint64
+	err := st.Conn().QueryRow(ctx, `SELECT uniqExact(decision_id)`+where, from, until).Scan(&n)
+	return n, err
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -24,14 +24,16 @@
 # copied from the stack's decisiontrace database (the shipped collector is
 # started once to create it when there is none). Environment: ROUNDS (default 2, variants
 # alternating), VARIANTS (all, or signals: read and the two "apart"
-# variants only), DECISIONTRACE_HOME (the local stack's). Works in its own
-# database, bench_insert, dropped at the end.
+# variants only), DECISIONTRACE_HOME (the local stack's), SRC (the database
+# whose schema is copied, default decisiontrace: another one, created by an
+# older collector, measures a schema change alternating with it). Works in
+# its own database, bench_insert, dropped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 home="${DECISIONTRACE_HOME:-$HOME/.decisiontrace}"
 rounds="${ROUNDS:-2}"
 variants="${VARIANTS:-all}"
-src=decisiontrace
+src="${SRC:-decisiontrace}"
 db=bench_insert
 . deploy/local/bench-lib.sh
 chpid="$(cat "$home/run/clickhouse.pid")"
@@ -41,6 +43,10 @@ if [ "$(ch "SELECT count() FROM system.tables WHERE database = 'growth_seed' AND
   exit 1
 fi
 if [ "$(ch "SELECT count() FROM system.tables WHERE database = '$src' AND name = 'events'")" = 0 ]; then
+  if [ "$src" != decisiontrace ]; then
+    echo "SRC=$src has no decisiontrace schema on the local stack" >&2
+    exit 1
+  fi
   # The schema comes from the collector's migrations: start it once.
   if pgrep -f 'decisiontrace --config' >/dev/null; then
     echo "a collector is running (the demo's?); stop it first: deploy/local/demo.sh down" >&2
