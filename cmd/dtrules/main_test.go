@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/decisiontrace/decisiontrace/internal/chconn"
 	c "github.com/decisiontrace/decisiontrace/internal/conventions"
 	"github.com/decisiontrace/decisiontrace/internal/storetest"
 	"github.com/decisiontrace/decisiontrace/internal/testenv"
@@ -74,8 +76,26 @@ func TestBenchRunsEveryShippedRuleAfterARefresh(t *testing.T) {
 	// Every decision is confident on a policy-db read an hour old.
 	assert.Equal(t, 1, rep.Firing["DecisionUnsupportedCertainty{workflow=claims-triage}"])
 
+	// --changed 95s: the ten decisions of the 95 s before the evaluation
+	// time are marked changed before each round, as the store's view marks
+	// the decisions whose signals arrive, for its refresh to judge again.
+	before := time.Now()
+	time.Sleep(2 * time.Millisecond) // changed_at is the server's, in milliseconds
+	out.Reset()
+	require.Equal(t, 0, bench([]string{"--clickhouse", store.Addr, "--database", store.DB, "--rounds", "1", "--at", "latest", "--changed", "95s",
+		"--contracts", "../../deploy/contracts/*.yaml", "../../deploy/rules/demo.yaml"}, zerolog.Nop(), &out))
+	rep = benchReport{}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
+	assert.Equal(t, "1m35s", rep.Changed)
+	assert.Equal(t, uint64(10), rep.ChangedDecisions)
+	var marked []string
+	require.NoError(t, store.Conn.QueryRow(context.Background(), storetest.Render("SELECT arraySort(groupUniqArray(decision_id)) FROM {db}.decision_changes WHERE changed_at > "+chconn.MilliParam, store.DB),
+		before.UnixMilli()).Scan(&marked))
+	assert.Equal(t, []string{"d-0", "d-1", "d-2", "d-3", "d-4", "d-5", "d-6", "d-7", "d-8", "d-9"}, marked, "the decisions of those 95 s are marked changed, and no other")
+
 	assert.Equal(t, 2, bench([]string{"--database", "not-an-identifier", "../../deploy/rules/demo.yaml"}, zerolog.Nop(), &out))
 	assert.Equal(t, 2, bench([]string{"--at", "yesterday", "../../deploy/rules/demo.yaml"}, zerolog.Nop(), &out))
+	assert.Equal(t, 2, bench([]string{"--changed", "-1m", "../../deploy/rules/demo.yaml"}, zerolog.Nop(), &out))
 }
 
 // dtrules test exits 0 when every test passes, 1 when one fails.
