@@ -70,7 +70,11 @@ func layerSilenceQuery(r *Rule, db string, f *filters) (string, []any) {
 	// it. A pause is a gap in the decisions longer than the layer's lag
 	// (it had nothing new to answer for longer than it may trail) or
 	// than the workflow's contract's pause, unless the rule sets its
-	// own. The gaps are read from the decisions' times, per minute, from
+	// own; it counts for a layer only if the layer was keeping up when
+	// it began (its last signal within its lag of the gap's start): a
+	// workflow that decides less often than a layer's lag makes every
+	// gap a pause, and a layer that stopped answering it would otherwise
+	// never be silent for longer than the last gap. The gaps are read from the decisions' times, per minute, from
 	// the earliest layer's latest signal on (a gap that ended before a
 	// layer's last signal changes nothing for it): while every layer
 	// keeps up, that is seconds of decisions. The bound is read from the
@@ -122,7 +126,8 @@ func layerSilenceQuery(r *Rule, db string, f *filters) (string, []any) {
   WHERE toFloat64(dateDiff('millisecond', last, decided)) / 1000 > ` + limit + `
 )
 SELECT t.workflow AS workflow, t.layer AS layer,
-    toFloat64(dateDiff('millisecond', arrayMax(arrayPushFront(arrayMap(g -> g.1, arrayFilter(g -> g.2 > ` + pause + `, p.gaps)), t.last)), t.decided)) / 1000 AS value
+    toFloat64(dateDiff('millisecond', arrayMax(arrayPushFront(arrayMap(g -> g.1, arrayFilter(g -> g.2 > ` + pause + `
+      AND toFloat64(dateDiff('millisecond', t.last, g.1)) / 1000 - g.2 <= ` + limit + `, p.gaps)), t.last)), t.decided)) / 1000 AS value
 FROM trailing AS t
 LEFT JOIN (
   SELECT workflow, groupArray((first, gap)) AS gaps
@@ -150,6 +155,7 @@ SETTINGS optimize_aggregation_in_order = 1`
 	out = append(out, lookback)
 	out = append(out, limitArgs...)
 	out = append(out, pauseArgs...)
+	out = append(out, limitArgs...)
 	out = append(out, lookback)
 	out = append(out, f.args...)
 	out = append(out, lookback, longest)

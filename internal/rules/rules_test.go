@@ -884,6 +884,32 @@ func TestIntegrationLayerSilenceCountsFromTheResumeAfterAPause(t *testing.T) {
 	assert.Equal(t, (8*time.Hour - time.Minute).Seconds(), values(own, t0)["claims human"])
 }
 
+// A workflow that decides less often than a layer's lag makes every gap a
+// pause; a layer that stops answering it is still silent, from the first
+// decision after the last gap it was keeping up at.
+func TestIntegrationLayerSilenceSeesASparseWorkflow(t *testing.T) {
+	s := newStore(t)
+	var evs []storetest.Event
+	// A decision every 20 minutes for 6 hours; human actions a minute
+	// after each, until 3 hours ago.
+	for ago := 6 * time.Hour; ago >= 0; ago -= 20 * time.Minute {
+		id := fmt.Sprintf("sparse-%d", ago/time.Second)
+		evs = append(evs, storetest.Event{At: t0.Add(-ago), Attrs: map[string]any{c.DecisionWorkflow: "sparse", c.DecisionLayer: "model",
+			c.DecisionEvent: "model.output", c.DecisionID: id, c.ModelConfidence: 0.9}})
+		if ago >= 3*time.Hour {
+			evs = append(evs, storetest.Event{At: t0.Add(-ago + time.Minute), Attrs: map[string]any{c.DecisionWorkflow: "sparse", c.DecisionLayer: "human",
+				c.DecisionEvent: "human.action", c.DecisionID: id, c.HumanAction: c.ActionAccepted}})
+		}
+	}
+	s.WriteEvents(t, evs...)
+	silent := Rule{Alert: "Silent", Kind: KindLayerSilence, Lags: map[string]contract.Duration{"human": contract.Duration(15 * time.Minute)}}
+	// The last action answered the decision of 3 hours ago; the next one,
+	// 2h40m ago, was never answered.
+	assert.Equal(t, map[string]float64{"sparse human": (2*time.Hour + 40*time.Minute).Seconds()}, valuesBy(s.runAt(t, silent, t0), "workflow", "layer"))
+	// Before the actions stopped, the layer kept up: nothing is silent.
+	assert.Empty(t, valuesBy(s.runAt(t, silent, t0.Add(-3*time.Hour+2*time.Minute)), "workflow", "layer"))
+}
+
 // A rule's window that holds a resume after a pause has no data because
 // of the pause: in the morning, the night's window holds decisions whose
 // outcomes have not come yet. That is idle (no DecisionRuleNoData), as a
