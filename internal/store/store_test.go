@@ -345,6 +345,46 @@ func skipsLowCardinalitySets(version string) bool {
 	return true
 }
 
+// summaries is every decision_summary row, as text, by decision.
+func (s *Store) summaries(t *testing.T) []string {
+	t.Helper()
+	rows, err := s.conn.Query(context.Background(), "SELECT decision_id, workflow, first_seen, last_seen, layers_seen, events, model_name, model_version, confidence, "+
+		"recommendation, route, queue, human_action, human_actor, outcome, cycle_time_s, business_cost, decision_time FROM "+s.db+".decision_summary ORDER BY decision_id")
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var (
+			id, wf                   string
+			first, last              time.Time
+			layers                   []string
+			events                   uint64
+			model, version, reco     *string
+			route, queue, act, actor *string
+			outcome                  *string
+			conf, cycle, cost        *float64
+			decided                  *time.Time
+		)
+		require.NoError(t, rows.Scan(&id, &wf, &first, &last, &layers, &events, &model, &version, &conf, &reco, &route, &queue, &act, &actor, &outcome, &cycle, &cost, &decided))
+		str := func(p *string) string {
+			if p == nil {
+				return "NULL"
+			}
+			return *p
+		}
+		num := func(p *float64) string {
+			if p == nil {
+				return "NULL"
+			}
+			return fmt.Sprint(*p)
+		}
+		out = append(out, fmt.Sprintf("%s %s %s %s %v %d %s %s %s %s %s %s %s %s %s %s %s %v", id, wf, first.UTC().Format(time.RFC3339Nano), last.UTC().Format(time.RFC3339Nano),
+			layers, events, str(model), str(version), num(conf), str(reco), str(route), str(queue), str(act), str(actor), str(outcome), num(cycle), num(cost), decided != nil))
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
 func TestIntegrationVersion7RollupMigratesForward(t *testing.T) {
 	s := freshStore(t)
 	ctx := context.Background()
@@ -367,43 +407,7 @@ func TestIntegrationVersion7RollupMigratesForward(t *testing.T) {
 		add(ev("m", time.Hour, c.LayerBusiness, c.EventBusinessOutcome, c.BusinessOutcome, "paid", c.BusinessCost, 120.5, c.BusinessCycleTimeS, 3600.0)).
 		add(output("n", at(2*time.Second), 0.4))
 	s.write(t, before)
-	summary := func() []string {
-		rows, err := s.conn.Query(ctx, "SELECT decision_id, workflow, first_seen, last_seen, layers_seen, events, model_name, model_version, confidence, "+
-			"recommendation, route, queue, human_action, human_actor, outcome, cycle_time_s, business_cost, decision_time FROM "+s.db+".decision_summary ORDER BY decision_id")
-		require.NoError(t, err)
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var (
-				id, wf                   string
-				first, last              time.Time
-				layers                   []string
-				events                   uint64
-				model, version, reco     *string
-				route, queue, act, actor *string
-				outcome                  *string
-				conf, cycle, cost        *float64
-				decided                  *time.Time
-			)
-			require.NoError(t, rows.Scan(&id, &wf, &first, &last, &layers, &events, &model, &version, &conf, &reco, &route, &queue, &act, &actor, &outcome, &cycle, &cost, &decided))
-			str := func(p *string) string {
-				if p == nil {
-					return "NULL"
-				}
-				return *p
-			}
-			num := func(p *float64) string {
-				if p == nil {
-					return "NULL"
-				}
-				return fmt.Sprint(*p)
-			}
-			out = append(out, fmt.Sprintf("%s %s %s %s %v %d %s %s %s %s %s %s %s %s %s %s %s %v", id, wf, first.UTC().Format(time.RFC3339Nano), last.UTC().Format(time.RFC3339Nano),
-				layers, events, str(model), str(version), num(conf), str(reco), str(route), str(queue), str(act), str(actor), str(outcome), num(cycle), num(cost), decided != nil))
-		}
-		require.NoError(t, rows.Err())
-		return out
-	}
+	summary := func() []string { return s.summaries(t) }
 	want := summary()
 	require.Len(t, want, 2)
 	assert.Contains(t, want[0], "overridden ana paid 3600 120.5", "version 7's summary: the latest human action in event time, the outcome")
@@ -530,24 +534,7 @@ func TestIntegrationVersion11RollupMovesToFinerGranules(t *testing.T) {
 	}
 	answers := func(rollup string) answer {
 		var a answer
-		rows, err := s.conn.Query(ctx, "SELECT decision_id, workflow, first_seen, last_seen, layers_seen, events, model_version, confidence, decision_time FROM "+s.db+".decision_summary ORDER BY decision_id")
-		require.NoError(t, err)
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				id, wf      string
-				first, last time.Time
-				layers      []string
-				events      uint64
-				version     *string
-				conf        *float64
-				decided     *time.Time
-			)
-			require.NoError(t, rows.Scan(&id, &wf, &first, &last, &layers, &events, &version, &conf, &decided))
-			a.summary = append(a.summary, fmt.Sprintf("%s %s %s %s %v %d %s %v %v", id, wf, first.UTC().Format(time.RFC3339Nano), last.UTC().Format(time.RFC3339Nano),
-				layers, events, *version, *conf, decided.UTC().Format(time.RFC3339Nano)))
-		}
-		require.NoError(t, rows.Err())
+		a.summary = s.summaries(t)
 		a.verdicts = s.live(t)
 		var first, last time.Time
 		require.NoError(t, s.conn.QueryRow(ctx, "SELECT min(first_seen), max(last_seen) FROM "+s.db+"."+rollup+" WHERE decision_id = 'm'").Scan(&first, &last))
@@ -577,7 +564,7 @@ func TestIntegrationVersion11RollupMovesToFinerGranules(t *testing.T) {
 	s.write(t, later)
 	after := answers("decision_rollup")
 	assert.Equal(t, want.summary[0], after.summary[0])
-	assert.Equal(t, "n claims "+at(2*time.Second).Format(time.RFC3339Nano)+" "+at(3*time.Second).Format(time.RFC3339Nano)+" [data model] 3 v1 0.4 "+at(2*time.Second).Format(time.RFC3339Nano), after.summary[1])
+	assert.Equal(t, "n claims "+at(2*time.Second).Format(time.RFC3339Nano)+" "+at(3*time.Second).Format(time.RFC3339Nano)+" [data model] 3 triage v1 0.4 NULL NULL NULL NULL NULL NULL NULL NULL true", after.summary[1])
 	assert.Equal(t, []string{"a"}, after.verdicts["n"].MissingSources, "b's read reached the verdict; a is still missing")
 
 	// A crash after the last statement, before the record: run again.
