@@ -151,6 +151,26 @@ func (l Layout) materializedView(db, name, to, from, query string) string {
 		strings.ReplaceAll(query, "{from}", l.local(db, from))
 }
 
+// settleInserts renders a statement that waits 3 s if an insert into a
+// table is running (on any server of a cluster): one that began before a
+// materialized view was created writes without it, and commits after; a
+// copy of the old view's table made right after the new view starts
+// would miss its rows. An insert of a sending-queue batch takes well under
+// a second; with nothing inserting, it does not wait.
+func (l Layout) settleInserts(db, table string) string {
+	return "SELECT sleep(if((" + l.runningInserts(db, table) + ") > 0, 3, 0))"
+}
+
+// runningInserts counts the inserts into a table (its Distributed or local
+// table) running now.
+func (l Layout) runningInserts(db, table string) string {
+	processes := "system.processes"
+	if l.Cluster != "" {
+		processes = "clusterAllReplicas('" + l.Cluster + "', system.processes)"
+	}
+	return "SELECT count() FROM " + processes + " WHERE query_kind = 'Insert' AND positionCaseInsensitive(query, '" + db + "." + table + "') > 0"
+}
+
 // view renders a (re)created view; query reads Distributed tables by their
 // plain names, {db}-qualified.
 func (l Layout) view(db, name, query string) string {

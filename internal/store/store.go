@@ -234,8 +234,11 @@ var migrations = []migration{
 			// then the old table goes and its name becomes a view, for
 			// queries written against it. Run again, the copy reads the
 			// view: the rollup into itself, which changes nothing either.
+			// Inserts that began before the new feed are let finish before
+			// the copy, which would miss their rows in the old table.
 			out := l.create(db, decisionRollupTable)
 			out = append(out, l.materializedView(db, "decision_rollup_mv", decisionRollupTable.name, "events", decisionsV8Select),
+				l.settleInserts(db, "events"),
 				"INSERT INTO "+db+"."+decisionRollupTable.name+" ("+decisionRollupColumns+")\nSELECT "+decisionRollupColumns+" FROM "+db+".decisions",
 				createView(l, db, "decision_summary", decisionSummaryV8(decisionRollupTable.name)),
 				createView(l, db, "decision_verdicts", decisionVerdictsView(true, decisionRollupTable.name)))
