@@ -74,12 +74,13 @@ func layerSilenceQuery(r *Rule, db string, f *filters) (string, []any) {
 	// it began (its last signal within its lag of the gap's start): a
 	// workflow that decides less often than a layer's lag makes every
 	// gap a pause, and a layer that stopped answering it would otherwise
-	// never be silent for longer than the last gap. The gaps are read from the decisions' times, per minute, from
-	// the earliest layer's latest signal on (a gap that ended before a
-	// layer's last signal changes nothing for it): while every layer
-	// keeps up, that is seconds of decisions. The bound is read from the
-	// watermarks, not from the trailing layers: a second reading of
-	// those would cost as much as the rest of the query.
+	// never be silent for longer than the last gap. The gaps are read
+	// from the decisions' times, per minute, from the earliest layer's
+	// latest signal on (a gap that ended before a layer's last signal
+	// changes nothing for it): while every layer keeps up, that is
+	// seconds of decisions. The bound is read from the watermarks, not
+	// from the trailing layers: a second reading of those would cost as
+	// much as the rest of the query.
 	layers, lags := sortedSeconds(r.Lags)
 	limit, limitArgs := "?", []any{float64(seconds(r.SilentFor))}
 	if len(layers) > 0 {

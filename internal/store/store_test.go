@@ -409,8 +409,7 @@ func TestIntegrationVersion7RollupMigratesForward(t *testing.T) {
 		add(ev("m", time.Hour, c.LayerBusiness, c.EventBusinessOutcome, c.BusinessOutcome, "paid", c.BusinessCost, 120.5, c.BusinessCycleTimeS, 3600.0)).
 		add(output("n", at(2*time.Second), 0.4))
 	s.write(t, before)
-	summary := func() []string { return s.summaries(t) }
-	want := summary()
+	want := s.summaries(t)
 	require.Len(t, want, 2)
 	assert.Contains(t, want[0], "overridden ana paid 3600 120.5", "version 7's summary: the latest human action in event time, the outcome")
 
@@ -418,7 +417,7 @@ func TestIntegrationVersion7RollupMigratesForward(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint32(7), from)
 	assert.Equal(t, Latest(), to)
-	assert.Equal(t, want, summary(), "decision_summary answers as before for the decisions stored before")
+	assert.Equal(t, want, s.summaries(t), "decision_summary answers as before for the decisions stored before")
 	assert.NotContains(t, s.schema(t)["decision_rollup"], "latest_", "the rollup's latest-value columns are gone")
 
 	// After the migration, once into the rollup; the latest values move
@@ -428,7 +427,7 @@ func TestIntegrationVersion7RollupMigratesForward(t *testing.T) {
 		add(ev("n", 3*time.Second, c.LayerWorkflow, c.EventWorkflowRouted, c.WorkflowRoute, "auto"))
 	s.write(t, later)
 	s.write(t, later) // a redelivered request
-	after := summary()
+	after := s.summaries(t)
 	assert.Contains(t, after[0], "m claims "+v0.Format(time.RFC3339Nano)+" "+at(2*time.Hour).Format(time.RFC3339Nano)+" [data model workflow human business] 7 triage v1 0.9 NULL manual review accepted cy paid 3600 120.5 true")
 	assert.Contains(t, after[1], "n claims "+at(2*time.Second).Format(time.RFC3339Nano)+" "+at(3*time.Second).Format(time.RFC3339Nano)+" [model workflow] 2 triage v1 0.4 NULL auto NULL NULL NULL NULL NULL NULL true")
 }
