@@ -158,8 +158,9 @@ type record struct {
 	resourceMap map[string]string
 	serviceName string
 	scopeName   string
-	// identity beyond IDs and attributes: the record's two timestamps and
-	// its body (logs) or name (spans).
+	// identity beyond IDs and attributes: the record's timestamps (a log's
+	// observed time only when it stands in for the record's own) and its
+	// body (logs) or name (spans).
 	identityT1, identityT2 uint64
 	identityText           string
 }
@@ -184,13 +185,25 @@ func (b *builder) logs(ld plog.Logs) *Events {
 					traceID: lr.TraceID(), spanID: lr.SpanID(), name: name,
 					severity: severity(lr), attrs: lr.Attributes(),
 					resource: res, resourceMap: resMap, serviceName: svc, scopeName: sl.Scope().Name(),
-					identityT1: uint64(lr.Timestamp()), identityT2: uint64(lr.ObservedTimestamp()),
+					identityT1: uint64(lr.Timestamp()), identityT2: observedIdentity(lr),
 					identityText: text(lr.Body()),
 				})
 			}
 		}
 	}
 	return r
+}
+
+// observedIdentity is a log's observed time as part of its identity: only
+// when the record has no usable time of its own, and the observed time is
+// the one stored. Otherwise it is when something saw the record, not the
+// record: the JSON receiver stamps each request's receipt, and a file read
+// again after a restart is observed anew, so a resend would be a new event.
+func observedIdentity(lr plog.LogRecord) uint64 {
+	if _, own := ownTime(lr.Timestamp(), 0); own {
+		return 0
+	}
+	return uint64(lr.ObservedTimestamp())
 }
 
 func (b *builder) traces(td ptrace.Traces) *Events {

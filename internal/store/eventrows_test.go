@@ -141,6 +141,30 @@ func TestEventIDStableAcrossRedelivery(t *testing.T) {
 	assert.Equal(t, r.eventID[0], r.eventID[1], "a producer's own idempotency key wins")
 }
 
+// A producer that resends a record without decision.event_id sends the
+// same event even though it is observed again: the JSON receiver stamps
+// each request's receipt as the observed time, and a log file read again
+// after a restart is observed anew. Only a record without a time of its
+// own is told apart by its observed time, which is then its stored time.
+func TestResentRecordObservedAgainIsTheSameEvent(t *testing.T) {
+	ld := plog.NewLogs()
+	for _, tc := range []struct{ ts, obs time.Time }{
+		{t0, t0.Add(time.Second)}, {t0, t0.Add(time.Hour)}, // the same record, observed twice
+		{time.Time{}, t0.Add(time.Second)}, {time.Time{}, t0.Add(time.Hour)}, // no time of its own
+	} {
+		attrs := map[string]any{conventions.DecisionID: "d-8", conventions.DecisionLayer: "human", conventions.HumanAction: "accepted"}
+		lr := decisiontest.Log(ld, tc.ts, attrs)
+		if tc.ts.IsZero() {
+			lr.SetTimestamp(0)
+		}
+		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(tc.obs))
+	}
+	r := newBuilder(true).logs(ld)
+	assert.Equal(t, r.eventID[0], r.eventID[1], "a record with its own time is the same event whenever it is observed")
+	assert.NotEqual(t, r.eventID[2], r.eventID[3], "a record stored at its observed time is told apart by it")
+	assert.NotEqual(t, r.eventID[0], r.eventID[2])
+}
+
 // A record's time is its own; else its observed time (a log) or end (a
 // span); else when it is stored. 0 and a time past 2262 (2^64-1 is sent)
 // would otherwise land in 1970, under every TTL.
