@@ -42,9 +42,9 @@ func (r Retention) check(refused *decision.Refusals, now time.Time, ts, fallback
 	switch {
 	case !ok:
 	case r.TTL > 0 && t.Before(now.Add(-r.TTL)):
-		refused.Add("%s: time %s is before the retention (ttl %s)", where, t.UTC().Format(time.RFC3339Nano), r.TTL)
+		refused.Add(where, "time %s is before the retention (ttl %s)", t.UTC().Format(time.RFC3339Nano), r.TTL)
 	case t.After(now.Add(decision.MaxFutureSkew)):
-		refused.Add("%s: time %s is more than %s after the collector's clock", where, t.UTC().Format(time.RFC3339Nano), decision.MaxFutureSkew)
+		refused.Add(where, "time %s is more than %s after the collector's clock", t.UTC().Format(time.RFC3339Nano), decision.MaxFutureSkew)
 	}
 }
 

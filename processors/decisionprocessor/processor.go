@@ -189,7 +189,7 @@ func (u *unknownWorkflows) check(p *decisionProcessor, attrs pcommon.Map, ev *de
 		attrs.PutBool(conventions.DecisionWorkflowUnknown, true)
 		u.tagged++
 	case UnknownWorkflowsRefuse:
-		u.refused.Add("%s: %s \"%s\"", where, conventions.DecisionWorkflow, ev.Workflow)
+		u.refused.Add(where, "%s \"%s\"", conventions.DecisionWorkflow, ev.Workflow)
 	}
 }
 

@@ -2,6 +2,7 @@ package decisioneventsreceiver
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
@@ -81,6 +83,73 @@ type result struct {
 	errors   []eventError
 	// omitted counts errors not listed past maxErrors.
 	omitted int
+	// origin is where each accepted event was in the request, by where
+	// its record is in logs: a refusal further down the pipeline names
+	// records, the client's answer names events.
+	origin map[decision.Where]origin
+}
+
+// origin is an accepted event's place in its request.
+type origin struct{ index, line int }
+
+// withoutRefused takes the records a pipeline refusal names out of the
+// result, as refused events that carry the refusal's reasons, and reports
+// how many. It changes nothing and reports false when err is not such a
+// refusal, or names a record the result does not hold.
+func (res *result) withoutRefused(err error) (int, bool) {
+	var re *decision.RefusedError
+	if err == nil || !consumererror.IsPermanent(err) || !errors.As(err, &re) || len(re.Records) == 0 {
+		return 0, false
+	}
+	drop := make(map[decision.Where]string, len(re.Records))
+	for _, rec := range re.Records {
+		if _, ok := res.origin[rec.Where]; !ok {
+			return 0, false
+		}
+		if _, twice := drop[rec.Where]; twice {
+			return 0, false
+		}
+		drop[rec.Where] = rec.Reason
+	}
+	kept := plog.NewLogs()
+	origins := make(map[decision.Where]origin, len(res.origin)-len(drop))
+	for ri, rl := range res.logs.ResourceLogs().All() {
+		var dst plog.LogRecordSlice
+		dstAt := -1
+		for k, lr := range rl.ScopeLogs().At(0).LogRecords().All() {
+			w := decision.Where{Resource: ri, Record: k}
+			o := res.origin[w]
+			if reason, refused := drop[w]; refused {
+				res.addError(eventError{Index: o.index, Line: o.line, Path: "[" + strconv.Itoa(o.index) + "]", Reason: reason})
+				continue
+			}
+			if dstAt < 0 {
+				dstAt = kept.ResourceLogs().Len()
+				krl := kept.ResourceLogs().AppendEmpty()
+				rl.Resource().CopyTo(krl.Resource())
+				ksl := krl.ScopeLogs().AppendEmpty()
+				rl.ScopeLogs().At(0).Scope().CopyTo(ksl.Scope())
+				dst = ksl.LogRecords()
+			}
+			lr.MoveTo(dst.AppendEmpty())
+			origins[decision.Where{Resource: dstAt, Record: dst.Len() - 1}] = o
+		}
+	}
+	// The answer lists events in request order, whoever refused them.
+	slices.SortStableFunc(res.errors, func(a, b eventError) int { return a.Index - b.Index })
+	res.logs, res.origin = kept, origins
+	res.accepted -= len(drop)
+	res.refused += len(drop)
+	return len(drop), true
+}
+
+// addError lists e, or counts it past maxErrors.
+func (res *result) addError(e eventError) {
+	if len(res.errors) < maxErrors {
+		res.errors = append(res.errors, e)
+	} else {
+		res.omitted++
+	}
 }
 
 // decoder turns one request body into a result. It is used by one request
@@ -106,11 +175,11 @@ type decoder struct {
 	idx       int
 	line      int
 
-	slices   map[string]plog.LogRecordSlice
-	lastKey  string
-	lastRecs plog.LogRecordSlice
-	keyBuf   []byte
-	keys     []string
+	slices  map[string]resourceRecords
+	lastKey string
+	last    resourceRecords
+	keyBuf  []byte
+	keys    []string
 }
 
 const (
@@ -299,11 +368,7 @@ func (d *decoder) refuse() {
 	// response lists them the same way for the same event.
 	slices.SortStableFunc(d.evErrs, func(a, b eventError) int { return strings.Compare(a.Path, b.Path) })
 	for _, e := range d.evErrs {
-		if len(d.res.errors) < maxErrors {
-			d.res.errors = append(d.res.errors, e)
-		} else {
-			d.res.omitted++
-		}
+		d.res.addError(e)
 	}
 	d.evErrs = d.evErrs[:0]
 	// A refused record may hold anything; start the next one clean.
@@ -728,35 +793,49 @@ func (d *decoder) finish() {
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(d.evTime))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(d.now))
 	lr.SetEventName(ev.Event)
-	lr.MoveTo(d.records().AppendEmpty())
+	rr := d.records()
+	lr.MoveTo(rr.records.AppendEmpty())
+	if d.res.origin == nil {
+		d.res.origin = map[decision.Where]origin{}
+	}
+	d.res.origin[decision.Where{Resource: rr.resource, Record: rr.records.Len() - 1}] = origin{index: d.idx, line: d.line}
 	d.res.accepted++
+}
+
+// resourceRecords are the log records of one ResourceLogs of the result,
+// and its position.
+type resourceRecords struct {
+	records  plog.LogRecordSlice
+	resource int
 }
 
 // records returns the log records of the ResourceLogs for the event's
 // resource, creating it on first use, so events of one producer share one
 // ResourceLogs.
-func (d *decoder) records() plog.LogRecordSlice {
+func (d *decoder) records() resourceRecords {
 	key := d.resourceKey()
 	if d.slices != nil && key == d.lastKey {
-		return d.lastRecs
+		return d.last
 	}
 	if d.slices == nil {
-		d.slices = map[string]plog.LogRecordSlice{}
+		d.slices = map[string]resourceRecords{}
 	}
-	recs, ok := d.slices[key]
+	rr, ok := d.slices[key]
 	if ok {
 		key = strings.Clone(key)
 	} else {
-		rl := d.res.logs.ResourceLogs().AppendEmpty()
+		rls := d.res.logs.ResourceLogs()
+		rr.resource = rls.Len()
+		rl := rls.AppendEmpty()
 		d.resAttrs.CopyTo(rl.Resource().Attributes())
 		sl := rl.ScopeLogs().AppendEmpty()
 		sl.Scope().SetName(metadata.ScopeName)
-		recs = sl.LogRecords()
+		rr.records = sl.LogRecords()
 		key = strings.Clone(key)
-		d.slices[key] = recs
+		d.slices[key] = rr
 	}
-	d.lastKey, d.lastRecs = key, recs
-	return recs
+	d.lastKey, d.last = key, rr
+	return rr
 }
 
 // resourceKey is equal for equal resources whatever the key order. It

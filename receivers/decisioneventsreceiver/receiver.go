@@ -201,6 +201,25 @@ func (r *eventsReceiver) endpoint(k kind) http.Handler {
 
 		ctx := r.obsrep.StartLogsOp(req.Context())
 		err = r.next.ConsumeLogs(ctx, res.logs)
+		// A component that refuses some records (out of the store's
+		// retention, an unknown workflow) refuses them alone: they join
+		// the refused events and the rest go again. A refusal in the next
+		// component after that is taken the same way.
+		for range maxRefusalRounds {
+			n, ok := res.withoutRefused(err)
+			if !ok {
+				break
+			}
+			rctx := r.obsrep.StartLogsOp(req.Context())
+			r.obsrep.EndLogsOp(rctx, dataFormat, n, err)
+			resp = response{Refused: res.refused, Errors: res.errors, ErrorsOmitted: res.omitted}
+			if res.accepted == 0 {
+				resp.Error = fmt.Sprintf("all %d events were refused; see errors", res.refused)
+				writeJSON(w, http.StatusBadRequest, resp)
+				return
+			}
+			err = r.next.ConsumeLogs(ctx, res.logs)
+		}
 		r.obsrep.EndLogsOp(ctx, dataFormat, res.accepted, err)
 		switch {
 		case err == nil:
@@ -219,6 +238,12 @@ func (r *eventsReceiver) endpoint(k kind) http.Handler {
 }
 
 var errInvalidEvents = errors.New("events refused by validation")
+
+// maxRefusalRounds bounds how often a request goes again without the
+// records a component refused: once for each component that refuses
+// records on its own (the decision processor, the store exporter), and
+// one more.
+const maxRefusalRounds = 3
 
 func (r *eventsReceiver) retryLater(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
