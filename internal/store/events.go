@@ -277,6 +277,30 @@ FROM {from}
 WHERE workflow != '' AND layer IN ('data', 'model', 'workflow', 'human', 'business') AND event != '` + conventions.EventModelEvaluation + `'
 GROUP BY workflow, layer`
 
+// arrivedUntil is a signal's contribution to a watermark from version 13
+// on: its time, but no later than when it reaches the store. A watermark
+// says how far a stream has reached the store; a producer whose clock runs
+// hours ahead (up to decision.MaxFutureSkew is accepted) moved it into the
+// future, and until then every decision of the workflow still waiting for
+// a read was missing it, and a workflow or layer that stopped was not
+// silent.
+const arrivedUntil = "max(least(time, now64(9))) AS until"
+
+// watermarksV13Select and layerWatermarksV13Select are watermarksSelect and
+// layerWatermarksV6Select with arrivedUntil.
+var (
+	watermarksV13Select      = withArrivedUntil(watermarksSelect)
+	layerWatermarksV13Select = withArrivedUntil(layerWatermarksV6Select)
+)
+
+func withArrivedUntil(q string) string {
+	out := strings.Replace(q, "max(time) AS until", arrivedUntil, 1)
+	if out == q {
+		panic("store: no watermark in " + q)
+	}
+	return out
+}
+
 // sourcePollsTable is every polled source.freshness signal, so that a read
 // without as_of is judged by the poll at or before its decision (an ASOF
 // join) without scanning the events table's data layer.

@@ -247,6 +247,23 @@ var migrations = []migration{
 			return append(out, createView(l, db, "decisions", "SELECT * FROM {db}."+decisionRollupTable.name))
 		},
 	},
+	{
+		version: 13,
+		name:    "watermarks: a signal counts up to when it reached the store",
+		statements: func(l Layout, db string) []string {
+			// The new feeds start before the old ones stop (maxima, as in
+			// version 6); watermarks a clock ahead already moved past the
+			// present are brought back to it.
+			out := []string{
+				l.materializedView(db, "watermarks_v13_mv", watermarksTable.name, "events", watermarksV13Select),
+				l.materializedView(db, "watermarks_layers_v13_mv", watermarksTable.name, "events", layerWatermarksV13Select),
+			}
+			out = append(out, l.drop(db, "VIEW", "watermarks_mv")...)
+			out = append(out, l.drop(db, "VIEW", "watermarks_layers_v6_mv")...)
+			return append(out, "ALTER TABLE "+l.local(db, watermarksTable.name)+l.onCluster()+
+				" UPDATE until = least(until, now64(9)) WHERE until > now64(9) SETTINGS mutations_sync = 2")
+		},
+	},
 }
 
 func createView(l Layout, db, name, query string) string { return l.view(db, name, query) }

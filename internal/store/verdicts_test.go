@@ -509,3 +509,45 @@ slos:
 	require.NoError(t, s.WriteContracts(ctx, parseContract(t, claimsContract), v0.Add(time.Hour)))
 	assert.Empty(t, slos())
 }
+
+// A producer whose clock runs hours ahead (its signals are accepted up to
+// decision.MaxFutureSkew ahead) moved the workflow's watermarks into the
+// future: every decision still waiting for its context turned missing at
+// the next refresh, and stayed so until the future came. A signal now
+// counts towards a watermark up to when it reached the store; a store
+// whose watermarks a clock ahead already moved is brought back to the
+// present by the migration. The times are the test's clock's, as the cap
+// is the store's: what is tested is a signal ahead of its arrival.
+func TestIntegrationSignalsAheadOfTheClockMoveNoWatermarkPastThePresent(t *testing.T) {
+	for _, from := range []int{0, 12} {
+		t.Run(fmt.Sprintf("from version %d", from), func(t *testing.T) {
+			s := freshStore(t)
+			s.hold = time.Second
+			ctx := context.Background()
+			if from > 0 {
+				rebuildAt(t, s, from)
+			}
+			now := time.Now().UTC()
+			require.NoError(t, s.WriteContracts(ctx, parseContract(t, claimsContract), now.Add(-time.Hour)))
+			human := map[string]any{c.DecisionID: "ahead", c.DecisionWorkflow: "claims", c.DecisionLayer: c.LayerHuman,
+				c.DecisionEvent: c.EventHumanAction, c.HumanAction: c.ActionAccepted}
+			s.write(t, newLogs().add(output("waiting", now.Add(-30*time.Second), 0.9)).
+				add(output("ahead", now.Add(23*time.Hour), 0.9)).add(now.Add(23*time.Hour), human))
+			if from > 0 {
+				var until time.Time
+				require.NoError(t, s.conn.QueryRow(ctx, "SELECT max(until) FROM "+s.db+".watermarks").Scan(&until))
+				require.True(t, until.After(now.Add(22*time.Hour)), "version %d's watermarks take a signal ahead as it is: %v", from, until)
+				_, to, err := s.Migrate(ctx)
+				require.NoError(t, err)
+				require.Equal(t, Latest(), to)
+			}
+			var ahead uint64
+			require.NoError(t, s.conn.QueryRow(ctx, "SELECT countIf(until > now64(9)) FROM "+s.db+".watermarks").Scan(&ahead))
+			assert.Zero(t, ahead, "no watermark is past the present")
+			s.refresh(t)
+			time.Sleep(1100 * time.Millisecond) // the hold
+			got := s.refresh(t)
+			check(t, got, "waiting", want{context: c.ContextPending, behaviour: c.BehaviourProceed, pend: []string{"a", "b"}})
+		})
+	}
+}
