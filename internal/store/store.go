@@ -133,7 +133,7 @@ var migrations = []migration{
 			out = append(out,
 				createView(l, db, "contract_sources", contractSourcesView),
 				createView(l, db, "read_lag", readLagView),
-				createView(l, db, "decision_verdicts", decisionVerdictsView(false, "decisions")),
+				createView(l, db, "decision_verdicts", decisionVerdictsView(false, "decisions", false)),
 				createView(l, db, "decision_summary", decisionSummaryV2))
 			return out
 		},
@@ -206,7 +206,7 @@ var migrations = []migration{
 		statements: func(l Layout, db string) []string {
 			out := l.addColumns(db, "verdict_refreshes", "decidable_until Map(String, DateTime64(9))")
 			out = append(out, l.create(db, watermarkHoldsTable)...)
-			return append(out, createView(l, db, "decision_verdicts", decisionVerdictsView(true, "decisions")))
+			return append(out, createView(l, db, "decision_verdicts", decisionVerdictsView(true, "decisions", false)))
 		},
 	},
 	{
@@ -241,7 +241,7 @@ var migrations = []migration{
 				l.settleInserts(db, "events"),
 				"INSERT INTO "+db+"."+decisionRollupTable.name+" ("+decisionRollupColumns+")\nSELECT "+decisionRollupColumns+" FROM "+db+".decisions",
 				createView(l, db, "decision_summary", decisionSummaryV8(decisionRollupTable.name)),
-				createView(l, db, "decision_verdicts", decisionVerdictsView(true, decisionRollupTable.name)))
+				createView(l, db, "decision_verdicts", decisionVerdictsView(true, decisionRollupTable.name, false)))
 			out = append(out, l.drop(db, "VIEW", "decisions_v8_mv")...)
 			out = append(out, l.drop(db, "TABLE", "decisions")...)
 			return append(out, createView(l, db, "decisions", "SELECT * FROM {db}."+decisionRollupTable.name))
@@ -262,6 +262,15 @@ var migrations = []migration{
 			out = append(out, l.drop(db, "VIEW", "watermarks_layers_v6_mv")...)
 			return append(out, "ALTER TABLE "+l.local(db, watermarksTable.name)+l.onCluster()+
 				" UPDATE until = least(until, now64(9)) WHERE until > now64(9) SETTINGS mutations_sync = 2")
+		},
+	},
+	{
+		version: 14,
+		name:    "verdicts: awaiting_sources, the optional sources still pending, judged again once decided",
+		statements: func(l Layout, db string) []string {
+			// The column first: the view's verdicts are written into it.
+			out := l.addColumns(db, "verdicts", "awaiting_sources Array(String)")
+			return append(out, createView(l, db, "decision_verdicts", decisionVerdictsView(true, decisionRollupTable.name, true)))
 		},
 	},
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -33,12 +34,19 @@ import (
 //     else stale if one is, else fresh; unsupported certainty is a confident
 //     output (at or above the floor) on stale or missing context; the
 //     behaviour is the most severe the contract prescribes for what was
-//     found (optional sources count for behaviour, not for context).
+//     found (optional sources count for behaviour, not for context): an
+//     optional source still pending is awaited (awaiting_sources, from
+//     version 14 on), and the behaviour is judged again once it is not.
 //
 // decision_verdicts computes this for any decisions a query selects (a
 // filter on decision_id reaches the rollup); verdicts keeps it for every
 // decision, refreshed by RefreshVerdicts, for the rates, dashboards and
 // lists that read many decisions at once.
+
+// judgedColumns are what a refresh writes from the view into verdicts:
+// the verdict's columns and, from version 14 on, the optional sources
+// still awaited, which decide when it is judged again.
+var judgedColumns = append(slices.Clone(verdictColumns), "awaiting_sources")
 
 // verdictColumns are the verdict's columns, in the order of the view and the
 // table.
@@ -61,10 +69,15 @@ func sqlStrings(vals []string) string {
 // turns a decision's absent read missing only at or before its workflow's
 // held_until in watermark_holds (heldDecidable); with no hold written
 // (nothing refreshes verdicts), the watermarks as they stand. rollup is
-// the rollup's table: decisions until version 12.
-func decisionVerdictsView(held bool, rollup string) string {
+// the rollup's table: decisions until version 12. From version 14 on
+// (awaiting) the view also lists the optional sources still pending.
+func decisionVerdictsView(held bool, rollup string, awaiting bool) string {
 	// Version 2's view is rendered as released.
-	var pre, post, holds, heldCol, heldJoinCol string
+	var pre, post, holds, heldCol, heldJoinCol, awaitingCol, awaitingAgg string
+	if awaiting {
+		awaitingCol = ", awaiting_sources"
+		awaitingAgg = "\n        arraySort(groupArrayIf(source, NOT required AND source != '' AND status = {pending})) AS awaiting_sources,"
+	}
 	if held {
 		pre, post = "(", ") AND s.decision_time <= s.held_until"
 		holds = `
@@ -92,6 +105,8 @@ func decisionVerdictsView(held bool, rollup string) string {
 		"{held_col}", heldCol,
 		"{held_join_col}", heldJoinCol,
 		"{rollup}", rollup,
+		"{awaiting_col}", awaitingCol,
+		"{awaiting_agg}", strings.ReplaceAll(awaitingAgg, "{pending}", "'"+conventions.ContextPending+"'"),
 	)
 	return r.Replace(`SELECT
     decision_id, workflow, decision_time, model_name, model_version, confidence, contract_hash,
@@ -104,7 +119,7 @@ func decisionVerdictsView(held bool, rollup string) string {
     confidence_floor,
     toBool(confidence IS NOT NULL AND NOT confidence_low AND context IN ({stale}, {missing})) AS unsupported_certainty,
     {severity}[arrayMax(arrayMap(b -> greatest(indexOf({severity}, b), 1), arrayConcat(behaviours, if(confidence_low, [on_low_confidence], []), [{proceed}])))] AS behaviour,
-    multiIf(from_reads > 0 AND from_polls > 0, 'reads+polled', from_polls > 0, 'polled', 'reads') AS context_source
+    multiIf(from_reads > 0 AND from_polls > 0, 'reads+polled', from_polls > 0, 'polled', 'reads') AS context_source{awaiting_col}
 FROM (
     SELECT
         decision_id,
@@ -113,7 +128,7 @@ FROM (
         any(confidence_floor) AS confidence_floor, any(on_low_confidence) AS on_low_confidence,
         arraySort(groupArrayIf(source, required AND status = {stale})) AS stale_sources,
         arraySort(groupArrayIf(source, required AND status = {missing})) AS missing_sources,
-        arraySort(groupArrayIf(source, required AND status = {pending})) AS pending_sources,
+        arraySort(groupArrayIf(source, required AND status = {pending})) AS pending_sources,{awaiting_agg}
         argMaxIf(tuple(source, age_s, budget_s), tuple(age_s / budget_s, source), required AND status = {stale}) AS stalest,
         arrayConcat(groupArrayIf(on_stale, status = {stale}), groupArrayIf(on_missing, status = {missing})) AS behaviours,
         countIf(origin = 'reads') AS from_reads, countIf(origin = 'polled') AS from_polls
@@ -305,7 +320,7 @@ func (s *Store) RefreshVerdicts(ctx context.Context) (RefreshStats, error) {
 	if err != nil {
 		return st, err
 	}
-	held, holding, err := s.heldDecidable(ctx, now, decidable)
+	held, holding, advanced, err := s.heldDecidable(ctx, now, decidable)
 	if err != nil {
 		return st, err
 	}
@@ -392,15 +407,17 @@ WHERE changed_at > `+chconn.MilliParam+withContract+` GROUP BY bucket ORDER BY b
 	}
 	sort.Strings(workflows)
 	// With nothing stored since the last refresh, no watermark moved, and
-	// none is still held back.
-	if moved || holding {
+	// none is still held back or was let go by this refresh (one that
+	// stood the hold after the last change: after a burst and then a
+	// pause, the decisions it passed would wait for the next traffic).
+	if moved || holding || advanced {
 		for _, wf := range workflows {
 			until, ok := held[wf]
 			if !ok || until.Unix() <= 0 {
 				continue
 			}
 			if err := s.judge(ctx, now, `SELECT decision_id FROM `+s.db+`.verdicts FINAL
-WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPending+`' AND decision_time <= ?`, wf, floors[wf], until); err != nil {
+WHERE workflow = ? AND decision_time >= ? AND `+undecided+` AND decision_time <= ?`, wf, floors[wf], until); err != nil {
 				return st, err
 			}
 			st.Statements++
@@ -437,12 +454,12 @@ WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPe
 		return rows.Err()
 	}
 	if err := earliest(`SELECT workflow, min(decision_time) FROM `+s.db+`.verdicts
-WHERE judged_at = `+chconn.MilliParam+` AND context = '`+conventions.ContextPending+`' GROUP BY workflow`, now.UnixMilli()); err != nil {
+WHERE judged_at = `+chconn.MilliParam+` AND `+undecided+` GROUP BY workflow`, now.UnixMilli()); err != nil {
 		return st, err
 	}
 	for _, wf := range workflows {
 		if err := earliest(`SELECT workflow, min(decision_time) FROM `+s.db+`.verdicts FINAL
-WHERE workflow = ? AND decision_time >= ? AND context = '`+conventions.ContextPending+`' GROUP BY workflow`, wf, floors[wf]); err != nil {
+WHERE workflow = ? AND decision_time >= ? AND `+undecided+` GROUP BY workflow`, wf, floors[wf]); err != nil {
 			return st, err
 		}
 	}
@@ -518,19 +535,19 @@ INNER JOIN (SELECT workflow, min(max_context_lag_s) AS lag FROM `+s.db+`.contrac
 // lands (a missing-context alert pending, a dashboard's rate jumping, while
 // a backlog drains). What a watermark decides is decided one hold later,
 // and the same. holding says a watermark is still held back, so the next
-// refresh has work even if nothing new is stored.
-func (s *Store) heldDecidable(ctx context.Context, now time.Time, decidable map[string]time.Time) (map[string]time.Time, bool, error) {
-	held := decidable
-	holding := false
+// refresh has work even if nothing new is stored; advanced, that a hold
+// moved on in this refresh.
+func (s *Store) heldDecidable(ctx context.Context, now time.Time, decidable map[string]time.Time) (held map[string]time.Time, holding, advanced bool, err error) {
+	held = decidable
 	if s.hold > 0 {
 		// Refreshes recorded before version 9 have no decidable_until:
 		// their workflows are held whole (the epoch) until one that has
 		// stands long enough.
 		var before map[string]time.Time
-		err := s.conn.QueryRow(ctx, `SELECT decidable_until FROM `+s.db+`.verdict_refreshes
+		err = s.conn.QueryRow(ctx, `SELECT decidable_until FROM `+s.db+`.verdict_refreshes
 WHERE refreshed_until <= `+chconn.MilliParam+` ORDER BY refreshed_until DESC LIMIT 1`, now.Add(-s.hold).UnixMilli()).Scan(&before)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, false, fmt.Errorf("refresh verdicts: held watermarks: %w", err)
+			return nil, false, false, fmt.Errorf("refresh verdicts: held watermarks: %w", err)
 		}
 		held = make(map[string]time.Time, len(decidable))
 		for wf, until := range decidable {
@@ -548,7 +565,7 @@ WHERE refreshed_until <= `+chconn.MilliParam+` ORDER BY refreshed_until DESC LIM
 	// Written only where it moved on: most refreshes move none.
 	written, err := s.byWorkflow(ctx, "held watermarks", `SELECT workflow, max(held_until) FROM `+s.db+`.watermark_holds GROUP BY workflow`)
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
 	var moved []string
 	for wf, until := range held {
@@ -557,23 +574,23 @@ WHERE refreshed_until <= `+chconn.MilliParam+` ORDER BY refreshed_until DESC LIM
 		}
 	}
 	if len(moved) == 0 {
-		return held, holding, nil
+		return held, holding, false, nil
 	}
 	sort.Strings(moved)
 	batch, err := s.conn.PrepareBatch(s.WriteContext(ctx), `INSERT INTO `+s.db+`.watermark_holds (workflow, held_until, written_at)`)
 	if err != nil {
-		return nil, false, fmt.Errorf("refresh verdicts: write held watermarks: %w", err)
+		return nil, false, false, fmt.Errorf("refresh verdicts: write held watermarks: %w", err)
 	}
 	defer batch.Close()
 	for _, wf := range moved {
 		if err := batch.Append(wf, held[wf], now); err != nil {
-			return nil, false, fmt.Errorf("refresh verdicts: write held watermarks: %w", err)
+			return nil, false, false, fmt.Errorf("refresh verdicts: write held watermarks: %w", err)
 		}
 	}
 	if err := batch.Send(); err != nil {
-		return nil, false, fmt.Errorf("refresh verdicts: write held watermarks: %w", err)
+		return nil, false, false, fmt.Errorf("refresh verdicts: write held watermarks: %w", err)
 	}
-	return held, holding, nil
+	return held, holding, true, nil
 }
 
 // chunks groups the consecutive buckets of a (bucket, count) query into
@@ -604,9 +621,13 @@ func (s *Store) chunks(ctx context.Context, query string, width time.Duration, a
 	return out, rows.Err()
 }
 
+// undecided is the condition for a stored verdict a watermark may still
+// change: its context pending, or an optional source it awaits.
+const undecided = "(context = '" + conventions.ContextPending + "' OR notEmpty(awaiting_sources))"
+
 // judge writes the verdicts of the decisions a subquery selects.
 func (s *Store) judge(ctx context.Context, judgedAt time.Time, decisions string, args ...any) error {
-	cols := strings.Join(verdictColumns, ", ")
+	cols := strings.Join(judgedColumns, ", ")
 	q := `INSERT INTO ` + s.db + `.verdicts (` + cols + `, judged_at)
 SELECT ` + cols + `, ` + chconn.MilliParam + ` FROM ` + s.db + `.decision_verdicts WHERE decision_id IN (` + decisions + `)`
 	if err := s.conn.Exec(s.WriteContext(ctx), q, append([]any{judgedAt.UnixMilli()}, args...)...); err != nil {

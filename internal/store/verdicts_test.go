@@ -551,3 +551,42 @@ func TestIntegrationSignalsAheadOfTheClockMoveNoWatermarkPastThePresent(t *testi
 		})
 	}
 }
+
+// An optional source counts for the behaviour, not the context: a decision
+// with fresh required context and no read of an optional source was judged
+// once, with the source still pending, and never again, so the stored
+// behaviour said proceed where the contract says proceed_with_limits once
+// the source's reads have passed it. The optional sources still awaited
+// are kept with the verdict, and judged again as pending ones are.
+func TestIntegrationAnOptionalSourceAwaitedIsJudgedAgain(t *testing.T) {
+	s := freshStore(t)
+	s.hold = time.Second
+	// Only the first refresh judges all the contract's decisions again
+	// (it was written since the last): "opt" is judged again after it by
+	// what awaits, or not at all.
+	s.margin = 0
+	ctx := context.Background()
+	require.NoError(t, s.WriteContracts(ctx, parseContract(t, claimsContract), v0))
+	at := v0.Add(time.Minute)
+	s.write(t, newLogs().add(output("opt", at, 0.9)).
+		add(read("opt", "a", at, ago(at, time.Second), true)).add(read("opt", "b", at, ago(at, time.Second), true)))
+	got := s.refresh(t)
+	check(t, got, "opt", want{context: c.ContextFresh, behaviour: c.BehaviourProceed})
+	awaiting := func() []string {
+		var out []string
+		require.NoError(t, s.conn.QueryRow(ctx, "SELECT awaiting_sources FROM "+s.db+".verdicts FINAL WHERE decision_id = 'opt'").Scan(&out))
+		return out
+	}
+	assert.Equal(t, []string{"c"}, awaiting())
+
+	// c's reads pass the decision (another decision's, a minute later).
+	later := at.Add(time.Minute)
+	s.write(t, newLogs().add(output("later", later, 0.9)).add(read("later", "a", later, ago(later, time.Second), true)).
+		add(read("later", "b", later, ago(later, time.Second), true)).add(read("later", "c", later, ago(later, time.Second), true)))
+	s.refresh(t)
+	time.Sleep(1100 * time.Millisecond) // the hold
+	got = s.refresh(t)
+	check(t, got, "opt", want{context: c.ContextFresh, behaviour: c.BehaviourProceedWithLimits})
+	assert.Empty(t, awaiting())
+	check(t, got, "later", want{context: c.ContextFresh, behaviour: c.BehaviourProceed})
+}
