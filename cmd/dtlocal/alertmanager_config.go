@@ -80,7 +80,7 @@ inhibit_rules:
   # fact. (The evaluator holds these back itself; this covers your own
   # rules and other evaluators.)
   - source_matchers: ['alertname = "DecisionWorkflowSilent"']
-    target_matchers: ['alertname =~ "DecisionLayerSilent|DecisionSourceStale|DecisionRuleNoData|OutcomeFeedSilent"']
+    target_matchers: ['alertname =~ "DecisionLayerSilent|DecisionSourceStale|DecisionRuleNoData"']
     equal: ['workflow']
   # Stale or missing context explains the burn of the workflow's
   # fresh-context SLO: the context alert is the one page.

@@ -66,7 +66,7 @@ func TestAlertmanagerRoutesByTeamAndSeverity(t *testing.T) {
 		{[]string{"alertname=DecisionOverrideRate", "team=lending-oncall", "severity=page", "workflow=loan-underwriting"}, "lending-pager"},
 		{[]string{"alertname=DecisionOverrideRate", "team=lending-oncall", "severity=ticket", "workflow=loan-underwriting"}, "lending-tickets"},
 		{[]string{"alertname=ModelConfidenceDrift", "team=ml-platform", "severity=ticket", "workflow=claims-triage"}, "ml-platform-tickets"},
-		{[]string{"alertname=OutcomeFeedSilent", "team=decision-platform", "severity=page", "workflow=claims-triage"}, "decision-platform-pager"},
+		{[]string{"alertname=YourOwnRule", "team=decision-platform", "severity=page", "workflow=claims-triage"}, "decision-platform-pager"},
 		{[]string{"alertname=DecisionRuleFailing", "team=claims-oncall", "severity=page", "rule=DecisionSourceStale"}, "decision-platform-tickets"},
 		{[]string{"alertname=DecisionRuleNoData", "team=lending-oncall", "severity=page", "rule=DecisionOverrideRate"}, "decision-platform-tickets"},
 		{[]string{"alertname=DecisionRuleFailing", "severity=ticket", "rule=DecisionSourceStale", "workflow=claims-triage"}, "decision-platform-tickets"},
