@@ -214,6 +214,7 @@ func (r *eventsReceiver) endpoint(k kind) http.Handler {
 			r.obsrep.EndLogsOp(rctx, dataFormat, n, err)
 			resp = response{Refused: res.refused, Errors: res.errors, ErrorsOmitted: res.omitted}
 			if res.accepted == 0 {
+				r.obsrep.EndLogsOp(ctx, dataFormat, 0, nil)
 				resp.Error = fmt.Sprintf("all %d events were refused; see errors", res.refused)
 				writeJSON(w, http.StatusBadRequest, resp)
 				return
