@@ -83,14 +83,27 @@ type result struct {
 	errors   []eventError
 	// omitted counts errors not listed past maxErrors.
 	omitted int
-	// origin is where each accepted event was in the request, by where
-	// its record is in logs: a refusal further down the pipeline names
+	// places are the accepted events' places in the request, in the order
+	// they were accepted: a refusal further down the pipeline names
 	// records, the client's answer names events.
-	origin map[decision.Where]origin
+	places []place
 }
 
-// origin is an accepted event's place in its request.
-type origin struct{ index, line int }
+// place is an accepted event's place in its request, and which of the
+// result's ResourceLogs holds its record (the k-th place of a resource is
+// its k-th record).
+type place struct{ index, line, resource int32 }
+
+// records is where each place's record is in logs.
+func (res *result) records() map[decision.Where]int {
+	next := map[int32]int{}
+	at := make(map[decision.Where]int, len(res.places))
+	for i, p := range res.places {
+		at[decision.Where{Resource: int(p.resource), Record: next[p.resource]}] = i
+		next[p.resource]++
+	}
+	return at
+}
 
 // withoutRefused takes the records a pipeline refusal names out of the
 // result, as refused events that carry the refusal's reasons, and reports
@@ -101,30 +114,31 @@ func (res *result) withoutRefused(err error) (int, bool) {
 	if err == nil || !consumererror.IsPermanent(err) || !errors.As(err, &re) || len(re.Records) == 0 {
 		return 0, false
 	}
-	drop := make(map[decision.Where]string, len(re.Records))
+	at := res.records()
+	drop := make(map[int]string, len(re.Records)) // by place
 	for _, rec := range re.Records {
-		if _, ok := res.origin[rec.Where]; !ok {
+		i, ok := at[rec.Where]
+		if !ok {
 			return 0, false
 		}
-		if _, twice := drop[rec.Where]; twice {
+		if _, twice := drop[i]; twice {
 			return 0, false
 		}
-		drop[rec.Where] = rec.Reason
+		drop[i] = rec.Reason
 	}
 	kept := plog.NewLogs()
-	origins := make(map[decision.Where]origin, len(res.origin)-len(drop))
+	moved := map[int32]int32{} // a resource's position in kept
 	for ri, rl := range res.logs.ResourceLogs().All() {
 		var dst plog.LogRecordSlice
-		dstAt := -1
 		for k, lr := range rl.ScopeLogs().At(0).LogRecords().All() {
-			w := decision.Where{Resource: ri, Record: k}
-			o := res.origin[w]
-			if reason, refused := drop[w]; refused {
-				res.addError(eventError{Index: o.index, Line: o.line, Path: "[" + strconv.Itoa(o.index) + "]", Reason: reason})
+			i := at[decision.Where{Resource: ri, Record: k}]
+			if reason, refused := drop[i]; refused {
+				p := res.places[i]
+				res.addError(eventError{Index: int(p.index), Line: int(p.line), Path: "[" + strconv.Itoa(int(p.index)) + "]", Reason: reason})
 				continue
 			}
-			if dstAt < 0 {
-				dstAt = kept.ResourceLogs().Len()
+			if _, ok := moved[int32(ri)]; !ok {
+				moved[int32(ri)] = int32(kept.ResourceLogs().Len())
 				krl := kept.ResourceLogs().AppendEmpty()
 				rl.Resource().CopyTo(krl.Resource())
 				ksl := krl.ScopeLogs().AppendEmpty()
@@ -132,12 +146,20 @@ func (res *result) withoutRefused(err error) (int, bool) {
 				dst = ksl.LogRecords()
 			}
 			lr.MoveTo(dst.AppendEmpty())
-			origins[decision.Where{Resource: dstAt, Record: dst.Len() - 1}] = o
+		}
+	}
+	// The kept places in request order, each in its resource's new place:
+	// within a resource the records keep their order.
+	places := make([]place, 0, len(res.places)-len(drop))
+	for i, p := range res.places {
+		if _, refused := drop[i]; !refused {
+			p.resource = moved[p.resource]
+			places = append(places, p)
 		}
 	}
 	// The answer lists events in request order, whoever refused them.
 	slices.SortStableFunc(res.errors, func(a, b eventError) int { return a.Index - b.Index })
-	res.logs, res.origin = kept, origins
+	res.logs, res.places = kept, places
 	res.accepted -= len(drop)
 	res.refused += len(drop)
 	return len(drop), true
@@ -795,10 +817,7 @@ func (d *decoder) finish() {
 	lr.SetEventName(ev.Event)
 	rr := d.records()
 	lr.MoveTo(rr.records.AppendEmpty())
-	if d.res.origin == nil {
-		d.res.origin = map[decision.Where]origin{}
-	}
-	d.res.origin[decision.Where{Resource: rr.resource, Record: rr.records.Len() - 1}] = origin{index: d.idx, line: d.line}
+	d.res.places = append(d.res.places, place{index: int32(d.idx), line: int32(d.line), resource: int32(rr.resource)})
 	d.res.accepted++
 }
 

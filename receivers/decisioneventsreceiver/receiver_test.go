@@ -665,11 +665,12 @@ func TestPipelinePermanentErrorIs400(t *testing.T) {
 }
 
 // refusingSink refuses, as the store exporter and the decision processor
-// do, every record whose attribute key is set, naming each, and takes the
-// request only when it holds none.
+// do, the records whose attribute keys[0] is set, naming each; once none
+// has it, those with keys[1] (a second component that refuses), and takes
+// the request only when it holds none.
 type refusingSink struct {
 	sink  *consumertest.LogsSink
-	key   string
+	keys  []string
 	calls int
 }
 
@@ -677,46 +678,55 @@ func (r *refusingSink) Capabilities() consumer.Capabilities { return consumer.Ca
 
 func (r *refusingSink) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	r.calls++
-	var refused decision.Refusals
-	for where, lr := range decision.LogRecords(ld) {
-		if v, ok := lr.Attributes().Get(r.key); ok {
-			refused.Add(where, "refused for %s", v.AsString())
+	for _, key := range r.keys {
+		var refused decision.Refusals
+		for where, lr := range decision.LogRecords(ld) {
+			if v, ok := lr.Attributes().Get(key); ok {
+				refused.Add(where, "refused for %s", v.AsString())
+			}
 		}
-	}
-	if err := refused.Err("why"); err != nil {
-		return err
+		if err := refused.Err("why"); err != nil {
+			return err
+		}
 	}
 	return r.sink.ConsumeLogs(ctx, ld)
 }
 
 // A component that refuses some records of a request (one out of the
 // store's retention) refuses those events alone, named at their place in
-// the request, and the rest are taken: events of two producers (two
-// resources) interleaved, so the records' places differ from the events'.
+// the request, and the rest are taken. The events of three producers
+// (three resources) are interleaved, so records and events are in
+// different places, and the first refusal empties one resource, so the
+// second component's refusal names records by the places they moved to.
 func TestPipelineRefusalOfSomeRecordsKeepsTheRest(t *testing.T) {
-	rs := &refusingSink{key: "bad"}
+	rs := &refusingSink{keys: []string{"bad", "late"}}
 	h := start(t, nil, rs)
 	rs.sink = h.sink
 	res := func(svc string) string { return `"resource":{"service.name":"` + svc + `"}` }
 	a := h.events(t, array(
-		model("d-0", res("a")), model("d-1", res("b")+`,"attributes":{"bad":"old"}`),
-		model("d-2", `"model.confidence":7`), model("d-3", res("a")+`,"attributes":{"bad":"future"}`),
-		model("d-4", res("b"))))
-	requireRefused(t, a, 2, 3, "[1]", "refused for old")
-	requireError(t, a, "[3]", "refused for future")
-	requireError(t, a, "[2].model.confidence", "outside [0,1]")
-	require.Equal(t, []int{1, 2, 3}, []int{a.body.Errors[0].Index, a.body.Errors[1].Index, a.body.Errors[2].Index}, "in request order: %s", a.raw)
-	require.ElementsMatch(t, []string{"d-0", "d-4"}, h.ids())
-	require.Equal(t, 2, rs.calls)
+		model("d-4", `"model.confidence":7`),
+		model("d-0", res("a")+`,"attributes":{"bad":"old"}`), model("d-1", res("b")+`,"attributes":{"bad":"future"}`),
+		model("d-2", res("c")+`,"attributes":{"late":"unknown"}`), model("d-3", res("a")), model("d-5", res("c"))))
+	requireRefused(t, a, 2, 4, "[1]", "refused for old")
+	requireError(t, a, "[2]", "refused for future")
+	requireError(t, a, "[3]", "refused for unknown")
+	requireError(t, a, "[0].model.confidence", "outside [0,1]")
+	var order []int
+	for _, e := range a.body.Errors {
+		order = append(order, e.Index)
+	}
+	require.Equal(t, []int{0, 1, 2, 3}, order, "in request order: %s", a.raw)
+	require.ElementsMatch(t, []string{"d-3", "d-5"}, h.ids())
+	require.Equal(t, 3, rs.calls)
 
 	// Every valid event refused: nothing is taken, a 400 names them all.
-	a = h.events(t, array(model("d-5", `"attributes":{"bad":"x"}`), model("d-6", `"attributes":{"bad":"y"}`)))
+	a = h.events(t, array(model("d-6", `"attributes":{"bad":"x"}`), model("d-7", `"attributes":{"bad":"y"}`)))
 	require.Equal(t, http.StatusBadRequest, a.status, a.raw)
 	require.Equal(t, 0, a.body.Accepted)
 	require.Equal(t, 2, a.body.Refused)
 	requireError(t, a, "[0]", "refused for x")
 	requireError(t, a, "[1]", "refused for y")
-	require.ElementsMatch(t, []string{"d-0", "d-4"}, h.ids())
+	require.ElementsMatch(t, []string{"d-3", "d-5"}, h.ids())
 }
 
 // blockingSink holds ConsumeLogs until released, to catch a Shutdown that
