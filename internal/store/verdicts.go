@@ -76,7 +76,7 @@ func decisionVerdictsView(held bool, rollup string, awaiting bool) string {
 	var pre, post, holds, heldCol, heldJoinCol, awaitingCol, awaitingAgg string
 	if awaiting {
 		awaitingCol = ", awaiting_sources"
-		awaitingAgg = "\n        arraySort(groupArrayIf(source, NOT required AND source != '' AND status = {pending})) AS awaiting_sources,"
+		awaitingAgg = "\n        arraySort(groupArrayIf(source, NOT required AND status = '" + conventions.ContextPending + "')) AS awaiting_sources,"
 	}
 	if held {
 		pre, post = "(", ") AND s.decision_time <= s.held_until"
@@ -106,7 +106,7 @@ func decisionVerdictsView(held bool, rollup string, awaiting bool) string {
 		"{held_join_col}", heldJoinCol,
 		"{rollup}", rollup,
 		"{awaiting_col}", awaitingCol,
-		"{awaiting_agg}", strings.ReplaceAll(awaitingAgg, "{pending}", "'"+conventions.ContextPending+"'"),
+		"{awaiting_agg}", awaitingAgg,
 	)
 	return r.Replace(`SELECT
     decision_id, workflow, decision_time, model_name, model_version, confidence, contract_hash,

@@ -165,6 +165,11 @@ func (res *result) withoutRefused(err error) (int, bool) {
 	return len(drop), true
 }
 
+// answer is the response's account of the refused events.
+func (res *result) answer() response {
+	return response{Refused: res.refused, Errors: res.errors, ErrorsOmitted: res.omitted}
+}
+
 // addError lists e, or counts it past maxErrors.
 func (res *result) addError(e eventError) {
 	if len(res.errors) < maxErrors {

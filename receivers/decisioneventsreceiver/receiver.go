@@ -184,7 +184,7 @@ func (r *eventsReceiver) endpoint(k kind) http.Handler {
 			writeJSON(w, http.StatusInternalServerError, response{Error: err.Error()})
 			return
 		}
-		resp := response{Refused: res.refused, Errors: res.errors, ErrorsOmitted: res.omitted}
+		resp := res.answer()
 		if res.refused > 0 {
 			ctx := r.obsrep.StartLogsOp(req.Context())
 			r.obsrep.EndLogsOp(ctx, dataFormat, res.refused, errInvalidEvents)
@@ -212,7 +212,7 @@ func (r *eventsReceiver) endpoint(k kind) http.Handler {
 			}
 			rctx := r.obsrep.StartLogsOp(req.Context())
 			r.obsrep.EndLogsOp(rctx, dataFormat, n, err)
-			resp = response{Refused: res.refused, Errors: res.errors, ErrorsOmitted: res.omitted}
+			resp = res.answer()
 			if res.accepted == 0 {
 				r.obsrep.EndLogsOp(ctx, dataFormat, 0, nil)
 				resp.Error = fmt.Sprintf("all %d events were refused; see errors", res.refused)
